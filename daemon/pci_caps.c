@@ -1,0 +1,2 @@
+/* PCI capabilities: see pci_config.h.  (stub) */
+#include "pci_config.h"

@@ -1,0 +1,1 @@
+# plugin gpio (not yet built)

@@ -1,0 +1,1 @@
+# plugin nvme (not yet built)

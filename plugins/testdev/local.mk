@@ -1,0 +1,1 @@
+# plugin testdev (not yet built)
