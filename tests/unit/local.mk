@@ -1,1 +1,12 @@
-# tests/unit
+# tests/unit: Check-based unit tests, one program per module.
+if HAVE_CHECK
+
+# PCI configuration space emulation, built from its sources alone.
+check_PROGRAMS += tests/unit/test_pci_config
+TESTS += tests/unit/test_pci_config
+tests_unit_test_pci_config_SOURCES = tests/unit/test_pci_config.c \
+	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h
+tests_unit_test_pci_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_pci_config_LDADD = $(CHECK_LIBS)
+
+endif
