@@ -1,8 +1,24 @@
 # The daemon.  Its sources are listed once in DAEMON_CORE_SOURCES so unit
 # tests and fuzz targets can build the engine without main.c.
 DAEMON_CORE_SOURCES = \
-	daemon/vfio-user.h daemon/vfio-user.c \
-	daemon/pci_config.h daemon/pci_config.c daemon/pci_caps.c
+	daemon/config_file.c daemon/config_file.h \
+	daemon/conn.c daemon/conn.h \
+	daemon/device.c daemon/device.h \
+	daemon/device_cmds.c \
+	daemon/dispatch.c daemon/dispatch.h \
+	daemon/dma.c daemon/dma.h \
+	daemon/irq.c daemon/irq.h \
+	daemon/listener.c daemon/listener.h \
+	daemon/log.c daemon/log.h \
+	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h \
+	daemon/plugin_api.c \
+	daemon/plugin_loader.c daemon/plugin_loader.h \
+	daemon/region.c daemon/region.h \
+	daemon/sd_notify.c daemon/sd_notify.h \
+	daemon/util.c daemon/util.h \
+	daemon/version.c \
+	daemon/vfio-user.c daemon/vfio-user.h \
+	daemon/worker.c daemon/worker.h
 
 DAEMON_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
 DAEMON_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(LIBS)

@@ -1,0 +1,990 @@
+/*
+ * Transport: framing, fds, send queue, server->client requests.
+ *
+ * Reading.  We read as much as the socket holds (one recvmsg can carry
+ * several pipelined messages) and dispatch every complete message.  The
+ * kernel hands over the fds of a sendmsg() together with its first bytes and
+ * ends a read right after such a chunk, so the fds of one read belong to the
+ * last message that *starts* inside that read; we note that message's stream
+ * offset and give the fds to it when it is dispatched.
+ *
+ * Framing errors.  A header with msg_size < 16 cannot be resynchronised: the
+ * client is dropped.  A message larger than we accept gets an error reply
+ * and its bytes are drained without being buffered, so the stream stays in
+ * step.
+ *
+ * Writing.  Replies are queued and flushed once per batch of input, so a
+ * pipelining client gets its replies in one write.  A reply that carries fds
+ * starts a new send chunk, because the fds must travel with its first byte.
+ */
+#include "config.h"
+
+#include "conn.h"
+#include "device.h"
+#include "dispatch.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RBUF_INITIAL (64u << 10)
+#define READS_PER_DISPATCH 32
+
+struct fd_batch {
+    uint64_t offset; /* stream offset of the message they came with */
+    unsigned n;
+    bool truncated;
+    int fds[];
+};
+
+struct out_chunk {
+    GByteArray *data;
+    size_t sent;
+    int fds[2];
+    unsigned nr_fds;
+};
+
+struct conn_waiter {
+    uint16_t id;
+    bool done;
+    int result;
+    void *buf;
+    size_t cap;
+    size_t len;
+};
+
+struct conn_chan {
+    struct conn *c;
+    int fd;
+    bool is_twin;
+    GSource *src;
+    gpointer tag;
+    GIOCondition cond;
+
+    uint8_t *rbuf;
+    size_t rcap, rhead, rtail;
+    uint64_t rbase;      /* stream offset of rbuf[0] */
+    uint64_t drain_left; /* bytes of a refused message still to discard */
+    GQueue fd_batches;
+    GQueue skip;      /* stream offsets of replies a pump already took */
+    bool replies_only; /* pumping: leave commands in the buffer */
+    bool backlog;      /* complete commands wait in the buffer */
+
+    GMutex send_lock;
+    GQueue out; /* struct out_chunk * */
+    size_t out_bytes;
+    gint want_out;       /* another thread queued bytes it could not send */
+    gint64 last_progress;
+};
+
+struct chan_source {
+    GSource base;
+    struct conn_chan *ch;
+};
+
+static void chan_free(struct conn_chan *ch);
+static void chan_flush(struct conn_chan *ch);
+
+/* ------------------------------------------------------------------------
+ * Messages
+ */
+void *msg_reply_alloc(struct msg *m, size_t n)
+{
+    size_t old = m->reply->len;
+
+    g_byte_array_set_size(m->reply, (guint)(old + n));
+    memset(m->reply->data + old, 0, n);
+    return m->reply->data + old;
+}
+
+int msg_take_fd(struct msg *m, unsigned i)
+{
+    int fd;
+
+    if (i >= m->nr_fds) {
+        return -1;
+    }
+    fd = m->fds[i];
+    m->fds[i] = -1;
+    return fd;
+}
+
+/* ------------------------------------------------------------------------
+ * Sending
+ */
+static void out_chunk_free(struct out_chunk *oc)
+{
+    for (unsigned i = 0; i < oc->nr_fds; i++) {
+        util_close(&oc->fds[i]);
+    }
+    g_byte_array_unref(oc->data);
+    g_free(oc);
+}
+
+/* Queue one message.  Takes ownership of fds.  Caller holds send_lock. */
+static void chan_queue_locked(struct conn_chan *ch,
+                              const struct vfio_user_header *hdr,
+                              const void *p1, size_t l1, const void *p2,
+                              size_t l2, const int *fds, unsigned nr_fds)
+{
+    struct out_chunk *tail = g_queue_peek_tail(&ch->out);
+
+    if (tail == NULL || nr_fds > 0) {
+        tail = g_new0(struct out_chunk, 1);
+        tail->data = g_byte_array_sized_new((guint)(sizeof(*hdr) + l1 + l2));
+        for (unsigned i = 0; i < nr_fds && i < G_N_ELEMENTS(tail->fds); i++) {
+            tail->fds[i] = fds[i];
+            tail->nr_fds++;
+        }
+        g_queue_push_tail(&ch->out, tail);
+    }
+    if (ch->out_bytes == 0) {
+        ch->last_progress = g_get_monotonic_time();
+    }
+    g_byte_array_append(tail->data, (const guint8 *)hdr, sizeof(*hdr));
+    if (l1 > 0) {
+        g_byte_array_append(tail->data, p1, (guint)l1);
+    }
+    if (l2 > 0) {
+        g_byte_array_append(tail->data, p2, (guint)l2);
+    }
+    ch->out_bytes += sizeof(*hdr) + l1 + l2;
+}
+
+/* Send what the socket takes without blocking.  Caller holds send_lock.
+ * Returns 0, or -errno on a fatal socket error. */
+static int chan_flush_locked(struct conn_chan *ch)
+{
+    struct out_chunk *oc;
+
+    while ((oc = g_queue_peek_head(&ch->out)) != NULL) {
+        struct iovec iov = {
+            .iov_base = oc->data->data + oc->sent,
+            .iov_len = oc->data->len - oc->sent,
+        };
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * 2)];
+            struct cmsghdr align;
+        } u;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t n;
+
+        if (oc->sent == 0 && oc->nr_fds > 0) {
+            struct cmsghdr *cm;
+
+            memset(&u, 0, sizeof(u));
+            mh.msg_control = u.buf;
+            mh.msg_controllen = CMSG_SPACE(sizeof(int) * oc->nr_fds);
+            cm = CMSG_FIRSTHDR(&mh);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int) * oc->nr_fds);
+            memcpy(CMSG_DATA(cm), oc->fds, sizeof(int) * oc->nr_fds);
+        }
+        n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return 0;
+            }
+            return -errno;
+        }
+        if (oc->sent == 0) {
+            /* The fds went with the first byte: they are the peer's now. */
+            for (unsigned i = 0; i < oc->nr_fds; i++) {
+                util_close(&oc->fds[i]);
+            }
+            oc->nr_fds = 0;
+        }
+        oc->sent += (size_t)n;
+        ch->out_bytes -= (size_t)n;
+        ch->last_progress = g_get_monotonic_time();
+        ch->c->bytes_out += (guint64)n;
+        if (oc->sent == oc->data->len) {
+            g_queue_pop_head(&ch->out);
+            out_chunk_free(oc);
+        }
+    }
+    return 0;
+}
+
+static void chan_flush(struct conn_chan *ch)
+{
+    int r;
+
+    g_mutex_lock(&ch->send_lock);
+    r = chan_flush_locked(ch);
+    g_mutex_unlock(&ch->send_lock);
+    if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
+        dev_warn(ch->c->dev, "send failed: %s", g_strerror(-r));
+    }
+    /* A broken pipe shows up as EOF/HUP on the read side as well; the
+     * device thread tears down there. */
+}
+
+static void send_reply(struct conn *c, const struct msg *m, int err)
+{
+    struct vfio_user_header hdr = {
+        .msg_id = m->hdr.msg_id,
+        .cmd = m->hdr.cmd,
+        .flags = VFIO_USER_F_TYPE_REPLY,
+    };
+    size_t len = err == 0 ? m->reply->len : 0;
+    struct conn_chan *ch = c->main;
+
+    if (err != 0) {
+        hdr.flags |= VFIO_USER_F_ERROR;
+        hdr.error_no = (uint32_t)-err;
+    }
+    hdr.msg_size = (uint32_t)(sizeof(hdr) + len);
+    g_mutex_lock(&ch->send_lock);
+    chan_queue_locked(ch, &hdr, m->reply->data, len, NULL, 0,
+                      err == 0 ? m->reply_fds : NULL,
+                      err == 0 ? m->nr_reply_fds : 0);
+    g_mutex_unlock(&ch->send_lock);
+    c->msgs_out++;
+}
+
+/* ------------------------------------------------------------------------
+ * Receiving
+ */
+static void fd_batch_free(struct fd_batch *b)
+{
+    for (unsigned i = 0; i < b->n; i++) {
+        util_close(&b->fds[i]);
+    }
+    g_free(b);
+}
+
+/* Stream offset of the last message starting in [from, to), or UINT64_MAX.
+ * Walks message boundaries from the first undispatched byte. */
+static uint64_t last_start_in(const struct conn_chan *ch, uint64_t from,
+                              uint64_t to)
+{
+    uint64_t s = ch->rbase + ch->rhead + ch->drain_left;
+    uint64_t last = UINT64_MAX;
+
+    while (s < to) {
+        struct vfio_user_header hdr;
+
+        if (s >= from) {
+            last = s;
+        }
+        if (s + sizeof(hdr) > to) {
+            break;
+        }
+        memcpy(&hdr, ch->rbuf + (s - ch->rbase), sizeof(hdr));
+        if (hdr.msg_size < sizeof(hdr)) {
+            break; /* framing error; reported at dispatch */
+        }
+        s += hdr.msg_size;
+    }
+    return last;
+}
+
+static void collect_fds(struct conn_chan *ch, struct msghdr *mh,
+                        uint64_t from, uint64_t to)
+{
+    struct fd_batch *b = NULL;
+    bool truncated = (mh->msg_flags & MSG_CTRUNC) != 0;
+    uint64_t at;
+
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL;
+         cm = CMSG_NXTHDR(mh, cm)) {
+        unsigned n;
+
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        n = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        if (b == NULL) {
+            b = g_malloc0(sizeof(*b) + sizeof(int) * CONN_RECV_FDS);
+        }
+        for (unsigned i = 0; i < n; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (b->n < CONN_RECV_FDS) {
+                b->fds[b->n++] = fd;
+            } else {
+                close(fd);
+                truncated = true;
+            }
+        }
+    }
+    if (b == NULL && !truncated) {
+        return;
+    }
+    if (b == NULL) {
+        b = g_malloc0(sizeof(*b));
+    }
+    b->truncated = truncated;
+    at = last_start_in(ch, from, to);
+    if (at == UINT64_MAX) {
+        dev_warn(ch->c->dev, "%u fd(s) arrived without a message; closed", b->n);
+        ch->c->errors++;
+        fd_batch_free(b);
+        return;
+    }
+    b->offset = at;
+    g_queue_push_tail(&ch->fd_batches, b);
+}
+
+/* The fds that came with the message at stream offset `at` (or NULL);
+ * batches for earlier offsets are stale and closed. */
+static struct fd_batch *take_fds(struct conn_chan *ch, uint64_t at)
+{
+    struct fd_batch *b;
+
+    while ((b = g_queue_peek_head(&ch->fd_batches)) != NULL && b->offset < at) {
+        g_queue_pop_head(&ch->fd_batches);
+        fd_batch_free(b);
+    }
+    if (b != NULL && b->offset == at) {
+        return g_queue_pop_head(&ch->fd_batches);
+    }
+    return NULL;
+}
+
+static void chan_reserve(struct conn_chan *ch, size_t need)
+{
+    /* Move undispatched bytes to the front, then grow if still short. */
+    if (ch->rhead > 0) {
+        memmove(ch->rbuf, ch->rbuf + ch->rhead, ch->rtail - ch->rhead);
+        ch->rbase += ch->rhead;
+        ch->rtail -= ch->rhead;
+        ch->rhead = 0;
+    }
+    if (ch->rcap < need) {
+        ch->rcap = need;
+        ch->rbuf = g_realloc(ch->rbuf, ch->rcap);
+    }
+}
+
+static void handle_reply(struct conn *c, const struct vfio_user_header *hdr,
+                         const uint8_t *payload, size_t len)
+{
+    bool found = false;
+
+    g_mutex_lock(&c->req_lock);
+    for (GList *l = c->waiters; l != NULL; l = l->next) {
+        struct conn_waiter *w = l->data;
+
+        if (w->id != hdr->msg_id || w->done) {
+            continue;
+        }
+        if (hdr->flags & VFIO_USER_F_ERROR) {
+            /* As LVU does: 0 or nonsense becomes EINVAL. */
+            w->result = hdr->error_no == 0 || hdr->error_no > 4096
+                            ? -EINVAL
+                            : -(int)hdr->error_no;
+        } else {
+            w->len = len;
+            memcpy(w->buf, payload, MIN(len, w->cap));
+        }
+        w->done = true;
+        found = true;
+        break;
+    }
+    if (found) {
+        g_cond_broadcast(&c->req_cond);
+    }
+    g_mutex_unlock(&c->req_lock);
+    if (!found) {
+        dev_warn(c->dev, "unexpected reply id %#x (%s); ignored", hdr->msg_id,
+                 vfio_user_command_name(hdr->cmd));
+        c->errors++;
+    }
+}
+
+static void close_unused_fds(struct msg *m)
+{
+    for (unsigned i = 0; i < m->nr_fds; i++) {
+        if (m->fds[i] >= 0) {
+            dev_debug(NULL, "closing unexpected fd");
+            util_close(&m->fds[i]);
+        }
+    }
+}
+
+/* One complete message at rbuf + rhead. */
+static void chan_dispatch_one(struct conn_chan *ch,
+                              const struct vfio_user_header *hdr)
+{
+    struct conn *c = ch->c;
+    vfud_dev *dev = c->dev;
+    struct fd_batch *fb = take_fds(ch, ch->rbase + ch->rhead);
+    unsigned type = hdr->flags & VFIO_USER_F_TYPE_MASK;
+    struct msg m = {
+        .hdr = *hdr,
+        .payload = ch->rbuf + ch->rhead + sizeof(*hdr),
+        .len = hdr->msg_size - sizeof(*hdr),
+        .fds = fb != NULL ? fb->fds : NULL,
+        .nr_fds = fb != NULL ? fb->n : 0,
+        .reply_fds = { -1, -1 },
+    };
+    int r;
+
+    c->msgs_in++;
+    if (type == VFIO_USER_F_TYPE_REPLY) {
+        handle_reply(c, hdr, m.payload, m.len);
+        goto out;
+    }
+    if (ch->is_twin || type != VFIO_USER_F_TYPE_COMMAND) {
+        dev_warn(dev, "%s: message type %u on the %s socket; refused",
+                 vfio_user_command_name(hdr->cmd), type,
+                 ch->is_twin ? "twin" : "main");
+        r = -EINVAL;
+    } else if (fb != NULL && fb->truncated) {
+        dev_warn(dev, "%s: too many fds with the message; refused",
+                 vfio_user_command_name(hdr->cmd));
+        r = -EINVAL;
+    } else {
+        g_byte_array_set_size(c->scratch, 0);
+        m.reply = c->scratch;
+        dev->in_dispatch = true;
+        r = dispatch_command(c, &m);
+        dev->in_dispatch = false;
+    }
+    if (r < 0) {
+        c->errors++;
+    }
+    if (ch->is_twin) {
+        /* Commands are refused here, and there is no reply path for them:
+         * the twin socket carries only our requests and their replies. */
+    } else if (!(hdr->flags & VFIO_USER_F_NO_REPLY)) {
+        g_byte_array_set_size(c->scratch, r == 0 ? c->scratch->len : 0);
+        m.reply = c->scratch;
+        send_reply(c, &m, r);
+        if (r == 0) {
+            /* The send queue owns the reply's fds now. */
+            m.reply_fds[0] = m.reply_fds[1] = -1;
+        }
+    } else if (r < 0) {
+        dev_debug(dev, "%s (no reply wanted) failed: %s",
+                  vfio_user_command_name(hdr->cmd), g_strerror(-r));
+    }
+    for (unsigned i = 0; i < G_N_ELEMENTS(m.reply_fds); i++) {
+        util_close(&m.reply_fds[i]);
+    }
+out:
+    close_unused_fds(&m);
+    if (fb != NULL) {
+        g_free(fb); /* its fds were consumed or closed above */
+    }
+}
+
+/* Pumping: deliver the complete replies found after rhead, remember their
+ * offsets so chan_process skips them, and leave commands where they are. */
+static void pump_scan(struct conn_chan *ch)
+{
+    size_t pos = ch->rhead;
+    uint64_t last_skip = 0;
+
+    if (!g_queue_is_empty(&ch->skip)) {
+        last_skip = *(uint64_t *)g_queue_peek_tail(&ch->skip);
+    }
+    while (ch->rtail - pos >= sizeof(struct vfio_user_header)) {
+        struct vfio_user_header hdr;
+        uint64_t at = ch->rbase + pos;
+
+        memcpy(&hdr, ch->rbuf + pos, sizeof(hdr));
+        if (hdr.msg_size < sizeof(hdr) || hdr.msg_size > CONN_MAX_MSG ||
+            ch->rtail - pos < hdr.msg_size) {
+            break; /* framing problems are for chan_process to report */
+        }
+        if ((hdr.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY &&
+            (g_queue_is_empty(&ch->skip) || at > last_skip)) {
+            uint64_t *o = g_new(uint64_t, 1);
+
+            handle_reply(ch->c, &hdr, ch->rbuf + pos + sizeof(hdr),
+                         hdr.msg_size - sizeof(hdr));
+            *o = at;
+            g_queue_push_tail(&ch->skip, o);
+            last_skip = at;
+        } else if ((hdr.flags & VFIO_USER_F_TYPE_MASK) != VFIO_USER_F_TYPE_REPLY) {
+            ch->backlog = true;
+        }
+        pos += hdr.msg_size;
+    }
+}
+
+/* Dispatch every complete message.  Returns false if the connection must
+ * be dropped (framing error). */
+static bool chan_process(struct conn_chan *ch)
+{
+    struct conn *c = ch->c;
+
+    while (!c->closing) {
+        size_t avail = ch->rtail - ch->rhead;
+        struct vfio_user_header hdr;
+
+        if (ch->drain_left > 0) {
+            size_t n = (size_t)MIN((uint64_t)avail, ch->drain_left);
+
+            ch->rhead += n;
+            ch->drain_left -= n;
+            if (ch->drain_left > 0) {
+                break;
+            }
+            continue;
+        }
+        if (avail < sizeof(hdr)) {
+            break;
+        }
+        memcpy(&hdr, ch->rbuf + ch->rhead, sizeof(hdr));
+        if (hdr.msg_size < sizeof(hdr)) {
+            dev_warn(c->dev, "message id %#x claims size %u (< 16): cannot "
+                     "resynchronise, dropping the client",
+                     hdr.msg_id, hdr.msg_size);
+            return false;
+        }
+        if (hdr.msg_size > CONN_MAX_MSG) {
+            struct fd_batch *fb = take_fds(ch, ch->rbase + ch->rhead);
+
+            dev_warn(c->dev, "%s id %#x: message of %u bytes exceeds %zu; "
+                     "refused and skipped",
+                     vfio_user_command_name(hdr.cmd), hdr.msg_id, hdr.msg_size,
+                     (size_t)CONN_MAX_MSG);
+            c->errors++;
+            if (fb != NULL) {
+                fd_batch_free(fb);
+            }
+            if ((hdr.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_COMMAND &&
+                !(hdr.flags & VFIO_USER_F_NO_REPLY) && !ch->is_twin) {
+                struct msg m = { .hdr = hdr, .reply_fds = { -1, -1 } };
+                GByteArray *empty = g_byte_array_new();
+
+                m.reply = empty;
+                send_reply(c, &m, -E2BIG);
+                g_byte_array_unref(empty);
+            }
+            ch->drain_left = hdr.msg_size;
+            continue;
+        }
+        if (avail < hdr.msg_size) {
+            if (ch->rcap - ch->rhead < hdr.msg_size) {
+                chan_reserve(ch, hdr.msg_size);
+            }
+            break;
+        }
+        if (!g_queue_is_empty(&ch->skip) &&
+            *(uint64_t *)g_queue_peek_head(&ch->skip) == ch->rbase + ch->rhead) {
+            g_free(g_queue_pop_head(&ch->skip)); /* a pump delivered it */
+            ch->rhead += hdr.msg_size;
+            continue;
+        }
+        if (ch->replies_only) {
+            pump_scan(ch);
+            return true;
+        }
+        chan_dispatch_one(ch, &hdr);
+        ch->rhead += hdr.msg_size;
+    }
+    ch->backlog = false;
+    if (ch->rhead == ch->rtail) {
+        ch->rbase += ch->rhead;
+        ch->rhead = ch->rtail = 0;
+        /* Give back a buffer grown for one large message. */
+        if (ch->rcap > RBUF_INITIAL * 4) {
+            ch->rcap = RBUF_INITIAL;
+            ch->rbuf = g_realloc(ch->rbuf, ch->rcap);
+        }
+    }
+    return true;
+}
+
+/* Read what is there and dispatch it.  Returns false when the connection
+ * ended (EOF, error, framing). */
+static bool chan_read(struct conn_chan *ch)
+{
+    char *cbuf = ch->c->cbuf;
+    const size_t cbuf_len = CMSG_SPACE(sizeof(int) * CONN_RECV_FDS);
+
+    for (int i = 0; i < READS_PER_DISPATCH && !ch->c->closing; i++) {
+        struct iovec iov;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        uint64_t from;
+        ssize_t n;
+
+        if (ch->rcap - ch->rtail < 4096) {
+            chan_reserve(ch, MAX(ch->rcap, (size_t)RBUF_INITIAL));
+            if (ch->rcap - ch->rtail < 4096) {
+                chan_reserve(ch, ch->rcap * 2);
+            }
+        }
+        iov.iov_base = ch->rbuf + ch->rtail;
+        iov.iov_len = ch->rcap - ch->rtail;
+        mh.msg_control = cbuf;
+        mh.msg_controllen = cbuf_len;
+        n = recvmsg(ch->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return true;
+            }
+            if (errno != ECONNRESET) {
+                dev_warn(ch->c->dev, "receive failed: %s", g_strerror(errno));
+            }
+            return false;
+        }
+        from = ch->rbase + ch->rtail;
+        ch->rtail += (size_t)n;
+        ch->c->bytes_in += (guint64)n;
+        if (mh.msg_controllen > 0 || (mh.msg_flags & MSG_CTRUNC)) {
+            collect_fds(ch, &mh, from, ch->rbase + ch->rtail);
+        }
+        if (n == 0) {
+            return false;
+        }
+        if (!chan_process(ch)) {
+            return false;
+        }
+        if ((size_t)n < iov.iov_len) {
+            return true; /* the socket is empty for now */
+        }
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * GSource: watches the socket for input, and for output while bytes wait.
+ */
+static gboolean chan_src_prepare(GSource *s, gint *timeout)
+{
+    struct conn_chan *ch = ((struct chan_source *)s)->ch;
+    GIOCondition want = G_IO_IN | G_IO_HUP | G_IO_ERR;
+    bool pending;
+
+    g_mutex_lock(&ch->send_lock);
+    pending = ch->out_bytes > 0;
+    g_atomic_int_set(&ch->want_out, 0);
+    if (pending) {
+        gint64 left = CONN_SEND_STALL_MS -
+                      (g_get_monotonic_time() - ch->last_progress) / 1000;
+
+        want |= G_IO_OUT;
+        *timeout = (gint)MAX(left, 0);
+        /* Back-pressure: a client that does not read its replies does not
+         * get more requests served. */
+        if (ch->out_bytes > CONN_SEND_HIGH_WATER) {
+            want &= ~G_IO_IN;
+        }
+    } else {
+        *timeout = -1;
+    }
+    g_mutex_unlock(&ch->send_lock);
+    if (want != ch->cond) {
+        g_source_modify_unix_fd(s, ch->tag, want);
+        ch->cond = want;
+    }
+    /* Commands left in the buffer by a pump need no new input to run. */
+    return ch->backlog && (want & G_IO_IN);
+}
+
+static gboolean chan_src_check(GSource *s)
+{
+    struct conn_chan *ch = ((struct chan_source *)s)->ch;
+
+    if (g_source_query_unix_fd(s, ch->tag) != 0 || ch->backlog) {
+        return TRUE;
+    }
+    if (ch->out_bytes > 0 &&
+        g_get_monotonic_time() - ch->last_progress >= CONN_SEND_STALL_MS * 1000) {
+        return TRUE;
+    }
+    return FALSE;
+}
+
+static gboolean chan_src_dispatch(GSource *s, GSourceFunc cb, gpointer data)
+{
+    struct conn_chan *ch = ((struct chan_source *)s)->ch;
+    struct conn *c = ch->c;
+    vfud_dev *dev = c->dev;
+    GIOCondition rev = g_source_query_unix_fd(s, ch->tag);
+    const char *why = NULL;
+    bool ok = true;
+
+    conn_ref(c);
+    if (rev & G_IO_OUT) {
+        chan_flush(ch);
+    }
+    if (ch->backlog && !(rev & (G_IO_IN | G_IO_HUP | G_IO_ERR))) {
+        ok = chan_process(ch);
+        if (!ok) {
+            why = "framing error";
+        }
+        chan_flush(c->main);
+        if (ok && !c->closing) {
+            device_run_deferred(dev);
+        }
+    }
+    if (rev & (G_IO_IN | G_IO_HUP | G_IO_ERR)) {
+        ok = chan_read(ch);
+        if (!ok) {
+            why = "connection closed";
+        }
+        chan_flush(c->main);
+        if (c->twin != NULL) {
+            chan_flush(c->twin);
+        }
+        if (ok && !c->closing) {
+            device_run_deferred(dev);
+        }
+    }
+    if (ok && ch->out_bytes > 0 &&
+        g_get_monotonic_time() - ch->last_progress >= CONN_SEND_STALL_MS * 1000) {
+        dev_warn(dev, "client has not read its replies for %d s (%zu bytes "
+                 "waiting); dropping it", CONN_SEND_STALL_MS / 1000, ch->out_bytes);
+        ok = false;
+        why = "client stopped reading";
+    }
+    if (ok && c->hangup) {
+        ok = false;
+        why = "the client's protocol version cannot be served";
+    }
+    if (!ok && !c->closing && dev->conn == c) {
+        device_client_gone(dev, why);
+    }
+    conn_unref(c);
+    return ok ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static GSourceFuncs chan_source_funcs = {
+    .prepare = chan_src_prepare,
+    .check = chan_src_check,
+    .dispatch = chan_src_dispatch,
+};
+
+static struct conn_chan *chan_new(struct conn *c, int fd, bool is_twin)
+{
+    struct conn_chan *ch = g_new0(struct conn_chan, 1);
+    struct chan_source *cs;
+
+    ch->c = c;
+    ch->fd = fd;
+    ch->is_twin = is_twin;
+    ch->rcap = RBUF_INITIAL;
+    ch->rbuf = g_malloc(ch->rcap);
+    g_mutex_init(&ch->send_lock);
+    g_queue_init(&ch->out);
+    g_queue_init(&ch->fd_batches);
+    g_queue_init(&ch->skip);
+    util_set_nonblock(fd, true);
+
+    cs = (struct chan_source *)g_source_new(&chan_source_funcs, sizeof(*cs));
+    cs->ch = ch;
+    ch->src = &cs->base;
+    ch->cond = G_IO_IN | G_IO_HUP | G_IO_ERR;
+    ch->tag = g_source_add_unix_fd(ch->src, fd, ch->cond);
+    g_source_set_name(ch->src, is_twin ? "vfio-user twin" : "vfio-user");
+    g_source_attach(ch->src, c->dev->ctx);
+    return ch;
+}
+
+static void chan_free(struct conn_chan *ch)
+{
+    struct out_chunk *oc;
+    struct fd_batch *b;
+
+    if (ch == NULL) {
+        return;
+    }
+    if (ch->src != NULL) {
+        g_source_destroy(ch->src);
+        g_source_unref(ch->src);
+    }
+    while ((oc = g_queue_pop_head(&ch->out)) != NULL) {
+        out_chunk_free(oc);
+    }
+    while ((b = g_queue_pop_head(&ch->fd_batches)) != NULL) {
+        fd_batch_free(b);
+    }
+    g_queue_clear_full(&ch->skip, g_free);
+    util_close(&ch->fd);
+    g_mutex_clear(&ch->send_lock);
+    g_free(ch->rbuf);
+    g_free(ch);
+}
+
+/* ------------------------------------------------------------------------
+ * Connection
+ */
+struct conn *conn_new(vfud_dev *dev, int fd)
+{
+    struct conn *c = g_new0(struct conn, 1);
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    c->refs = 1;
+    c->dev = dev;
+    c->client_max_fds = 1;
+    c->client_max_xfer = CONN_MAX_XFER;
+    c->client_pgsize = 4096;
+    c->pid = -1;
+    c->uid = (uid_t)-1;
+    c->gid = (gid_t)-1;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        c->pid = cred.pid;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+    }
+    g_mutex_init(&c->req_lock);
+    g_cond_init(&c->req_cond);
+    c->next_id = 1;
+    c->scratch = g_byte_array_sized_new(4096);
+    c->cbuf = g_malloc(CMSG_SPACE(sizeof(int) * CONN_RECV_FDS));
+    c->main = chan_new(c, fd, false);
+    return c;
+}
+
+int conn_add_twin(struct conn *c, int fd)
+{
+    if (c->twin != NULL) {
+        return -EEXIST;
+    }
+    c->twin = chan_new(c, fd, true);
+    return 0;
+}
+
+void conn_ref(struct conn *c)
+{
+    g_atomic_int_inc(&c->refs);
+}
+
+void conn_unref(struct conn *c)
+{
+    if (c == NULL || !g_atomic_int_dec_and_test(&c->refs)) {
+        return;
+    }
+    chan_free(c->main);
+    chan_free(c->twin);
+    g_mutex_clear(&c->req_lock);
+    g_cond_clear(&c->req_cond);
+    g_list_free(c->waiters);
+    g_byte_array_unref(c->scratch);
+    g_free(c->cbuf);
+    g_free(c);
+}
+
+void conn_shutdown(struct conn *c)
+{
+    c->closing = true;
+    g_mutex_lock(&c->req_lock);
+    c->dead = true;
+    g_cond_broadcast(&c->req_cond);
+    g_mutex_unlock(&c->req_lock);
+    /* Stop watching now; the sockets close when the last reference goes
+     * (a plugin thread may still be inside conn_request). */
+    for (struct conn_chan *ch = c->main; ch != NULL;
+         ch = ch == c->main ? c->twin : NULL) {
+        if (ch->src != NULL) {
+            g_source_destroy(ch->src);
+        }
+        shutdown(ch->fd, SHUT_RDWR);
+    }
+}
+
+int conn_request(struct conn *c, uint16_t cmd, const void *req, size_t req_len,
+                 const void *data, size_t data_len, void *reply,
+                 size_t reply_len, size_t *got, int timeout_ms)
+{
+    struct conn_waiter w = { .buf = reply, .cap = reply_len };
+    struct conn_chan *ch = c->twin != NULL ? c->twin : c->main;
+    struct vfio_user_header hdr = {
+        .cmd = cmd,
+        .msg_size = (uint32_t)(sizeof(hdr) + req_len + data_len),
+        .flags = VFIO_USER_F_TYPE_COMMAND,
+    };
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    bool queued_all;
+    int r;
+
+    g_mutex_lock(&c->req_lock);
+    if (c->dead) {
+        g_mutex_unlock(&c->req_lock);
+        return -ENOTCONN;
+    }
+    w.id = c->next_id++;
+    hdr.msg_id = w.id;
+    c->waiters = g_list_prepend(c->waiters, &w);
+    g_mutex_unlock(&c->req_lock);
+
+    g_mutex_lock(&ch->send_lock);
+    chan_queue_locked(ch, &hdr, req, req_len, data, data_len, NULL, 0);
+    r = chan_flush_locked(ch);
+    queued_all = ch->out_bytes == 0;
+    g_mutex_unlock(&ch->send_lock);
+    if (r == 0 && !queued_all) {
+        /* The device thread finishes the job when the socket drains. */
+        g_atomic_int_set(&ch->want_out, 1);
+        g_main_context_wakeup(c->dev->ctx);
+    }
+
+    g_mutex_lock(&c->req_lock);
+    while (!w.done && !c->dead && r == 0) {
+        if (!g_cond_wait_until(&c->req_cond, &c->req_lock, deadline)) {
+            break;
+        }
+    }
+    c->waiters = g_list_remove(c->waiters, &w);
+    if (w.done) {
+        r = w.result;
+        if (got != NULL) {
+            *got = w.len;
+        }
+    } else if (r == 0) {
+        r = c->dead ? -ENOTCONN : -ETIMEDOUT;
+    }
+    g_mutex_unlock(&c->req_lock);
+    return r;
+}
+
+void conn_pump_replies(struct conn *c, int timeout_ms)
+{
+    GPollFD pfd[2];
+    struct conn_chan *chans[2] = { c->main, c->twin };
+    int n = 0;
+
+    if (c->closing) {
+        g_usleep((gulong)timeout_ms * 1000);
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (chans[i] != NULL) {
+            pfd[n].fd = chans[i]->fd;
+            pfd[n].events = G_IO_IN;
+            pfd[n].revents = 0;
+            n++;
+        }
+    }
+    if (g_poll(pfd, (guint)n, timeout_ms) <= 0) {
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        struct conn_chan *ch = chans[i];
+        bool ok;
+
+        if (!(pfd[i].revents & (G_IO_IN | G_IO_HUP | G_IO_ERR))) {
+            continue;
+        }
+        ch->replies_only = true;
+        ok = chan_read(ch);
+        ch->replies_only = false;
+        if (!ok) {
+            /* The connection ended: nothing will answer the waiters. */
+            g_mutex_lock(&c->req_lock);
+            c->dead = true;
+            g_cond_broadcast(&c->req_cond);
+            g_mutex_unlock(&c->req_lock);
+        }
+    }
+}

@@ -1,0 +1,508 @@
+/*
+ * Devices: plugin instance life cycle, the per-device thread and its
+ * GMainContext, accepting clients, client loss and reset.
+ *
+ * create/config/realize/start/destroy run on the main thread, before the
+ * device thread exists or after it has stopped; everything else of a
+ * device runs on its own thread.
+ */
+#include "config.h"
+
+#include "conn.h"
+#include "device.h"
+#include "listener.h"
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+static __thread vfud_dev *current_device;
+static __thread char *current_error;
+
+struct deferred_work {
+    vfud_work_fn fn;
+    void *opaque;
+};
+
+vfud_dev *device_current(void)
+{
+    return current_device;
+}
+
+bool device_on_own_thread(const vfud_dev *dev)
+{
+    return current_device == dev;
+}
+
+void device_set_error(const char *msg)
+{
+    g_free(current_error);
+    current_error = g_strdup(msg);
+}
+
+char *device_take_error(void)
+{
+    char *e = current_error;
+
+    current_error = NULL;
+    return e;
+}
+
+bool device_log_enabled(const vfud_dev *dev, int level)
+{
+    if (dev != NULL && dev->log_level >= 0) {
+        return level <= dev->log_level;
+    }
+    return log_enabled(level);
+}
+
+void device_log(const vfud_dev *dev, int level, const char *fmt, ...)
+{
+    va_list ap;
+    int saved;
+
+    if (!device_log_enabled(dev, level)) {
+        return;
+    }
+    /* log_vmsg applies the global level; a device may be more verbose. */
+    saved = log_get_level();
+    va_start(ap, fmt);
+    if (level > saved) {
+        char text[2048];
+
+        vsnprintf(text, sizeof(text), fmt, ap);
+        log_set_level(level);
+        log_msg(level, dev != NULL ? dev->name : NULL, "%s", text);
+        log_set_level(saved);
+    } else {
+        log_vmsg(level, dev != NULL ? dev->name : NULL, fmt, ap);
+    }
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------------
+ * Creation and configuration
+ */
+vfud_dev *device_new(const char *name, struct plugin *plugin)
+{
+    vfud_dev *dev = g_new0(vfud_dev, 1);
+
+    dev->name = g_strdup(name);
+    dev->plugin = plugin;
+    dev->ops = &plugin->ops;
+    dev->log_level = -1;
+    dev->listen_fd = -1;
+    dev->sock.fd = -1;
+    for (unsigned i = 0; i < VFUD_NR_REGIONS; i++) {
+        region_init(&dev->regions[i]);
+    }
+    irq_init(&dev->irq);
+    dma_init(&dev->dma);
+    g_mutex_init(&dev->conn_lock);
+    g_mutex_init(&dev->defer_lock);
+    g_queue_init(&dev->deferred);
+    dev->ctx = g_main_context_new();
+    return dev;
+}
+
+/* Report a failed plugin callback: "where: [dev] what: reason". */
+static void report_failure(vfud_dev *dev, const char *where, const char *what,
+                           int r)
+{
+    g_autofree char *why = device_take_error();
+
+    log_error(NULL, "%s: [%s] %s: %s", where, dev->name, what,
+              why != NULL ? why : g_strerror(r < 0 ? -r : EINVAL));
+}
+
+static char *location(const char *file, unsigned line)
+{
+    if (line == 0) {
+        return g_strdup(file);
+    }
+    return g_strdup_printf("%s:%u", file, line);
+}
+
+int device_configure(vfud_dev *dev, const char *file,
+                     const struct device_config *cfg)
+{
+    int r, errors = 0;
+
+    if (dev->ops->create != NULL) {
+        r = dev->ops->create(dev);
+        if (r < 0) {
+            g_autofree char *at = location(file, cfg->line);
+
+            report_failure(dev, at, "create failed", r);
+            return r;
+        }
+    }
+    for (guint i = 0; i < cfg->keys->len; i++) {
+        const struct config_entry *e = g_ptr_array_index(cfg->keys, i);
+        g_autofree char *at = location(file, e->line);
+
+        if (!plugin_knows_key(dev->plugin, e->key)) {
+            log_error(NULL, "%s: [%s] unknown key '%s'", at, dev->name, e->key);
+            errors++;
+            continue;
+        }
+        if (dev->ops->config == NULL) {
+            log_error(NULL, "%s: [%s] plugin '%s' takes no keys ('%s')", at,
+                      dev->name, dev->ops->name, e->key);
+            errors++;
+            continue;
+        }
+        r = dev->ops->config(dev, e->key, e->value);
+        if (r < 0) {
+            g_autofree char *why = device_take_error();
+
+            log_error(NULL, "%s: [%s] %s = %s: %s", at, dev->name, e->key,
+                      e->value, why != NULL ? why : g_strerror(-r));
+            errors++;
+        }
+    }
+    if (errors > 0) {
+        return -EINVAL;
+    }
+    if (dev->ops->config_complete != NULL) {
+        r = dev->ops->config_complete(dev);
+        if (r < 0) {
+            g_autofree char *at = location(file, cfg->line);
+
+            report_failure(dev, at, "incomplete configuration", r);
+            return r;
+        }
+    }
+    dev->phase = DEV_CONFIGURED;
+    return 0;
+}
+
+int device_realize(vfud_dev *dev)
+{
+    int r;
+
+    dev->phase = DEV_REALIZING;
+    r = dev->ops->realize(dev);
+    if (r < 0) {
+        dev->phase = DEV_CONFIGURED;
+        report_failure(dev, "realize", "device creation failed", r);
+        return r;
+    }
+    if (!dev->pci_declared) {
+        dev->phase = DEV_CONFIGURED;
+        log_error(NULL, "[%s] plugin '%s' did not call vfud_pci_init() in realize",
+                  dev->name, dev->ops->name);
+        return -EINVAL;
+    }
+    pci_config_set_intx(&dev->pci, dev->irq.count[VFUD_IRQ_INTX] > 0);
+    r = pci_config_finalize(&dev->pci);
+    if (r < 0) {
+        dev->phase = DEV_CONFIGURED;
+        log_error(NULL, "[%s] invalid PCI configuration: %s", dev->name,
+                  dev->pci.error[0] != '\0' ? dev->pci.error : g_strerror(-r));
+        return r;
+    }
+    for (unsigned i = 0; i < VFUD_NR_REGIONS; i++) {
+        const struct region *rg = &dev->regions[i];
+
+        if (rg->size != 0 && dev->ops->region_read == NULL &&
+            (rg->fd < 0 || rg->mem == NULL)) {
+            dev->phase = DEV_CONFIGURED;
+            log_error(NULL, "[%s] region %u has trapped parts but the plugin "
+                      "has no region_read/region_write", dev->name, i);
+            return -EINVAL;
+        }
+    }
+    irq_realize(dev);
+    dev->phase = DEV_REALIZED;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Clients
+ */
+struct conn *device_get_conn(vfud_dev *dev)
+{
+    struct conn *c;
+
+    g_mutex_lock(&dev->conn_lock);
+    c = dev->conn;
+    if (c != NULL && !c->closing) {
+        conn_ref(c);
+    } else {
+        c = NULL;
+    }
+    g_mutex_unlock(&dev->conn_lock);
+    return c;
+}
+
+static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
+{
+    vfud_dev *dev = data;
+    struct ucred cred = { .pid = -1 };
+    socklen_t len = sizeof(cred);
+    int cfd;
+
+    cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (cfd < 0) {
+        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+            dev_warn(dev, "accept failed: %s", g_strerror(errno));
+        }
+        return G_SOURCE_CONTINUE;
+    }
+    getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    if (dev->conn != NULL) {
+        /* One client at a time; the current one is not disturbed. */
+        dev_warn(dev, "refused a second client (pid %d uid %u): the device "
+                 "is serving pid %d", (int)cred.pid, (unsigned)cred.uid,
+                 (int)dev->conn->pid);
+        dev->clients_refused++;
+        close(cfd);
+        return G_SOURCE_CONTINUE;
+    }
+    g_mutex_lock(&dev->conn_lock);
+    dev->conn = conn_new(dev, cfd);
+    g_mutex_unlock(&dev->conn_lock);
+    dev->clients_served++;
+    dev_info(dev, "client connected (pid %d uid %u gid %u)", (int)cred.pid,
+             (unsigned)cred.uid, (unsigned)cred.gid);
+    return G_SOURCE_CONTINUE;
+}
+
+void device_client_gone(vfud_dev *dev, const char *why)
+{
+    struct conn *c = dev->conn;
+    bool attached;
+
+    if (c == NULL) {
+        return;
+    }
+    attached = c->versioned;
+    conn_shutdown(c);
+    g_mutex_lock(&dev->conn_lock);
+    dev->conn = NULL;
+    g_mutex_unlock(&dev->conn_lock);
+
+    /* Plugin work that needs the client fails fast now (conn is dead). */
+    if (dev->worker != NULL) {
+        worker_drain(dev->worker, NULL);
+    }
+    dma_unmap_all(dev);
+    irq_detach(dev);
+    if (attached && dev->ops->detach != NULL) {
+        dev->ops->detach(dev);
+    }
+    dev_info(dev, "client disconnected (%s) after %llu messages, %llu errors",
+             why, (unsigned long long)c->msgs_in, (unsigned long long)c->errors);
+    conn_unref(c);
+}
+
+int device_reset(vfud_dev *dev, enum vfud_reset_reason why)
+{
+    int r = 0;
+
+    if (dev->worker != NULL) {
+        worker_drain(dev->worker, dev->conn);
+    }
+    if (dev->ops->reset != NULL) {
+        r = dev->ops->reset(dev, why);
+        if (r < 0) {
+            g_autofree char *e = device_take_error();
+
+            dev_err(dev, "reset failed: %s", e != NULL ? e : g_strerror(-r));
+            return r;
+        }
+    }
+    pci_config_reset(&dev->pci);
+    irq_reset(dev);
+    dev_info(dev, "device reset (%s)",
+             why == VFUD_RESET_FLR ? "function level reset" : "DEVICE_RESET");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Deferred work
+ */
+static gboolean deferred_idle(gpointer data)
+{
+    vfud_dev *dev = data;
+
+    device_run_deferred(dev);
+    return G_SOURCE_REMOVE;
+}
+
+int device_defer(vfud_dev *dev, vfud_work_fn fn, void *opaque)
+{
+    struct deferred_work *w = g_new(struct deferred_work, 1);
+
+    w->fn = fn;
+    w->opaque = opaque;
+    g_mutex_lock(&dev->defer_lock);
+    g_queue_push_tail(&dev->deferred, w);
+    if (dev->defer_src == NULL && dev->phase == DEV_RUNNING) {
+        /* Outside a message (a timer, a plugin thread) nothing else would
+         * run the queue soon. */
+        dev->defer_src = g_idle_source_new();
+        g_source_set_callback(dev->defer_src, deferred_idle, dev, NULL);
+        g_source_attach(dev->defer_src, dev->ctx);
+    }
+    g_mutex_unlock(&dev->defer_lock);
+    return 0;
+}
+
+void device_run_deferred(vfud_dev *dev)
+{
+    struct deferred_work *w;
+
+    g_mutex_lock(&dev->defer_lock);
+    if (dev->defer_src != NULL) {
+        g_source_destroy(dev->defer_src);
+        g_source_unref(dev->defer_src);
+        dev->defer_src = NULL;
+    }
+    while ((w = g_queue_pop_head(&dev->deferred)) != NULL) {
+        g_mutex_unlock(&dev->defer_lock);
+        w->fn(dev, w->opaque);
+        g_free(w);
+        g_mutex_lock(&dev->defer_lock);
+    }
+    g_mutex_unlock(&dev->defer_lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Serving
+ */
+static gpointer device_thread(gpointer data)
+{
+    vfud_dev *dev = data;
+
+    current_device = dev;
+    g_main_context_push_thread_default(dev->ctx);
+    g_main_loop_run(dev->loop);
+    /* Leaving: the client (if any) goes first, while the plugin lives. */
+    device_client_gone(dev, "daemon stopping");
+    if (dev->worker != NULL) {
+        worker_drain(dev->worker, NULL);
+    }
+    device_run_deferred(dev);
+    g_main_context_pop_thread_default(dev->ctx);
+    g_free(current_error);
+    current_error = NULL;
+    current_device = NULL;
+    return NULL;
+}
+
+int device_start(vfud_dev *dev, const struct device_socket *sock)
+{
+    g_autofree char *why = NULL;
+    int r;
+
+    dev->sock = *sock;
+    dev->sock.path = g_strdup(sock->path);
+    if (sock->fd >= 0) {
+        dev->listen_fd = sock->fd;
+    } else {
+        r = listener_bind(&dev->sock, &dev->listen_fd, &why);
+        if (r < 0) {
+            log_error(NULL, "[%s] %s", dev->name, why);
+            return r;
+        }
+        dev->unlink_on_stop = true;
+    }
+    util_set_nonblock(dev->listen_fd, true);
+    dev->listen_src = g_unix_fd_source_new(dev->listen_fd, G_IO_IN);
+    g_source_set_callback(dev->listen_src, G_SOURCE_FUNC(on_accept), dev, NULL);
+    g_source_attach(dev->listen_src, dev->ctx);
+
+    if (dev->ops->start != NULL) {
+        r = dev->ops->start(dev);
+        if (r < 0) {
+            report_failure(dev, "start", "plugin start failed", r);
+            return r;
+        }
+    }
+    dev->loop = g_main_loop_new(dev->ctx, FALSE);
+    dev->phase = DEV_RUNNING;
+    dev->thread = g_thread_new(dev->name, device_thread, dev);
+    return 0;
+}
+
+static gboolean quit_loop(gpointer data)
+{
+    g_main_loop_quit(data);
+    return G_SOURCE_REMOVE;
+}
+
+void device_stop(vfud_dev *dev)
+{
+    if (dev == NULL) {
+        return;
+    }
+    if (dev->thread != NULL) {
+        GSource *s = g_idle_source_new();
+
+        g_source_set_callback(s, quit_loop, dev->loop, NULL);
+        g_source_attach(s, dev->ctx);
+        g_source_unref(s);
+        g_thread_join(dev->thread);
+        dev->thread = NULL;
+    }
+    if (dev->listen_src != NULL) {
+        g_source_destroy(dev->listen_src);
+        g_source_unref(dev->listen_src);
+        dev->listen_src = NULL;
+    }
+    if (dev->worker != NULL) {
+        worker_free(dev->worker);
+        dev->worker = NULL;
+    }
+    if (dev->phase >= DEV_CONFIGURED && dev->ops->destroy != NULL) {
+        dev->ops->destroy(dev);
+    }
+    if (dev->listen_fd >= 0) {
+        util_close(&dev->listen_fd);
+        if (dev->unlink_on_stop && dev->sock.path != NULL) {
+            unlink(dev->sock.path);
+        }
+    }
+    dev->phase = DEV_STOPPED;
+}
+
+void device_free(vfud_dev *dev)
+{
+    struct deferred_work *w;
+
+    if (dev == NULL) {
+        return;
+    }
+    device_stop(dev);
+    while ((w = g_queue_pop_head(&dev->deferred)) != NULL) {
+        g_free(w);
+    }
+    if (dev->defer_src != NULL) {
+        g_source_destroy(dev->defer_src);
+        g_source_unref(dev->defer_src);
+    }
+    for (unsigned i = 0; i < VFUD_NR_REGIONS; i++) {
+        region_cleanup(&dev->regions[i]);
+    }
+    irq_cleanup(&dev->irq);
+    dma_cleanup(&dev->dma);
+    g_mutex_clear(&dev->conn_lock);
+    g_mutex_clear(&dev->defer_lock);
+    if (dev->loop != NULL) {
+        g_main_loop_unref(dev->loop);
+    }
+    g_main_context_unref(dev->ctx);
+    g_free(dev->sock.path);
+    g_free(dev->name);
+    g_free(dev);
+}

@@ -1,0 +1,137 @@
+/*
+ * A configured device: one plugin instance, one listening socket, one thread
+ * with its own GMainContext serving one client at a time.
+ *
+ * Life: device_new -> device_configure (create, config keys,
+ * config_complete) -> device_realize -> device_start (socket, thread, plugin
+ * start) -> ... -> device_stop -> device_free.
+ */
+#ifndef VFIOUSERD_DEVICE_H
+#define VFIOUSERD_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <glib.h>
+
+#include "config_file.h"
+#include "dma.h"
+#include "irq.h"
+#include "pci_config.h"
+#include "plugin_loader.h"
+#include "region.h"
+#include <vfiouserd/plugin.h>
+
+struct conn;
+struct worker;
+
+enum device_phase {
+    DEV_NEW,        /* plugin not yet asked anything */
+    DEV_CONFIGURED, /* create/config/config_complete done */
+    DEV_REALIZING,  /* inside realize(): declarations allowed */
+    DEV_REALIZED,
+    DEV_RUNNING,    /* socket listening, thread running */
+    DEV_STOPPED,
+};
+
+/* Where the listening socket comes from. */
+struct device_socket {
+    char *path;     /* bound path (for messages, unlink), may be NULL */
+    int fd;         /* an inherited listening fd (--fd, LISTEN_FDS) or -1 */
+    mode_t mode;
+    bool set_owner, set_group;
+    uid_t uid;
+    gid_t gid;
+};
+
+struct vfud_dev {
+    char *name;
+    struct plugin *plugin;
+    const struct vfud_plugin *ops;
+    void *priv;
+    enum device_phase phase;
+    int log_level; /* -1: daemon-wide level */
+
+    /* declared by the plugin in realize() */
+    struct pci_config pci;
+    bool pci_declared;
+    struct region regions[VFUD_NR_REGIONS];
+    struct irq_state irq;
+    struct dma_state dma;
+
+    /* serving */
+    struct device_socket sock;
+    bool unlink_on_stop; /* we created the socket file */
+    int listen_fd;
+    GMainContext *ctx;
+    GMainLoop *loop;
+    GThread *thread;
+    GSource *listen_src;
+    GMutex conn_lock;   /* guards conn for threads other than ours */
+    struct conn *conn;  /* current client or NULL */
+    struct worker *worker;
+    GMutex defer_lock;
+    GQueue deferred;    /* struct deferred_work * */
+    GSource *defer_src;
+    bool in_dispatch;   /* the device thread is serving a message */
+    bool reset_pending; /* an FLR was requested from config space */
+    guint64 clients_served, clients_refused;
+};
+
+/* Thread-local: the device whose thread this is (NULL elsewhere). */
+vfud_dev *device_current(void);
+bool device_on_own_thread(const vfud_dev *dev);
+
+vfud_dev *device_new(const char *name, struct plugin *plugin);
+void device_free(vfud_dev *dev);
+
+/* Run the plugin's create/config/config_complete with cfg's keys.  Errors
+ * are logged as "FILE:LINE: [dev] ..."; returns 0 or -errno. */
+int device_configure(vfud_dev *dev, const char *file,
+                     const struct device_config *cfg);
+/* realize() and consistency checks of what it declared. */
+int device_realize(vfud_dev *dev);
+/* Bind (or adopt) the socket, start the thread, call the plugin's start. */
+int device_start(vfud_dev *dev, const struct device_socket *sock);
+/* Stop accepting, drop the client, destroy the plugin instance, unlink the
+ * socket.  Safe to call on a device in any phase. */
+void device_stop(vfud_dev *dev);
+
+/* Device thread: the client connection ended (EOF, error, protocol
+ * violation): release its DMA windows and eventfds, keep device state,
+ * accept the next client. */
+void device_client_gone(vfud_dev *dev, const char *why);
+/* Another thread's handle on the current connection (ref taken), or NULL. */
+struct conn *device_get_conn(vfud_dev *dev);
+
+/* Reset the device (DEVICE_RESET or FLR): quiesce, plugin reset, config
+ * space and IRQ state back to power-on.  0 or -errno. */
+int device_reset(vfud_dev *dev, enum vfud_reset_reason why);
+
+/* Deferred work: run on the device thread after the current message. */
+int device_defer(vfud_dev *dev, vfud_work_fn fn, void *opaque);
+void device_run_deferred(vfud_dev *dev);
+
+/* Log with the device's own level. */
+void device_log(const vfud_dev *dev, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool device_log_enabled(const vfud_dev *dev, int level);
+
+#define dev_err(dev, ...) device_log(dev, LOG_ERR, __VA_ARGS__)
+#define dev_warn(dev, ...) device_log(dev, LOG_WARNING, __VA_ARGS__)
+#define dev_notice(dev, ...) device_log(dev, LOG_NOTICE, __VA_ARGS__)
+#define dev_info(dev, ...) device_log(dev, LOG_INFO, __VA_ARGS__)
+#define dev_debug(dev, ...)                                                   \
+    do {                                                                      \
+        if (device_log_enabled(dev, LOG_DEBUG)) {                             \
+            device_log(dev, LOG_DEBUG, __VA_ARGS__);                          \
+        }                                                                     \
+    } while (0)
+
+/* The plugin's error message for the failing callback (thread-local): set
+ * by vfud_error(), taken (and cleared) by whoever reports the failure. */
+void device_set_error(const char *msg);
+char *device_take_error(void);
+
+#endif

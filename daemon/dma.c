@@ -1,0 +1,621 @@
+/*
+ * DMA windows and guest-memory access for plugins.
+ *
+ * A window with an fd is mmapped (MAP_SHARED, with the client's
+ * permissions); one without is reached with DMA_READ/DMA_WRITE messages.
+ * Windows never overlap, so the table is a sorted array searched by binary
+ * search.  The device thread changes the table under the write lock; plugin
+ * threads translate under the read lock and take a reference on a window
+ * when they keep a pointer into it.
+ *
+ * Locking rule: nobody waits for a client message while holding the table
+ * lock, because the device thread may need the write lock before it can
+ * read the reply that message waits for.
+ */
+#include "config.h"
+
+#include "conn.h"
+#include "device.h"
+#include "dma.h"
+#include "util.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* How long an unmap waits for plugin references before leaving the last
+ * reference holder to release the mapping. */
+#define UNMAP_WAIT_MS 2000
+
+void dma_init(struct dma_state *dma)
+{
+    g_rw_lock_init(&dma->lock);
+    g_mutex_init(&dma->unref_lock);
+    g_cond_init(&dma->unref_cond);
+    dma->windows = g_ptr_array_new();
+    dma->max_windows = DMA_MAX_WINDOWS;
+}
+
+static void window_free(struct dma_window *w)
+{
+    if (w->map_base != NULL) {
+        munmap(w->map_base, w->map_len);
+    }
+    util_close(&w->fd);
+    g_free(w);
+}
+
+static void window_unref(struct dma_state *dma, struct dma_window *w)
+{
+    if (g_atomic_int_dec_and_test(&w->refs)) {
+        window_free(w);
+        return;
+    }
+    /* An unmap may be waiting for this reference. */
+    g_mutex_lock(&dma->unref_lock);
+    g_cond_broadcast(&dma->unref_cond);
+    g_mutex_unlock(&dma->unref_lock);
+}
+
+void dma_cleanup(struct dma_state *dma)
+{
+    for (guint i = 0; i < dma->windows->len; i++) {
+        window_unref(dma, g_ptr_array_index(dma->windows, i));
+    }
+    g_ptr_array_unref(dma->windows);
+    g_rw_lock_clear(&dma->lock);
+    g_mutex_clear(&dma->unref_lock);
+    g_cond_clear(&dma->unref_cond);
+}
+
+/* Index of the first window whose end is above iova (caller holds lock). */
+static guint window_search(const struct dma_state *dma, uint64_t iova)
+{
+    guint lo = 0, hi = dma->windows->len;
+
+    while (lo < hi) {
+        guint mid = lo + (hi - lo) / 2;
+        const struct dma_window *w = g_ptr_array_index(dma->windows, mid);
+
+        if (w->iova + w->size - 1 < iova) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static struct dma_window *window_find(const struct dma_state *dma, uint64_t iova)
+{
+    guint i = window_search(dma, iova);
+    struct dma_window *w;
+
+    if (i >= dma->windows->len) {
+        return NULL;
+    }
+    w = g_ptr_array_index(dma->windows, i);
+    return iova >= w->iova ? w : NULL;
+}
+
+unsigned dma_window_count(vfud_dev *dev)
+{
+    unsigned n;
+
+    g_rw_lock_reader_lock(&dev->dma.lock);
+    n = dev->dma.windows->len;
+    g_rw_lock_reader_unlock(&dev->dma.lock);
+    return n;
+}
+
+/* ------------------------------------------------------------------------
+ * DMA_MAP
+ */
+static int window_mmap(vfud_dev *dev, struct dma_window *w)
+{
+    struct stat st;
+    uint64_t page, start, end;
+    int prot = 0;
+    void *p;
+
+    if (fstat(w->fd, &st) < 0) {
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        dev_warn(dev, "DMA_MAP [%#llx, %#llx): the fd is not a memory file "
+                 "(mode %#o); refused",
+                 (unsigned long long)w->iova,
+                 (unsigned long long)(w->iova + w->size), st.st_mode & S_IFMT);
+        return -EINVAL;
+    }
+    if (util_range_exceeds(w->fd_offset, w->size, (uint64_t)st.st_size)) {
+        /* Touching pages past the end of the file would raise SIGBUS. */
+        dev_warn(dev, "DMA_MAP [%#llx, %#llx): offset %#llx + size exceeds "
+                 "the file's %lld bytes; refused",
+                 (unsigned long long)w->iova,
+                 (unsigned long long)(w->iova + w->size),
+                 (unsigned long long)w->fd_offset, (long long)st.st_size);
+        return -EINVAL;
+    }
+    /* hugetlbfs reports its page size in st_blksize. */
+    page = MAX((uint64_t)sysconf(_SC_PAGESIZE), (uint64_t)st.st_blksize);
+    if (page & (page - 1)) {
+        page = (uint64_t)sysconf(_SC_PAGESIZE);
+    }
+    start = w->fd_offset & ~(page - 1);
+    end = (w->fd_offset + w->size + page - 1) & ~(page - 1);
+    if (w->prot & VFUD_DMA_READ) {
+        prot |= PROT_READ;
+    }
+    if (w->prot & VFUD_DMA_WRITE) {
+        prot |= PROT_WRITE;
+    }
+    p = mmap(NULL, end - start, prot, MAP_SHARED, w->fd, (off_t)start);
+    if (p == MAP_FAILED) {
+        int e = errno;
+
+        dev_warn(dev, "DMA_MAP [%#llx, %#llx): mmap failed: %s",
+                 (unsigned long long)w->iova,
+                 (unsigned long long)(w->iova + w->size), g_strerror(e));
+        return -e;
+    }
+    /* Guest memory has no business in our core dumps. */
+    madvise(p, end - start, MADV_DONTDUMP);
+    w->map_base = p;
+    w->map_len = end - start;
+    w->addr = (uint8_t *)p + (w->fd_offset - start);
+    return 0;
+}
+
+static bool same_window(const struct dma_window *a, const struct dma_window *b)
+{
+    struct stat sa, sb;
+
+    if (a->iova != b->iova || a->size != b->size || a->prot != b->prot ||
+        (a->fd < 0) != (b->fd < 0)) {
+        return false;
+    }
+    if (a->fd < 0) {
+        return true;
+    }
+    return a->fd_offset == b->fd_offset && fstat(a->fd, &sa) == 0 &&
+           fstat(b->fd, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int handle_dma_map(struct conn *c, struct msg *m)
+{
+    vfud_dev *dev = c->dev;
+    struct dma_state *dma = &dev->dma;
+    struct vfio_user_dma_map req;
+    struct dma_window *w;
+    guint pos;
+    int r;
+
+    memcpy(&req, m->payload, sizeof(req));
+    if (req.argsz != sizeof(req)) {
+        dev_warn(dev, "DMA_MAP: argsz %u, expected %zu", req.argsz, sizeof(req));
+        return -EINVAL;
+    }
+    if (req.flags & ~(VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) {
+        dev_warn(dev, "DMA_MAP: unsupported flags %#x", req.flags);
+        return -EINVAL;
+    }
+    if (req.flags == 0) {
+        dev_warn(dev, "DMA_MAP: window neither readable nor writable");
+        return -EINVAL;
+    }
+    if (req.size == 0) {
+        dev_warn(dev, "DMA_MAP at %#llx: zero size", (unsigned long long)req.addr);
+        return -EINVAL;
+    }
+    if (req.addr + req.size - 1 < req.addr) {
+        dev_warn(dev, "DMA_MAP [%#llx, +%#llx) wraps the address space",
+                 (unsigned long long)req.addr, (unsigned long long)req.size);
+        return -EINVAL;
+    }
+    if (req.size > DMA_MAX_WINDOW_SIZE) {
+        dev_warn(dev, "DMA_MAP of %#llx bytes exceeds the %llu TiB limit",
+                 (unsigned long long)req.size, DMA_MAX_WINDOW_SIZE >> 40);
+        return -ENOSPC;
+    }
+
+    w = g_new0(struct dma_window, 1);
+    w->refs = 1;
+    w->iova = req.addr;
+    w->size = req.size;
+    w->fd_offset = req.offset;
+    w->prot = (req.flags & VFIO_USER_F_DMA_REGION_READ ? VFUD_DMA_READ : 0) |
+              (req.flags & VFIO_USER_F_DMA_REGION_WRITE ? VFUD_DMA_WRITE : 0);
+    w->fd = msg_take_fd(m, 0);
+    if (w->fd < 0) {
+        w->fd_offset = 0;
+    }
+
+    g_rw_lock_reader_lock(&dma->lock);
+    pos = window_search(dma, w->iova);
+    if (pos < dma->windows->len) {
+        struct dma_window *o = g_ptr_array_index(dma->windows, pos);
+
+        if (o->iova <= w->iova + w->size - 1) {
+            bool same = same_window(o, w);
+
+            g_rw_lock_reader_unlock(&dma->lock);
+            if (same) {
+                /* A client may repeat a map; LVU accepts that too. */
+                dev_debug(dev, "DMA_MAP [%#llx, %#llx) repeated",
+                          (unsigned long long)w->iova,
+                          (unsigned long long)(w->iova + w->size));
+                window_free(w);
+                return 0;
+            }
+            dev_warn(dev, "DMA_MAP [%#llx, %#llx) overlaps [%#llx, %#llx)",
+                     (unsigned long long)w->iova,
+                     (unsigned long long)(w->iova + w->size),
+                     (unsigned long long)o->iova,
+                     (unsigned long long)(o->iova + o->size));
+            window_free(w);
+            return -EEXIST;
+        }
+    }
+    if (dma->windows->len >= dma->max_windows) {
+        g_rw_lock_reader_unlock(&dma->lock);
+        dev_warn(dev, "DMA_MAP: %u windows mapped already (the limit)",
+                 dma->max_windows);
+        window_free(w);
+        return -ENOSPC;
+    }
+    g_rw_lock_reader_unlock(&dma->lock);
+
+    if (w->fd >= 0) {
+        r = window_mmap(dev, w);
+        if (r < 0) {
+            window_free(w);
+            return r;
+        }
+    }
+    /* Only this thread changes the table, so pos is still right. */
+    g_rw_lock_writer_lock(&dma->lock);
+    g_ptr_array_insert(dma->windows, (gint)pos, w);
+    dma->mapped_bytes += w->size;
+    g_rw_lock_writer_unlock(&dma->lock);
+    dev_debug(dev, "DMA_MAP [%#llx, %#llx) %s%s %s", (unsigned long long)w->iova,
+              (unsigned long long)(w->iova + w->size),
+              w->prot & VFUD_DMA_READ ? "r" : "-",
+              w->prot & VFUD_DMA_WRITE ? "w" : "-",
+              w->fd >= 0 ? "mmapped" : "by messages");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * DMA_UNMAP
+ */
+
+/* The window is out of the table: tell the plugin, wait (a while) for the
+ * references it holds, and drop ours. */
+static void window_retire(vfud_dev *dev, struct dma_window *w)
+{
+    struct dma_state *dma = &dev->dma;
+    gint64 deadline = g_get_monotonic_time() + UNMAP_WAIT_MS * 1000;
+    struct conn *c = dev->conn;
+
+    if (dev->ops->dma_unmap != NULL) {
+        dev->ops->dma_unmap(dev, w->iova, w->size);
+    }
+    while (g_atomic_int_get(&w->refs) > 1) {
+        if (g_get_monotonic_time() >= deadline) {
+            dev_warn(dev, "DMA window [%#llx, %#llx) still in use by the device "
+                     "after %d ms; it is unmapped when released",
+                     (unsigned long long)w->iova,
+                     (unsigned long long)(w->iova + w->size), UNMAP_WAIT_MS);
+            break;
+        }
+        if (c != NULL && !c->closing) {
+            /* A holder may be waiting for a reply only we can read. */
+            conn_pump_replies(c, 5);
+        } else {
+            g_mutex_lock(&dma->unref_lock);
+            if (g_atomic_int_get(&w->refs) > 1) {
+                g_cond_wait_until(&dma->unref_cond, &dma->unref_lock,
+                                  g_get_monotonic_time() + 5000);
+            }
+            g_mutex_unlock(&dma->unref_lock);
+        }
+    }
+    window_unref(dma, w);
+}
+
+static void window_remove(vfud_dev *dev, guint i)
+{
+    struct dma_state *dma = &dev->dma;
+    struct dma_window *w;
+
+    g_rw_lock_writer_lock(&dma->lock);
+    w = g_ptr_array_steal_index(dma->windows, i);
+    dma->mapped_bytes -= w->size;
+    g_rw_lock_writer_unlock(&dma->lock);
+    window_retire(dev, w);
+}
+
+void dma_unmap_all(vfud_dev *dev)
+{
+    while (dev->dma.windows->len > 0) {
+        window_remove(dev, dev->dma.windows->len - 1);
+    }
+}
+
+int handle_dma_unmap(struct conn *c, struct msg *m)
+{
+    vfud_dev *dev = c->dev;
+    struct dma_state *dma = &dev->dma;
+    struct vfio_user_dma_unmap req;
+    struct dma_window *w;
+    guint i;
+
+    memcpy(&req, m->payload, sizeof(req));
+    if (req.argsz < sizeof(req)) {
+        dev_warn(dev, "DMA_UNMAP: argsz %u < %zu", req.argsz, sizeof(req));
+        return -EINVAL;
+    }
+    if (req.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP_) {
+        dev_warn(dev, "DMA_UNMAP: GET_DIRTY_BITMAP belongs to the deprecated "
+                 "migration v1 protocol; use DEVICE_FEATURE DMA logging");
+        return -ENOTSUP;
+    }
+    if (req.flags & ~VFIO_USER_F_DMA_UNMAP_ALL) {
+        dev_warn(dev, "DMA_UNMAP: unsupported flags %#x", req.flags);
+        return -EINVAL;
+    }
+    if (m->len != sizeof(req)) {
+        dev_warn(dev, "DMA_UNMAP: %zu bytes of payload, expected %zu", m->len,
+                 sizeof(req));
+        return -EINVAL;
+    }
+    if (req.flags & VFIO_USER_F_DMA_UNMAP_ALL) {
+        if (req.addr != 0 || req.size != 0) {
+            dev_warn(dev, "DMA_UNMAP: UNMAP_ALL needs address and size 0");
+            return -EINVAL;
+        }
+        dev_debug(dev, "DMA_UNMAP all (%u windows)", dma->windows->len);
+        dma_unmap_all(dev);
+    } else {
+        i = window_search(dma, req.addr);
+        w = i < dma->windows->len ? g_ptr_array_index(dma->windows, i) : NULL;
+        if (w == NULL || w->iova != req.addr || w->size != req.size) {
+            dev_warn(dev, "DMA_UNMAP [%#llx, +%#llx): no such window (unmaps "
+                     "must match a map exactly)",
+                     (unsigned long long)req.addr, (unsigned long long)req.size);
+            return -ENOENT;
+        }
+        dev_debug(dev, "DMA_UNMAP [%#llx, %#llx)", (unsigned long long)w->iova,
+                  (unsigned long long)(w->iova + w->size));
+        window_remove(dev, i);
+    }
+    memcpy(msg_reply_alloc(m, sizeof(req)), &req, sizeof(req));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Access for plugins
+ */
+static bool bus_master(vfud_dev *dev)
+{
+    return (__atomic_load_n(&dev->pci.cfg[4], __ATOMIC_RELAXED) & 0x04) != 0;
+}
+
+static int check_access(vfud_dev *dev, uint64_t iova, size_t len)
+{
+    if (len == 0) {
+        return 0;
+    }
+    if (iova + len - 1 < iova) {
+        return -EFAULT;
+    }
+    if (!bus_master(dev)) {
+        dev_debug(dev, "DMA to %#llx refused: bus mastering is off",
+                  (unsigned long long)iova);
+        return -EPERM;
+    }
+    return 1;
+}
+
+/* One message round trip for [iova, iova + len) of a message-only window. */
+static int dma_by_message(vfud_dev *dev, bool is_write, uint64_t iova,
+                          void *buf, size_t len)
+{
+    struct conn *c;
+    int r = 0;
+
+    if (device_on_own_thread(dev)) {
+        /* The client may be blocked on a reply from us: waiting for its
+         * answer here would deadlock both (trap 7). */
+        dev_err(dev, "DMA %s at %#llx needs a message round trip, which the "
+                "device thread cannot wait for; use vfud_submit()",
+                is_write ? "write" : "read", (unsigned long long)iova);
+        return -EDEADLK;
+    }
+    c = device_get_conn(dev);
+    if (c == NULL) {
+        return -ENOTCONN;
+    }
+    while (len > 0 && r == 0) {
+        size_t n = (size_t)MIN((uint64_t)len, MIN(c->client_max_xfer, CONN_MAX_XFER));
+        struct vfio_user_dma_rw req = { .addr = iova, .count = n };
+        struct vfio_user_dma_rw *rep;
+        size_t got = 0;
+
+        if (is_write) {
+            struct vfio_user_dma_rw ack;
+
+            r = conn_request(c, VFIO_USER_DMA_WRITE, &req, sizeof(req), buf, n,
+                             &ack, sizeof(ack), &got, 5000);
+            if (r == 0 && (got < sizeof(ack) || ack.count != n)) {
+                r = -EIO;
+            }
+        } else {
+            rep = g_malloc(sizeof(*rep) + n);
+            r = conn_request(c, VFIO_USER_DMA_READ, &req, sizeof(req), NULL, 0,
+                             rep, sizeof(*rep) + n, &got, 5000);
+            if (r == 0 && (got != sizeof(*rep) + n || rep->count != n)) {
+                r = -EIO;
+            } else if (r == 0) {
+                memcpy(buf, rep->data, n);
+            }
+            g_free(rep);
+        }
+        if (r < 0) {
+            dev_debug(dev, "DMA %s message at %#llx (%zu bytes) failed: %s",
+                      is_write ? "write" : "read", (unsigned long long)iova, n,
+                      g_strerror(-r));
+            if (r != -ENOTCONN && r != -ETIMEDOUT) {
+                r = -EIO;
+            }
+        }
+        iova += n;
+        buf = (uint8_t *)buf + n;
+        len -= n;
+    }
+    conn_unref(c);
+    return r;
+}
+
+static int dma_rw(vfud_dev *dev, bool is_write, uint64_t iova, void *buf,
+                  size_t len)
+{
+    struct dma_state *dma = &dev->dma;
+    unsigned need = is_write ? VFUD_DMA_WRITE : VFUD_DMA_READ;
+    int r = check_access(dev, iova, len);
+
+    if (r <= 0) {
+        return r;
+    }
+    while (len > 0) {
+        struct dma_window *w;
+        size_t n;
+        uint64_t off;
+        bool by_message;
+
+        g_rw_lock_reader_lock(&dma->lock);
+        w = window_find(dma, iova);
+        if (w == NULL) {
+            g_rw_lock_reader_unlock(&dma->lock);
+            return -EFAULT;
+        }
+        if (!(w->prot & need)) {
+            g_rw_lock_reader_unlock(&dma->lock);
+            return -EACCES;
+        }
+        off = iova - w->iova;
+        n = (size_t)MIN((uint64_t)len, w->size - off);
+        by_message = w->addr == NULL;
+        if (!by_message) {
+            if (is_write) {
+                memcpy(w->addr + off, buf, n);
+            } else {
+                memcpy(buf, w->addr + off, n);
+            }
+        }
+        g_rw_lock_reader_unlock(&dma->lock);
+        if (by_message) {
+            r = dma_by_message(dev, is_write, iova, buf, n);
+            if (r < 0) {
+                return r;
+            }
+        }
+        iova += n;
+        buf = (uint8_t *)buf + n;
+        len -= n;
+    }
+    return 0;
+}
+
+int dma_read(vfud_dev *dev, uint64_t iova, void *buf, size_t len)
+{
+    return dma_rw(dev, false, iova, buf, len);
+}
+
+int dma_write(vfud_dev *dev, uint64_t iova, const void *buf, size_t len)
+{
+    return dma_rw(dev, true, iova, (void *)buf, len);
+}
+
+int dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
+               struct vfud_sg *sg, unsigned max_sg)
+{
+    struct dma_state *dma = &dev->dma;
+    unsigned n = 0;
+    int r = check_access(dev, iova, len);
+
+    if (r <= 0) {
+        return r;
+    }
+    if (prot == 0 || (prot & ~(VFUD_DMA_READ | VFUD_DMA_WRITE))) {
+        return -EINVAL;
+    }
+    g_rw_lock_reader_lock(&dma->lock);
+    while (len > 0) {
+        struct dma_window *w = window_find(dma, iova);
+        uint64_t off;
+        size_t chunk;
+
+        if (w == NULL) {
+            r = -EFAULT;
+            break;
+        }
+        if ((w->prot & prot) != prot) {
+            r = -EACCES;
+            break;
+        }
+        if (w->addr == NULL) {
+            r = -EREMOTE;
+            break;
+        }
+        if (n == max_sg) {
+            r = -ENOSPC;
+            break;
+        }
+        off = iova - w->iova;
+        chunk = (size_t)MIN((uint64_t)len, w->size - off);
+        g_atomic_int_inc(&w->refs);
+        sg[n].iova = iova;
+        sg[n].base = w->addr + off;
+        sg[n].len = chunk;
+        sg[n]._map = w;
+        sg[n]._prot = prot;
+        n++;
+        iova += chunk;
+        len -= chunk;
+    }
+    g_rw_lock_reader_unlock(&dma->lock);
+    if (r < 0) {
+        dma_sg_put(dev, sg, n);
+        return r;
+    }
+    return (int)n;
+}
+
+void dma_sg_put(vfud_dev *dev, struct vfud_sg *sg, unsigned nr_sg)
+{
+    for (unsigned i = 0; i < nr_sg; i++) {
+        struct dma_window *w = sg[i]._map;
+
+        if (w == NULL) {
+            continue;
+        }
+        if (sg[i]._prot & VFUD_DMA_WRITE) {
+            dma_mark_dirty(dev, sg[i].iova, sg[i].len);
+        }
+        sg[i]._map = NULL;
+        window_unref(&dev->dma, w);
+    }
+}
+
+void dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len)
+{
+    /* Dirty-page logging arrives with migration support. */
+    (void)dev;
+    (void)iova;
+    (void)len;
+}

@@ -1,0 +1,65 @@
+/*
+ * Guest memory: the DMA windows a client maps (DMA_MAP / DMA_UNMAP), their
+ * translation for plugins, and DMA by messages for windows without an fd.
+ *
+ * The window table is read by plugin threads and changed only by the device
+ * thread, under a reader/writer lock.  A window is reference counted so a
+ * plugin can hold host pointers into it (vfud_dma_sg_get) across an unmap:
+ * the munmap happens when the last reference goes.
+ */
+#ifndef VFIOUSERD_DMA_H
+#define VFIOUSERD_DMA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include <vfiouserd/plugin.h>
+
+struct conn;
+struct msg;
+
+struct dma_window {
+    gint refs;          /* the table's + one per vfud_sg entry */
+    uint64_t iova;
+    uint64_t size;
+    unsigned prot;      /* VFUD_DMA_READ | VFUD_DMA_WRITE */
+    int fd;             /* -1: reachable by messages only */
+    uint64_t fd_offset;
+    uint8_t *addr;      /* host address of iova, or NULL */
+    void *map_base;     /* what to munmap */
+    size_t map_len;
+};
+
+struct dma_state {
+    GRWLock lock;
+    GPtrArray *windows; /* struct dma_window *, sorted by iova, disjoint */
+    GMutex unref_lock;  /* pairs with unref_cond: last references */
+    GCond unref_cond;
+    unsigned max_windows;
+    uint64_t mapped_bytes;
+};
+
+#define DMA_MAX_WINDOWS 65535u
+/* Largest window: 8 TiB, as the kernel's vfio type1 and LVU allow. */
+#define DMA_MAX_WINDOW_SIZE (8ull << 40)
+
+void dma_init(struct dma_state *dma);
+void dma_cleanup(struct dma_state *dma);
+/* Drop every window (disconnect), telling the plugin first. */
+void dma_unmap_all(vfud_dev *dev);
+unsigned dma_window_count(vfud_dev *dev);
+
+int handle_dma_map(struct conn *c, struct msg *m);
+int handle_dma_unmap(struct conn *c, struct msg *m);
+
+/* Plugin API backends. */
+int dma_read(vfud_dev *dev, uint64_t iova, void *buf, size_t len);
+int dma_write(vfud_dev *dev, uint64_t iova, const void *buf, size_t len);
+int dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
+               struct vfud_sg *sg, unsigned max_sg);
+void dma_sg_put(vfud_dev *dev, struct vfud_sg *sg, unsigned nr_sg);
+void dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len);
+
+#endif

@@ -1,0 +1,148 @@
+#include "config.h"
+
+#include "device.h"
+#include "listener.h"
+#include "util.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+/* A second concurrent client is accepted only to be told no (with a log
+ * line), so a small backlog is enough. */
+#define LISTEN_BACKLOG 4
+
+static int fill_addr(struct sockaddr_un *sa, const char *path, char **why)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa->sun_path)) {
+        *why = g_strdup_printf("socket path '%s' is longer than %zu bytes", path,
+                               sizeof(sa->sun_path) - 1);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa->sun_path, path);
+    return 0;
+}
+
+/* Remove a socket file nobody listens on; refuse anything else. */
+static int clear_path(const char *path, const struct sockaddr_un *sa, char **why)
+{
+    struct stat st;
+    int fd, r;
+
+    if (lstat(path, &st) < 0) {
+        if (errno == ENOENT) {
+            return 0;
+        }
+        r = -errno;
+        *why = g_strdup_printf("%s: %s", path, g_strerror(-r));
+        return r;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        *why = g_strdup_printf("%s exists and is not a socket", path);
+        return -EEXIST;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        r = -errno;
+        *why = g_strdup_printf("socket: %s", g_strerror(-r));
+        return r;
+    }
+    r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+    close(fd);
+    if (r == 0) {
+        *why = g_strdup_printf("%s is in use by another process", path);
+        return -EADDRINUSE;
+    }
+    /* ECONNREFUSED: a leftover from a run that did not clean up. */
+    if (unlink(path) < 0 && errno != ENOENT) {
+        r = -errno;
+        *why = g_strdup_printf("cannot remove stale socket %s: %s", path,
+                               g_strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+int listener_bind(const struct device_socket *sock, int *out, char **why)
+{
+    struct sockaddr_un sa;
+    g_autofree char *dir = g_path_get_dirname(sock->path);
+    int fd, r;
+
+    *out = -1;
+    r = fill_addr(&sa, sock->path, why);
+    if (r < 0) {
+        return r;
+    }
+    if (g_mkdir_with_parents(dir, 0755) < 0) {
+        r = -errno;
+        *why = g_strdup_printf("cannot create socket directory %s: %s", dir,
+                               g_strerror(-r));
+        return r;
+    }
+    r = clear_path(sock->path, &sa, why);
+    if (r < 0) {
+        return r;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        r = -errno;
+        *why = g_strdup_printf("socket: %s", g_strerror(-r));
+        return r;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        r = -errno;
+        *why = g_strdup_printf("cannot bind %s: %s", sock->path, g_strerror(-r));
+        close(fd);
+        return r;
+    }
+    if (chmod(sock->path, sock->mode) < 0 ||
+        ((sock->set_owner || sock->set_group) &&
+         lchown(sock->path, sock->set_owner ? sock->uid : (uid_t)-1,
+                sock->set_group ? sock->gid : (gid_t)-1) < 0)) {
+        r = -errno;
+        *why = g_strdup_printf("cannot set owner/mode of %s: %s", sock->path,
+                               g_strerror(-r));
+        unlink(sock->path);
+        close(fd);
+        return r;
+    }
+    if (listen(fd, LISTEN_BACKLOG) < 0) {
+        r = -errno;
+        *why = g_strdup_printf("listen on %s: %s", sock->path, g_strerror(-r));
+        unlink(sock->path);
+        close(fd);
+        return r;
+    }
+    *out = fd;
+    return 0;
+}
+
+int listener_check_fd(int fd, char **why)
+{
+    int type = 0, listening = 0;
+    socklen_t len = sizeof(type);
+    struct sockaddr_un sa;
+    socklen_t alen = sizeof(sa);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+        *why = g_strdup_printf("fd %d is not a socket: %s", fd, g_strerror(errno));
+        return -ENOTSOCK;
+    }
+    len = sizeof(listening);
+    if (getsockname(fd, (struct sockaddr *)&sa, &alen) < 0 ||
+        sa.sun_family != AF_UNIX || type != SOCK_STREAM ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
+        !listening) {
+        *why = g_strdup_printf("fd %d is not a listening AF_UNIX stream socket", fd);
+        return -EINVAL;
+    }
+    return 0;
+}

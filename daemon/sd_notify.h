@@ -1,0 +1,11 @@
+/*
+ * systemd's readiness protocol without libsystemd: one datagram to the
+ * socket named by $NOTIFY_SOCKET.  A no-op when the variable is unset.
+ */
+#ifndef VFIOUSERD_SD_NOTIFY_H
+#define VFIOUSERD_SD_NOTIFY_H
+
+int sd_notify_send(const char *state);
+int sd_notify_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,33 @@
+/* Small helpers shared by the daemon's modules. */
+#ifndef VFIOUSERD_UTIL_H
+#define VFIOUSERD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Values from config files and the command line: 0 or -EINVAL/-ERANGE. */
+int util_parse_bool(const char *s, bool *out);
+int util_parse_u64(const char *s, uint64_t *out);
+int util_parse_size(const char *s, uint64_t *out);
+int util_parse_mode(const char *s, mode_t *out);
+int util_parse_uid(const char *s, uid_t *out); /* name or number */
+int util_parse_gid(const char *s, gid_t *out);
+
+/* Close *fd if open and set it to -1; keeps errno. */
+void util_close(int *fd);
+int util_set_nonblock(int fd, bool on);
+
+/* a + b > limit, without overflow. */
+static inline bool util_range_exceeds(uint64_t a, uint64_t b, uint64_t limit)
+{
+    return b > limit || a > limit - b;
+}
+
+/* Device names: [A-Za-z0-9_.-]{1,64}, not "daemon". */
+bool util_valid_device_name(const char *name);
+
+#endif
