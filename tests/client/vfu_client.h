@@ -20,6 +20,10 @@
 
 struct vfu_client;
 
+/* fds the client accepts with one message; more fail the reply with
+ * -EMSGSIZE (the kernel drops the excess: MSG_CTRUNC). */
+#define VFU_CLIENT_MAX_RECV_FDS 16
+
 /* The capabilities QEMU 11.1.3 sends (captured). */
 #define VFU_CLIENT_QEMU_CAPS                                                   \
     "{\"capabilities\": {\"pgsizes\": 4096, \"max_msg_fds\": 16, "            \
@@ -39,9 +43,20 @@ int vfu_client_fd(const struct vfu_client *c);
  * server's max_data_xfer_size / max_msg_fds are remembered. */
 int vfu_client_negotiate(struct vfu_client *c, const char *json,
                          char **reply_json);
+/* Same with an explicit version (to test the server's refusal).  json ""
+ * sends no JSON at all.  The reply must have the same major and a minor
+ * not above ours; its capabilities are checked against QEMU's limits
+ * (max_msg_fds <= 16, max_data_xfer_size <= 64 MiB, page sizes >= 4096):
+ * -EPROTO otherwise. */
+int vfu_client_negotiate_version(struct vfu_client *c, uint16_t major,
+                                 uint16_t minor, const char *json,
+                                 char **reply_json);
 uint64_t vfu_client_server_max_xfer(const struct vfu_client *c);
 unsigned vfu_client_server_max_fds(const struct vfu_client *c);
-/* Milliseconds to wait for a reply before -ETIMEDOUT (default 5000). */
+/* Milliseconds to wait for a reply before -ETIMEDOUT (default 5000; -1
+ * waits forever).  A message that stops half-way, a hang-up (-ECONNRESET)
+ * or a garbled header leaves the client dead: every later call fails with
+ * the same error. */
 void vfu_client_set_timeout(struct vfu_client *c, int ms);
 
 /* ---- raw messages ---- */
@@ -61,7 +76,8 @@ int vfu_client_recv_reply(struct vfu_client *c, uint16_t id,
                           struct vfio_user_header *hdr, void **payload,
                           size_t *len, int *fds, unsigned *nr_fds);
 /* send + recv_reply; reply payload copied into reply (up to *reply_len,
- * which is updated to the full reply payload length). */
+ * which is updated to the full reply payload length).  A reply for another
+ * command, or for an id we are not waiting for, is -EPROTO. */
 int vfu_client_call(struct vfu_client *c, uint16_t cmd, const void *req,
                     size_t req_len, const int *fds, unsigned nr_fds,
                     void *reply, size_t *reply_len, int *rfds,
@@ -70,15 +86,21 @@ int vfu_client_call(struct vfu_client *c, uint16_t cmd, const void *req,
  * (0: only what is already there; -1: forever).  Returns the number served
  * or -errno (-ECONNRESET when the server hung up). */
 int vfu_client_serve(struct vfu_client *c, int timeout_ms);
-/* Count of DMA_READ / DMA_WRITE requests served so far. */
+/* Count of DMA_READ / DMA_WRITE requests served successfully so far. */
 void vfu_client_dma_stats(const struct vfu_client *c, uint64_t *reads,
                           uint64_t *writes);
+/* Count of server requests answered with an error (EFAULT outside guest
+ * memory, E2BIG over our max_data_xfer_size, EINVAL malformed or with fds,
+ * ENOSYS unknown command); NO_REPLY ones are counted too. */
+uint64_t vfu_client_request_errors(const struct vfu_client *c);
 
 /* ---- guest memory ---- */
 /* Create size bytes of memfd-backed "guest RAM" at guest address iova.  It is
  * DMA_MAPped with its fd when share is true, else without an fd (the server
  * must use DMA_READ/DMA_WRITE, which this client serves from it).  Returns a
- * pointer to the client's own mapping, or NULL (errno set). */
+ * pointer to the client's own mapping, or NULL (errno set; EEXIST if it
+ * overlaps earlier memory, or the server's error for DMA_MAP).  The memory
+ * lives until vfu_client_close(). */
 void *vfu_client_add_memory(struct vfu_client *c, uint64_t iova, size_t size,
                             bool share);
 /* The client's view of guest address iova (NULL if not inside memory). */
@@ -91,22 +113,30 @@ int vfu_client_dma_unmap(struct vfu_client *c, uint64_t iova, uint64_t size,
                          uint32_t flags);
 int vfu_client_device_info(struct vfu_client *c,
                            struct vfio_user_device_info *info);
-/* caps (may be NULL) receives up to caps_len bytes of the capability chain
- * (offsets relative to the start of the 32-byte info, as on the wire);
- * *fd gets the region fd or -1.  Retries with a larger argsz like QEMU. */
+/* caps (may be NULL) receives up to caps_len bytes of the capability chain:
+ * the bytes after the 32-byte info, so the capability at wire offset
+ * info->cap_offset is at caps + cap_offset - 32.  *fd gets the region fd or
+ * -1 (fd NULL: closed).  Retries once with the argsz the server asks for,
+ * like QEMU, closing any fd of the short reply.  Returns the number of caps
+ * bytes the server sent (may exceed caps_len).  -EPROTO if the reply is
+ * longer than argsz, has more than one fd, or a chain leaving the reply. */
 int vfu_client_region_info(struct vfu_client *c, unsigned index,
                            struct vfio_user_region_info *info, void *caps,
                            size_t caps_len, int *fd);
 int vfu_client_irq_info(struct vfu_client *c, unsigned index,
                         struct vfio_user_irq_info *info);
 /* flags: VFIO_IRQ_SET_DATA_* | VFIO_IRQ_SET_ACTION_*; fds for DATA_EVENTFD
- * (nr_fds may be 0 to detach), bools for DATA_BOOL (count bytes). */
+ * (nr_fds may be 0 to detach), bools for DATA_BOOL (count bytes).
+ * An eventfd array (nr_fds == count) longer than the server's max_msg_fds
+ * is split into several messages, as QEMU does. */
 int vfu_client_set_irqs(struct vfu_client *c, unsigned index, uint32_t flags,
                         unsigned start, unsigned count, const int *fds,
                         unsigned nr_fds, const uint8_t *bools);
 int vfu_client_region_read(struct vfu_client *c, unsigned region,
                            uint64_t offset, void *buf, uint32_t count);
-/* posted: NO_REPLY, returns once sent. */
+/* region_read fails with -EPROTO unless the reply's count and length match
+ * the request; both refuse count > server max_data_xfer_size (-E2BIG).
+ * posted: NO_REPLY, returns once sent. */
 int vfu_client_region_write(struct vfu_client *c, unsigned region,
                             uint64_t offset, const void *buf, uint32_t count,
                             bool posted);
@@ -117,11 +147,15 @@ int vfu_client_cfg_read32(struct vfu_client *c, unsigned off, uint32_t *v);
 int vfu_client_cfg_write32(struct vfu_client *c, unsigned off, uint32_t v);
 int vfu_client_cfg_read16(struct vfu_client *c, unsigned off, uint16_t *v);
 int vfu_client_cfg_write16(struct vfu_client *c, unsigned off, uint16_t v);
+int vfu_client_cfg_read8(struct vfu_client *c, unsigned off, uint8_t *v);
+int vfu_client_cfg_write8(struct vfu_client *c, unsigned off, uint8_t v);
 
 /* ---- eventfds ---- */
 int vfu_client_eventfd(void); /* EFD_CLOEXEC|EFD_NONBLOCK */
-/* Wait until efd is signalled, serving server requests meanwhile; returns
- * the counter (>0), 0 on timeout, or -errno. */
+/* Wait until efd is signalled, serving server requests meanwhile (those
+ * already on the socket first: a DMA_WRITE posted before the interrupt is
+ * in guest memory on return); returns the counter (>0), 0 on timeout, or
+ * -errno. */
 int64_t vfu_client_wait_eventfd(struct vfu_client *c, int efd, int timeout_ms);
 
 #endif
