@@ -1,1 +1,5 @@
-# plugin gpio (not yet built)
+# gpio: ACCES PCI-IDIO-16 compatible card (installed plugin + man page).
+plugin_LTLIBRARIES += plugins/gpio.la
+plugins_gpio_la_SOURCES = plugins/gpio/gpio.c
+plugins_gpio_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
+dist_man_MANS += plugins/gpio/vfiouserd-gpio.8
