@@ -101,8 +101,8 @@ static void gpio_raise(vfud_dev *dev)
 }
 
 /* Replace output-file with the outputs: write a temporary file beside it and
- * rename it, so a reader never sees a partial file. */
-static int gpio_write_output_file(vfud_dev *dev, const struct gpio *g)
+ * rename it, so a reader never sees a partial file.  0 or -errno. */
+static int gpio_write_output_file(const struct gpio *g)
 {
     char tmp[PATH_MAX];
     int fd, r = 0;
@@ -111,14 +111,11 @@ static int gpio_write_output_file(vfud_dev *dev, const struct gpio *g)
         return 0;
     }
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", g->output_file) >= (int)sizeof(tmp)) {
-        vfud_log(dev, LOG_ERR, "output-file %s: name too long", g->output_file);
         return -ENAMETOOLONG;
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        r = -errno;
-        vfud_log(dev, LOG_ERR, "output-file %s: %s", tmp, strerror(-r));
-        return r;
+        return -errno;
     }
     if (dprintf(fd, "0x%04x\n", g->outputs) < 0) {
         r = -errno;
@@ -130,7 +127,6 @@ static int gpio_write_output_file(vfud_dev *dev, const struct gpio *g)
         r = -errno;
     }
     if (r < 0) {
-        vfud_log(dev, LOG_ERR, "output-file %s: %s", g->output_file, strerror(-r));
         unlink(tmp);
     }
     return r;
@@ -138,12 +134,17 @@ static int gpio_write_output_file(vfud_dev *dev, const struct gpio *g)
 
 static void gpio_set_outputs(vfud_dev *dev, struct gpio *g, uint16_t outputs)
 {
+    int r;
+
     if (outputs == g->outputs) {
         return;
     }
     g->outputs = outputs;
     vfud_log(dev, LOG_INFO, "outputs 0x%04x", outputs);
-    gpio_write_output_file(dev, g);
+    r = gpio_write_output_file(g);
+    if (r < 0) {
+        vfud_log(dev, LOG_WARNING, "output-file %s: %s", g->output_file, strerror(-r));
+    }
 }
 
 static void gpio_set_inputs(vfud_dev *dev, struct gpio *g, uint16_t inputs)
@@ -439,10 +440,9 @@ static int gpio_realize(vfud_dev *dev)
     if (r < 0) {
         return r;
     }
-    r = gpio_write_output_file(dev, g);
+    r = gpio_write_output_file(g);
     if (r < 0) {
-        vfud_error(dev, "output-file %s: cannot write it: %s", g->output_file,
-                   strerror(-r));
+        vfud_error(dev, "output-file %s: %s", g->output_file, strerror(-r));
     }
     return r;
 }
