@@ -1,0 +1,345 @@
+/*
+ * Unit test of the gpio module (plugins/.libs/gpio.so) on the fake host:
+ * the register sequences of Linux's gpio-pci-idio-16 (regmap version, and
+ * the direct-I/O one before 6.4), the host-side files, reset.
+ */
+#include <config.h>
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../testdev/fakehost.h"
+
+static void *handle;
+static const struct vfud_plugin *plugin;
+static char dir[64];
+
+static void setup(void)
+{
+    plugin = fake_load(BUILD_PLUGINDIR "/gpio.so", &handle);
+    ck_assert_ptr_nonnull(plugin);
+    snprintf(dir, sizeof(dir), "/tmp/test_gpio.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static uint8_t rd(vfud_dev *dev, unsigned off)
+{
+    uint8_t v = 0xee;
+
+    ck_assert_int_eq(plugin->region_read(dev, VFUD_REGION_BAR2, off, &v, 1), 0);
+    return v;
+}
+
+static void wr(vfud_dev *dev, unsigned off, uint8_t v)
+{
+    ck_assert_int_eq(plugin->region_write(dev, VFUD_REGION_BAR2, off, &v, 1), 0);
+}
+
+static void slurp(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    ck_assert_ptr_nonnull(f);
+    n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+static void spit(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_NONBLOCK);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* The probe of the regmap driver: disable, ack anything pending, filters
+ * off; then the first unmask: clear, read-to-enable. */
+static void probe_and_enable(vfud_dev *dev)
+{
+    wr(dev, 2, 0);
+    if (rd(dev, 6) != 0) {
+        wr(dev, 1, 0);
+    }
+    wr(dev, 3, 0);
+    wr(dev, 1, 0);
+    rd(dev, 2);
+}
+
+START_TEST(test_realize)
+{
+    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+
+    ck_assert_int_eq(fake_configure(dev, NULL), 0);
+    ck_assert_int_eq(plugin->realize(dev), 0);
+    ck_assert(dev->pci_done);
+    ck_assert_int_eq(dev->pci_type, VFUD_PCI_CONVENTIONAL);
+    ck_assert_uint_eq(dev->id.vendor_id, 0x494f);
+    ck_assert_uint_eq(dev->id.device_id, 0x0dc8);
+    ck_assert_uint_eq(dev->region_size[VFUD_REGION_BAR2], 8);
+    ck_assert_uint_eq(dev->region_flags[VFUD_REGION_BAR2], VFUD_REGION_RW | VFUD_REGION_IO);
+    ck_assert_uint_eq(dev->region_size[VFUD_REGION_BAR0], 0);
+    ck_assert_uint_eq(dev->irq_count[VFUD_IRQ_INTX], 1);
+    ck_assert_str_eq(plugin->name, "gpio");
+    ck_assert_ptr_null(plugin->config_keys[4].name);
+    fake_dev_free(dev);
+}
+END_TEST
+
+START_TEST(test_outputs)
+{
+    char out[128], text[32];
+    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+
+    snprintf(out, sizeof(out), "%s/out", dir);
+    ck_assert_int_eq(fake_configure(dev, "output-file", out, NULL), 0);
+    ck_assert_int_eq(plugin->realize(dev), 0);
+    slurp(out, text, sizeof(text));
+    ck_assert_str_eq(text, "0x0000\n");
+
+    /* gpio-regmap sets a line: update_bits on +0 or +4 */
+    wr(dev, 0, 0x81);
+    wr(dev, 4, 0x02);
+    ck_assert_uint_eq(rd(dev, 0), 0x81);
+    ck_assert_uint_eq(rd(dev, 4), 0x02);
+    slurp(out, text, sizeof(text));
+    ck_assert_str_eq(text, "0x0281\n");
+
+    /* a 16-bit write at +0 is outputs 0-7 and a clear-interrupt */
+    uint8_t two[2] = { 0x00, 0x55 };
+    ck_assert_int_eq(plugin->region_write(dev, VFUD_REGION_BAR2, 0, two, 2), 0);
+    slurp(out, text, sizeof(text));
+    ck_assert_str_eq(text, "0x0200\n");
+    fake_dev_free(dev);
+}
+END_TEST
+
+START_TEST(test_inputs_and_cos)
+{
+    char in[128];
+    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+
+    snprintf(in, sizeof(in), "%s/in", dir);
+    ck_assert_int_eq(mkfifo(in, 0600), 0);
+    ck_assert_int_eq(fake_configure(dev, "inputs", "0x8001", "input-file", in, NULL), 0);
+    ck_assert_int_eq(plugin->realize(dev), 0);
+    ck_assert_int_eq(plugin->start(dev), 0);
+    ck_assert_uint_eq(fake_nr_watches(dev), 1);
+    ck_assert_uint_eq(rd(dev, 1), 0x01);
+    ck_assert_uint_eq(rd(dev, 5), 0x80);
+
+    /* disabled: a change is not latched */
+    spit(in, "0x0000\n");
+    fake_poll(dev);
+    ck_assert_uint_eq(rd(dev, 1), 0x00);
+    ck_assert_uint_eq(rd(dev, 6), 0);
+    ck_assert_uint_eq(dev->triggers[0], 0);
+
+    probe_and_enable(dev);
+    ck_assert(!dev->intx);
+
+    /* input 3 rises: status = pending | inputs 0-7, INTx asserted */
+    spit(in, "3=1\n");
+    fake_poll(dev);
+    ck_assert(dev->intx);
+    ck_assert_uint_eq(dev->triggers[0], 1);
+    ck_assert_uint_eq(rd(dev, 6), 0x05);
+    ck_assert_uint_eq(rd(dev, 1), 0x08);
+
+    /* more changes while pending: no new trigger, status accumulates */
+    spit(in, "12=1\n");
+    fake_poll(dev);
+    ck_assert_uint_eq(dev->triggers[0], 1);
+    ck_assert_uint_eq(rd(dev, 6), 0x07);
+
+    /* the handler acks by writing the status to +1 */
+    wr(dev, 1, rd(dev, 6));
+    ck_assert(!dev->intx);
+    ck_assert_uint_eq(rd(dev, 6), 0);
+    ck_assert_uint_eq(rd(dev, 5), 0x10);
+
+    /* a line without its newline waits for it; lines split over writes */
+    spit(in, "0x0");
+    fake_poll(dev);
+    ck_assert_uint_eq(dev->triggers[0], 1);
+    spit(in, "000 15=1\n");
+    fake_poll(dev);
+    ck_assert_uint_eq(dev->triggers[0], 2);
+    ck_assert_uint_eq(rd(dev, 1), 0x00);
+    ck_assert_uint_eq(rd(dev, 5), 0x80);
+    ck_assert_uint_eq(rd(dev, 6), 0x07);
+
+    /* disable with the latch set: the line drops, the latch stays, and
+     * enabling again raises it */
+    wr(dev, 2, 0);
+    ck_assert(!dev->intx);
+    ck_assert_uint_eq(rd(dev, 6), 0x07);
+    rd(dev, 2);
+    ck_assert(dev->intx);
+    ck_assert_uint_eq(dev->triggers[0], 3);
+    wr(dev, 1, 0);
+    ck_assert(!dev->intx);
+
+    /* bad lines change nothing, even partly */
+    spit(in, "0x10000\n16=1\n3=2\n4=1 junk\n# just a comment\n\n");
+    fake_poll(dev);
+    ck_assert_uint_eq(rd(dev, 1), 0x00);
+    ck_assert_uint_eq(rd(dev, 5), 0x80);
+    ck_assert_uint_eq(dev->triggers[0], 3);
+
+    /* the FIFO stays watched after its writers went away */
+    ck_assert_uint_eq(fake_nr_watches(dev), 1);
+    spit(in, "0x00ff, 15=0\n");
+    fake_poll(dev);
+    ck_assert_uint_eq(rd(dev, 1), 0xff);
+    ck_assert_uint_eq(rd(dev, 5), 0x00);
+    ck_assert_uint_eq(rd(dev, 6), 0x07);
+    fake_dev_free(dev);
+}
+END_TEST
+
+/* The driver before 6.4: filters off, disable, clear; unmask = read +2;
+ * the handler wants bit 2 and bit 0 or 1, then writes 0 to +1. */
+START_TEST(test_old_driver)
+{
+    char in[128];
+    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+
+    snprintf(in, sizeof(in), "%s/in", dir);
+    ck_assert_int_eq(mkfifo(in, 0600), 0);
+    ck_assert_int_eq(fake_configure(dev, "input-file", in, NULL), 0);
+    ck_assert_int_eq(plugin->realize(dev), 0);
+    ck_assert_int_eq(plugin->start(dev), 0);
+    wr(dev, 3, 0);
+    wr(dev, 2, 0);
+    wr(dev, 1, 0);
+    rd(dev, 2);
+    spit(in, "9=1\n");
+    fake_poll(dev);
+    uint8_t st = rd(dev, 6);
+    ck_assert((st & 0x3) && (st & 0x4));
+    wr(dev, 1, 0);
+    ck_assert(!dev->intx);
+    fake_dev_free(dev);
+}
+END_TEST
+
+START_TEST(test_regular_file)
+{
+    char in[128], tmp[140];
+    FILE *f;
+    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+
+    snprintf(in, sizeof(in), "%s/in", dir);
+    snprintf(tmp, sizeof(tmp), "%s/in.new", dir);
+    f = fopen(in, "w");
+    fputs("0x0f00\n1=1\n", f);
+    fclose(f);
+    ck_assert_int_eq(fake_configure(dev, "input-file", in, "input-poll-ms", "20", NULL), 0);
+    ck_assert_int_eq(plugin->realize(dev), 0);
+    ck_assert_int_eq(plugin->start(dev), 0);
+    ck_assert_uint_eq(rd(dev, 1), 0x02);
+    ck_assert_uint_eq(rd(dev, 5), 0x0f);
+
+    probe_and_enable(dev);
+    fake_poll(dev);
+    ck_assert_uint_eq(dev->triggers[0], 0);
+
+    /* replaced by rename: one event with the result of all lines */
+    f = fopen(tmp, "w");
+    fputs("0x0000\n0=1\n2=1\n", f);
+    fclose(f);
+    ck_assert_int_eq(rename(tmp, in), 0);
+    fake_poll(dev);
+    ck_assert_uint_eq(rd(dev, 1), 0x05);
+    ck_assert_uint_eq(rd(dev, 5), 0x00);
+    ck_assert_uint_eq(dev->triggers[0], 1);
+    ck_assert_uint_eq(rd(dev, 6), 0x07);
+    fake_dev_free(dev);
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+    char out[128], text[32];
+    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+
+    snprintf(out, sizeof(out), "%s/out", dir);
+    ck_assert_int_eq(fake_configure(dev, "inputs", "0x1234", "output-file", out, NULL), 0);
+    ck_assert_int_eq(plugin->realize(dev), 0);
+    wr(dev, 0, 0xff);
+    wr(dev, 7, 0x0f);
+    probe_and_enable(dev);
+    ck_assert_int_eq(plugin->reset(dev, VFUD_RESET_DEVICE), 0);
+    ck_assert_uint_eq(rd(dev, 0), 0);
+    ck_assert_uint_eq(rd(dev, 7), 0);
+    ck_assert_uint_eq(rd(dev, 1), 0x34);
+    ck_assert_uint_eq(rd(dev, 5), 0x12);
+    slurp(out, text, sizeof(text));
+    ck_assert_str_eq(text, "0x0000\n");
+    ck_assert(!dev->intx);
+    fake_dev_free(dev);
+}
+END_TEST
+
+START_TEST(test_bad_config)
+{
+    char path[128];
+    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+
+    ck_assert_int_eq(plugin->config(dev, "inputs", "0x10000"), -EINVAL);
+    ck_assert_int_eq(plugin->config(dev, "inputs", "many"), -EINVAL);
+    ck_assert_int_eq(plugin->config(dev, "input-poll-ms", "1"), -EINVAL);
+    ck_assert_int_eq(plugin->config(dev, "colour", "blue"), -EINVAL);
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    ck_assert_int_eq(fake_configure(dev, "input-file", path, NULL), -ENOENT);
+    ck_assert_ptr_nonnull(strstr(dev->error, "missing"));
+    ck_assert_int_eq(fake_configure(dev, "input-file", dir, NULL), -EINVAL);
+    fake_dev_free(dev);
+
+    dev = fake_dev_new(plugin, "gpio1");
+    snprintf(path, sizeof(path), "%s/nodir/out", dir);
+    ck_assert_int_eq(fake_configure(dev, "output-file", path, NULL), 0);
+    ck_assert_int_eq(plugin->realize(dev), -ENOENT);
+    fake_dev_free(dev);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("gpio");
+    TCase *tc = tcase_create("gpio");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_realize);
+    tcase_add_test(tc, test_outputs);
+    tcase_add_test(tc, test_inputs_and_cos);
+    tcase_add_test(tc, test_old_driver);
+    tcase_add_test(tc, test_regular_file);
+    tcase_add_test(tc, test_reset);
+    tcase_add_test(tc, test_bad_config);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
