@@ -291,6 +291,15 @@ static int device_key(struct parse_state *ps, struct device_config *dc,
         dc->socket = g_strdup(value);
         dc->socket_line = ps->line;
     } else {
+        for (guint i = 0; i < dc->keys->len; i++) {
+            const struct config_entry *e = g_ptr_array_index(dc->keys, i);
+
+            if (strcmp(e->key, key) == 0) {
+                parse_error(ps, dc->name, "duplicate key '%s' (first at line %u)",
+                            key, e->line);
+                return 0;
+            }
+        }
         config_device_add_key(dc, key, value, ps->line);
     }
     return 1;
@@ -328,6 +337,10 @@ int config_load(const char *path, struct daemon_config **out)
     }
     ps.cfg = config_new(path);
     ps.next_line = 1;
+    /* An indented line is a key of its own, not a continuation of the
+     * previous value: continuations would hide mistakes behind a second
+     * value for the same key. */
+    ini_allow_multiline = false;
     ps.seen_sections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
     r = ini_parse_stream(counting_reader, &ps, on_ini_entry, &ps);

@@ -1,4 +1,5 @@
 # Tests: each area keeps its rules in its own local.mk.
+include $(srcdir)/tests/common/local.mk
 include $(srcdir)/tests/client/local.mk
 include $(srcdir)/tests/unit/local.mk
 include $(srcdir)/tests/e2e/local.mk

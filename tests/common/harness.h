@@ -1,0 +1,55 @@
+/*
+ * Running the real daemon from tests: write a config into a private
+ * temporary directory, start the built vfiouserd on it, wait for its
+ * sockets, stop it with SIGTERM and collect its log.
+ *
+ * $VFIOUSERD_WRAPPER (e.g. "valgrind --error-exitcode=99 -q") is put in
+ * front of the daemon's command line, so the whole suite can run the daemon
+ * under valgrind; harness_stop() reports the wrapper's exit code.
+ */
+#ifndef VFUD_TEST_HARNESS_H
+#define VFUD_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct harness {
+    pid_t pid;
+    char *dir;         /* private temporary directory */
+    char *sock_dir;    /* <dir>/sock: the config's socket-dir */
+    char *config_path; /* <dir>/vfiouserd.conf */
+    char *log_path;    /* the daemon's stderr */
+};
+
+/* Paths of the build tree (set by the Makefile). */
+const char *harness_daemon_path(void);
+const char *harness_plugin_dir(void);
+
+/* A temporary directory; config_fmt is written to <dir>/vfiouserd.conf
+ * after "@SOCKDIR@" and "@DIR@" are replaced.  Not started yet. */
+struct harness *harness_new(const char *config_text);
+/* Start the daemon with -c <config> --plugin-dir=<build plugins> and the
+ * extra arguments (NULL-terminated), and wait up to 10 s until every
+ * socket named in wait_for (device names, NULL-terminated) exists.
+ * Returns 0, or -1 if the daemon exited or timed out (log kept). */
+int harness_start(struct harness *h, const char *const *extra_args,
+                  const char *const *wait_for);
+/* Path of a device's default socket. */
+char *harness_socket(const struct harness *h, const char *device);
+/* SIGTERM, wait; returns the exit status (128+signal if killed). */
+int harness_stop(struct harness *h);
+/* The daemon's stderr so far (g_free it). */
+char *harness_log(const struct harness *h);
+/* Does the log contain text? */
+bool harness_log_contains(const struct harness *h, const char *text);
+/* Remove the directory and free. */
+void harness_free(struct harness *h);
+
+/* Run the daemon to completion with argv (after the binary; no config
+ * added), capturing stdout+stderr; returns the exit status. */
+int harness_run(const char *const *args, char **output);
+
+/* Number of open fds of a process (for leak checks), or -1. */
+int harness_fd_count(pid_t pid);
+
+#endif
