@@ -569,7 +569,7 @@ static bool chan_process(struct conn_chan *ch)
             continue;
         }
         if (avail < hdr.msg_size) {
-            if (ch->rcap - ch->rhead < hdr.msg_size) {
+            if (ch->rcap - ch->rhead < hdr.msg_size && !ch->replies_only) {
                 chan_reserve(ch, hdr.msg_size);
             }
             break;
@@ -613,7 +613,13 @@ static bool chan_read(struct conn_chan *ch)
         uint64_t from;
         ssize_t n;
 
-        if (ch->rcap - ch->rtail < 4096) {
+        if (ch->replies_only) {
+            /* Pumping from inside a handler: the message being served lives
+             * in this buffer, so it must not move.  Use the room left. */
+            if (ch->rcap == ch->rtail) {
+                return true;
+            }
+        } else if (ch->rcap - ch->rtail < 4096) {
             chan_reserve(ch, MAX(ch->rcap, (size_t)RBUF_INITIAL));
             if (ch->rcap - ch->rtail < 4096) {
                 chan_reserve(ch, ch->rcap * 2);

@@ -12,6 +12,7 @@
 #include "device.h"
 #include "listener.h"
 #include "log.h"
+#include "sd_notify.h"
 #include "util.h"
 #include "worker.h"
 
@@ -274,6 +275,7 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
     dev->clients_served++;
     dev_info(dev, "client connected (pid %d uid %u gid %u)", (int)cred.pid,
              (unsigned)cred.uid, (unsigned)cred.gid);
+    sd_notify_printf("STATUS=%s: client pid %d connected", dev->name, (int)cred.pid);
     return G_SOURCE_CONTINUE;
 }
 
@@ -302,6 +304,7 @@ void device_client_gone(vfud_dev *dev, const char *why)
     }
     dev_info(dev, "client disconnected (%s) after %llu messages, %llu errors",
              why, (unsigned long long)c->msgs_in, (unsigned long long)c->errors);
+    sd_notify_printf("STATUS=%s: client disconnected (%s)", dev->name, why);
     conn_unref(c);
 }
 
