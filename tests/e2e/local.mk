@@ -1,1 +1,25 @@
-# tests/e2e
+# tests/e2e: end-to-end tests with a real guest.  Each test boots the QEMU
+# lab (tests/e2e/lab/setup builds it, tests/e2e/lab/run boots it) against the
+# daemon and plugins of this build, and skips with exit 77 and a message
+# when there is no lab with QEMU >= 10.1 ($VFU_LAB, default /var/tmp/vfu-lab).
+# See tests/e2e/lib.sh.
+E2E_TESTS = \
+	tests/e2e/gpio.test \
+	tests/e2e/testdev-dma-shared.test \
+	tests/e2e/testdev-dma-messages.test \
+	tests/e2e/testdev-reset.test
+TESTS += $(E2E_TESTS)
+EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/lab/setup tests/e2e/lab/run
+
+# Programs run inside the guest, whose initramfs has no C library: linked
+# statically (libtool's -all-static), and without AM_CFLAGS/AM_LDFLAGS,
+# whose sanitizers would need shared runtime libraries.
+check_PROGRAMS += tests/e2e/guest/vfu-gpio tests/e2e/guest/vfu-testdev
+E2E_GUEST_COMPILE = -std=gnu11 $(WARN_CFLAGS)
+E2E_GUEST_LINK = -all-static
+tests_e2e_guest_vfu_gpio_SOURCES = tests/e2e/guest/vfu-gpio.c
+tests_e2e_guest_vfu_gpio_CFLAGS = $(E2E_GUEST_COMPILE)
+tests_e2e_guest_vfu_gpio_LDFLAGS = $(E2E_GUEST_LINK)
+tests_e2e_guest_vfu_testdev_SOURCES = tests/e2e/guest/vfu-testdev.c
+tests_e2e_guest_vfu_testdev_CFLAGS = $(E2E_GUEST_COMPILE)
+tests_e2e_guest_vfu_testdev_LDFLAGS = $(E2E_GUEST_LINK)
