@@ -21,6 +21,7 @@ struct parse_state {
     unsigned errors;
     struct device_config *cur; /* device of the current section */
     bool in_daemon;
+    bool skip_section; /* after a broken header: ignore its keys */
     GHashTable *seen_sections; /* name -> line of its first header */
 };
 
@@ -144,6 +145,7 @@ static void section_start(struct parse_state *ps, const char *name)
 
     ps->cur = NULL;
     ps->in_daemon = false;
+    ps->skip_section = false;
     if (g_hash_table_lookup_extended(ps->seen_sections, name, NULL, &first)) {
         if (strcmp(name, "daemon") == 0) {
             parse_error(ps, NULL, "duplicate section [daemon] (first at line %u)",
@@ -167,6 +169,39 @@ static void section_start(struct parse_state *ps, const char *name)
         return;
     }
     ps->cur = config_add_device(ps->cfg, name, ps->line);
+}
+
+/* Look at a line before inih does: section headers start a section here,
+ * and syntax errors are reported here, where we know the line (inih only
+ * reports its first one).  A bad line is blanked so inih skips it. */
+static void classify_line(struct parse_state *ps, char *str)
+{
+    const char *p = str;
+    g_autofree char *name = NULL;
+
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    if (*p == '\0' || *p == '\n' || *p == '\r' || *p == ';' || *p == '#') {
+        return;
+    }
+    name = section_header_name(str);
+    if (name != NULL) {
+        section_start(ps, name);
+        return;
+    }
+    if (*p == '[') {
+        parse_error(ps, NULL, "syntax error: section header without ']'");
+        ps->cur = NULL;
+        ps->in_daemon = false;
+        ps->skip_section = true;
+    } else if (strpbrk(p, "=:") == NULL) {
+        parse_error(ps, NULL, "syntax error (expected 'key = value' or '[section]')");
+    } else {
+        return;
+    }
+    str[0] = '\n';
+    str[1] = '\0';
 }
 
 /* inih reader: fgets() that counts lines, notices section headers, and
@@ -200,13 +235,7 @@ static char *counting_reader(char *str, int num, void *stream)
         parse_error(ps, NULL, "line too long (more than %d characters)",
                     num - 2);
     }
-    {
-        g_autofree char *name = section_header_name(str);
-
-        if (name != NULL) {
-            section_start(ps, name);
-        }
-    }
+    classify_line(ps, str);
     return str;
 }
 
@@ -310,6 +339,9 @@ static int on_ini_entry(void *user, const char *section, const char *key,
 {
     struct parse_state *ps = user;
 
+    if (ps->skip_section) {
+        return 1;
+    }
     if (section[0] == '\0') {
         parse_error(ps, NULL, "key '%s' outside any section", key);
         return 0;

@@ -137,15 +137,19 @@ int device_configure(vfud_dev *dev, const char *file,
 {
     int r, errors = 0;
 
+    g_free(dev->where);
+    g_free(dev->socket_where);
+    dev->where = location(file, cfg->line);
+    dev->socket_where = location(file, cfg->socket != NULL ? cfg->socket_line
+                                                           : cfg->line);
     if (dev->ops->create != NULL) {
         r = dev->ops->create(dev);
         if (r < 0) {
-            g_autofree char *at = location(file, cfg->line);
-
-            report_failure(dev, at, "create failed", r);
+            report_failure(dev, dev->where, "create failed", r);
             return r;
         }
     }
+    dev->created = true;
     for (guint i = 0; i < cfg->keys->len; i++) {
         const struct config_entry *e = g_ptr_array_index(cfg->keys, i);
         g_autofree char *at = location(file, e->line);
@@ -176,9 +180,7 @@ int device_configure(vfud_dev *dev, const char *file,
     if (dev->ops->config_complete != NULL) {
         r = dev->ops->config_complete(dev);
         if (r < 0) {
-            g_autofree char *at = location(file, cfg->line);
-
-            report_failure(dev, at, "incomplete configuration", r);
+            report_failure(dev, dev->where, "incomplete configuration", r);
             return r;
         }
     }
@@ -194,20 +196,21 @@ int device_realize(vfud_dev *dev)
     r = dev->ops->realize(dev);
     if (r < 0) {
         dev->phase = DEV_CONFIGURED;
-        report_failure(dev, "realize", "device creation failed", r);
+        report_failure(dev, dev->where, "device creation failed", r);
         return r;
     }
     if (!dev->pci_declared) {
         dev->phase = DEV_CONFIGURED;
-        log_error(NULL, "[%s] plugin '%s' did not call vfud_pci_init() in realize",
-                  dev->name, dev->ops->name);
+        log_error(NULL, "%s: [%s] plugin '%s' did not call vfud_pci_init() in "
+                  "realize", dev->where, dev->name, dev->ops->name);
         return -EINVAL;
     }
     pci_config_set_intx(&dev->pci, dev->irq.count[VFUD_IRQ_INTX] > 0);
     r = pci_config_finalize(&dev->pci);
     if (r < 0) {
         dev->phase = DEV_CONFIGURED;
-        log_error(NULL, "[%s] invalid PCI configuration: %s", dev->name,
+        log_error(NULL, "%s: [%s] invalid PCI configuration: %s", dev->where,
+                  dev->name,
                   dev->pci.error[0] != '\0' ? dev->pci.error : g_strerror(-r));
         return r;
     }
@@ -217,8 +220,8 @@ int device_realize(vfud_dev *dev)
         if (rg->size != 0 && dev->ops->region_read == NULL &&
             (rg->fd < 0 || rg->mem == NULL)) {
             dev->phase = DEV_CONFIGURED;
-            log_error(NULL, "[%s] region %u has trapped parts but the plugin "
-                      "has no region_read/region_write", dev->name, i);
+            log_error(NULL, "%s: [%s] region %u has trapped parts but the plugin "
+                      "has no region_read/region_write", dev->where, dev->name, i);
             return -EINVAL;
         }
     }
@@ -415,7 +418,7 @@ int device_start(vfud_dev *dev, const struct device_socket *sock)
     } else {
         r = listener_bind(&dev->sock, &dev->listen_fd, &why);
         if (r < 0) {
-            log_error(NULL, "[%s] %s", dev->name, why);
+            log_error(NULL, "%s: [%s] %s", dev->socket_where, dev->name, why);
             return r;
         }
         dev->unlink_on_stop = true;
@@ -428,7 +431,7 @@ int device_start(vfud_dev *dev, const struct device_socket *sock)
     if (dev->ops->start != NULL) {
         r = dev->ops->start(dev);
         if (r < 0) {
-            report_failure(dev, "start", "plugin start failed", r);
+            report_failure(dev, dev->where, "plugin start failed", r);
             return r;
         }
     }
@@ -467,8 +470,9 @@ void device_stop(vfud_dev *dev)
         worker_free(dev->worker);
         dev->worker = NULL;
     }
-    if (dev->phase >= DEV_CONFIGURED && dev->ops->destroy != NULL) {
+    if (dev->created && dev->ops->destroy != NULL) {
         dev->ops->destroy(dev);
+        dev->created = false;
     }
     if (dev->listen_fd >= 0) {
         util_close(&dev->listen_fd);
@@ -506,6 +510,8 @@ void device_free(vfud_dev *dev)
     }
     g_main_context_unref(dev->ctx);
     g_free(dev->sock.path);
+    g_free(dev->where);
+    g_free(dev->socket_where);
     g_free(dev->name);
     g_free(dev);
 }

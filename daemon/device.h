@@ -51,6 +51,9 @@ struct vfud_dev {
     const struct vfud_plugin *ops;
     void *priv;
     enum device_phase phase;
+    bool created;  /* the plugin's create() succeeded: destroy() is owed */
+    char *where;   /* "FILE:LINE" of the device's section, for messages */
+    char *socket_where; /* of its socket key, or the section's */
     int log_level; /* -1: daemon-wide level */
 
     /* declared by the plugin in realize() */

@@ -72,8 +72,10 @@ static int clear_path(const char *path, const struct sockaddr_un *sa, char **why
 
 int listener_bind(const struct device_socket *sock, int *out, char **why)
 {
-    struct sockaddr_un sa;
+    struct sockaddr_un sa, tsa;
     g_autofree char *dir = g_path_get_dirname(sock->path);
+    g_autofree char *base = g_path_get_basename(sock->path);
+    g_autofree char *tmp = NULL;
     int fd, r;
 
     *out = -1;
@@ -91,38 +93,56 @@ int listener_bind(const struct device_socket *sock, int *out, char **why)
     if (r < 0) {
         return r;
     }
+    /* Bind under a temporary name, set mode and owner, listen, and only
+     * then rename into place: whoever sees the path can connect, and never
+     * sees it with the wrong permissions. */
+    tmp = g_strdup_printf("%s/.%s.%d", dir, base, (int)getpid());
+    if (fill_addr(&tsa, tmp, why) < 0) {
+        g_clear_pointer(why, g_free);
+        g_free(tmp);
+        tmp = g_strdup(sock->path); /* too long: bind in place */
+        tsa = sa;
+    }
+    unlink(tmp);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         r = -errno;
         *why = g_strdup_printf("socket: %s", g_strerror(-r));
         return r;
     }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    if (bind(fd, (struct sockaddr *)&tsa, sizeof(tsa)) < 0) {
         r = -errno;
         *why = g_strdup_printf("cannot bind %s: %s", sock->path, g_strerror(-r));
         close(fd);
         return r;
     }
-    if (chmod(sock->path, sock->mode) < 0 ||
+    if (chmod(tmp, sock->mode) < 0 ||
         ((sock->set_owner || sock->set_group) &&
-         lchown(sock->path, sock->set_owner ? sock->uid : (uid_t)-1,
+         lchown(tmp, sock->set_owner ? sock->uid : (uid_t)-1,
                 sock->set_group ? sock->gid : (gid_t)-1) < 0)) {
         r = -errno;
         *why = g_strdup_printf("cannot set owner/mode of %s: %s", sock->path,
                                g_strerror(-r));
-        unlink(sock->path);
-        close(fd);
-        return r;
+        goto fail;
     }
     if (listen(fd, LISTEN_BACKLOG) < 0) {
         r = -errno;
         *why = g_strdup_printf("listen on %s: %s", sock->path, g_strerror(-r));
-        unlink(sock->path);
-        close(fd);
-        return r;
+        goto fail;
+    }
+    if (strcmp(tmp, sock->path) != 0 && rename(tmp, sock->path) < 0) {
+        r = -errno;
+        *why = g_strdup_printf("cannot move socket into place at %s: %s",
+                               sock->path, g_strerror(-r));
+        goto fail;
     }
     *out = fd;
     return 0;
+
+fail:
+    unlink(tmp);
+    close(fd);
+    return r;
 }
 
 int listener_check_fd(int fd, char **why)

@@ -244,14 +244,19 @@ static int start_devices(struct daemon *d, const struct options *o)
         if (r < 0) {
             return r;
         }
-        if (path != NULL) {
+    }
+    /* Announce only once everything listens: a later failure stops all. */
+    for (guint i = 0; i < d->devices->len; i++) {
+        vfud_dev *dev = g_ptr_array_index(d->devices, i);
+
+        if (dev->sock.path != NULL) {
             log_notice(dev->name, "plugin %s, listening on %s; attach with: "
                        "-device '{\"driver\":\"vfio-user-pci\",\"socket\":"
                        "{\"type\":\"unix\",\"path\":\"%s\"}}'",
-                       dev->ops->name, path, path);
+                       dev->ops->name, dev->sock.path, dev->sock.path);
         } else {
             log_notice(dev->name, "plugin %s, serving listening socket fd %d",
-                       dev->ops->name, o->fd);
+                       dev->ops->name, dev->listen_fd);
         }
     }
     return 0;

@@ -91,7 +91,7 @@ static pid_t spawn(GPtrArray *argv, int out_fd)
         for (int fd = 3; fd < 1024; fd++) {
             close(fd);
         }
-        execv((char *)argv->pdata[0], (char **)argv->pdata);
+        execvp((char *)argv->pdata[0], (char **)argv->pdata);
         _exit(127);
     }
     return pid;

@@ -482,9 +482,10 @@ START_TEST(syntax_error)
     EXPECT_AT(&r, 3, "syntax error (expected 'key = value' or '[section]')");
     run_free(&r);
 
+    /* The keys under a broken header are ignored, not charged to [t0]. */
     check_text(&r, "[t0]\nplugin = testdev\n[t1\nplugin = testdev\n");
     expect_failure(&r, 1);
-    EXPECT_AT(&r, 3, "syntax error (expected 'key = value' or '[section]')");
+    EXPECT_AT(&r, 3, "syntax error: section header without ']'");
     run_free(&r);
 }
 END_TEST
