@@ -4,3 +4,4 @@ include $(srcdir)/tests/client/local.mk
 include $(srcdir)/tests/unit/local.mk
 include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/bench/local.mk
+include $(srcdir)/tests/protocol/local.mk
