@@ -46,10 +46,18 @@ struct harness *pt_start(const char *devices_config, const char *const *names)
                                             devices_config);
     struct harness *h = harness_new(text);
 
+    unsigned n = 0;
+
     if (harness_start(h, NULL, names) != 0) {
         dump_log(h);
         ck_abort_msg("the daemon did not start");
     }
+    /* The socket file exists from bind() on, but connect() is refused
+     * until listen(): the daemon logs each device after that. */
+    while (names[n] != NULL) {
+        n++;
+    }
+    pt_log_wait_count(h, "listening on", n);
     return h;
 }
 

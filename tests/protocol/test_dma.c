@@ -3,7 +3,8 @@
  * through them (testdev's DMA engine): shared memfd windows (mmapped by the
  * daemon) and windows without fd (DMA_READ/DMA_WRITE messages, §2.11).
  *
- * Traps covered: 9 (bus mastering), 10 (chunking to the client's
+ * Traps covered: 7 (the device's DMA messages go out while the client
+ * waits for replies to its own register reads), 9 (bus mastering), 10 (chunking to the client's
  * max_data_xfer_size, windows split over several maps), 11 (overlap,
  * identical re-map, exact unmaps), 13 (mmap offsets, prot), 20.
  */

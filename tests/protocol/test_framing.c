@@ -166,6 +166,39 @@ START_TEST(test_many_in_one_write)
 }
 END_TEST
 
+START_TEST(test_replies_to_a_late_reader)
+{
+    struct harness *h = pt_start_testdev(NULL);
+    struct vfu_client *c = pt_open(h, "t0");
+    struct vfio_user_region_access rd = { .region = PT_CONFIG, .count = 4096 };
+    g_autoptr(GByteArray) b = g_byte_array_new();
+    g_autofree uint8_t *cfg = g_malloc(4096);
+
+    /* 1000 config reads sent before reading any reply: ~4 MiB of replies,
+     * far more than the socket holds, so the daemon's writes end half-way
+     * through messages and must resume exactly there. */
+    ck_assert_int_eq(vfu_client_region_read(c, PT_CONFIG, 0, cfg, 4096), 0);
+    for (unsigned i = 0; i < 1000; i++) {
+        pt_msg_append(b, (uint16_t)(0xa000 + i), VFIO_USER_REGION_READ, 0, &rd, sizeof(rd));
+    }
+    ck_assert_int_eq(vfu_client_send_raw(c, b->data, b->len, NULL, 0), 0);
+    for (unsigned i = 0; i < 1000; i++) {
+        struct vfio_user_header hdr;
+        uint8_t *body = NULL;
+        size_t len = 0;
+
+        ck_assert_int_eq(vfu_client_recv_reply(c, (uint16_t)(0xa000 + i), &hdr,
+                                               (void **)&body, &len, NULL, NULL), 0);
+        ck_assert_uint_eq(len, sizeof(rd) + 4096);
+        ck_assert_int_eq(memcmp(body + sizeof(rd), cfg, 4096), 0);
+        free(body);
+    }
+    pt_assert_alive(c);
+    vfu_client_close(c);
+    pt_finish(h);
+}
+END_TEST
+
 START_TEST(test_repeated_msg_id)
 {
     struct harness *h = pt_start_testdev(NULL);
@@ -716,6 +749,7 @@ static Suite *framing_suite(void)
     tcase_add_test(tc, test_one_byte_at_a_time);
     tcase_add_test(tc, test_odd_chunks);
     tcase_add_test(tc, test_many_in_one_write);
+    tcase_add_test(tc, test_replies_to_a_late_reader);
     tcase_add_test(tc, test_repeated_msg_id);
     tcase_add_test(tc, test_fds_behind_plain_messages);
     tcase_add_test(tc, test_fds_lead_a_batch);

@@ -226,7 +226,9 @@ START_TEST(test_sparse_mmap)
     /* The pattern, read straight from the shared memory. */
     for (unsigned i = 0; i < 2; i++) {
         for (uint32_t o = 0; o < bar2_areas[i].size; o += 4) {
-            ck_assert_uint_eq(area[i][o / 4], 0xb2000000u | (uint32_t)(bar2_areas[i].offset + o));
+            uint32_t want = 0xb2000000u | (uint32_t)(bar2_areas[i].offset + o);
+
+            ck_assert_uint_eq(area[i][o / 4], want);
         }
     }
     ck_assert_uint_eq(pt_bar0(c, TD_BAR2_TRAPS), 0);

@@ -86,7 +86,8 @@ static void assert_reset_kept_client(struct vfu_client *c, struct dirty_state *d
     ck_assert_int_eq(vfu_client_region_read(c, PT_BAR4, TD_PBA_OFFSET, &pba, 8), 0);
     ck_assert_uint_eq(pba, 0);
     /* Trap 9 after reset: no DMA until the guest sets bus mastering. */
-    ck_assert_uint_eq(pt_dma(c, TD_OP_FILL, 0, 0x100000, 0x10, 1), TD_ST_ERROR | (EPERM << 16));
+    ck_assert_uint_eq(pt_dma(c, TD_OP_FILL, 0, 0x100000, 0x10, 1),
+                      TD_ST_ERROR | (EPERM << 16));
 
     /* The DMA window is still there. */
     pt_bus_master(c, true);

@@ -13,8 +13,10 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,7 +80,8 @@ START_TEST(test_disconnect_releases_client_state)
     c = pt_open(h, "t0");
     /* Its windows are gone... */
     pt_bus_master(c, true);
-    ck_assert_uint_eq(pt_dma(c, TD_OP_FILL, 0, 0x100000, 0x10, 7), TD_ST_ERROR | (EFAULT << 16));
+    ck_assert_uint_eq(pt_dma(c, TD_OP_FILL, 0, 0x100000, 0x10, 7),
+                      TD_ST_ERROR | (EFAULT << 16));
     /* ...and so are its eventfds. */
     pt_bar0_set(c, TD_IRQ_RAISE, 0);
     pt_bar0_set(c, TD_IRQ_SIGNAL, PT_IRQ_ERR);
@@ -249,6 +252,75 @@ START_TEST(test_flooding_client_does_not_block_others)
 }
 END_TEST
 
+/* CPU time (ms) the process has used. */
+static long cpu_ms(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *text = NULL;
+    unsigned long ut = 0, st = 0;
+    const char *p;
+
+    ck_assert(g_file_get_contents(path, &text, NULL, NULL));
+    p = strrchr(text, ')');
+    ck_assert_ptr_nonnull(p);
+    /* after "pid (comm)": state ppid pgrp session tty tpgid flags minflt
+     * cminflt majflt cmajflt utime stime */
+    ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                            &ut, &st), 2);
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+START_TEST(test_fd_exhaustion_spares_other_devices)
+{
+    struct rlimit old, low = { .rlim_cur = 64 };
+    bool slow = getenv("VFIOUSERD_WRAPPER") != NULL && getenv("VFIOUSERD_WRAPPER")[0];
+    struct harness *h;
+    struct vfu_client *hog, *other;
+    int fd = pt_memfd(0x1000);
+    long cpu;
+    int r = 0;
+
+    /* fds are shared by all devices of the daemon.  A client on t0 that
+     * maps fd-backed windows until the daemon runs out of fds gets errors;
+     * a client of t1 arriving meanwhile must not make the daemon spin on
+     * a listening socket it cannot accept from, and is served once fds
+     * are free again. */
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low.rlim_max = old.rlim_max;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    h = pt_start(two_devices, both);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    hog = pt_open(h, "t0");
+    for (unsigned i = 0; i < 100 && r == 0; i++) {
+        struct vfio_user_dma_map m = { .argsz = 32, .flags = 3,
+                                       .addr = 0x100000 + i * 0x1000ull, .size = 0x1000 };
+        struct pt_reply rep;
+
+        r = pt_call(hog, VFIO_USER_DMA_MAP, 0, &m, sizeof(m), &fd, 1, &rep);
+        pt_reply_clear(&rep);
+    }
+    ck_assert_int_lt(r, 0);
+    pt_assert_alive(hog);
+
+    other = pt_connect(h, "t1");
+    cpu = cpu_ms(h->pid);
+    g_usleep(500 * 1000);
+    if (!slow) {
+        ck_assert_msg(cpu_ms(h->pid) - cpu < 250,
+                      "the daemon burnt %ld ms of CPU in 500 ms while out of fds",
+                      cpu_ms(h->pid) - cpu);
+    }
+    ck_assert_int_eq(vfu_client_dma_unmap(hog, 0, 0, VFIO_USER_F_DMA_UNMAP_ALL), 0);
+    ck_assert_int_eq(vfu_client_negotiate(other, NULL, NULL), 0);
+    pt_assert_alive(other);
+    pt_assert_alive(hog);
+    close(fd);
+    vfu_client_close(other);
+    vfu_client_close(hog);
+    pt_finish(h);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * fd leaks
  */
@@ -336,6 +408,7 @@ static Suite *session_suite(void)
     tc = pt_tcase("devices");
     tcase_add_test(tc, test_silent_client_does_not_block_others);
     tcase_add_test(tc, test_flooding_client_does_not_block_others);
+    tcase_add_test(tc, test_fd_exhaustion_spares_other_devices);
     suite_add_tcase(s, tc);
 
     tc = pt_tcase("leaks");
