@@ -5,3 +5,4 @@ include $(srcdir)/tests/unit/local.mk
 include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/daemon/local.mk
+include $(srcdir)/tests/protocol/local.mk
