@@ -291,9 +291,24 @@ static int daemon_key(struct parse_state *ps, const char *key, const char *value
     return 1;
 }
 
+int config_device_daemon_key(struct device_config *dc, const char *key,
+                             const char *value, char **why)
+{
+    *why = NULL;
+    if (strcmp(key, "write-multiple") == 0) {
+        if (util_parse_bool(value, &dc->write_multiple) < 0) {
+            *why = g_strdup_printf("write-multiple = %s: expected yes or no", value);
+        }
+        return 1;
+    }
+    return 0;
+}
+
 static int device_key(struct parse_state *ps, struct device_config *dc,
                       const char *key, const char *value)
 {
+    g_autofree char *why = NULL;
+
     if (strcmp(key, "plugin") == 0) {
         if (dc->plugin != NULL) {
             parse_error(ps, dc->name, "duplicate key 'plugin' (first at line %u)",
@@ -319,6 +334,11 @@ static int device_key(struct parse_state *ps, struct device_config *dc,
         }
         dc->socket = g_strdup(value);
         dc->socket_line = ps->line;
+    } else if (config_device_daemon_key(dc, key, value, &why) == 1) {
+        if (why != NULL) {
+            parse_error(ps, dc->name, "%s", why);
+            return 0;
+        }
     } else {
         for (guint i = 0; i < dc->keys->len; i++) {
             const struct config_entry *e = g_ptr_array_index(dc->keys, i);

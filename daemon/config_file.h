@@ -24,6 +24,7 @@ struct device_config {
     unsigned plugin_line;
     char *socket; /* NULL: <socket-dir>/<name>.sock */
     unsigned socket_line;
+    bool write_multiple; /* offer REGION_WRITE_MULTI */
     GPtrArray *keys; /* struct config_entry *: the plugin's keys */
 };
 
@@ -49,6 +50,11 @@ struct device_config *config_add_device(struct daemon_config *cfg,
                                         const char *name, unsigned line);
 void config_device_add_key(struct device_config *dc, const char *key,
                            const char *value, unsigned line);
+/* Keys of a device section that the daemon itself takes, besides plugin
+ * and socket: 1 if key is one (applied, or *why set on a bad value), 0 if
+ * it belongs to the plugin. */
+int config_device_daemon_key(struct device_config *dc, const char *key,
+                             const char *value, char **why);
 void config_free(struct daemon_config *cfg);
 /* Socket path of a device: its socket key or <socket-dir>/<name>.sock. */
 char *config_device_socket(const struct daemon_config *cfg,

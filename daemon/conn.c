@@ -6,7 +6,10 @@
  * kernel hands over the fds of a sendmsg() together with its first bytes and
  * ends a read right after such a chunk, so the fds of one read belong to the
  * last message that *starts* inside that read; we note that message's stream
- * offset and give the fds to it when it is dispatched.
+ * offset and give the fds to it when it is dispatched.  That holds for
+ * clients that send each message with fds in a sendmsg() of its own, as the
+ * protocol has them do (QEMU, libvfio-user); a client that bundles several
+ * messages into one sendmsg() with fds gets its fds refused, with a hint.
  *
  * Framing errors.  A header with msg_size < 16 cannot be resynchronised: the
  * client is dropped.  A message larger than we accept gets an error reply
@@ -38,6 +41,7 @@ struct fd_batch {
     uint64_t offset; /* stream offset of the message they came with */
     unsigned n;
     bool truncated;
+    bool shared_read; /* other messages started in the same read */
     int fds[];
 };
 
@@ -265,16 +269,18 @@ static void fd_batch_free(struct fd_batch *b)
 /* Stream offset of the last message starting in [from, to), or UINT64_MAX.
  * Walks message boundaries from the first undispatched byte. */
 static uint64_t last_start_in(const struct conn_chan *ch, uint64_t from,
-                              uint64_t to)
+                              uint64_t to, unsigned *starts)
 {
     uint64_t s = ch->rbase + ch->rhead + ch->drain_left;
     uint64_t last = UINT64_MAX;
 
+    *starts = 0;
     while (s < to) {
         struct vfio_user_header hdr;
 
         if (s >= from) {
             last = s;
+            (*starts)++;
         }
         if (s + sizeof(hdr) > to) {
             break;
@@ -293,6 +299,7 @@ static void collect_fds(struct conn_chan *ch, struct msghdr *mh,
 {
     struct fd_batch *b = NULL;
     bool truncated = (mh->msg_flags & MSG_CTRUNC) != 0;
+    unsigned starts;
     uint64_t at;
 
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL;
@@ -325,7 +332,8 @@ static void collect_fds(struct conn_chan *ch, struct msghdr *mh,
         b = g_malloc0(sizeof(*b));
     }
     b->truncated = truncated;
-    at = last_start_in(ch, from, to);
+    at = last_start_in(ch, from, to, &starts);
+    b->shared_read = starts > 1;
     if (at == UINT64_MAX) {
         dev_warn(ch->c->dev, "%u fd(s) arrived without a message; closed", b->n);
         ch->c->errors++;
@@ -427,6 +435,7 @@ static void chan_dispatch_one(struct conn_chan *ch,
         .len = hdr->msg_size - sizeof(*hdr),
         .fds = fb != NULL ? fb->fds : NULL,
         .nr_fds = fb != NULL ? fb->n : 0,
+        .fds_shared_read = fb != NULL && fb->shared_read,
         .reply_fds = { -1, -1 },
     };
     int r;
@@ -755,7 +764,7 @@ static gboolean chan_src_dispatch(GSource *s, GSourceFunc cb, gpointer data)
     }
     if (ok && c->hangup) {
         ok = false;
-        why = "the client's protocol version cannot be served";
+        why = c->hangup_why != NULL ? c->hangup_why : "protocol error";
     }
     if (!ok && !c->closing && dev->conn == c) {
         device_client_gone(dev, why);
@@ -963,6 +972,15 @@ void conn_pump_replies(struct conn *c, int timeout_ms)
     if (c->closing) {
         g_usleep((gulong)timeout_ms * 1000);
         return;
+    }
+    /* A reply may already sit in the buffer, read together with the
+     * message being served: deliver it before waiting for more. */
+    for (int i = 0; i < 2; i++) {
+        if (chans[i] != NULL) {
+            chans[i]->replies_only = true;
+            chan_process(chans[i]);
+            chans[i]->replies_only = false;
+        }
     }
     for (int i = 0; i < 2; i++) {
         if (chans[i] != NULL) {

@@ -40,6 +40,7 @@ struct msg {
     size_t len;
     int *fds; /* a handler takes one by setting its slot to -1 */
     unsigned nr_fds;
+    bool fds_shared_read; /* they came in a read with other messages */
     GByteArray *reply; /* reply payload, appended by the handler */
     int reply_fds[2];  /* owned; sent with the reply */
     unsigned nr_reply_fds;
@@ -59,6 +60,7 @@ struct conn {
     struct conn_chan *twin; /* server->client requests, if negotiated */
     bool closing;           /* device thread: stop dispatching */
     bool hangup;            /* drop the client once replies are sent */
+    const char *hangup_why; /* static string, for the log */
 
     /* negotiated (VERSION) */
     bool versioned;

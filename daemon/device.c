@@ -25,6 +25,9 @@
 
 #include <glib-unix.h>
 
+/* After accept() runs out of fds, wait this long before trying again. */
+#define ACCEPT_RETRY_MS 200
+
 static __thread vfud_dev *current_device;
 static __thread char *current_error;
 
@@ -139,6 +142,7 @@ int device_configure(vfud_dev *dev, const char *file,
 
     g_free(dev->where);
     g_free(dev->socket_where);
+    dev->write_multiple = cfg->write_multiple;
     dev->where = location(file, cfg->line);
     dev->socket_where = location(file, cfg->socket != NULL ? cfg->socket_line
                                                            : cfg->line);
@@ -248,6 +252,39 @@ struct conn *device_get_conn(vfud_dev *dev)
     return c;
 }
 
+static gboolean on_accept(gint fd, GIOCondition cond, gpointer data);
+
+static void listen_watch(vfud_dev *dev)
+{
+    dev->listen_src = g_unix_fd_source_new(dev->listen_fd, G_IO_IN);
+    g_source_set_callback(dev->listen_src, G_SOURCE_FUNC(on_accept), dev, NULL);
+    g_source_attach(dev->listen_src, dev->ctx);
+}
+
+static gboolean listen_resume(gpointer data)
+{
+    vfud_dev *dev = data;
+
+    listen_watch(dev);
+    return G_SOURCE_REMOVE;
+}
+
+/* Out of fds: the pending connection stays in the backlog and the socket
+ * stays readable, so stop watching it for a while instead of spinning. */
+static void listen_pause(vfud_dev *dev, int err)
+{
+    GSource *t = g_timeout_source_new(ACCEPT_RETRY_MS);
+
+    dev_warn(dev, "cannot accept a client: %s; retrying in %d ms",
+             g_strerror(err), ACCEPT_RETRY_MS);
+    g_source_destroy(dev->listen_src);
+    g_source_unref(dev->listen_src);
+    dev->listen_src = NULL;
+    g_source_set_callback(t, listen_resume, dev, NULL);
+    g_source_attach(t, dev->ctx);
+    g_source_unref(t);
+}
+
 static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 {
     vfud_dev *dev = data;
@@ -257,6 +294,11 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 
     cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (cfd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+            errno == ENOMEM) {
+            listen_pause(dev, errno);
+            return G_SOURCE_REMOVE;
+        }
         if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
             dev_warn(dev, "accept failed: %s", g_strerror(errno));
         }
@@ -274,6 +316,7 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
     }
     g_mutex_lock(&dev->conn_lock);
     dev->conn = conn_new(dev, cfd);
+    dev->conn->write_multiple = dev->write_multiple;
     g_mutex_unlock(&dev->conn_lock);
     dev->clients_served++;
     dev_info(dev, "client connected (pid %d uid %u gid %u)", (int)cred.pid,
@@ -315,17 +358,20 @@ int device_reset(vfud_dev *dev, enum vfud_reset_reason why)
 {
     int r = 0;
 
+    /* The plugin first, so it can abort work in flight rather than have us
+     * wait for it (QEMU allows a reset 5 s); then whatever it left running
+     * finishes before config space and interrupts return to power-on. */
+    if (dev->ops->reset != NULL) {
+        r = dev->ops->reset(dev, why);
+    }
     if (dev->worker != NULL) {
         worker_drain(dev->worker, dev->conn);
     }
-    if (dev->ops->reset != NULL) {
-        r = dev->ops->reset(dev, why);
-        if (r < 0) {
-            g_autofree char *e = device_take_error();
+    if (r < 0) {
+        g_autofree char *e = device_take_error();
 
-            dev_err(dev, "reset failed: %s", e != NULL ? e : g_strerror(-r));
-            return r;
-        }
+        dev_err(dev, "reset failed: %s", e != NULL ? e : g_strerror(-r));
+        return r;
     }
     pci_config_reset(&dev->pci);
     irq_reset(dev);
@@ -424,9 +470,7 @@ int device_start(vfud_dev *dev, const struct device_socket *sock)
         dev->unlink_on_stop = true;
     }
     util_set_nonblock(dev->listen_fd, true);
-    dev->listen_src = g_unix_fd_source_new(dev->listen_fd, G_IO_IN);
-    g_source_set_callback(dev->listen_src, G_SOURCE_FUNC(on_accept), dev, NULL);
-    g_source_attach(dev->listen_src, dev->ctx);
+    listen_watch(dev);
 
     if (dev->ops->start != NULL) {
         r = dev->ops->start(dev);

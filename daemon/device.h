@@ -55,6 +55,7 @@ struct vfud_dev {
     char *where;   /* "FILE:LINE" of the device's section, for messages */
     char *socket_where; /* of its socket key, or the section's */
     int log_level; /* -1: daemon-wide level */
+    bool write_multiple; /* offer REGION_WRITE_MULTI to clients */
 
     /* declared by the plugin in realize() */
     struct pci_config pci;

@@ -97,8 +97,12 @@ int dispatch_command(struct conn *c, struct msg *m)
         return -EINVAL;
     }
     if (m->nr_fds > d->max_fds) {
-        dev_warn(c->dev, "%s (id %#x): %u fds, at most %u allowed", name,
-                 m->hdr.msg_id, m->nr_fds, d->max_fds);
+        dev_warn(c->dev, "%s (id %#x): %u fds, at most %u allowed%s", name,
+                 m->hdr.msg_id, m->nr_fds, d->max_fds,
+                 m->fds_shared_read
+                     ? " (they came with several messages at once: send each "
+                       "message that carries fds with a sendmsg() of its own)"
+                     : "");
         return -EINVAL;
     }
     r = d->handler(c, m);

@@ -43,7 +43,6 @@ static void window_free(struct dma_window *w)
     if (w->map_base != NULL) {
         munmap(w->map_base, w->map_len);
     }
-    util_close(&w->fd);
     g_free(w);
 }
 
@@ -113,16 +112,22 @@ unsigned dma_window_count(vfud_dev *dev)
 /* ------------------------------------------------------------------------
  * DMA_MAP
  */
-static int window_mmap(vfud_dev *dev, struct dma_window *w)
+/* Map the window's part of fd.  The fd itself is not kept: the mapping
+ * holds the memory, and a client could otherwise make us hold one fd per
+ * window, up to max_dma_maps of them. */
+static int window_mmap(vfud_dev *dev, struct dma_window *w, int fd)
 {
     struct stat st;
     uint64_t page, start, end;
     int prot = 0;
     void *p;
 
-    if (fstat(w->fd, &st) < 0) {
+    if (fstat(fd, &st) < 0) {
         return -errno;
     }
+    w->has_file = true;
+    w->st_dev = st.st_dev;
+    w->st_ino = st.st_ino;
     if (!S_ISREG(st.st_mode)) {
         dev_warn(dev, "DMA_MAP [%#llx, %#llx): the fd is not a memory file "
                  "(mode %#o); refused",
@@ -152,7 +157,7 @@ static int window_mmap(vfud_dev *dev, struct dma_window *w)
     if (w->prot & VFUD_DMA_WRITE) {
         prot |= PROT_WRITE;
     }
-    p = mmap(NULL, end - start, prot, MAP_SHARED, w->fd, (off_t)start);
+    p = mmap(NULL, end - start, prot, MAP_SHARED, fd, (off_t)start);
     if (p == MAP_FAILED) {
         int e = errno;
 
@@ -169,20 +174,21 @@ static int window_mmap(vfud_dev *dev, struct dma_window *w)
     return 0;
 }
 
-static bool same_window(const struct dma_window *a, const struct dma_window *b)
+/* Is the request (fd may be -1) the same map as the existing window o? */
+static bool same_window(const struct dma_window *o, const struct dma_window *w,
+                        int fd)
 {
-    struct stat sa, sb;
+    struct stat st;
 
-    if (a->iova != b->iova || a->size != b->size || a->prot != b->prot ||
-        (a->fd < 0) != (b->fd < 0)) {
+    if (o->iova != w->iova || o->size != w->size || o->prot != w->prot ||
+        o->has_file != (fd >= 0)) {
         return false;
     }
-    if (a->fd < 0) {
+    if (fd < 0) {
         return true;
     }
-    return a->fd_offset == b->fd_offset && fstat(a->fd, &sa) == 0 &&
-           fstat(b->fd, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
+    return o->fd_offset == w->fd_offset && fstat(fd, &st) == 0 &&
+           st.st_dev == o->st_dev && st.st_ino == o->st_ino;
 }
 
 int handle_dma_map(struct conn *c, struct msg *m)
@@ -192,7 +198,7 @@ int handle_dma_map(struct conn *c, struct msg *m)
     struct vfio_user_dma_map req;
     struct dma_window *w;
     guint pos;
-    int r;
+    int fd, r;
 
     memcpy(&req, m->payload, sizeof(req));
     if (req.argsz != sizeof(req)) {
@@ -229,8 +235,8 @@ int handle_dma_map(struct conn *c, struct msg *m)
     w->fd_offset = req.offset;
     w->prot = (req.flags & VFIO_USER_F_DMA_REGION_READ ? VFUD_DMA_READ : 0) |
               (req.flags & VFIO_USER_F_DMA_REGION_WRITE ? VFUD_DMA_WRITE : 0);
-    w->fd = msg_take_fd(m, 0);
-    if (w->fd < 0) {
+    fd = m->nr_fds > 0 ? m->fds[0] : -1; /* closed by the dispatcher */
+    if (fd < 0) {
         w->fd_offset = 0;
     }
 
@@ -240,7 +246,7 @@ int handle_dma_map(struct conn *c, struct msg *m)
         struct dma_window *o = g_ptr_array_index(dma->windows, pos);
 
         if (o->iova <= w->iova + w->size - 1) {
-            bool same = same_window(o, w);
+            bool same = same_window(o, w, fd);
 
             g_rw_lock_reader_unlock(&dma->lock);
             if (same) {
@@ -269,8 +275,8 @@ int handle_dma_map(struct conn *c, struct msg *m)
     }
     g_rw_lock_reader_unlock(&dma->lock);
 
-    if (w->fd >= 0) {
-        r = window_mmap(dev, w);
+    if (fd >= 0) {
+        r = window_mmap(dev, w, fd);
         if (r < 0) {
             window_free(w);
             return r;
@@ -285,7 +291,7 @@ int handle_dma_map(struct conn *c, struct msg *m)
               (unsigned long long)(w->iova + w->size),
               w->prot & VFUD_DMA_READ ? "r" : "-",
               w->prot & VFUD_DMA_WRITE ? "w" : "-",
-              w->fd >= 0 ? "mmapped" : "by messages");
+              w->addr != NULL ? "mmapped" : "by messages");
     return 0;
 }
 

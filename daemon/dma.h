@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <glib.h>
 
@@ -25,9 +26,11 @@ struct dma_window {
     uint64_t iova;
     uint64_t size;
     unsigned prot;      /* VFUD_DMA_READ | VFUD_DMA_WRITE */
-    int fd;             /* -1: reachable by messages only */
+    bool has_file;      /* came with an fd (closed once mapped) */
+    dev_t st_dev;       /* that file, to recognise a repeated map */
+    ino_t st_ino;
     uint64_t fd_offset;
-    uint8_t *addr;      /* host address of iova, or NULL */
+    uint8_t *addr;      /* host address of iova; NULL: by messages only */
     void *map_base;     /* what to munmap */
     size_t map_len;
 };

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -150,6 +151,7 @@ static int single_device_config(const struct options *o,
     for (char **a = o->args; a != NULL && *a != NULL; a++) {
         const char *eq = strchr(*a, '=');
         g_autofree char *key = NULL;
+        g_autofree char *why = NULL;
 
         if (eq == NULL || eq == *a) {
             fprintf(stderr, "vfiouserd: argument '%s' is not KEY=VALUE\n", *a);
@@ -157,7 +159,13 @@ static int single_device_config(const struct options *o,
             return -EINVAL;
         }
         key = g_strndup(*a, (gsize)(eq - *a));
-        config_device_add_key(dc, key, eq + 1, 0);
+        if (config_device_daemon_key(dc, key, eq + 1, &why) == 0) {
+            config_device_add_key(dc, key, eq + 1, 0);
+        } else if (why != NULL) {
+            fprintf(stderr, "vfiouserd: %s\n", why);
+            config_free(cfg);
+            return -EINVAL;
+        }
     }
     *out = cfg;
     return 0;
@@ -355,6 +363,18 @@ out:
     return d.exit_code;
 }
 
+/* Clients pass fds (guest memory, one eventfd per interrupt vector) and
+ * every device adds its own: take the hard limit, not the soft 1024. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct options o = { 0 };
@@ -383,6 +403,7 @@ int main(int argc, char **argv)
     }
     /* Writes to a vanished peer must fail with EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
 
     if (o.dump_plugin != NULL) {
         rc = dump_plugin(&o);

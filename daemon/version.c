@@ -205,17 +205,20 @@ int handle_version(struct conn *c, struct msg *m)
         dev_warn(dev, "client speaks protocol %u.%u, we speak %u.x; "
                  "closing the connection", v.major, v.minor, VFIO_USER_MAJOR);
         c->hangup = true;
+        c->hangup_why = "unsupported protocol version";
         return -ENOTSUP;
     }
     if (text_len > 0) {
         if (text[text_len - 1] != '\0') {
             dev_warn(dev, "VERSION: capabilities lack their terminating NUL");
             c->hangup = true;
+            c->hangup_why = "malformed VERSION";
             return -EINVAL;
         }
         r = parse_caps(dev, text, text_len - 1, &cc);
         if (r < 0) {
             c->hangup = true;
+            c->hangup_why = "unacceptable VERSION capabilities";
             return r;
         }
     }

@@ -141,7 +141,6 @@ struct vfud_sg {
 enum vfud_reset_reason {
     VFUD_RESET_DEVICE = 0, /* the client sent DEVICE_RESET */
     VFUD_RESET_FLR,        /* the guest started a Function Level Reset */
-    VFUD_RESET_LOST_CONN,  /* the client went away (called after detach) */
 };
 
 /* ------------------------------------------------------------------------
@@ -194,13 +193,16 @@ struct vfud_plugin {
     int (*start)(vfud_dev *dev);
     void (*destroy)(vfud_dev *dev);
 
-    /* A client has negotiated VERSION / has gone away.  After detach, every
-     * DMA window is gone and IRQ eventfds are closed. */
+    /* A client has negotiated VERSION / has gone away.  When detach runs,
+     * every DMA window is gone (dma_unmap was called for each) and the IRQ
+     * eventfds are closed.  Device state is kept: the next client (QEMU
+     * after a restart, say) finds the device as the last one left it. */
     void (*attach)(vfud_dev *dev);
     void (*detach)(vfud_dev *dev);
 
-    /* Return the device to its power-on state.  DMA windows stay mapped
-     * (except for LOST_CONN); IRQ routing is kept by the daemon. */
+    /* Return the device to its power-on state, aborting work in flight
+     * (the daemon then waits for vfud_submit() jobs to end).  DMA windows
+     * stay mapped; the daemon resets config space and interrupt state. */
     int (*reset)(vfud_dev *dev, enum vfud_reset_reason why);
 
     /* Accesses to trapped parts of BARs, ROM and VGA.  len is 1..1 MiB and

@@ -103,8 +103,8 @@ START_TEST(test_map_unmap)
     int base = harness_fd_count(h->pid);
 
     ck_assert_int_eq(map_raw(c, 0x10000, 0x10000, fd, 0, RW), 0);
-    /* The daemon keeps the window's fd... */
-    ck_assert_int_eq(harness_fd_count(h->pid), base + 1);
+    /* The daemon keeps the mapping, not the window's fd. */
+    ck_assert_int_eq(harness_fd_count(h->pid), base);
     ck_assert_int_eq(map_raw(c, 0x40000, 0x1000, -1, 0, RW), 0);
     ck_assert_int_eq(map_raw(c, 0x50000, 0x1000, -1, 0, RO), 0);
     ck_assert_int_eq(unmap_raw(c, 0x40000, 0x1000, 0), 0);
@@ -402,28 +402,17 @@ END_TEST
 
 START_TEST(test_fd_exhaustion)
 {
-    struct rlimit old, low = { .rlim_cur = 128 };
-    struct harness *h;
-    struct vfu_client *c;
+    struct harness *h = pt_start_testdev(NULL);
+    struct vfu_client *c = pt_open(h, "t0");
     int fd = pt_memfd(0x1000);
-    unsigned ok = 0;
-    int r = 0;
+    int base = harness_fd_count(h->pid);
 
-    /* The daemon inherits this limit: a client mapping more fd-backed
-     * windows than the daemon can hold fds gets errors, not a crash, and
-     * everything works again once it unmaps. */
-    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
-    low.rlim_max = old.rlim_max;
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-    h = pt_start_testdev(NULL);
-    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
-    c = pt_open(h, "t0");
-    for (unsigned i = 0; i < 200 && r == 0; i++) {
-        r = map_raw(c, 0x100000 + i * 0x1000, 0x1000, fd, 0, RW);
-        ok += r == 0;
+    /* A window holds its mapping, not its fd: a client mapping many
+     * fd-backed windows cannot use up the fds every device shares. */
+    for (unsigned i = 0; i < 2000; i++) {
+        ck_assert_int_eq(map_raw(c, 0x100000 + i * 0x1000ull, 0x1000, fd, 0, RW), 0);
     }
-    ck_assert_int_lt(r, 0);
-    ck_assert_uint_gt(ok, 50);
+    ck_assert_int_eq(harness_fd_count(h->pid), base);
     pt_assert_alive(c);
     ck_assert_int_eq(unmap_raw(c, 0, 0, VFIO_USER_F_DMA_UNMAP_ALL), 0);
     ck_assert_int_eq(map_raw(c, 0x100000, 0x1000, fd, 0, RW), 0);
