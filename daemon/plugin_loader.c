@@ -223,6 +223,8 @@ void plugin_dump(const struct plugin *p, FILE *out)
     fprintf(out, "keys:\n");
     fprintf(out, "  %-24s %s\n", "plugin", "(daemon) plugin name or path");
     fprintf(out, "  %-24s %s\n", "socket", "(daemon) socket path");
+    fprintf(out, "  %-24s %s\n", "write-multiple",
+            "(daemon) offer REGION_WRITE_MULTI to clients (default no)");
     for (k = p->ops.config_keys; k != NULL && k->name != NULL; k++) {
         fprintf(out, "  %-24s %s\n", k->name, k->help != NULL ? k->help : "");
     }
