@@ -7,6 +7,7 @@
 #ifndef VFUD_BENCH_H
 #define VFUD_BENCH_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -53,8 +54,34 @@ struct bench_cpu {
  * kernel without schedstat. */
 int bench_cpu_read(pid_t pid, struct bench_cpu *out);
 
-/* Put every thread of pid (0: ourselves) on one CPU.  0 or -errno. */
-int bench_pin(pid_t pid, int cpu);
+/* Restrict every thread of pid (0: ourselves) to the CPUs in set.  0 or
+ * -errno. */
+int bench_pin(pid_t pid, const cpu_set_t *set);
+
+/* ---- the table (bench_report.c) ---- */
+
+/* One measurement of one server in one case. */
+struct bench_sample {
+    double mps;          /* messages per second */
+    double p50, p99;     /* round trip, microseconds */
+    double cpu_us;       /* server CPU per message, microseconds */
+    double sys_pct;      /* share of it in the kernel */
+    double msgs_per_run; /* messages per time a server thread got a CPU */
+    double cli_us;       /* client CPU per message, microseconds */
+};
+
+/* Column titles. */
+void bench_report_titles(void);
+/* Medians over n repetitions: one line for a server. */
+void bench_report_row(const char *op, unsigned depth, const char *server,
+                      const struct bench_sample *s, int n);
+/* Medians of the per-repetition ratios server/echo. */
+void bench_report_ratio(const char *op, unsigned depth, const char *server,
+                        const struct bench_sample *s,
+                        const struct bench_sample *echo, int n);
+/* The median ratios (msgs/s and cpu/msg) of server over echo. */
+void bench_ratios(const struct bench_sample *s, const struct bench_sample *echo,
+                  int n, double *mps, double *cpu);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now_ns(void);

@@ -100,18 +100,15 @@ int bench_cpu_read(pid_t pid, struct bench_cpu *out)
     return 0;
 }
 
-int bench_pin(pid_t pid, int cpu)
+int bench_pin(pid_t pid, const cpu_set_t *set)
 {
     char path[64];
     struct dirent *de;
-    cpu_set_t set;
     DIR *d;
     int r = 0;
 
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
     if (pid == 0) {
-        return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+        return sched_setaffinity(0, sizeof(*set), set) < 0 ? -errno : 0;
     }
     /* Affinity is per thread: set it on each.  Threads started later
      * inherit it from the one that starts them. */
@@ -124,7 +121,7 @@ int bench_pin(pid_t pid, int cpu)
         if (de->d_name[0] == '.') {
             continue;
         }
-        if (sched_setaffinity((pid_t)atoi(de->d_name), sizeof(set), &set) < 0 &&
+        if (sched_setaffinity((pid_t)atoi(de->d_name), sizeof(*set), set) < 0 &&
             errno != ESRCH) {
             r = -errno;
         }
