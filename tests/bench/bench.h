@@ -1,8 +1,8 @@
 /*
  * The transport benchmark's pieces: a lean pipelined client for the hot
- * loop (bench_client.c) and CPU accounting of another process
- * (bench_cpu.c).  The driver is bench_transport.c; the reference server is
- * bench_echo.c.
+ * loop (bench_client.c), CPU accounting and pinning of processes
+ * (bench_cpu.c) and the table (bench_report.c).  The driver is
+ * bench_transport.c; the reference server is bench_echo.c.
  */
 #ifndef VFUD_BENCH_H
 #define VFUD_BENCH_H
