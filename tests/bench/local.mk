@@ -1,1 +1,30 @@
-# tests/bench
+# tests/bench: "make bench", the transport benchmark.  It prints figures and
+# never fails on them, so it is not part of "make check"; check_PROGRAMS
+# only makes "make check" compile it, so it keeps building.
+#
+#     make bench                      gpio; 5 x 1 s per case; same CPU, then split
+#     make bench BENCH_ARGS="--device both --pin split -r 7 -s 2 -v"
+#     make bench VFIOUSERD=/path/to/other/vfiouserd   (compare a build)
+#
+# How to read the output: the comment at the top of bench_transport.c.
+check_PROGRAMS += tests/bench/bench_transport tests/bench/bench_echo
+
+tests_bench_bench_echo_SOURCES = tests/bench/bench_echo.c
+
+tests_bench_bench_transport_SOURCES = tests/bench/bench_transport.c \
+	tests/bench/bench_client.c tests/bench/bench_cpu.c \
+	tests/bench/bench_report.c tests/bench/bench.h
+tests_bench_bench_transport_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/tests/client -I$(top_srcdir)/tests/common \
+	-DBENCH_ECHO_PATH='"$(abs_top_builddir)/tests/bench/bench_echo"'
+tests_bench_bench_transport_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_bench_bench_transport_LDADD = tests/client/libvfuclient.la \
+	tests/common/libharness.la $(GLIB_LIBS)
+
+# No ".PHONY: bench": automake warns when .PHONY is declared both here and
+# inside the "if HAVE_CHECK" of tests/client/local.mk; nothing makes a file
+# named "bench" in the build directory.
+BENCH_ARGS =
+bench: tests/bench/bench_transport tests/bench/bench_echo daemon/vfiouserd \
+		plugins/gpio.la plugins/testdev.la
+	tests/bench/bench_transport $(BENCH_ARGS)

@@ -1,0 +1,320 @@
+/*
+ * bench_echo: the transport limit for the benchmark.  A vfio-user server
+ * that only frames and answers, so that the daemon can be compared with
+ * what this transport costs when nothing else is done.
+ *
+ *     bench_echo SOCKET-PATH
+ *
+ * It listens on SOCKET-PATH and serves one connection at a time, until
+ * killed.
+ *
+ * What it does, the way daemon/conn.c does it:
+ *  - a non-blocking socket behind poll();
+ *  - on input, recvmsg() into a 64 KiB buffer with room for fds, as much as
+ *    the socket holds (one read can carry many pipelined messages), again
+ *    only while a read filled the buffer; received fds are closed;
+ *  - every complete message is answered into an output buffer, and the
+ *    whole batch goes out in one sendmsg() (MSG_NOSIGNAL | MSG_DONTWAIT);
+ *    what the socket does not take waits for POLLOUT.
+ *
+ * The answers have the shape the daemon's have: REGION_READ gets the
+ * 16-byte access echoed and `count` bytes of data (zeros), REGION_WRITE the
+ * 16-byte access, VERSION a fixed capability set, any other command an
+ * empty reply.  NO_REPLY commands and replies get nothing.
+ *
+ * What it does not do: no GLib main loop, no dispatch table, no payload
+ * checks beyond what framing needs, no device, no DMA, no fds in replies.
+ * A header with a size below 16 or above 1 MiB + 80 ends the connection
+ * (the daemon drains an oversized message instead).
+ */
+#include "config.h"
+
+#include "vfio-user.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define ECHO_RBUF (64u << 10)        /* the daemon's initial read buffer */
+#define ECHO_MAX_MSG ((1u << 20) + 80) /* the daemon's CONN_MAX_MSG */
+#define ECHO_RECV_FDS 253            /* SCM_MAX_FD, as the daemon */
+
+static const char echo_caps[] =
+    "{\"capabilities\": {\"max_msg_fds\": 16, \"max_data_xfer_size\": 1048576, "
+    "\"pgsizes\": 4096}}";
+
+struct echo {
+    int fd;
+    uint8_t *rbuf;
+    size_t rcap, rhead, rtail;
+    uint8_t *obuf;
+    size_t ocap, olen, osent;
+};
+
+/* Room for n more output bytes; the buffer only grows. */
+static uint8_t *out_reserve(struct echo *e, size_t n)
+{
+    if (e->ocap - e->olen < n) {
+        size_t cap = e->ocap != 0 ? e->ocap : 4096;
+        uint8_t *b;
+
+        while (cap - e->olen < n) {
+            cap *= 2;
+        }
+        b = realloc(e->obuf, cap);
+        if (b == NULL) {
+            fprintf(stderr, "bench_echo: out of memory\n");
+            exit(1);
+        }
+        e->obuf = b;
+        e->ocap = cap;
+    }
+    return e->obuf + e->olen;
+}
+
+/* Answer one complete command. */
+static void echo_answer(struct echo *e, const struct vfio_user_header *h,
+                        const uint8_t *payload, size_t len)
+{
+    struct vfio_user_header rep = {
+        .msg_id = h->msg_id,
+        .cmd = h->cmd,
+        .flags = VFIO_USER_F_TYPE_REPLY,
+    };
+    struct vfio_user_region_access acc;
+    size_t body = 0, extra = 0;
+    uint8_t *q;
+
+    switch (h->cmd) {
+    case VFIO_USER_VERSION:
+        body = sizeof(struct vfio_user_version) + sizeof(echo_caps);
+        break;
+    case VFIO_USER_REGION_READ:
+        if (len < sizeof(acc)) {
+            break;
+        }
+        memcpy(&acc, payload, sizeof(acc));
+        body = sizeof(acc);
+        extra = acc.count <= (1u << 20) ? acc.count : 0;
+        break;
+    case VFIO_USER_REGION_WRITE:
+        body = len < sizeof(acc) ? 0 : sizeof(acc);
+        break;
+    default:
+        break;
+    }
+    rep.msg_size = (uint32_t)(sizeof(rep) + body + extra);
+    q = out_reserve(e, rep.msg_size);
+    memcpy(q, &rep, sizeof(rep));
+    if (h->cmd == VFIO_USER_VERSION) {
+        struct vfio_user_version v = { .major = VFIO_USER_MAJOR, .minor = 0 };
+
+        memcpy(q + sizeof(rep), &v, sizeof(v));
+        memcpy(q + sizeof(rep) + sizeof(v), echo_caps, sizeof(echo_caps));
+    } else if (body > 0) {
+        memcpy(q + sizeof(rep), payload, sizeof(acc)); /* offset, region, count */
+        memset(q + sizeof(rep) + sizeof(acc), 0, extra);
+    }
+    e->olen += rep.msg_size;
+}
+
+/* Answer every complete message in the buffer.  false: framing error. */
+static bool echo_process(struct echo *e)
+{
+    while (e->rtail - e->rhead >= sizeof(struct vfio_user_header)) {
+        struct vfio_user_header h;
+
+        memcpy(&h, e->rbuf + e->rhead, sizeof(h));
+        if (h.msg_size < sizeof(h) || h.msg_size > ECHO_MAX_MSG) {
+            fprintf(stderr, "bench_echo: message of %u bytes; hanging up\n",
+                    h.msg_size);
+            return false;
+        }
+        if (e->rtail - e->rhead < h.msg_size) {
+            if (e->rcap - e->rhead < h.msg_size) {
+                /* Make room for the whole message. */
+                memmove(e->rbuf, e->rbuf + e->rhead, e->rtail - e->rhead);
+                e->rtail -= e->rhead;
+                e->rhead = 0;
+                if (e->rcap < h.msg_size) {
+                    uint8_t *b = realloc(e->rbuf, h.msg_size);
+
+                    if (b == NULL) {
+                        return false;
+                    }
+                    e->rbuf = b;
+                    e->rcap = h.msg_size;
+                }
+            }
+            break;
+        }
+        if ((h.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_COMMAND &&
+            !(h.flags & VFIO_USER_F_NO_REPLY)) {
+            echo_answer(e, &h, e->rbuf + e->rhead + sizeof(h),
+                        h.msg_size - sizeof(h));
+        }
+        e->rhead += h.msg_size;
+    }
+    if (e->rhead == e->rtail) {
+        e->rhead = e->rtail = 0;
+    }
+    return true;
+}
+
+static void close_fds(struct msghdr *mh)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm != NULL;
+         cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+            for (size_t i = 0; i < n; i++) {
+                int fd;
+
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                close(fd);
+            }
+        }
+    }
+}
+
+/* Read what is there and answer it.  false: the connection ended. */
+static bool echo_read(struct echo *e)
+{
+    static char cbuf[CMSG_SPACE(sizeof(int) * ECHO_RECV_FDS)];
+
+    for (;;) {
+        struct iovec iov;
+        struct msghdr mh = {
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = cbuf,
+            .msg_controllen = sizeof(cbuf),
+        };
+        ssize_t n;
+
+        if (e->rcap - e->rtail < 4096 && e->rhead > 0) {
+            memmove(e->rbuf, e->rbuf + e->rhead, e->rtail - e->rhead);
+            e->rtail -= e->rhead;
+            e->rhead = 0;
+        }
+        iov.iov_base = e->rbuf + e->rtail;
+        iov.iov_len = e->rcap - e->rtail;
+        n = recvmsg(e->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        if (mh.msg_controllen > 0) {
+            close_fds(&mh);
+        }
+        if (n == 0) {
+            return false;
+        }
+        e->rtail += (size_t)n;
+        if (!echo_process(e)) {
+            return false;
+        }
+        if ((size_t)n < iov.iov_len) {
+            return true; /* the socket is empty for now */
+        }
+    }
+}
+
+/* Send what the socket takes.  false: the connection broke. */
+static bool echo_flush(struct echo *e)
+{
+    while (e->osent < e->olen) {
+        struct iovec iov = {
+            .iov_base = e->obuf + e->osent,
+            .iov_len = e->olen - e->osent,
+        };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t n = sendmsg(e->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        e->osent += (size_t)n;
+    }
+    e->olen = e->osent = 0;
+    return true;
+}
+
+static void echo_serve(int fd)
+{
+    struct echo e = { .fd = fd, .rcap = ECHO_RBUF };
+
+    e.rbuf = malloc(e.rcap);
+    if (e.rbuf == NULL) {
+        return;
+    }
+    for (;;) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+        if (e.olen > e.osent) {
+            pfd.events |= POLLOUT;
+        }
+        if (poll(&pfd, 1, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        if ((pfd.revents & POLLOUT) && !echo_flush(&e)) {
+            break;
+        }
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (!echo_read(&e) || !echo_flush(&e)) {
+                break;
+            }
+        }
+    }
+    free(e.rbuf);
+    free(e.obuf);
+}
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int lfd;
+
+    if (argc != 2 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "usage: bench_echo SOCKET-PATH\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    strcpy(sa.sun_path, argv[1]);
+    unlink(argv[1]);
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(lfd, 4) < 0) {
+        perror("bench_echo: listen");
+        return 1;
+    }
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            perror("bench_echo: accept");
+            return 1;
+        }
+        echo_serve(fd);
+        close(fd);
+    }
+}
