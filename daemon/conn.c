@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #define RBUF_INITIAL (64u << 10)
+#define OBUF_KEEP (256u << 10)
 #define READS_PER_DISPATCH 32
 
 struct fd_batch {
@@ -45,11 +46,11 @@ struct fd_batch {
     int fds[];
 };
 
-struct out_chunk {
-    GByteArray *data;
-    size_t sent;
+/* fds to send with the message that starts at pos in the output buffer. */
+struct fd_mark {
+    size_t pos;
     int fds[2];
-    unsigned nr_fds;
+    unsigned n;
 };
 
 struct conn_waiter {
@@ -79,10 +80,12 @@ struct conn_chan {
     bool backlog;      /* complete commands wait in the buffer */
 
     GMutex send_lock;
-    GQueue out; /* struct out_chunk * */
-    size_t out_bytes;
+    GByteArray *obuf;    /* messages queued to send, in order */
+    size_t osent;        /* bytes of obuf already sent */
+    size_t out_bytes;    /* obuf->len - osent */
+    GQueue fd_marks;     /* struct fd_mark *, by position */
     gint want_out;       /* another thread queued bytes it could not send */
-    gint64 last_progress;
+    gint64 stall_since;  /* bytes waiting, no progress since; 0: none */
 };
 
 struct chan_source {
@@ -120,56 +123,53 @@ int msg_take_fd(struct msg *m, unsigned i)
 /* ------------------------------------------------------------------------
  * Sending
  */
-static void out_chunk_free(struct out_chunk *oc)
+static void fd_mark_free(struct fd_mark *fm)
 {
-    for (unsigned i = 0; i < oc->nr_fds; i++) {
-        util_close(&oc->fds[i]);
+    for (unsigned i = 0; i < fm->n; i++) {
+        util_close(&fm->fds[i]);
     }
-    g_byte_array_unref(oc->data);
-    g_free(oc);
+    g_free(fm);
 }
 
-/* Queue one message.  Takes ownership of fds.  Caller holds send_lock. */
+/* Queue one message.  Takes ownership of fds.  Caller holds send_lock.
+ * The output buffer is reused from batch to batch: queuing allocates
+ * nothing once it has grown to the usual size. */
 static void chan_queue_locked(struct conn_chan *ch,
                               const struct vfio_user_header *hdr,
                               const void *p1, size_t l1, const void *p2,
                               size_t l2, const int *fds, unsigned nr_fds)
 {
-    struct out_chunk *tail = g_queue_peek_tail(&ch->out);
+    if (nr_fds > 0) {
+        struct fd_mark *fm = g_new0(struct fd_mark, 1);
 
-    if (tail == NULL || nr_fds > 0) {
-        tail = g_new0(struct out_chunk, 1);
-        tail->data = g_byte_array_sized_new((guint)(sizeof(*hdr) + l1 + l2));
-        for (unsigned i = 0; i < nr_fds && i < G_N_ELEMENTS(tail->fds); i++) {
-            tail->fds[i] = fds[i];
-            tail->nr_fds++;
+        fm->pos = ch->obuf->len;
+        for (unsigned i = 0; i < nr_fds && i < G_N_ELEMENTS(fm->fds); i++) {
+            fm->fds[fm->n++] = fds[i];
         }
-        g_queue_push_tail(&ch->out, tail);
+        g_queue_push_tail(&ch->fd_marks, fm);
     }
-    if (ch->out_bytes == 0) {
-        ch->last_progress = g_get_monotonic_time();
-    }
-    g_byte_array_append(tail->data, (const guint8 *)hdr, sizeof(*hdr));
+    g_byte_array_append(ch->obuf, (const guint8 *)hdr, sizeof(*hdr));
     if (l1 > 0) {
-        g_byte_array_append(tail->data, p1, (guint)l1);
+        g_byte_array_append(ch->obuf, p1, (guint)l1);
     }
     if (l2 > 0) {
-        g_byte_array_append(tail->data, p2, (guint)l2);
+        g_byte_array_append(ch->obuf, p2, (guint)l2);
     }
     ch->out_bytes += sizeof(*hdr) + l1 + l2;
 }
 
-/* Send what the socket takes without blocking.  Caller holds send_lock.
+/* Send what the socket takes without blocking, in pieces that each start
+ * with the message their fds belong to.  Caller holds send_lock.
  * Returns 0, or -errno on a fatal socket error. */
 static int chan_flush_locked(struct conn_chan *ch)
 {
-    struct out_chunk *oc;
+    bool progress = false;
 
-    while ((oc = g_queue_peek_head(&ch->out)) != NULL) {
-        struct iovec iov = {
-            .iov_base = oc->data->data + oc->sent,
-            .iov_len = oc->data->len - oc->sent,
-        };
+    while (ch->osent < ch->obuf->len) {
+        struct fd_mark *fm = g_queue_peek_head(&ch->fd_marks);
+        size_t end = ch->obuf->len;
+        bool with_fds = fm != NULL && fm->pos == ch->osent;
+        struct iovec iov;
         union {
             char buf[CMSG_SPACE(sizeof(int) * 2)];
             struct cmsghdr align;
@@ -177,43 +177,59 @@ static int chan_flush_locked(struct conn_chan *ch)
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
         ssize_t n;
 
-        if (oc->sent == 0 && oc->nr_fds > 0) {
+        if (with_fds) {
+            struct fd_mark *next = g_queue_peek_nth(&ch->fd_marks, 1);
             struct cmsghdr *cm;
 
+            if (next != NULL) {
+                end = next->pos;
+            }
             memset(&u, 0, sizeof(u));
             mh.msg_control = u.buf;
-            mh.msg_controllen = CMSG_SPACE(sizeof(int) * oc->nr_fds);
+            mh.msg_controllen = CMSG_SPACE(sizeof(int) * fm->n);
             cm = CMSG_FIRSTHDR(&mh);
             cm->cmsg_level = SOL_SOCKET;
             cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int) * oc->nr_fds);
-            memcpy(CMSG_DATA(cm), oc->fds, sizeof(int) * oc->nr_fds);
+            cm->cmsg_len = CMSG_LEN(sizeof(int) * fm->n);
+            memcpy(CMSG_DATA(cm), fm->fds, sizeof(int) * fm->n);
+        } else if (fm != NULL) {
+            end = fm->pos;
         }
+        iov.iov_base = ch->obuf->data + ch->osent;
+        iov.iov_len = end - ch->osent;
         n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return 0;
+                break;
             }
             return -errno;
         }
-        if (oc->sent == 0) {
+        if (with_fds) {
             /* The fds went with the first byte: they are the peer's now. */
-            for (unsigned i = 0; i < oc->nr_fds; i++) {
-                util_close(&oc->fds[i]);
-            }
-            oc->nr_fds = 0;
+            g_queue_pop_head(&ch->fd_marks);
+            fd_mark_free(fm);
         }
-        oc->sent += (size_t)n;
+        ch->osent += (size_t)n;
         ch->out_bytes -= (size_t)n;
-        ch->last_progress = g_get_monotonic_time();
         ch->c->bytes_out += (guint64)n;
-        if (oc->sent == oc->data->len) {
-            g_queue_pop_head(&ch->out);
-            out_chunk_free(oc);
+        progress = true;
+    }
+    if (ch->out_bytes == 0) {
+        ch->osent = 0;
+        ch->stall_since = 0;
+        if (ch->obuf->len > OBUF_KEEP) {
+            /* Do not keep a buffer grown for one large reply. */
+            g_byte_array_unref(ch->obuf);
+            ch->obuf = g_byte_array_sized_new(OBUF_KEEP);
+        } else {
+            g_byte_array_set_size(ch->obuf, 0);
         }
+    } else if (progress || ch->stall_since == 0) {
+        /* Only time spent without any progress counts as a stall. */
+        ch->stall_since = g_get_monotonic_time();
     }
     return 0;
 }
@@ -683,8 +699,10 @@ static gboolean chan_src_prepare(GSource *s, gint *timeout)
     pending = ch->out_bytes > 0;
     g_atomic_int_set(&ch->want_out, 0);
     if (pending) {
-        gint64 left = CONN_SEND_STALL_MS -
-                      (g_get_monotonic_time() - ch->last_progress) / 1000;
+        gint64 left = ch->stall_since == 0
+                          ? CONN_SEND_STALL_MS
+                          : CONN_SEND_STALL_MS -
+                                (g_get_monotonic_time() - ch->stall_since) / 1000;
 
         want |= G_IO_OUT;
         *timeout = (gint)MAX(left, 0);
@@ -712,8 +730,8 @@ static gboolean chan_src_check(GSource *s)
     if (g_source_query_unix_fd(s, ch->tag) != 0 || ch->backlog) {
         return TRUE;
     }
-    if (ch->out_bytes > 0 &&
-        g_get_monotonic_time() - ch->last_progress >= CONN_SEND_STALL_MS * 1000) {
+    if (ch->out_bytes > 0 && ch->stall_since != 0 &&
+        g_get_monotonic_time() - ch->stall_since >= CONN_SEND_STALL_MS * 1000) {
         return TRUE;
     }
     return FALSE;
@@ -755,8 +773,8 @@ static gboolean chan_src_dispatch(GSource *s, GSourceFunc cb, gpointer data)
             device_run_deferred(dev);
         }
     }
-    if (ok && ch->out_bytes > 0 &&
-        g_get_monotonic_time() - ch->last_progress >= CONN_SEND_STALL_MS * 1000) {
+    if (ok && ch->out_bytes > 0 && ch->stall_since != 0 &&
+        g_get_monotonic_time() - ch->stall_since >= CONN_SEND_STALL_MS * 1000) {
         dev_warn(dev, "client has not read its replies for %d s (%zu bytes "
                  "waiting); dropping it", CONN_SEND_STALL_MS / 1000, ch->out_bytes);
         ok = false;
@@ -790,7 +808,8 @@ static struct conn_chan *chan_new(struct conn *c, int fd, bool is_twin)
     ch->rcap = RBUF_INITIAL;
     ch->rbuf = g_malloc(ch->rcap);
     g_mutex_init(&ch->send_lock);
-    g_queue_init(&ch->out);
+    ch->obuf = g_byte_array_sized_new(4096);
+    g_queue_init(&ch->fd_marks);
     g_queue_init(&ch->fd_batches);
     g_queue_init(&ch->skip);
     util_set_nonblock(fd, true);
@@ -801,13 +820,17 @@ static struct conn_chan *chan_new(struct conn *c, int fd, bool is_twin)
     ch->cond = G_IO_IN | G_IO_HUP | G_IO_ERR;
     ch->tag = g_source_add_unix_fd(ch->src, fd, ch->cond);
     g_source_set_name(ch->src, is_twin ? "vfio-user twin" : "vfio-user");
+    /* GLib "blocks" a non-recursive source around its dispatch, which
+     * costs a wake-up of the context (eventfd write and read) per batch.
+     * Nothing iterates this context recursively, so skip that. */
+    g_source_set_can_recurse(ch->src, TRUE);
     g_source_attach(ch->src, c->dev->ctx);
     return ch;
 }
 
 static void chan_free(struct conn_chan *ch)
 {
-    struct out_chunk *oc;
+    struct fd_mark *fm;
     struct fd_batch *b;
 
     if (ch == NULL) {
@@ -817,9 +840,10 @@ static void chan_free(struct conn_chan *ch)
         g_source_destroy(ch->src);
         g_source_unref(ch->src);
     }
-    while ((oc = g_queue_pop_head(&ch->out)) != NULL) {
-        out_chunk_free(oc);
+    while ((fm = g_queue_pop_head(&ch->fd_marks)) != NULL) {
+        fd_mark_free(fm);
     }
+    g_byte_array_unref(ch->obuf);
     while ((b = g_queue_pop_head(&ch->fd_batches)) != NULL) {
         fd_batch_free(b);
     }

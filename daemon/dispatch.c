@@ -72,7 +72,7 @@ static const struct command commands[VFIO_USER_MAX_COMMAND] = {
 int dispatch_command(struct conn *c, struct msg *m)
 {
     unsigned cmd = m->hdr.cmd;
-    const char *name = vfio_user_command_name(cmd);
+    const char *name;
     const struct command *d;
     int r;
 
@@ -82,6 +82,7 @@ int dispatch_command(struct conn *c, struct msg *m)
         return -ENOSYS;
     }
     d = &commands[cmd];
+    name = vfio_user_command_name(cmd); /* a table lookup */
     if (!c->versioned && cmd != VFIO_USER_VERSION) {
         dev_warn(c->dev, "%s before VERSION; refused", name);
         return -EINVAL;
