@@ -56,6 +56,8 @@ extern "C" {
 
 /* One configured device: opaque, owned by the daemon. */
 typedef struct vfud_dev vfud_dev;
+/* Where save() writes the device's migration state. */
+typedef struct vfud_mig_stream vfud_mig_stream;
 
 /* ------------------------------------------------------------------------
  * Regions (vfio region indices of a PCI device)
@@ -222,6 +224,28 @@ struct vfud_plugin {
      * devices that react to command-register or capability changes. */
     void (*config_written)(vfud_dev *dev, unsigned offset, unsigned len);
 
+    /* ---- Migration (optional) ----
+     * A plugin with save and load can be migrated: the daemon moves its own
+     * part of the device (config space, interrupt state) and calls these
+     * for the plugin's.  All run on the device thread. */
+
+    /* Version of the state format save() writes (1 or more).  A stream
+     * from an older version must still load; a newer one is refused. */
+    uint32_t state_version;
+    /* Stop (stop = true) or resume the device.  While stopped it starts no
+     * DMA, raises no interrupt and changes no state the guest can see;
+     * region callbacks still arrive and must answer from that state.
+     * Optional: without it the daemon only drains vfud_submit() jobs. */
+    int (*quiesce)(vfud_dev *dev, bool stop);
+    /* Write the device's state with vfud_mig_write(); the device is
+     * stopped. */
+    int (*save)(vfud_dev *dev, vfud_mig_stream *out);
+    /* Replace the device's state with what save() of format `version`
+     * wrote (version <= state_version: the daemon refuses newer streams).
+     * On failure change nothing (return -EINVAL, say why with vfud_error);
+     * the device is stopped. */
+    int (*load)(vfud_dev *dev, uint32_t version, const void *data, size_t len);
+
     /* ---- new fields go here, at the end ---- */
 };
 
@@ -327,6 +351,10 @@ int vfud_dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
 void vfud_dma_sg_put(vfud_dev *dev, struct vfud_sg *sg, unsigned nr_sg);
 /* For a plugin that wrote guest memory through a pointer it kept. */
 void vfud_dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len);
+
+/* ---- Migration ---- */
+/* Append len bytes to the state being saved: 0 or -ENOMEM/-EFBIG. */
+int vfud_mig_write(vfud_mig_stream *out, const void *data, size_t len);
 
 /* ---- Config space and state (device thread) ---- */
 bool vfud_pci_bus_master(vfud_dev *dev);            /* any thread */
