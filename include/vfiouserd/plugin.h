@@ -56,7 +56,7 @@ extern "C" {
 
 /* One configured device: opaque, owned by the daemon. */
 typedef struct vfud_dev vfud_dev;
-/* Where save() writes the device's migration state. */
+/* Where save_state() writes the device's migration state. */
 typedef struct vfud_mig_stream vfud_mig_stream;
 
 /* ------------------------------------------------------------------------
@@ -225,11 +225,11 @@ struct vfud_plugin {
     void (*config_written)(vfud_dev *dev, unsigned offset, unsigned len);
 
     /* ---- Migration (optional) ----
-     * A plugin with save and load can be migrated: the daemon moves its own
+     * A plugin with save_state and load_state can be migrated: the daemon moves its own
      * part of the device (config space, interrupt state) and calls these
      * for the plugin's.  All run on the device thread. */
 
-    /* Version of the state format save() writes (1 or more).  A stream
+    /* Version of the state format save_state() writes (1 or more).  A stream
      * from an older version must still load; a newer one is refused. */
     uint32_t state_version;
     /* Stop (stop = true) or resume the device.  While stopped it starts no
@@ -239,12 +239,13 @@ struct vfud_plugin {
     int (*quiesce)(vfud_dev *dev, bool stop);
     /* Write the device's state with vfud_mig_write(); the device is
      * stopped. */
-    int (*save)(vfud_dev *dev, vfud_mig_stream *out);
-    /* Replace the device's state with what save() of format `version`
+    int (*save_state)(vfud_dev *dev, vfud_mig_stream *out);
+    /* Replace the device's state with what save_state() of format `version`
      * wrote (version <= state_version: the daemon refuses newer streams).
      * On failure change nothing (return -EINVAL, say why with vfud_error);
      * the device is stopped. */
-    int (*load)(vfud_dev *dev, uint32_t version, const void *data, size_t len);
+    int (*load_state)(vfud_dev *dev, uint32_t version, const void *data,
+                      size_t len);
 
     /* ---- new fields go here, at the end ---- */
 };
