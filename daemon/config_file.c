@@ -73,6 +73,7 @@ struct daemon_config *config_new(const char *path)
     cfg->socket_dir = g_strdup(SOCKETDIR);
     cfg->socket_mode = 0660;
     cfg->log_level = -1;
+    cfg->callback_warn_ms = 1000;
     cfg->devices = g_ptr_array_new_with_free_func(device_config_free);
     return cfg;
 }
@@ -284,6 +285,15 @@ static int daemon_key(struct parse_state *ps, const char *key, const char *value
                         value);
             return 0;
         }
+    } else if (strcmp(key, "callback-warn-ms") == 0) {
+        uint64_t v;
+
+        if (util_parse_u64(value, &v) < 0 || v > 600000) {
+            parse_error(ps, "daemon",
+                        "invalid callback-warn-ms '%s' (0..600000, 0: off)", value);
+            return 0;
+        }
+        cfg->callback_warn_ms = (unsigned)v;
     } else {
         parse_error(ps, "daemon", "unknown key '%s'", key);
         return 0;

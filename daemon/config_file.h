@@ -37,6 +37,7 @@ struct daemon_config {
     uid_t socket_uid;
     gid_t socket_gid;
     int log_level; /* -1: not set */
+    unsigned callback_warn_ms; /* plugin callback time limit, 0: off */
     GPtrArray *devices; /* struct device_config * */
 };
 

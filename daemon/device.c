@@ -93,6 +93,96 @@ void device_log(const vfud_dev *dev, int level, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------------
+ * Timing plugin callbacks
+ */
+static unsigned cb_limit_ms = 1000;
+static GMutex watch_lock;
+static GCond watch_cond;
+static GList *watched;        /* running devices */
+static GThread *watch_thread;
+static bool watch_quit;
+
+void device_set_callback_limit(unsigned ms)
+{
+    cb_limit_ms = ms;
+}
+
+void device_cb_enter(vfud_dev *dev, const char *name)
+{
+    dev->cb_name = name;
+    dev->cb_reported = false;
+    __atomic_store_n(&dev->cb_started, g_get_monotonic_time(), __ATOMIC_RELEASE);
+}
+
+void device_cb_leave(vfud_dev *dev)
+{
+    gint64 t0 = __atomic_exchange_n(&dev->cb_started, 0, __ATOMIC_ACQ_REL);
+    gint64 ms = (g_get_monotonic_time() - t0) / 1000;
+
+    if (cb_limit_ms > 0 && t0 != 0 && ms >= cb_limit_ms) {
+        dev_warn(dev, "plugin callback %s returned after %lld ms (limit %u ms)",
+                 dev->cb_name, (long long)ms, cb_limit_ms);
+    }
+}
+
+/* Wakes twice per limit, only while some device runs. */
+static gpointer watchdog(gpointer data)
+{
+    g_mutex_lock(&watch_lock);
+    while (!watch_quit) {
+        gint64 now = g_get_monotonic_time();
+
+        for (GList *l = watched; l != NULL; l = l->next) {
+            vfud_dev *dev = l->data;
+            gint64 t0 = __atomic_load_n(&dev->cb_started, __ATOMIC_ACQUIRE);
+
+            if (t0 != 0 && (now - t0) / 1000 >= cb_limit_ms && !dev->cb_reported) {
+                dev->cb_reported = true;
+                dev_warn(dev, "plugin callback %s has been running for %lld ms "
+                         "(limit %u ms); the client may give up waiting",
+                         dev->cb_name, (long long)((now - t0) / 1000), cb_limit_ms);
+            }
+        }
+        g_cond_wait_until(&watch_cond, &watch_lock,
+                          g_get_monotonic_time() + cb_limit_ms * 500);
+    }
+    g_mutex_unlock(&watch_lock);
+    return NULL;
+}
+
+static void watch_add(vfud_dev *dev)
+{
+    if (cb_limit_ms == 0) {
+        return;
+    }
+    g_mutex_lock(&watch_lock);
+    watched = g_list_prepend(watched, dev);
+    if (watch_thread == NULL) {
+        watch_quit = false;
+        watch_thread = g_thread_new("watchdog", watchdog, NULL);
+    }
+    g_mutex_unlock(&watch_lock);
+}
+
+static void watch_remove(vfud_dev *dev)
+{
+    GThread *t = NULL;
+
+    g_mutex_lock(&watch_lock);
+    watched = g_list_remove(watched, dev);
+    if (watched == NULL && watch_thread != NULL) {
+        watch_quit = true;
+        g_cond_broadcast(&watch_cond);
+        t = watch_thread;
+        watch_thread = NULL;
+    }
+    g_mutex_unlock(&watch_lock);
+    if (t != NULL) {
+        g_thread_join(t);
+    }
+}
+
+/* ------------------------------------------------------------------------
  * Creation and configuration
  */
 vfud_dev *device_new(const char *name, struct plugin *plugin)
@@ -346,7 +436,9 @@ void device_client_gone(vfud_dev *dev, const char *why)
     dma_unmap_all(dev);
     irq_detach(dev);
     if (attached && dev->ops->detach != NULL) {
+        device_cb_enter(dev, "detach");
         dev->ops->detach(dev);
+        device_cb_leave(dev);
     }
     dev_info(dev, "client disconnected (%s) after %llu messages, %llu errors",
              why, (unsigned long long)c->msgs_in, (unsigned long long)c->errors);
@@ -362,7 +454,9 @@ int device_reset(vfud_dev *dev, enum vfud_reset_reason why)
      * wait for it (QEMU allows a reset 5 s); then whatever it left running
      * finishes before config space and interrupts return to power-on. */
     if (dev->ops->reset != NULL) {
+        device_cb_enter(dev, "reset");
         r = dev->ops->reset(dev, why);
+        device_cb_leave(dev);
     }
     if (dev->worker != NULL) {
         worker_drain(dev->worker, dev->conn);
@@ -482,6 +576,7 @@ int device_start(vfud_dev *dev, const struct device_socket *sock)
     dev->loop = g_main_loop_new(dev->ctx, FALSE);
     dev->phase = DEV_RUNNING;
     dev->thread = g_thread_new(dev->name, device_thread, dev);
+    watch_add(dev);
     return 0;
 }
 
@@ -504,6 +599,7 @@ void device_stop(vfud_dev *dev)
         g_source_unref(s);
         g_thread_join(dev->thread);
         dev->thread = NULL;
+        watch_remove(dev);
     }
     if (dev->listen_src != NULL) {
         g_source_destroy(dev->listen_src);

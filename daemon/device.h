@@ -79,6 +79,9 @@ struct vfud_dev {
     GQueue deferred;    /* struct deferred_work * */
     GSource *defer_src;
     bool in_dispatch;   /* the device thread is serving a message */
+    gint64 cb_started;  /* atomic: when the running plugin callback began */
+    const char *cb_name; /* and which one */
+    bool cb_reported;   /* the watchdog has already logged it */
     bool reset_pending; /* an FLR was requested from config space */
     guint64 clients_served, clients_refused;
 };
@@ -116,6 +119,14 @@ int device_reset(vfud_dev *dev, enum vfud_reset_reason why);
 /* Deferred work: run on the device thread after the current message. */
 int device_defer(vfud_dev *dev, vfud_work_fn fn, void *opaque);
 void device_run_deferred(vfud_dev *dev);
+
+/* Plugin callbacks on the device thread are timed: one still running
+ * after the limit is logged by a watchdog thread (the client may time out:
+ * QEMU gives up on a synchronous request after 5 s), and again when it
+ * returns.  Wrap each call in device_cb_enter/leave. */
+void device_cb_enter(vfud_dev *dev, const char *name);
+void device_cb_leave(vfud_dev *dev);
+void device_set_callback_limit(unsigned ms); /* 0: off */
 
 /* Log with the device's own level. */
 void device_log(const vfud_dev *dev, int level, const char *fmt, ...)

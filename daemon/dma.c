@@ -308,7 +308,9 @@ static void window_retire(vfud_dev *dev, struct dma_window *w)
     struct conn *c = dev->conn;
 
     if (dev->ops->dma_unmap != NULL) {
+        device_cb_enter(dev, "dma_unmap");
         dev->ops->dma_unmap(dev, w->iova, w->size);
+        device_cb_leave(dev);
     }
     while (g_atomic_int_get(&w->refs) > 1) {
         if (g_get_monotonic_time() >= deadline) {

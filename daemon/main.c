@@ -325,6 +325,7 @@ static int run(const struct options *o)
         return 1;
     }
 
+    device_set_callback_limit(d.cfg->callback_warn_ms);
     d.devices = g_ptr_array_new();
     if (create_devices(&d, o) < 0) {
         stop_devices(&d);

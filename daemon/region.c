@@ -268,10 +268,13 @@ int region_access(vfud_dev *dev, unsigned index, uint64_t offset, void *buf,
         return -EINVAL;
     }
     if (is_write) {
+        device_cb_enter(dev, "region_write");
         ret = dev->ops->region_write(dev, index, offset, buf, len);
     } else {
+        device_cb_enter(dev, "region_read");
         ret = dev->ops->region_read(dev, index, offset, buf, len);
     }
+    device_cb_leave(dev);
     if (ret > 0) {
         ret = 0; /* tolerate plugins returning a byte count */
     }
@@ -295,7 +298,9 @@ static int config_write(vfud_dev *dev, unsigned offset, const void *buf,
         irq_config_changed(dev, changed);
     }
     if (dev->ops->config_written != NULL) {
+        device_cb_enter(dev, "config_written");
         dev->ops->config_written(dev, offset, (unsigned)len);
+        device_cb_leave(dev);
     }
     if (changed & PCI_CFG_FLR_REQUESTED) {
         dev_info(dev, "guest requested a function level reset");

@@ -258,7 +258,9 @@ int handle_version(struct conn *c, struct msg *m)
              twin ? ", twin socket" : "");
     dev_debug(dev, "VERSION reply: %s", json != NULL ? json : "(none)");
     if (dev->ops->attach != NULL) {
+        device_cb_enter(dev, "attach");
         dev->ops->attach(dev);
+        device_cb_leave(dev);
     }
     return 0;
 }

@@ -29,6 +29,8 @@
  *   0x020 INTX_DEASSERT WO  any value: vfud_intx_deassert()
  *   0x024 RESETS        RO  resets since realize (survives reset)
  *   0x028 LAST_RESET    RO  0 none, else enum vfud_reset_reason + 1
+ *   0x030 STALL_MS      WO  N (<= 10000): the write itself sleeps N ms, for
+ *                           tests of the daemon's callback time limit
  *   0x02c IRQ_SIGNAL    WO  3: signal ERR, 4: signal REQ.  QEMU stops the
  *                           VM on ERR and unplugs the device on REQ.
  *   0x100 DMA_SRC_LO/HI RW  0x100/0x104: source (guest address, or offset
@@ -80,6 +82,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <vfiouserd/plugin.h>
 
@@ -105,6 +108,7 @@ enum {
     REG_RESETS = 0x024,
     REG_LAST_RESET = 0x028,
     REG_IRQ_SIGNAL = 0x02c,
+    REG_STALL_MS = 0x030,
     REG_DMA_SRC_LO = 0x100,
     REG_DMA_SRC_HI = 0x104,
     REG_DMA_DST_LO = 0x108,
@@ -379,6 +383,10 @@ static void testdev_reg_write(vfud_dev *dev, struct testdev *t, uint64_t reg, ui
         break;
     case REG_INTX_DEASSERT:
         vfud_intx_deassert(dev);
+        break;
+    case REG_STALL_MS:
+        /* A misbehaving callback, on purpose. */
+        usleep((v < 10000u ? v : 10000u) * 1000u);
         break;
     case REG_IRQ_RAISE:
     case REG_IRQ_SIGNAL:

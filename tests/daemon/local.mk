@@ -14,7 +14,8 @@ DAEMON_TESTS = \
 	tests/daemon/test_config \
 	tests/daemon/test_loader \
 	tests/daemon/test_lifecycle \
-	tests/daemon/test_sd_notify
+	tests/daemon/test_sd_notify \
+	tests/daemon/test_watchdog
 check_PROGRAMS += $(DAEMON_TESTS)
 TESTS += $(DAEMON_TESTS)
 
@@ -34,6 +35,12 @@ tests_daemon_test_config_CPPFLAGS = $(DAEMON_TEST_CPPFLAGS)
 tests_daemon_test_config_CFLAGS = $(DAEMON_TEST_CFLAGS)
 tests_daemon_test_config_LDADD = $(DAEMON_TEST_LDADD)
 EXTRA_tests_daemon_test_config_DEPENDENCIES = $(DAEMON_TEST_DEPS)
+
+tests_daemon_test_watchdog_SOURCES = tests/daemon/test_watchdog.c $(DAEMON_TEST_COMMON)
+tests_daemon_test_watchdog_CPPFLAGS = $(DAEMON_TEST_CPPFLAGS)
+tests_daemon_test_watchdog_CFLAGS = $(DAEMON_TEST_CFLAGS)
+tests_daemon_test_watchdog_LDADD = $(DAEMON_TEST_LDADD)
+EXTRA_tests_daemon_test_watchdog_DEPENDENCIES = $(DAEMON_TEST_DEPS)
 
 tests_daemon_test_loader_SOURCES = tests/daemon/test_loader.c $(DAEMON_TEST_COMMON)
 tests_daemon_test_loader_CPPFLAGS = $(DAEMON_TEST_CPPFLAGS)
