@@ -62,6 +62,12 @@ static void device_config_free(gpointer p)
     g_free(dc->plugin);
     g_free(dc->socket);
     g_ptr_array_unref(dc->keys);
+    if (dc->allowed_uids != NULL) {
+        g_array_unref(dc->allowed_uids);
+    }
+    if (dc->allowed_gids != NULL) {
+        g_array_unref(dc->allowed_gids);
+    }
     g_free(dc);
 }
 
@@ -74,6 +80,7 @@ struct daemon_config *config_new(const char *path)
     cfg->socket_mode = 0660;
     cfg->log_level = -1;
     cfg->callback_warn_ms = 1000;
+    cfg->control_mode = 0600;
     cfg->devices = g_ptr_array_new_with_free_func(device_config_free);
     return cfg;
 }
@@ -87,19 +94,54 @@ void config_free(struct daemon_config *cfg)
     g_free(cfg->plugin_dir);
     g_free(cfg->socket_dir);
     g_ptr_array_unref(cfg->devices);
+    g_free(cfg->control_socket);
+    if (cfg->allowed_uids != NULL) {
+        g_array_unref(cfg->allowed_uids);
+    }
+    if (cfg->allowed_gids != NULL) {
+        g_array_unref(cfg->allowed_gids);
+    }
     g_free(cfg);
+}
+
+struct device_config *config_device_new(const char *name)
+{
+    struct device_config *dc = g_new0(struct device_config, 1);
+
+    dc->name = g_strdup(name);
+    dc->keys = g_ptr_array_new_with_free_func(config_entry_free);
+    dc->log_level = -1;
+    return dc;
+}
+
+void config_device_free(struct device_config *dc)
+{
+    if (dc != NULL) {
+        device_config_free(dc);
+    }
 }
 
 struct device_config *config_add_device(struct daemon_config *cfg,
                                         const char *name, unsigned line)
 {
-    struct device_config *dc = g_new0(struct device_config, 1);
+    struct device_config *dc = config_device_new(name);
 
-    dc->name = g_strdup(name);
     dc->line = line;
-    dc->keys = g_ptr_array_new_with_free_func(config_entry_free);
     g_ptr_array_add(cfg->devices, dc);
     return dc;
+}
+
+struct device_config *config_find_device(const struct daemon_config *cfg,
+                                         const char *name)
+{
+    for (guint i = 0; i < cfg->devices->len; i++) {
+        struct device_config *dc = g_ptr_array_index(cfg->devices, i);
+
+        if (strcmp(dc->name, name) == 0) {
+            return dc;
+        }
+    }
+    return NULL;
 }
 
 void config_device_add_key(struct device_config *dc, const char *key,
@@ -240,6 +282,113 @@ static char *counting_reader(char *str, int num, void *stream)
     return str;
 }
 
+/* ------------------------------------------------------------------------
+ * Operations keys: control socket and access control
+ */
+
+/* "qemu, 64055 libvirt-qemu" (names or numbers, separated by commas or
+ * blanks), or "*" for anyone (an empty list). */
+static int parse_id_list(const char *key, const char *value, bool groups,
+                         GArray **out, char **why)
+{
+    g_auto(GStrv) words = g_strsplit_set(value, ", \t", -1);
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint32));
+    unsigned n = 0;
+
+    if (g_strv_length(words) == 1 && strcmp(words[0], "*") == 0) {
+        *out = g_steal_pointer(&ids);
+        return 0;
+    }
+    for (char **w = words; *w != NULL; w++) {
+        guint32 id;
+        int r;
+
+        if ((*w)[0] == '\0') {
+            continue;
+        }
+        if (groups) {
+            gid_t g;
+
+            r = util_parse_gid(*w, &g);
+            id = g;
+        } else {
+            uid_t u;
+
+            r = util_parse_uid(*w, &u);
+            id = u;
+        }
+        if (r < 0) {
+            *why = g_strdup_printf("%s: '%s': %s", key, *w,
+                                   r == -ENOENT ? (groups ? "no such group"
+                                                          : "no such user")
+                                                : (groups ? "invalid group id"
+                                                          : "invalid user id"));
+            return -EINVAL;
+        }
+        g_array_append_val(ids, id);
+        n++;
+    }
+    if (n == 0) {
+        *why = g_strdup_printf("%s: empty list (use * to allow anyone)", key);
+        return -EINVAL;
+    }
+    *out = g_steal_pointer(&ids);
+    return 0;
+}
+
+static void set_id_list(GArray **slot, GArray *ids)
+{
+    if (*slot != NULL) {
+        g_array_unref(*slot);
+    }
+    *slot = ids;
+}
+
+/* Keys of [daemon] for operations: 1 if handled (errors reported), 0 if
+ * unknown. */
+static int daemon_ops_key(struct parse_state *ps, const char *key,
+                          const char *value)
+{
+    struct daemon_config *cfg = ps->cfg;
+    g_autofree char *why = NULL;
+    GArray *ids = NULL;
+
+    if (strcmp(key, "control-socket") == 0) {
+        if (strcmp(value, "none") != 0 && value[0] != '/') {
+            parse_error(ps, "daemon", "control-socket '%s' must be an absolute "
+                        "path or none", value);
+            return 1;
+        }
+        g_free(cfg->control_socket);
+        cfg->control_socket = g_strdup(strcmp(value, "none") == 0 ? "" : value);
+    } else if (strcmp(key, "control-socket-mode") == 0) {
+        if (util_parse_mode(value, &cfg->control_mode) < 0) {
+            parse_error(ps, "daemon", "invalid control-socket-mode '%s' (octal, "
+                        "e.g. 0600)", value);
+        }
+    } else if (strcmp(key, "control-socket-group") == 0) {
+        int r = util_parse_gid(value, &cfg->control_gid);
+
+        if (r < 0) {
+            parse_error(ps, "daemon", "control-socket-group '%s': %s", value,
+                        r == -ENOENT ? "no such group" : "invalid group id");
+            return 1;
+        }
+        cfg->has_control_gid = true;
+    } else if (strcmp(key, "allowed-uids") == 0 || strcmp(key, "allowed-gids") == 0) {
+        bool groups = key[8] == 'g';
+
+        if (parse_id_list(key, value, groups, &ids, &why) < 0) {
+            parse_error(ps, "daemon", "%s", why);
+            return 1;
+        }
+        set_id_list(groups ? &cfg->allowed_gids : &cfg->allowed_uids, ids);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static int daemon_key(struct parse_state *ps, const char *key, const char *value)
 {
     struct daemon_config *cfg = ps->cfg;
@@ -294,7 +443,7 @@ static int daemon_key(struct parse_state *ps, const char *key, const char *value
             return 0;
         }
         cfg->callback_warn_ms = (unsigned)v;
-    } else {
+    } else if (daemon_ops_key(ps, key, value) == 0) {
         parse_error(ps, "daemon", "unknown key '%s'", key);
         return 0;
     }
@@ -304,12 +453,106 @@ static int daemon_key(struct parse_state *ps, const char *key, const char *value
 int config_device_daemon_key(struct device_config *dc, const char *key,
                              const char *value, char **why)
 {
+    GArray *ids = NULL;
+    int r;
+
     *why = NULL;
     if (strcmp(key, "write-multiple") == 0) {
         if (util_parse_bool(value, &dc->write_multiple) < 0) {
             *why = g_strdup_printf("write-multiple = %s: expected yes or no", value);
         }
         return 1;
+    }
+    /* Operations: applied at run time by a reload. */
+    if (strcmp(key, "log-level") == 0) {
+        if (log_level_parse(value, &dc->log_level) < 0) {
+            *why = g_strdup_printf("invalid log-level '%s' (error, warning, notice, "
+                                   "info, debug)", value);
+        }
+    } else if (strcmp(key, "allowed-uids") == 0 || strcmp(key, "allowed-gids") == 0) {
+        bool groups = key[8] == 'g';
+
+        if (parse_id_list(key, value, groups, &ids, why) == 0) {
+            set_id_list(groups ? &dc->allowed_gids : &dc->allowed_uids, ids);
+        }
+    } else if (strcmp(key, "socket-mode") == 0) {
+        if (util_parse_mode(value, &dc->perms.mode) < 0) {
+            *why = g_strdup_printf("invalid socket-mode '%s' (octal, e.g. 0660)", value);
+        } else {
+            dc->perms.has_mode = true;
+        }
+    } else if (strcmp(key, "socket-owner") == 0) {
+        r = util_parse_uid(value, &dc->perms.uid);
+        if (r < 0) {
+            *why = g_strdup_printf("socket-owner '%s': %s", value,
+                                   r == -ENOENT ? "no such user" : "invalid user id");
+        } else {
+            dc->perms.has_uid = true;
+        }
+    } else if (strcmp(key, "socket-group") == 0) {
+        r = util_parse_gid(value, &dc->perms.gid);
+        if (r < 0) {
+            *why = g_strdup_printf("socket-group '%s': %s", value,
+                                   r == -ENOENT ? "no such group" : "invalid group id");
+        } else {
+            dc->perms.has_gid = true;
+        }
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* "duplicate key 'k' (first at line N)", without the line for keys that
+ * came from the control socket. */
+static char *duplicate(const char *key, unsigned first_line)
+{
+    if (first_line == 0) {
+        return g_strdup_printf("duplicate key '%s'", key);
+    }
+    return g_strdup_printf("duplicate key '%s' (first at line %u)", key, first_line);
+}
+
+int config_device_set(struct device_config *dc, const char *key,
+                      const char *value, unsigned line, char **why)
+{
+    *why = NULL;
+    if (strcmp(key, "plugin") == 0) {
+        if (dc->plugin != NULL) {
+            *why = duplicate(key, dc->plugin_line);
+            return -EINVAL;
+        }
+        if (value[0] == '\0') {
+            *why = g_strdup("empty plugin name");
+            return -EINVAL;
+        }
+        dc->plugin = g_strdup(value);
+        dc->plugin_line = line;
+    } else if (strcmp(key, "socket") == 0) {
+        if (dc->socket != NULL) {
+            *why = duplicate(key, dc->socket_line);
+            return -EINVAL;
+        }
+        if (value[0] != '/') {
+            *why = g_strdup_printf("socket '%s' must be an absolute path", value);
+            return -EINVAL;
+        }
+        dc->socket = g_strdup(value);
+        dc->socket_line = line;
+    } else if (config_device_daemon_key(dc, key, value, why) == 1) {
+        if (*why != NULL) {
+            return -EINVAL;
+        }
+    } else {
+        for (guint i = 0; i < dc->keys->len; i++) {
+            const struct config_entry *e = g_ptr_array_index(dc->keys, i);
+
+            if (strcmp(e->key, key) == 0) {
+                *why = duplicate(key, e->line);
+                return -EINVAL;
+            }
+        }
+        config_device_add_key(dc, key, value, line);
     }
     return 0;
 }
@@ -319,47 +562,9 @@ static int device_key(struct parse_state *ps, struct device_config *dc,
 {
     g_autofree char *why = NULL;
 
-    if (strcmp(key, "plugin") == 0) {
-        if (dc->plugin != NULL) {
-            parse_error(ps, dc->name, "duplicate key 'plugin' (first at line %u)",
-                        dc->plugin_line);
-            return 0;
-        }
-        if (value[0] == '\0') {
-            parse_error(ps, dc->name, "empty plugin name");
-            return 0;
-        }
-        dc->plugin = g_strdup(value);
-        dc->plugin_line = ps->line;
-    } else if (strcmp(key, "socket") == 0) {
-        if (dc->socket != NULL) {
-            parse_error(ps, dc->name, "duplicate key 'socket' (first at line %u)",
-                        dc->socket_line);
-            return 0;
-        }
-        if (value[0] != '/') {
-            parse_error(ps, dc->name, "socket '%s' must be an absolute path",
-                        value);
-            return 0;
-        }
-        dc->socket = g_strdup(value);
-        dc->socket_line = ps->line;
-    } else if (config_device_daemon_key(dc, key, value, &why) == 1) {
-        if (why != NULL) {
-            parse_error(ps, dc->name, "%s", why);
-            return 0;
-        }
-    } else {
-        for (guint i = 0; i < dc->keys->len; i++) {
-            const struct config_entry *e = g_ptr_array_index(dc->keys, i);
-
-            if (strcmp(e->key, key) == 0) {
-                parse_error(ps, dc->name, "duplicate key '%s' (first at line %u)",
-                            key, e->line);
-                return 0;
-            }
-        }
-        config_device_add_key(dc, key, value, ps->line);
+    if (config_device_set(dc, key, value, ps->line, &why) < 0) {
+        parse_error(ps, dc->name, "%s", why);
+        return 0;
     }
     return 1;
 }
@@ -430,4 +635,116 @@ int config_load(const char *path, struct daemon_config **out)
     }
     *out = ps.cfg;
     return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: comparing and copying device sections (reload)
+ */
+static GArray *ids_dup(const GArray *a)
+{
+    GArray *b;
+
+    if (a == NULL) {
+        return NULL;
+    }
+    b = g_array_sized_new(FALSE, FALSE, sizeof(guint32), a->len);
+    g_array_append_vals(b, a->data, a->len);
+    return b;
+}
+
+static bool ids_equal(const GArray *a, const GArray *b)
+{
+    if (a == NULL || b == NULL) {
+        return a == b;
+    }
+    return a->len == b->len && memcmp(a->data, b->data, a->len * sizeof(guint32)) == 0;
+}
+
+struct device_config *config_device_dup(const struct device_config *dc)
+{
+    struct device_config *n = config_device_new(dc->name);
+
+    n->line = dc->line;
+    n->plugin = g_strdup(dc->plugin);
+    n->plugin_line = dc->plugin_line;
+    n->socket = g_strdup(dc->socket);
+    n->socket_line = dc->socket_line;
+    n->write_multiple = dc->write_multiple;
+    for (guint i = 0; i < dc->keys->len; i++) {
+        const struct config_entry *e = g_ptr_array_index(dc->keys, i);
+
+        config_device_add_key(n, e->key, e->value, e->line);
+    }
+    n->log_level = dc->log_level;
+    n->allowed_uids = ids_dup(dc->allowed_uids);
+    n->allowed_gids = ids_dup(dc->allowed_gids);
+    n->perms = dc->perms;
+    return n;
+}
+
+bool config_device_same_instance(const struct device_config *a,
+                                 const struct device_config *b)
+{
+    if (g_strcmp0(a->plugin, b->plugin) != 0 || a->keys->len != b->keys->len) {
+        return false;
+    }
+    for (guint i = 0; i < a->keys->len; i++) {
+        const struct config_entry *x = g_ptr_array_index(a->keys, i);
+        const struct config_entry *y = g_ptr_array_index(b->keys, i);
+
+        if (strcmp(x->key, y->key) != 0 || strcmp(x->value, y->value) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool perms_equal(const struct socket_perms *a, const struct socket_perms *b)
+{
+    return a->has_mode == b->has_mode && a->has_uid == b->has_uid &&
+           a->has_gid == b->has_gid && (!a->has_mode || a->mode == b->mode) &&
+           (!a->has_uid || a->uid == b->uid) && (!a->has_gid || a->gid == b->gid);
+}
+
+bool config_device_same_settings(const struct device_config *a,
+                                 const struct device_config *b)
+{
+    return a->write_multiple == b->write_multiple && a->log_level == b->log_level &&
+           ids_equal(a->allowed_uids, b->allowed_uids) &&
+           ids_equal(a->allowed_gids, b->allowed_gids) &&
+           perms_equal(&a->perms, &b->perms);
+}
+
+void config_device_perms(const struct daemon_config *cfg,
+                         const struct device_config *dc, struct socket_perms *out)
+{
+    out->has_mode = true;
+    out->mode = dc->perms.has_mode ? dc->perms.mode : cfg->socket_mode;
+    out->has_uid = dc->perms.has_uid || cfg->has_socket_uid;
+    out->uid = dc->perms.has_uid ? dc->perms.uid : cfg->socket_uid;
+    out->has_gid = dc->perms.has_gid || cfg->has_socket_gid;
+    out->gid = dc->perms.has_gid ? dc->perms.gid : cfg->socket_gid;
+}
+
+const GArray *config_device_allowed_uids(const struct daemon_config *cfg,
+                                         const struct device_config *dc)
+{
+    return dc->allowed_uids != NULL ? dc->allowed_uids : cfg->allowed_uids;
+}
+
+const GArray *config_device_allowed_gids(const struct daemon_config *cfg,
+                                         const struct device_config *dc)
+{
+    return dc->allowed_gids != NULL ? dc->allowed_gids : cfg->allowed_gids;
+}
+
+char *config_control_socket(const struct daemon_config *cfg)
+{
+    if (cfg->control_socket == NULL) {
+        return g_strdup_printf("%s/control", cfg->socket_dir);
+    }
+    if (cfg->control_socket[0] == '\0') {
+        return NULL;
+    }
+    return g_strdup(cfg->control_socket);
 }

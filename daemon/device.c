@@ -62,8 +62,11 @@ char *device_take_error(void)
 
 bool device_log_enabled(const vfud_dev *dev, int level)
 {
-    if (dev != NULL && dev->log_level >= 0) {
-        return level <= dev->log_level;
+    /* Changed by the main thread at run time (vfiouserctl log-level). */
+    int own = dev != NULL ? __atomic_load_n(&dev->log_level, __ATOMIC_RELAXED) : -1;
+
+    if (own >= 0) {
+        return level <= own;
     }
     return log_enabled(level);
 }
@@ -71,24 +74,14 @@ bool device_log_enabled(const vfud_dev *dev, int level)
 void device_log(const vfud_dev *dev, int level, const char *fmt, ...)
 {
     va_list ap;
-    int saved;
 
     if (!device_log_enabled(dev, level)) {
         return;
     }
-    /* log_vmsg applies the global level; a device may be more verbose. */
-    saved = log_get_level();
+    /* The device's own level was checked: it may be more verbose than the
+     * daemon's (vfiouserctl log-level), so skip the daemon-wide check. */
     va_start(ap, fmt);
-    if (level > saved) {
-        char text[2048];
-
-        vsnprintf(text, sizeof(text), fmt, ap);
-        log_set_level(level);
-        log_msg(level, dev != NULL ? dev->name : NULL, "%s", text);
-        log_set_level(saved);
-    } else {
-        log_vmsg(level, dev != NULL ? dev->name : NULL, fmt, ap);
-    }
+    log_vmsg_always(level, dev != NULL ? dev->name : NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -375,6 +368,50 @@ static void listen_pause(vfud_dev *dev, int err)
     g_source_unref(t);
 }
 
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59 /* Linux 4.13 */
+#endif
+
+static bool id_listed(const GArray *ids, guint32 id)
+{
+    for (guint i = 0; ids != NULL && i < ids->len; i++) {
+        if (g_array_index(ids, guint32, i) == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* allowed-uids / allowed-gids, from the peer's credentials as the kernel
+ * recorded them at connect(): its uid, its group and (SO_PEERGROUPS) its
+ * supplementary groups. */
+static bool peer_allowed(vfud_dev *dev, int fd, const struct ucred *cred)
+{
+    bool ok = false;
+
+    g_mutex_lock(&dev->conn_lock);
+    if ((dev->allowed_uids == NULL || dev->allowed_uids->len == 0) &&
+        (dev->allowed_gids == NULL || dev->allowed_gids->len == 0)) {
+        ok = true;
+    } else if (cred->pid < 0) {
+        ok = false; /* no credentials: nothing to check against */
+    } else if (id_listed(dev->allowed_uids, cred->uid) ||
+               id_listed(dev->allowed_gids, cred->gid)) {
+        ok = true;
+    } else if (dev->allowed_gids != NULL && dev->allowed_gids->len > 0) {
+        gid_t groups[256];
+        socklen_t len = sizeof(groups);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+            for (size_t i = 0; i < len / sizeof(gid_t) && !ok; i++) {
+                ok = id_listed(dev->allowed_gids, groups[i]);
+            }
+        }
+    }
+    g_mutex_unlock(&dev->conn_lock);
+    return ok;
+}
+
 static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 {
     vfud_dev *dev = data;
@@ -394,7 +431,20 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
         }
         return G_SOURCE_CONTINUE;
     }
-    getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        cred.pid = -1;
+        cred.uid = (uid_t)-1;
+        cred.gid = (gid_t)-1;
+    }
+    if (!peer_allowed(dev, cfd, &cred)) {
+        /* Before reading a single byte: the device never sees it. */
+        dev_warn(dev, "refused a client (pid %d uid %u gid %u): not in "
+                 "allowed-uids or allowed-gids", (int)cred.pid,
+                 (unsigned)cred.uid, (unsigned)cred.gid);
+        dev->clients_refused++;
+        close(cfd);
+        return G_SOURCE_CONTINUE;
+    }
     if (dev->conn != NULL) {
         /* One client at a time; the current one is not disturbed. */
         dev_warn(dev, "refused a second client (pid %d uid %u): the device "
@@ -407,6 +457,7 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
     g_mutex_lock(&dev->conn_lock);
     dev->conn = conn_new(dev, cfd);
     dev->conn->write_multiple = dev->write_multiple;
+    dev->client_since = g_get_real_time();
     g_mutex_unlock(&dev->conn_lock);
     dev->clients_served++;
     dev_info(dev, "client connected (pid %d uid %u gid %u)", (int)cred.pid,
@@ -427,6 +478,11 @@ void device_client_gone(vfud_dev *dev, const char *why)
     conn_shutdown(c);
     g_mutex_lock(&dev->conn_lock);
     dev->conn = NULL;
+    dev->totals.msgs_in += c->msgs_in;
+    dev->totals.bytes_in += c->bytes_in;
+    dev->totals.msgs_out += c->msgs_out;
+    dev->totals.bytes_out += c->bytes_out;
+    dev->totals.errors += c->errors;
     g_mutex_unlock(&dev->conn_lock);
 
     /* Plugin work that needs the client fails fast now (conn is dead). */
@@ -524,6 +580,212 @@ void device_run_deferred(vfud_dev *dev)
 }
 
 /* ------------------------------------------------------------------------
+ * Operations: stopping without waiting, access, snapshots
+ */
+struct device_stop_request {
+    vfud_dev *dev;
+    bool force;
+    const char *why;
+    GMainContext *ctx;
+    device_stopped_fn done;
+    void *opaque;
+    int result;
+};
+
+static void stop_request_free(gpointer data)
+{
+    struct device_stop_request *rq = data;
+
+    g_main_context_unref(rq->ctx);
+    g_free(rq);
+}
+
+/* Main context: hand the outcome to whoever asked. */
+static gboolean stop_answered(gpointer data)
+{
+    struct device_stop_request *rq = data;
+    vfud_dev *dev = rq->dev;
+
+    g_source_unref(dev->stop_src); /* the context keeps it until we return */
+    dev->stop_src = NULL;
+    dev->stop_rq = NULL;
+    rq->done(dev, rq->result, rq->opaque); /* may free dev */
+    return G_SOURCE_REMOVE;
+}
+
+/* Device thread (or main, before the thread exists): post the answer. */
+static void stop_answer(vfud_dev *dev, int result)
+{
+    struct device_stop_request *rq = dev->stop_rq;
+    GSource *s = g_idle_source_new();
+
+    rq->result = result;
+    g_source_set_callback(s, stop_answered, rq, stop_request_free);
+    /* Set before attaching: the answer may run at once on the main thread. */
+    dev->stop_src = s;
+    g_source_attach(s, rq->ctx);
+}
+
+static gboolean stop_on_thread(gpointer data)
+{
+    vfud_dev *dev = data;
+    struct device_stop_request *rq = dev->stop_rq;
+
+    if (!rq->force && dev->conn != NULL) {
+        /* A client came since the caller looked: it is not disturbed. */
+        stop_answer(dev, -EBUSY);
+        return G_SOURCE_REMOVE;
+    }
+    if (dev->listen_src != NULL) {
+        /* Accept nobody else while going. */
+        g_source_destroy(dev->listen_src);
+        g_source_unref(dev->listen_src);
+        dev->listen_src = NULL;
+    }
+    if (dev->conn != NULL) {
+        device_client_gone(dev, rq->why);
+    }
+    g_main_loop_quit(dev->loop); /* device_thread() posts the answer */
+    return G_SOURCE_REMOVE;
+}
+
+void device_stop_async(vfud_dev *dev, bool force, const char *why,
+                       GMainContext *ctx, device_stopped_fn done, void *opaque)
+{
+    struct device_stop_request *rq = g_new0(struct device_stop_request, 1);
+    GSource *s;
+
+    rq->dev = dev;
+    rq->force = force;
+    rq->why = why;
+    rq->ctx = g_main_context_ref(ctx);
+    rq->done = done;
+    rq->opaque = opaque;
+    dev->stop_rq = rq;
+    if (dev->thread == NULL) {
+        stop_answer(dev, 0);
+        return;
+    }
+    s = g_idle_source_new();
+    g_source_set_priority(s, G_PRIORITY_HIGH);
+    g_source_set_callback(s, stop_on_thread, dev, NULL);
+    g_source_attach(s, dev->ctx);
+    g_source_unref(s);
+}
+
+static GArray *ids_copy(const GArray *ids)
+{
+    GArray *c;
+
+    if (ids == NULL || ids->len == 0) {
+        return NULL;
+    }
+    c = g_array_sized_new(FALSE, FALSE, sizeof(guint32), ids->len);
+    g_array_append_vals(c, ids->data, ids->len);
+    return c;
+}
+
+void device_set_access(vfud_dev *dev, const GArray *uids, const GArray *gids)
+{
+    GArray *old_u, *old_g;
+
+    g_mutex_lock(&dev->conn_lock);
+    old_u = dev->allowed_uids;
+    old_g = dev->allowed_gids;
+    dev->allowed_uids = ids_copy(uids);
+    dev->allowed_gids = ids_copy(gids);
+    g_mutex_unlock(&dev->conn_lock);
+    if (old_u != NULL) {
+        g_array_unref(old_u);
+    }
+    if (old_g != NULL) {
+        g_array_unref(old_g);
+    }
+}
+
+bool device_has_client(vfud_dev *dev)
+{
+    bool r;
+
+    g_mutex_lock(&dev->conn_lock);
+    r = dev->conn != NULL;
+    g_mutex_unlock(&dev->conn_lock);
+    return r;
+}
+
+/* The device thread writes these plainly; a relaxed atomic read gets some
+ * recent value without tearing. */
+#define READ_COUNTER(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+void device_snapshot(vfud_dev *dev, struct device_snapshot *s)
+{
+    struct conn *c;
+
+    memset(s, 0, sizeof(*s));
+    s->phase = dev->phase;
+    s->pid = -1;
+    s->log_level = __atomic_load_n(&dev->log_level, __ATOMIC_RELAXED);
+    s->clients_served = READ_COUNTER(dev->clients_served);
+    s->clients_refused = READ_COUNTER(dev->clients_refused);
+
+    /* conn stays allocated while it is dev->conn (conn_lock). */
+    g_mutex_lock(&dev->conn_lock);
+    c = dev->conn;
+    if (c != NULL) {
+        s->connected = true;
+        s->versioned = READ_COUNTER(c->versioned);
+        s->pid = c->pid;
+        s->uid = c->uid;
+        s->gid = c->gid;
+        s->since = dev->client_since;
+        s->client.msgs_in = READ_COUNTER(c->msgs_in);
+        s->client.bytes_in = READ_COUNTER(c->bytes_in);
+        s->client.msgs_out = READ_COUNTER(c->msgs_out);
+        s->client.bytes_out = READ_COUNTER(c->bytes_out);
+        s->client.errors = READ_COUNTER(c->errors);
+    }
+    s->past = dev->totals;
+    g_mutex_unlock(&dev->conn_lock);
+
+    if (dev->phase >= DEV_REALIZED && dev->dma.windows != NULL) {
+        g_rw_lock_reader_lock(&dev->dma.lock);
+        s->dma_windows = dev->dma.windows->len;
+        s->dma_bytes = dev->dma.mapped_bytes;
+        g_rw_lock_reader_unlock(&dev->dma.lock);
+    }
+    g_mutex_lock(&dev->irq.lock);
+    for (unsigned t = 0; t < VFUD_NR_IRQ_TYPES; t++) {
+        s->irq_count[t] = dev->irq.count[t];
+        for (unsigned i = 0; dev->irq.vec[t] != NULL && i < dev->irq.count[t]; i++) {
+            if (dev->irq.vec[t][i].efd >= 0) {
+                s->irq_attached[t]++;
+            }
+        }
+    }
+    s->irq_raised = dev->irq.stats_raised;
+    s->irq_delivered = dev->irq.stats_delivered;
+    g_mutex_unlock(&dev->irq.lock);
+
+    /* Config space bytes the guest writes through the device thread: a
+     * stale bit at worst, for display only. */
+    if (dev->pci_declared) {
+        if (pci_config_msix_enabled(&dev->pci)) {
+            s->irq_mode = "msix";
+        } else if (pci_config_msi_enabled(&dev->pci)) {
+            s->irq_mode = "msi";
+        } else if (dev->irq.count[VFUD_IRQ_INTX] > 0 &&
+                   !pci_config_intx_disabled(&dev->pci)) {
+            s->irq_mode = "intx";
+        } else {
+            s->irq_mode = "none";
+        }
+        s->bus_master = pci_config_bus_master(&dev->pci);
+    } else {
+        s->irq_mode = "none";
+    }
+}
+
+/* ------------------------------------------------------------------------
  * Serving
  */
 static gpointer device_thread(gpointer data)
@@ -543,6 +805,9 @@ static gpointer device_thread(gpointer data)
     g_free(current_error);
     current_error = NULL;
     current_device = NULL;
+    if (dev->stop_rq != NULL) {
+        stop_answer(dev, 0);
+    }
     return NULL;
 }
 
@@ -601,6 +866,13 @@ void device_stop(vfud_dev *dev)
         dev->thread = NULL;
         watch_remove(dev);
     }
+    if (dev->stop_src != NULL) {
+        /* A device_stop_async answer nobody will take now (shutdown). */
+        g_source_destroy(dev->stop_src);
+        g_source_unref(dev->stop_src);
+        dev->stop_src = NULL;
+        dev->stop_rq = NULL;
+    }
     if (dev->listen_src != NULL) {
         g_source_destroy(dev->listen_src);
         g_source_unref(dev->listen_src);
@@ -643,6 +915,12 @@ void device_free(vfud_dev *dev)
     }
     irq_cleanup(&dev->irq);
     dma_cleanup(&dev->dma);
+    if (dev->allowed_uids != NULL) {
+        g_array_unref(dev->allowed_uids);
+    }
+    if (dev->allowed_gids != NULL) {
+        g_array_unref(dev->allowed_gids);
+    }
     g_mutex_clear(&dev->conn_lock);
     g_mutex_clear(&dev->defer_lock);
     if (dev->loop != NULL) {

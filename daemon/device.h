@@ -45,6 +45,38 @@ struct device_socket {
     gid_t gid;
 };
 
+/* ---- operations (control socket, reload; see devset.c) ---- */
+
+/* Message counters of a client (struct conn's), summed over past ones. */
+struct device_totals {
+    guint64 msgs_in, bytes_in, msgs_out, bytes_out, errors;
+};
+
+/* What vfiouserctl status shows, read from the main thread while the
+ * device thread runs (device_snapshot). */
+struct device_snapshot {
+    enum device_phase phase;
+    bool connected;             /* a client is attached */
+    bool versioned;             /* it has negotiated VERSION */
+    pid_t pid;                  /* its SO_PEERCRED */
+    uid_t uid;
+    gid_t gid;
+    gint64 since;               /* g_get_real_time() when it connected */
+    struct device_totals client; /* the current client's counters */
+    struct device_totals past;   /* of the clients that have gone */
+    guint64 clients_served, clients_refused;
+    unsigned dma_windows;
+    guint64 dma_bytes;
+    unsigned irq_count[VFUD_NR_IRQ_TYPES];    /* vectors the device has */
+    unsigned irq_attached[VFUD_NR_IRQ_TYPES]; /* with a client eventfd */
+    guint64 irq_raised, irq_delivered;
+    const char *irq_mode;       /* what the guest enabled: msix, msi, intx, none */
+    bool bus_master;
+    int log_level;              /* -1: the daemon's */
+};
+
+struct device_stop_request;
+
 struct vfud_dev {
     char *name;
     struct plugin *plugin;
@@ -84,6 +116,14 @@ struct vfud_dev {
     bool cb_reported;   /* the watchdog has already logged it */
     bool reset_pending; /* an FLR was requested from config space */
     guint64 clients_served, clients_refused;
+
+    /* operations: access control, past clients, asynchronous stop */
+    GArray *allowed_uids;  /* uid_t / gid_t, under conn_lock; NULL or */
+    GArray *allowed_gids;  /* empty (both): anyone who can connect */
+    gint64 client_since;   /* under conn_lock: when conn connected */
+    struct device_totals totals; /* of past clients, under conn_lock */
+    struct device_stop_request *stop_rq; /* device_stop_async in progress */
+    GSource *stop_src;     /* its answer, posted to the main context */
 };
 
 /* Thread-local: the device whose thread this is (NULL elsewhere). */
@@ -127,6 +167,26 @@ void device_run_deferred(vfud_dev *dev);
 void device_cb_enter(vfud_dev *dev, const char *name);
 void device_cb_leave(vfud_dev *dev);
 void device_set_callback_limit(unsigned ms); /* 0: off */
+
+/* ---- operations ---- */
+
+/* Main thread: stop a running device without waiting for its thread.  The
+ * device thread stops accepting and quits, dropping the client (why goes
+ * in the log) -- or, unless force, leaves everything as it is if a client
+ * is attached.  done(dev, 0 or -EBUSY, opaque) then runs on ctx (the main
+ * context); after 0 the caller finishes with device_free(), after -EBUSY
+ * the device serves on.  device_stop/device_free at any time cancel it. */
+typedef void (*device_stopped_fn)(vfud_dev *dev, int result, void *opaque);
+void device_stop_async(vfud_dev *dev, bool force, const char *why,
+                       GMainContext *ctx, device_stopped_fn done, void *opaque);
+/* Who may connect (checked with SO_PEERCRED at accept): a client whose uid
+ * is in uids or whose group or a supplementary group is in gids.  NULL or
+ * empty lists (both): anyone who can open the socket.  Copied. */
+void device_set_access(vfud_dev *dev, const GArray *uids, const GArray *gids);
+/* Main thread: a consistent-enough picture of a running device (counters
+ * may move on while it is taken). */
+void device_snapshot(vfud_dev *dev, struct device_snapshot *s);
+bool device_has_client(vfud_dev *dev);
 
 /* Log with the device's own level. */
 void device_log(const vfud_dev *dev, int level, const char *fmt, ...)

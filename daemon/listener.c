@@ -5,6 +5,9 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -165,4 +168,116 @@ int listener_check_fd(int fd, char **why)
         return -EINVAL;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: permissions at run time, socket activation
+ */
+int listener_set_perms(const struct device_socket *sock, char **why)
+{
+    int r;
+
+    if (chmod(sock->path, sock->mode) < 0 ||
+        ((sock->set_owner || sock->set_group) &&
+         lchown(sock->path, sock->set_owner ? sock->uid : (uid_t)-1,
+                sock->set_group ? sock->gid : (gid_t)-1) < 0)) {
+        r = -errno;
+        *why = g_strdup_printf("cannot set owner/mode of %s: %s", sock->path,
+                               g_strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+char *listener_fd_path(int fd)
+{
+    struct sockaddr_un sa;
+    socklen_t len = sizeof(sa);
+
+    memset(&sa, 0, sizeof(sa));
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX ||
+        len <= offsetof(struct sockaddr_un, sun_path) || sa.sun_path[0] == '\0') {
+        return NULL; /* unnamed or abstract */
+    }
+    return g_strndup(sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+}
+
+static void listen_fd_free(gpointer p)
+{
+    struct listen_fd *l = p;
+
+    if (l->fd >= 0) {
+        close(l->fd);
+    }
+    g_free(l->name);
+    g_free(l);
+}
+
+/* First fd passed by the service manager (SD_LISTEN_FDS_START). */
+#define LISTEN_FDS_START 3
+
+int listener_take_activation(GPtrArray **out, char **why)
+{
+    const char *spid = getenv("LISTEN_PID");
+    const char *sfds = getenv("LISTEN_FDS");
+    const char *snames = getenv("LISTEN_FDNAMES");
+    g_auto(GStrv) names = NULL;
+    g_autoptr(GPtrArray) fds = NULL;
+    guint64 pid, n;
+    int r = 0;
+
+    *out = NULL;
+    *why = NULL;
+    if (spid == NULL || sfds == NULL) {
+        goto done;
+    }
+    if (!g_ascii_string_to_unsigned(spid, 10, 1, G_MAXINT, &pid, NULL) ||
+        (pid_t)pid != getpid()) {
+        goto done; /* meant for another process (our parent, say) */
+    }
+    if (!g_ascii_string_to_unsigned(sfds, 10, 0, 4096, &n, NULL)) {
+        *why = g_strdup_printf("LISTEN_FDS='%s' is not a number of sockets", sfds);
+        r = -EINVAL;
+        goto done;
+    }
+    if (snames != NULL) {
+        names = g_strsplit(snames, ":", -1);
+        if (g_strv_length(names) != n) {
+            *why = g_strdup_printf("LISTEN_FDNAMES='%s' names %u sockets, "
+                                   "LISTEN_FDS=%u", snames, g_strv_length(names),
+                                   (unsigned)n);
+            r = -EINVAL;
+            goto done;
+        }
+    }
+    fds = g_ptr_array_new_with_free_func(listen_fd_free);
+    for (guint i = 0; i < n; i++) {
+        struct listen_fd *l = g_new0(struct listen_fd, 1);
+
+        l->fd = LISTEN_FDS_START + (int)i;
+        l->name = g_strdup(names != NULL && names[i][0] != '\0' ? names[i] : "unknown");
+        g_ptr_array_add(fds, l);
+    }
+    for (guint i = 0; i < fds->len; i++) {
+        struct listen_fd *l = g_ptr_array_index(fds, i);
+        g_autofree char *bad = NULL;
+
+        if (listener_check_fd(l->fd, &bad) < 0) {
+            *why = g_strdup_printf("socket activation: %s ('%s')", bad, l->name);
+            r = -EINVAL;
+            goto done;
+        }
+        /* Never leak a device's socket into a process a plugin starts. */
+        fcntl(l->fd, F_SETFD, FD_CLOEXEC);
+    }
+    if (fds->len > 0) {
+        *out = g_steal_pointer(&fds);
+    }
+
+done:
+    /* On failure the fds close with the array: start-up fails anyway. */
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return r;
 }

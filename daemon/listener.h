@@ -2,6 +2,8 @@
 #ifndef VFIOUSERD_LISTENER_H
 #define VFIOUSERD_LISTENER_H
 
+#include <glib.h>
+
 struct device_socket;
 
 /* Bind and listen on sock->path with its mode and owner.  A stale socket
@@ -11,5 +13,26 @@ struct device_socket;
 int listener_bind(const struct device_socket *sock, int *fd, char **why);
 /* Is fd a listening stream socket (for --fd and socket activation)? */
 int listener_check_fd(int fd, char **why);
+
+/* ---- operations ---- */
+
+/* Give an existing socket file sock->mode and owner/group (reload). */
+int listener_set_perms(const struct device_socket *sock, char **why);
+/* The path an inherited socket is bound to (g_free it), or NULL. */
+char *listener_fd_path(int fd);
+
+/* A socket passed by the service manager (sd_listen_fds(3) protocol). */
+struct listen_fd {
+    char *name; /* from LISTEN_FDNAMES, "unknown" without it */
+    int fd;
+};
+
+/* Take the sockets passed with LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES
+ * (fds 3, 4, ...; ignored unless LISTEN_PID is our pid), and unset the
+ * three variables.  *out: a GPtrArray of struct listen_fd (free with
+ * g_ptr_array_unref, which closes the fds), NULL when none were passed.
+ * 0, or -errno and *why when one is not a listening AF_UNIX stream socket
+ * or the variables are malformed. */
+int listener_take_activation(GPtrArray **out, char **why);
 
 #endif

@@ -24,7 +24,11 @@ DAEMON_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
 DAEMON_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(LIBS)
 
 sbin_PROGRAMS += daemon/vfiouserd
-daemon_vfiouserd_SOURCES = daemon/main.c $(DAEMON_CORE_SOURCES)
+# Operations (control socket, run-time changes): the process only.
+daemon_vfiouserd_SOURCES = daemon/main.c \
+	daemon/control.c daemon/control.h \
+	daemon/devset.c daemon/devset.h \
+	$(DAEMON_CORE_SOURCES)
 daemon_vfiouserd_CFLAGS = $(DAEMON_CFLAGS)
 daemon_vfiouserd_LDADD = $(DAEMON_LIBS)
 # Export the plugin API (and nothing else) to dlopen()ed plugins.

@@ -8,6 +8,8 @@
 
 static enum log_target log_target = LOG_TARGET_STDERR;
 static atomic_int log_level = LOG_INFO;
+/* Errors logged by this thread while a control request runs. */
+static __thread GPtrArray *log_captured;
 
 static const char *const level_names[] = {
     [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
@@ -40,13 +42,23 @@ bool log_enabled(int level)
 
 void log_vmsg(int level, const char *dev, const char *fmt, va_list ap)
 {
-    char text[2048];
-    char line[2200];
-
     if (!log_enabled(level)) {
         return;
     }
+    log_vmsg_always(level, dev, fmt, ap);
+}
+
+void log_vmsg_always(int level, const char *dev, const char *fmt, va_list ap)
+{
+    char text[2048];
+    char line[2200];
+
     vsnprintf(text, sizeof(text), fmt, ap);
+    if (level <= LOG_ERR && log_captured != NULL) {
+        g_ptr_array_add(log_captured,
+                        dev != NULL ? g_strdup_printf("[%s] %s", dev, text)
+                                    : g_strdup(text));
+    }
     if (log_target == LOG_TARGET_SYSLOG) {
         if (dev != NULL) {
             syslog(level, "[%s] %s", dev, text);
@@ -116,4 +128,23 @@ int log_target_parse(const char *s, enum log_target *target)
         return -1;
     }
     return 0;
+}
+
+void log_capture_begin(void)
+{
+    if (log_captured == NULL) {
+        log_captured = g_ptr_array_new_with_free_func(g_free);
+    }
+}
+
+GPtrArray *log_capture_end(void)
+{
+    GPtrArray *a = log_captured;
+
+    log_captured = NULL;
+    if (a != NULL && a->len == 0) {
+        g_ptr_array_unref(a);
+        a = NULL;
+    }
+    return a;
 }

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <syslog.h>
 
+#include <glib.h>
+
 enum log_target {
     LOG_TARGET_STDERR,
     LOG_TARGET_JOURNAL,
@@ -27,6 +29,17 @@ void log_msg(int level, const char *dev, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vmsg(int level, const char *dev, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
+/* The same without the daemon-wide level check, for a device whose own
+ * level is more verbose (the caller has checked that level). */
+void log_vmsg_always(int level, const char *dev, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+/* Operations (control socket): collect the errors this thread logs between
+ * begin and end, so that a request's answer can carry them.  end returns
+ * the lines ("[dev] text", or "text") in a GPtrArray of char * (unref it),
+ * or NULL when nothing was logged. */
+void log_capture_begin(void);
+GPtrArray *log_capture_end(void);
 
 /* "error", "warning", "notice", "info", "debug" <-> LOG_* */
 int log_level_parse(const char *s, int *level);

@@ -7,7 +7,9 @@
 #include "config.h"
 
 #include "config_file.h"
+#include "control.h"
 #include "device.h"
+#include "devset.h"
 #include "listener.h"
 #include "log.h"
 #include "plugin_loader.h"
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -38,11 +41,12 @@ struct options {
     char *device;
     char *plugin;
     char **args; /* KEY=VALUE for single-device mode */
+    char *control_socket;
 };
 
 struct daemon {
-    struct daemon_config *cfg;
-    GPtrArray *devices; /* vfud_dev * */
+    struct devset *ds;
+    struct control *ctl;
     GMainLoop *loop;
     int exit_code;
 };
@@ -74,6 +78,9 @@ static int parse_options(int *argc, char ***argv, struct options *o)
           "Single-device mode: the device's name", "NAME" },
         { "plugin", 0, 0, G_OPTION_ARG_STRING, &o->plugin,
           "Single-device mode: the plugin (name or path)", "NAME" },
+        { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &o->control_socket,
+          "Control socket for vfiouserctl, or none (default <socket-dir>/control; "
+          "none in single-device mode)", "PATH" },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->args, NULL,
           "[KEY=VALUE...]" },
         { NULL },
@@ -107,6 +114,7 @@ static void options_free(struct options *o)
     g_free(o->device);
     g_free(o->plugin);
     g_strfreev(o->args);
+    g_free(o->control_socket);
 }
 
 static const char *plugin_dir(const struct options *o,
@@ -171,105 +179,6 @@ static int single_device_config(const struct options *o,
     return 0;
 }
 
-static void stop_devices(struct daemon *d)
-{
-    if (d->devices == NULL) {
-        return;
-    }
-    /* Last created, first gone. */
-    for (guint i = d->devices->len; i-- > 0;) {
-        vfud_dev *dev = g_ptr_array_index(d->devices, i);
-        struct plugin *p = dev->plugin;
-
-        device_free(dev);
-        plugin_close(p);
-    }
-    g_ptr_array_set_size(d->devices, 0);
-}
-
-/* Open, configure and realize every device; nothing listens yet. */
-static int create_devices(struct daemon *d, const struct options *o)
-{
-    const char *dir = plugin_dir(o, d->cfg);
-    int errors = 0;
-
-    for (guint i = 0; i < d->cfg->devices->len; i++) {
-        const struct device_config *dc = g_ptr_array_index(d->cfg->devices, i);
-        g_autofree char *why = NULL;
-        struct plugin *p;
-        vfud_dev *dev;
-        int r;
-
-        r = plugin_open(dc->plugin, dir, &p, &why);
-        if (r < 0) {
-            if (dc->plugin_line > 0) {
-                log_error(NULL, "%s:%u: [%s] %s", d->cfg->path, dc->plugin_line,
-                          dc->name, why);
-            } else {
-                log_error(NULL, "%s: [%s] %s", d->cfg->path, dc->name, why);
-            }
-            errors++;
-            continue;
-        }
-        dev = device_new(dc->name, p);
-        g_ptr_array_add(d->devices, dev);
-        if (device_configure(dev, d->cfg->path, dc) < 0 || device_realize(dev) < 0) {
-            errors++;
-        }
-    }
-    return errors > 0 ? -EINVAL : 0;
-}
-
-static int start_devices(struct daemon *d, const struct options *o)
-{
-    for (guint i = 0; i < d->devices->len; i++) {
-        vfud_dev *dev = g_ptr_array_index(d->devices, i);
-        const struct device_config *dc = g_ptr_array_index(d->cfg->devices, i);
-        struct device_socket sock = {
-            .fd = -1,
-            .mode = d->cfg->socket_mode,
-            .set_owner = d->cfg->has_socket_uid,
-            .set_group = d->cfg->has_socket_gid,
-            .uid = d->cfg->socket_uid,
-            .gid = d->cfg->socket_gid,
-        };
-        g_autofree char *path = NULL;
-        int r;
-
-        if (o->fd >= 0) {
-            g_autofree char *why = NULL;
-
-            if (listener_check_fd(o->fd, &why) < 0) {
-                log_error(NULL, "[%s] %s", dev->name, why);
-                return -EINVAL;
-            }
-            sock.fd = o->fd;
-        } else {
-            path = config_device_socket(d->cfg, dc);
-            sock.path = path;
-        }
-        r = device_start(dev, &sock);
-        if (r < 0) {
-            return r;
-        }
-    }
-    /* Announce only once everything listens: a later failure stops all. */
-    for (guint i = 0; i < d->devices->len; i++) {
-        vfud_dev *dev = g_ptr_array_index(d->devices, i);
-
-        if (dev->sock.path != NULL) {
-            log_notice(dev->name, "plugin %s, listening on %s; attach with: "
-                       "-device '{\"driver\":\"vfio-user-pci\",\"socket\":"
-                       "{\"type\":\"unix\",\"path\":\"%s\"}}'",
-                       dev->ops->name, dev->sock.path, dev->sock.path);
-        } else {
-            log_notice(dev->name, "plugin %s, serving listening socket fd %d",
-                       dev->ops->name, dev->listen_fd);
-        }
-    }
-    return 0;
-}
-
 static gboolean on_signal(gpointer data)
 {
     struct daemon *d = data;
@@ -294,73 +203,136 @@ static int dump_plugin(const struct options *o)
     return 0;
 }
 
+static void reload_answered(json_object *answer, void *opaque)
+{
+    json_object *err;
+
+    (void)opaque;
+    /* A reload logs what it did and every error; only the outcome here. */
+    if (json_object_object_get_ex(answer, "error", &err)) {
+        log_warn(NULL, "SIGHUP: %s", json_object_get_string(err));
+    }
+    json_object_put(answer);
+}
+
+static gboolean on_sighup(gpointer data)
+{
+    struct daemon *d = data;
+
+    log_notice(NULL, "reloading the configuration on SIGHUP");
+    devset_reload(d->ds, reload_answered, NULL);
+    return G_SOURCE_CONTINUE;
+}
+
+/* The control socket's path: --control-socket, else the config's; none in
+ * single-device mode unless asked for. */
+static char *control_path(const struct options *o, const struct daemon_config *cfg,
+                          bool single)
+{
+    if (o->control_socket != NULL) {
+        return strcmp(o->control_socket, "none") == 0 ? NULL
+                                                      : g_strdup(o->control_socket);
+    }
+    return single ? NULL : config_control_socket(cfg);
+}
+
 static int run(const struct options *o)
 {
     struct daemon d = { .exit_code = 0 };
+    struct daemon_config *cfg = NULL;
+    const char *path = o->config != NULL ? o->config
+                                         : SYSCONFDIR "/vfiouserd/vfiouserd.conf";
+    bool single = o->socket_path != NULL || o->fd >= 0 || o->device != NULL ||
+                  o->plugin != NULL;
+    g_autoptr(GPtrArray) activation = NULL;
+    g_autofree char *why = NULL;
+    g_autofree char *ctl_path = NULL;
     int r;
 
-    if (o->socket_path != NULL || o->fd >= 0 || o->device != NULL || o->plugin != NULL) {
+    if (o->control_socket != NULL && strcmp(o->control_socket, "none") != 0 &&
+        o->control_socket[0] != '/') {
+        fprintf(stderr, "vfiouserd: --control-socket must be an absolute path or none\n");
+        return 1;
+    }
+    if (single) {
         if (o->config != NULL) {
             fprintf(stderr, "vfiouserd: single-device mode takes no config file\n");
             return 1;
         }
-        r = single_device_config(o, &d.cfg);
+        r = single_device_config(o, &cfg);
         if (r < 0) {
             return 1;
         }
     } else {
-        r = config_load(o->config != NULL ? o->config
-                                          : SYSCONFDIR "/vfiouserd/vfiouserd.conf",
-                        &d.cfg);
+        r = config_load(path, &cfg);
         if (r < 0) {
             return 1;
         }
-        if (d.cfg->log_level >= 0 && !o->verbose) {
-            log_set_level(d.cfg->log_level);
+        if (cfg->log_level >= 0 && !o->verbose) {
+            log_set_level(cfg->log_level);
         }
     }
-    if (d.cfg->devices->len == 0) {
-        log_error(NULL, "%s: no devices configured", d.cfg->path);
-        config_free(d.cfg);
+    if (cfg->devices->len == 0) {
+        log_error(NULL, "%s: no devices configured", cfg->path);
+        config_free(cfg);
+        return 1;
+    }
+    /* Sockets from the service manager: taken (and the variables unset)
+     * even when only checking, so that nothing else inherits them. */
+    if (listener_take_activation(&activation, &why) < 0) {
+        log_error(NULL, "%s", why);
+        config_free(cfg);
         return 1;
     }
 
-    device_set_callback_limit(d.cfg->callback_warn_ms);
-    d.devices = g_ptr_array_new();
-    if (create_devices(&d, o) < 0) {
-        stop_devices(&d);
+    device_set_callback_limit(cfg->callback_warn_ms);
+    ctl_path = control_path(o, cfg, single);
+    {
+        /* A reload reads the same file, whatever the working directory. */
+        g_autofree char *abs = single ? NULL : g_canonicalize_filename(path, NULL);
+
+        d.ds = devset_new(cfg, abs, o->plugin_dir, o->verbose);
+    }
+    if (devset_create(d.ds) < 0) {
         d.exit_code = 1;
         goto out;
     }
     if (o->check_config) {
-        printf("%s: configuration OK (%u device%s)\n", d.cfg->path,
-               d.devices->len, d.devices->len == 1 ? "" : "s");
-        stop_devices(&d);
+        guint n = devset_entries(d.ds)->len;
+
+        printf("%s: configuration OK (%u device%s)\n", devset_config(d.ds)->path, n,
+               n == 1 ? "" : "s");
         goto out;
     }
 
     d.loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGTERM, on_signal, &d);
     g_unix_signal_add(SIGINT, on_signal, &d);
-    if (start_devices(&d, o) < 0) {
-        stop_devices(&d);
+    g_unix_signal_add(SIGHUP, on_sighup, &d);
+    if (devset_start(d.ds, o->fd, g_steal_pointer(&activation)) < 0) {
         d.exit_code = 1;
         goto out;
     }
-    sd_notify_printf("READY=1\nSTATUS=serving %u device%s", d.devices->len,
-                     d.devices->len == 1 ? "" : "s");
+    if (ctl_path != NULL) {
+        d.ctl = control_new(d.ds, ctl_path);
+        if (d.ctl == NULL) {
+            d.exit_code = 1;
+            goto out;
+        }
+    }
+    sd_notify_printf("READY=1\nSTATUS=serving %u device%s", devset_entries(d.ds)->len,
+                     devset_entries(d.ds)->len == 1 ? "" : "s");
     g_main_loop_run(d.loop);
     sd_notify_send("STOPPING=1\nSTATUS=stopping");
-    stop_devices(&d);
 
 out:
+    /* Devices first: operations still waiting are answered while the
+     * control connections exist. */
+    devset_free(d.ds);
+    control_free(d.ctl);
     if (d.loop != NULL) {
         g_main_loop_unref(d.loop);
     }
-    if (d.devices != NULL) {
-        g_ptr_array_unref(d.devices);
-    }
-    config_free(d.cfg);
     return d.exit_code;
 }
 
@@ -376,11 +348,27 @@ static void raise_fd_limit(void)
     }
 }
 
+/* Is our stderr the stream journald gave us (JOURNAL_STREAM=dev:inode)?
+ * Only then do "<N>" priority prefixes make sense: a unit that redirects
+ * the daemon's output elsewhere keeps the variable. */
+static bool stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+        fstat(STDERR_FILENO, &st) < 0) {
+        return false;
+    }
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = { 0 };
-    enum log_target target = getenv("JOURNAL_STREAM") != NULL ? LOG_TARGET_JOURNAL
-                                                               : LOG_TARGET_STDERR;
+    enum log_target target = stderr_is_journal() ? LOG_TARGET_JOURNAL
+                                                 : LOG_TARGET_STDERR;
     int rc;
 
     if (parse_options(&argc, &argv, &o) < 0) {

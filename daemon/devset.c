@@ -1,0 +1,983 @@
+#include "config.h"
+
+#include "devset.h"
+#include "listener.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Operations waiting behind the running one; more are refused (EBUSY). */
+#define DEVSET_MAX_QUEUED 32
+
+struct devset_op;
+
+struct devset {
+    struct daemon_config *cfg; /* [daemon] settings in force */
+    char *config_path;         /* NULL: single-device mode */
+    char *plugin_dir;          /* --plugin-dir, or NULL */
+    bool verbose;
+    GPtrArray *entries;        /* struct devset_entry *, oldest first */
+    GPtrArray *activation;     /* struct listen_fd *: kept, devices get dups */
+    GMainContext *ctx;
+    GQueue queued;             /* struct devset_op * */
+    struct devset_op *current;
+    guint kick_id;
+};
+
+/* One change a reload makes to one device. */
+enum change_kind { CH_ADD, CH_REMOVE, CH_RECREATE, CH_UPDATE };
+
+struct change {
+    enum change_kind kind;
+    struct devset_entry *old;  /* running entry: remove, recreate, update */
+    struct device_config *dc;  /* new section: add, recreate, update */
+    vfud_dev *dev;             /* prepared instance: add, recreate */
+    bool pending;              /* not done: a client is attached */
+    struct devset_op *op;
+};
+
+struct devset_op {
+    struct devset *ds;
+    void (*run)(struct devset_op *op);
+    devset_done_fn done;
+    void *opaque;
+    /* add */
+    struct device_config *dc;
+    /* remove */
+    char *name;
+    bool force;
+    struct devset_entry *entry;
+    /* reload */
+    struct daemon_config *newcfg;
+    GPtrArray *changes;        /* struct change * */
+    unsigned stopping;         /* device stops not answered yet */
+    json_object *answer;
+};
+
+static void kick(struct devset *ds);
+
+/* ------------------------------------------------------------------------
+ * Answers
+ */
+static const char *errno_name(int err)
+{
+    switch (err) {
+    case EINVAL: return "EINVAL";
+    case ENOENT: return "ENOENT";
+    case EEXIST: return "EEXIST";
+    case EBUSY: return "EBUSY";
+    case ENOSYS: return "ENOSYS";
+    case E2BIG: return "E2BIG";
+    case EPROTO: return "EPROTO";
+    case ESHUTDOWN: return "ESHUTDOWN";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    default: return "EIO";
+    }
+}
+
+json_object *devset_error(int err, const char *fmt, ...)
+{
+    json_object *a = json_object_new_object();
+    g_autofree char *text = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    json_object_object_add(a, "ok", json_object_new_boolean(0));
+    json_object_object_add(a, "error", json_object_new_string(text));
+    json_object_object_add(a, "code", json_object_new_string(errno_name(err)));
+    return a;
+}
+
+static json_object *ok_answer(void)
+{
+    json_object *a = json_object_new_object();
+
+    json_object_object_add(a, "ok", json_object_new_boolean(1));
+    return a;
+}
+
+static void add_string(json_object *obj, const char *key, const char *value)
+{
+    json_object_object_add(obj, key, json_object_new_string(value));
+}
+
+/* ------------------------------------------------------------------------
+ * The set
+ */
+struct devset *devset_new(struct daemon_config *cfg, const char *config_path,
+                          const char *plugin_dir, bool verbose)
+{
+    struct devset *ds = g_new0(struct devset, 1);
+
+    ds->cfg = cfg;
+    ds->config_path = g_strdup(config_path);
+    ds->plugin_dir = g_strdup(plugin_dir);
+    ds->verbose = verbose;
+    ds->entries = g_ptr_array_new();
+    ds->ctx = g_main_context_ref_thread_default();
+    g_queue_init(&ds->queued);
+    return ds;
+}
+
+const struct daemon_config *devset_config(const struct devset *ds)
+{
+    return ds->cfg;
+}
+
+GPtrArray *devset_entries(const struct devset *ds)
+{
+    return ds->entries;
+}
+
+struct devset_entry *devset_find(const struct devset *ds, const char *name)
+{
+    for (guint i = 0; i < ds->entries->len; i++) {
+        struct devset_entry *e = g_ptr_array_index(ds->entries, i);
+
+        if (strcmp(e->dev->name, name) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static const char *plugin_dir_for(const struct devset *ds,
+                                  const struct daemon_config *cfg)
+{
+    if (ds->plugin_dir != NULL) {
+        return ds->plugin_dir;
+    }
+    if (cfg->plugin_dir != NULL) {
+        return cfg->plugin_dir;
+    }
+    return PLUGINDIR;
+}
+
+/* A device whose plugin instance exists (or never did): destroy it and let
+ * go of its plugin. */
+static void dispose(vfud_dev *dev)
+{
+    struct plugin *p;
+
+    if (dev == NULL) {
+        return;
+    }
+    p = dev->plugin;
+    device_free(dev);
+    plugin_close(p);
+}
+
+static void entry_free(struct devset_entry *e)
+{
+    dispose(e->dev);
+    config_device_free(e->dc);
+    g_free(e);
+}
+
+static struct devset_entry *entry_new(vfud_dev *dev, const struct device_config *dc,
+                                      bool from_file)
+{
+    struct devset_entry *e = g_new0(struct devset_entry, 1);
+
+    e->dev = dev;
+    e->dc = config_device_dup(dc);
+    e->from_file = from_file;
+    return e;
+}
+
+/* Open the plugin, configure and realize a device for dc; nothing listens
+ * yet.  Errors are logged "FILE:LINE: [dev] ...". */
+static int prepare(struct devset *ds, const struct daemon_config *cfg,
+                   const char *file, const struct device_config *dc, vfud_dev **out)
+{
+    g_autofree char *why = NULL;
+    struct plugin *p;
+    vfud_dev *dev;
+    int r;
+
+    *out = NULL;
+    r = plugin_open(dc->plugin, plugin_dir_for(ds, cfg), &p, &why);
+    if (r < 0) {
+        if (dc->plugin_line > 0) {
+            log_error(NULL, "%s:%u: [%s] %s", file, dc->plugin_line, dc->name, why);
+        } else {
+            log_error(NULL, "%s: [%s] %s", file, dc->name, why);
+        }
+        return r;
+    }
+    dev = device_new(dc->name, p);
+    dev->log_level = dc->log_level;
+    device_set_access(dev, config_device_allowed_uids(cfg, dc),
+                      config_device_allowed_gids(cfg, dc));
+    r = device_configure(dev, file, dc);
+    if (r == 0) {
+        r = device_realize(dev);
+    }
+    if (r < 0) {
+        dispose(dev);
+        return r;
+    }
+    *out = dev;
+    return 0;
+}
+
+/* The socket the service manager passed for this device, or -1. */
+static int activation_fd(const struct devset *ds, const char *name)
+{
+    for (guint i = 0; ds->activation != NULL && i < ds->activation->len; i++) {
+        const struct listen_fd *l = g_ptr_array_index(ds->activation, i);
+
+        if (strcmp(l->name, name) == 0) {
+            return l->fd;
+        }
+    }
+    return -1;
+}
+
+static void announce(const struct devset_entry *e)
+{
+    const vfud_dev *dev = e->dev;
+
+    if (e->activated) {
+        /* The number it was passed as: what the caller knows. */
+        if (dev->sock.path != NULL) {
+            log_notice(dev->name, "plugin %s, serving listening socket fd %d at %s; "
+                       "attach with: -device '{\"driver\":\"vfio-user-pci\","
+                       "\"socket\":{\"type\":\"unix\",\"path\":\"%s\"}}'",
+                       dev->ops->name, e->inherited_fd, dev->sock.path,
+                       dev->sock.path);
+        } else {
+            log_notice(dev->name, "plugin %s, serving listening socket fd %d",
+                       dev->ops->name, e->inherited_fd);
+        }
+    } else {
+        log_notice(dev->name, "plugin %s, listening on %s; attach with: "
+                   "-device '{\"driver\":\"vfio-user-pci\",\"socket\":"
+                   "{\"type\":\"unix\",\"path\":\"%s\"}}'",
+                   dev->ops->name, dev->sock.path, dev->sock.path);
+    }
+}
+
+/* Make a prepared device listen and start its thread. */
+static int start_entry(struct devset *ds, const struct daemon_config *cfg,
+                       struct devset_entry *e)
+{
+    struct socket_perms perms;
+    struct device_socket sock = { .fd = -1 };
+    g_autofree char *path = NULL;
+    int afd = activation_fd(ds, e->dc->name);
+
+    config_device_perms(cfg, e->dc, &perms);
+    sock.mode = perms.mode;
+    sock.set_owner = perms.has_uid;
+    sock.set_group = perms.has_gid;
+    sock.uid = perms.uid;
+    sock.gid = perms.gid;
+    if (afd >= 0) {
+        /* The daemon keeps the original: a device recreated or added
+         * again later listens on the same socket. */
+        sock.fd = fcntl(afd, F_DUPFD_CLOEXEC, 3);
+        if (sock.fd < 0) {
+            int r = -errno;
+
+            log_error(NULL, "[%s] cannot duplicate the socket passed by the "
+                      "service manager: %s", e->dc->name, g_strerror(-r));
+            return r;
+        }
+        path = listener_fd_path(afd);
+        e->activated = true;
+        e->inherited_fd = afd;
+    } else {
+        path = config_device_socket(cfg, e->dc);
+    }
+    sock.path = path;
+    return device_start(e->dev, &sock);
+}
+
+/* ------------------------------------------------------------------------
+ * Start-up and shutdown
+ */
+int devset_create(struct devset *ds)
+{
+    int errors = 0;
+
+    for (guint i = 0; i < ds->cfg->devices->len; i++) {
+        const struct device_config *dc = g_ptr_array_index(ds->cfg->devices, i);
+        vfud_dev *dev;
+
+        if (prepare(ds, ds->cfg, ds->cfg->path, dc, &dev) < 0) {
+            errors++;
+            continue;
+        }
+        g_ptr_array_add(ds->entries, entry_new(dev, dc, ds->config_path != NULL));
+    }
+    return errors > 0 ? -EINVAL : 0;
+}
+
+int devset_start(struct devset *ds, int single_fd, GPtrArray *activation)
+{
+    ds->activation = activation;
+    if (single_fd >= 0 && ds->entries->len == 1) {
+        /* --fd: kept like a socket from the service manager, under the
+         * device's name. */
+        struct devset_entry *e = g_ptr_array_index(ds->entries, 0);
+        struct listen_fd *l = g_new0(struct listen_fd, 1);
+        g_autofree char *why = NULL;
+
+        if (listener_check_fd(single_fd, &why) < 0) {
+            log_error(NULL, "[%s] %s", e->dc->name, why);
+            g_free(l);
+            return -EINVAL;
+        }
+        fcntl(single_fd, F_SETFD, FD_CLOEXEC);
+        l->fd = single_fd;
+        l->name = g_strdup(e->dc->name);
+        if (ds->activation == NULL) {
+            ds->activation = g_ptr_array_new_with_free_func(NULL);
+        }
+        g_ptr_array_add(ds->activation, l);
+    } else if (ds->activation != NULL && ds->activation->len == 1 &&
+               ds->entries->len == 1) {
+        /* One socket without a name (LISTEN_FDNAMES unset) for one
+         * device: nothing to match, it is that device's. */
+        struct listen_fd *l = g_ptr_array_index(ds->activation, 0);
+        struct devset_entry *e = g_ptr_array_index(ds->entries, 0);
+
+        if (strcmp(l->name, "unknown") == 0) {
+            g_free(l->name);
+            l->name = g_strdup(e->dc->name);
+        }
+    }
+    for (guint i = 0; i < ds->entries->len; i++) {
+        int r = start_entry(ds, ds->cfg, g_ptr_array_index(ds->entries, i));
+
+        if (r < 0) {
+            return r;
+        }
+    }
+    for (guint i = 0; ds->activation != NULL && i < ds->activation->len; i++) {
+        const struct listen_fd *l = g_ptr_array_index(ds->activation, i);
+
+        if (devset_find(ds, l->name) == NULL) {
+            g_autofree char *path = listener_fd_path(l->fd);
+
+            log_warn(NULL, "the service manager passed a socket named '%s' (%s) "
+                     "but no device has that name; it is kept for a device of "
+                     "that name added later", l->name,
+                     path != NULL ? path : "no path");
+        }
+    }
+    /* Announce only once everything listens: a later failure stops all. */
+    for (guint i = 0; i < ds->entries->len; i++) {
+        struct devset_entry *e = g_ptr_array_index(ds->entries, i);
+
+        announce(e);
+    }
+    return 0;
+}
+
+static void op_free(struct devset_op *op);
+
+void devset_free(struct devset *ds)
+{
+    struct devset_op *op;
+
+    if (ds == NULL) {
+        return;
+    }
+    if (ds->kick_id != 0) {
+        g_source_remove(ds->kick_id);
+    }
+    /* Last created, first gone; pending stops are cancelled with them. */
+    for (guint i = ds->entries->len; i-- > 0;) {
+        entry_free(g_ptr_array_index(ds->entries, i));
+    }
+    g_ptr_array_set_size(ds->entries, 0);
+    if (ds->current != NULL) {
+        g_autoptr(GPtrArray) errors = log_capture_end();
+
+        ds->current->done(devset_error(ESHUTDOWN, "daemon stopping"),
+                          ds->current->opaque);
+        op_free(ds->current);
+        ds->current = NULL;
+    }
+    while ((op = g_queue_pop_head(&ds->queued)) != NULL) {
+        op->done(devset_error(ESHUTDOWN, "daemon stopping"), op->opaque);
+        op_free(op);
+    }
+    g_ptr_array_unref(ds->entries);
+    if (ds->activation != NULL) {
+        g_ptr_array_unref(ds->activation);
+    }
+    config_free(ds->cfg);
+    g_main_context_unref(ds->ctx);
+    g_free(ds->config_path);
+    g_free(ds->plugin_dir);
+    g_free(ds);
+}
+
+/* ------------------------------------------------------------------------
+ * Operations: one at a time
+ */
+static void change_free(gpointer p)
+{
+    struct change *ch = p;
+
+    dispose(ch->dev);
+    config_device_free(ch->dc);
+    g_free(ch);
+}
+
+static void op_free(struct devset_op *op)
+{
+    config_device_free(op->dc);
+    g_free(op->name);
+    config_free(op->newcfg);
+    if (op->changes != NULL) {
+        g_ptr_array_unref(op->changes);
+    }
+    if (op->answer != NULL) {
+        json_object_put(op->answer);
+    }
+    g_free(op);
+}
+
+static gboolean kick_idle(gpointer data)
+{
+    struct devset *ds = data;
+
+    ds->kick_id = 0;
+    kick(ds);
+    return G_SOURCE_REMOVE;
+}
+
+/* Answer the running operation (adding the errors it logged) and let the
+ * next one run from the main loop. */
+static void op_finish(struct devset_op *op, json_object *answer)
+{
+    struct devset *ds = op->ds;
+    g_autoptr(GPtrArray) errors = log_capture_end();
+
+    if (errors != NULL) {
+        json_object *list = json_object_new_array();
+
+        for (guint i = 0; i < errors->len; i++) {
+            json_object_array_add(list, json_object_new_string(g_ptr_array_index(errors, i)));
+        }
+        json_object_object_add(answer, "errors", list);
+    }
+    ds->current = NULL;
+    op->done(answer, op->opaque);
+    op_free(op);
+    if (!g_queue_is_empty(&ds->queued) && ds->kick_id == 0) {
+        ds->kick_id = g_idle_add(kick_idle, ds);
+    }
+}
+
+static void kick(struct devset *ds)
+{
+    struct devset_op *op;
+
+    if (ds->current != NULL || (op = g_queue_pop_head(&ds->queued)) == NULL) {
+        return;
+    }
+    ds->current = op;
+    log_capture_begin();
+    op->run(op);
+}
+
+static void submit(struct devset *ds, struct devset_op *op)
+{
+    if (g_queue_get_length(&ds->queued) >= DEVSET_MAX_QUEUED) {
+        op->done(devset_error(EBUSY, "too many operations waiting; try again"),
+                 op->opaque);
+        op_free(op);
+        return;
+    }
+    g_queue_push_tail(&ds->queued, op);
+    kick(ds);
+}
+
+static struct devset_op *op_new(struct devset *ds, void (*run)(struct devset_op *),
+                                devset_done_fn done, void *opaque)
+{
+    struct devset_op *op = g_new0(struct devset_op, 1);
+
+    op->ds = ds;
+    op->run = run;
+    op->done = done;
+    op->opaque = opaque;
+    return op;
+}
+
+/* "a client is attached (pid N)" for messages. */
+static char *client_text(vfud_dev *dev)
+{
+    struct device_snapshot s;
+
+    device_snapshot(dev, &s);
+    return g_strdup_printf("a client is attached (pid %d)", (int)s.pid);
+}
+
+/* ---- add ---- */
+static void add_run(struct devset_op *op)
+{
+    struct devset *ds = op->ds;
+    struct device_config *dc = op->dc;
+    struct devset_entry *e;
+    json_object *a;
+    vfud_dev *dev;
+
+    if (devset_find(ds, dc->name) != NULL) {
+        op_finish(op, devset_error(EEXIST, "device %s exists already", dc->name));
+        return;
+    }
+    if (dc->plugin == NULL) {
+        op_finish(op, devset_error(EINVAL, "device %s: no plugin= given", dc->name));
+        return;
+    }
+    if (prepare(ds, ds->cfg, "vfiouserctl add", dc, &dev) < 0) {
+        op_finish(op, devset_error(EINVAL, "device %s not added", dc->name));
+        return;
+    }
+    e = entry_new(dev, dc, false);
+    if (start_entry(ds, ds->cfg, e) < 0) {
+        entry_free(e);
+        op_finish(op, devset_error(EINVAL, "device %s not added", dc->name));
+        return;
+    }
+    g_ptr_array_add(ds->entries, e);
+    announce(e);
+    log_notice(dev->name, "added at run time");
+    a = ok_answer();
+    add_string(a, "device", dev->name);
+    if (dev->sock.path != NULL) {
+        add_string(a, "socket", dev->sock.path);
+    }
+    op_finish(op, a);
+}
+
+void devset_add(struct devset *ds, struct device_config *dc,
+                devset_done_fn done, void *opaque)
+{
+    struct devset_op *op = op_new(ds, add_run, done, opaque);
+
+    op->dc = dc;
+    submit(ds, op);
+}
+
+/* ---- remove ---- */
+static void remove_stopped(vfud_dev *dev, int result, void *opaque)
+{
+    struct devset_op *op = opaque;
+    struct devset *ds = op->ds;
+    struct devset_entry *e = op->entry;
+    g_autofree char *who = NULL;
+    json_object *a;
+
+    e->busy = false;
+    if (result < 0) {
+        who = client_text(dev);
+        op_finish(op, devset_error(EBUSY, "device %s not removed: %s (use "
+                                   "--force to detach it)", dev->name, who));
+        return;
+    }
+    g_ptr_array_remove(ds->entries, e);
+    log_notice(op->name, "removed");
+    entry_free(e);
+    a = ok_answer();
+    add_string(a, "device", op->name);
+    op_finish(op, a);
+}
+
+static void remove_run(struct devset_op *op)
+{
+    struct devset_entry *e = devset_find(op->ds, op->name);
+    g_autofree char *who = NULL;
+
+    if (e == NULL) {
+        op_finish(op, devset_error(ENOENT, "no device %s", op->name));
+        return;
+    }
+    if (!op->force && device_has_client(e->dev)) {
+        who = client_text(e->dev);
+        op_finish(op, devset_error(EBUSY, "device %s not removed: %s (use "
+                                   "--force to detach it)", op->name, who));
+        return;
+    }
+    op->entry = e;
+    e->busy = true;
+    device_stop_async(e->dev, op->force, "device removed by the operator",
+                      op->ds->ctx, remove_stopped, op);
+}
+
+void devset_remove(struct devset *ds, const char *name, bool force,
+                   devset_done_fn done, void *opaque)
+{
+    struct devset_op *op = op_new(ds, remove_run, done, opaque);
+
+    op->name = g_strdup(name);
+    op->force = force;
+    submit(ds, op);
+}
+
+/* ---- reload ---- */
+
+/* Does dc under cfg put the device on the socket it listens on now? */
+static bool same_socket(const struct devset_entry *e, const struct daemon_config *cfg,
+                        const struct device_config *dc)
+{
+    g_autofree char *path = NULL;
+
+    if (e->activated) {
+        return true; /* matched by name, whatever the configuration says */
+    }
+    path = config_device_socket(cfg, dc);
+    return g_strcmp0(path, e->dev->sock.path) == 0;
+}
+
+static bool ids_same(const GArray *a, const GArray *b)
+{
+    guint na = a != NULL ? a->len : 0, nb = b != NULL ? b->len : 0;
+
+    return na == nb && (na == 0 || memcmp(a->data, b->data, na * sizeof(guint32)) == 0);
+}
+
+/* Do the run-time settings differ, with [daemon] defaults applied? */
+static bool same_settings(const struct daemon_config *ocfg,
+                          const struct device_config *odc,
+                          const struct daemon_config *ncfg,
+                          const struct device_config *ndc)
+{
+    struct socket_perms op, np;
+
+    config_device_perms(ocfg, odc, &op);
+    config_device_perms(ncfg, ndc, &np);
+    return odc->log_level == ndc->log_level &&
+           odc->write_multiple == ndc->write_multiple && op.mode == np.mode &&
+           op.has_uid == np.has_uid && (!op.has_uid || op.uid == np.uid) &&
+           op.has_gid == np.has_gid && (!op.has_gid || op.gid == np.gid) &&
+           ids_same(config_device_allowed_uids(ocfg, odc),
+                    config_device_allowed_uids(ncfg, ndc)) &&
+           ids_same(config_device_allowed_gids(ocfg, odc),
+                    config_device_allowed_gids(ncfg, ndc));
+}
+
+/* Apply a device's run-time settings without recreating it. */
+static void apply_settings(struct devset_entry *e, const struct daemon_config *cfg,
+                           const struct device_config *dc)
+{
+    vfud_dev *dev = e->dev;
+    struct socket_perms p;
+
+    __atomic_store_n(&dev->log_level, dc->log_level, __ATOMIC_RELAXED);
+    __atomic_store_n(&dev->write_multiple, dc->write_multiple, __ATOMIC_RELAXED);
+    device_set_access(dev, config_device_allowed_uids(cfg, dc),
+                      config_device_allowed_gids(cfg, dc));
+    config_device_perms(cfg, dc, &p);
+    if (dev->unlink_on_stop && dev->sock.path != NULL &&
+        (dev->sock.mode != p.mode || dev->sock.set_owner != p.has_uid ||
+         dev->sock.set_group != p.has_gid || (p.has_uid && dev->sock.uid != p.uid) ||
+         (p.has_gid && dev->sock.gid != p.gid))) {
+        g_autofree char *why = NULL;
+
+        dev->sock.mode = p.mode;
+        dev->sock.set_owner = p.has_uid;
+        dev->sock.set_group = p.has_gid;
+        dev->sock.uid = p.uid;
+        dev->sock.gid = p.gid;
+        if (listener_set_perms(&dev->sock, &why) < 0) {
+            log_error(dev->name, "%s", why);
+        }
+    }
+    config_device_free(e->dc);
+    e->dc = config_device_dup(dc);
+}
+
+/* [daemon] keys that take effect at once; the control socket's need a
+ * restart (listed in the answer). */
+static void apply_daemon(struct devset *ds, const struct daemon_config *n,
+                         json_object *answer)
+{
+    const struct daemon_config *o = ds->cfg;
+    g_autofree char *oc = config_control_socket(o);
+    g_autofree char *nc = config_control_socket(n);
+    json_object *restart = json_object_new_array();
+
+    if (!ds->verbose) {
+        log_set_level(n->log_level >= 0 ? n->log_level : LOG_INFO);
+    }
+    device_set_callback_limit(n->callback_warn_ms);
+    if (g_strcmp0(oc, nc) != 0 || o->control_mode != n->control_mode ||
+        o->has_control_gid != n->has_control_gid ||
+        (n->has_control_gid && o->control_gid != n->control_gid)) {
+        json_object_array_add(restart, json_object_new_string("control-socket"));
+        log_warn(NULL, "reload: control socket settings change only when the "
+                 "daemon restarts");
+    }
+    json_object_object_add(answer, "restart_needed", restart);
+}
+
+static json_object *list_of(json_object *answer, const char *key)
+{
+    json_object *l;
+
+    if (!json_object_object_get_ex(answer, key, &l)) {
+        l = json_object_new_array();
+        json_object_object_add(answer, key, l);
+    }
+    return l;
+}
+
+static void note(json_object *answer, const char *key, const char *name)
+{
+    json_object_array_add(list_of(answer, key), json_object_new_string(name));
+}
+
+static void note_pending(json_object *answer, const char *name, const char *change,
+                         const char *reason)
+{
+    json_object *p = json_object_new_object();
+
+    add_string(p, "device", name);
+    add_string(p, "change", change);
+    add_string(p, "reason", reason);
+    json_object_array_add(list_of(answer, "pending"), p);
+    log_notice(name, "reload: not %s: %s; reload again once it has gone",
+               strcmp(change, "remove") == 0 ? "removed" : "recreated", reason);
+}
+
+static void reload_finish(struct devset_op *op)
+{
+    struct devset *ds = op->ds;
+    json_object *a = op->answer;
+    json_object *failed = NULL;
+    static const char *const keys[] = { "added", "removed", "recreated", "updated",
+                                        "unchanged", "pending" };
+    GString *sum = g_string_new(NULL);
+
+    op->answer = NULL;
+    for (guint i = 0; i < op->changes->len; i++) {
+        struct change *ch = g_ptr_array_index(op->changes, i);
+        struct devset_entry *e;
+
+        if ((ch->kind != CH_ADD && ch->kind != CH_RECREATE) || ch->pending) {
+            continue;
+        }
+        e = entry_new(g_steal_pointer(&ch->dev), ch->dc, true);
+        if (start_entry(ds, ds->cfg, e) < 0) {
+            json_object *f = json_object_new_object();
+
+            add_string(f, "device", ch->dc->name);
+            add_string(f, "error", "cannot start (see errors)");
+            json_object_array_add(list_of(a, "failed"), f);
+            entry_free(e);
+            continue;
+        }
+        g_ptr_array_add(ds->entries, e);
+        announce(e);
+        log_info(ch->dc->name, "reload: %s", ch->kind == CH_ADD ? "added"
+                                         : "recreated (its configuration changed)");
+        note(a, ch->kind == CH_ADD ? "added" : "recreated", ch->dc->name);
+    }
+    for (unsigned k = 0; k < G_N_ELEMENTS(keys); k++) {
+        json_object *l = list_of(a, keys[k]);
+
+        g_string_append_printf(sum, "%s%zu %s", k > 0 ? ", " : "",
+                               json_object_array_length(l), keys[k]);
+    }
+    if (json_object_object_get_ex(a, "failed", &failed)) {
+        g_string_append_printf(sum, ", %zu failed", json_object_array_length(failed));
+        json_object_object_add(a, "ok", json_object_new_boolean(0));
+        add_string(a, "error", "some devices could not be started");
+        add_string(a, "code", "EIO");
+    }
+    log_notice(NULL, "reloaded %s: %s", ds->config_path, sum->str);
+    g_string_free(sum, TRUE);
+    op_finish(op, a);
+}
+
+static void reload_stopped(vfud_dev *dev, int result, void *opaque)
+{
+    struct change *ch = opaque;
+    struct devset_op *op = ch->op;
+    struct devset_entry *e = ch->old;
+
+    e->busy = false;
+    if (result < 0) {
+        /* A client came between our look and the stop. */
+        g_autofree char *who = client_text(dev);
+
+        ch->pending = true;
+        dispose(g_steal_pointer(&ch->dev));
+        note_pending(op->answer, dev->name,
+                     ch->kind == CH_REMOVE ? "remove" : "recreate", who);
+    } else {
+        g_ptr_array_remove(op->ds->entries, e);
+        if (ch->kind == CH_REMOVE) {
+            log_notice(e->dc->name, "removed: no longer in the configuration");
+            note(op->answer, "removed", e->dc->name);
+        }
+        entry_free(e);
+        ch->old = NULL;
+    }
+    if (--op->stopping == 0) {
+        reload_finish(op);
+    }
+}
+
+static struct change *change_new(struct devset_op *op, enum change_kind kind,
+                                 struct devset_entry *old,
+                                 const struct device_config *dc)
+{
+    struct change *ch = g_new0(struct change, 1);
+
+    ch->op = op;
+    ch->kind = kind;
+    ch->old = old;
+    ch->dc = dc != NULL ? config_device_dup(dc) : NULL;
+    g_ptr_array_add(op->changes, ch);
+    return ch;
+}
+
+/* Compare the file with what runs; decide each device's change. */
+static void reload_plan(struct devset_op *op)
+{
+    struct devset *ds = op->ds;
+    const struct daemon_config *n = op->newcfg;
+    json_object *a = op->answer;
+
+    for (guint i = 0; i < n->devices->len; i++) {
+        const struct device_config *dc = g_ptr_array_index(n->devices, i);
+        struct devset_entry *e = devset_find(ds, dc->name);
+
+        if (e == NULL) {
+            change_new(op, CH_ADD, NULL, dc);
+        } else if (!config_device_same_instance(e->dc, dc) || !same_socket(e, n, dc)) {
+            if (device_has_client(e->dev)) {
+                g_autofree char *who = client_text(e->dev);
+
+                note_pending(a, dc->name, "recreate", who);
+            } else {
+                change_new(op, CH_RECREATE, e, dc);
+            }
+        } else if (!same_settings(ds->cfg, e->dc, n, dc)) {
+            change_new(op, CH_UPDATE, e, dc);
+        } else {
+            e->from_file = true;
+            note(a, "unchanged", dc->name);
+        }
+    }
+    for (guint i = 0; i < ds->entries->len; i++) {
+        struct devset_entry *e = g_ptr_array_index(ds->entries, i);
+
+        if (config_find_device(n, e->dc->name) != NULL) {
+            continue;
+        }
+        if (!e->from_file) {
+            note(a, "runtime", e->dc->name); /* vfiouserctl add: left alone */
+        } else if (device_has_client(e->dev)) {
+            g_autofree char *who = client_text(e->dev);
+
+            note_pending(a, e->dc->name, "remove", who);
+        } else {
+            change_new(op, CH_REMOVE, e, NULL);
+        }
+    }
+}
+
+static void reload_run(struct devset_op *op)
+{
+    struct devset *ds = op->ds;
+    struct daemon_config *n = NULL;
+    unsigned errors = 0;
+    int r;
+
+    if (ds->config_path == NULL) {
+        op_finish(op, devset_error(ENOSYS, "single-device mode: there is no "
+                                   "configuration file to reload"));
+        return;
+    }
+    r = config_load(ds->config_path, &n);
+    if (r < 0) {
+        op_finish(op, devset_error(-r, "%s: not reloaded, nothing changed",
+                                   ds->config_path));
+        return;
+    }
+    if (n->devices->len == 0) {
+        log_error(NULL, "%s: no devices configured", ds->config_path);
+        config_free(n);
+        op_finish(op, devset_error(EINVAL, "%s: not reloaded, nothing changed",
+                                   ds->config_path));
+        return;
+    }
+    op->newcfg = n;
+    op->answer = ok_answer();
+    add_string(op->answer, "config", ds->config_path);
+    op->changes = g_ptr_array_new_with_free_func(change_free);
+    reload_plan(op);
+
+    /* Every new instance first, while the old ones still serve: a section
+     * its plugin rejects changes nothing at all. */
+    for (guint i = 0; i < op->changes->len; i++) {
+        struct change *ch = g_ptr_array_index(op->changes, i);
+
+        if ((ch->kind == CH_ADD || ch->kind == CH_RECREATE) &&
+            prepare(ds, n, n->path, ch->dc, &ch->dev) < 0) {
+            errors++;
+        }
+    }
+    if (errors > 0) {
+        json_object_put(g_steal_pointer(&op->answer));
+        op_finish(op, devset_error(EINVAL, "%s: not reloaded, nothing changed",
+                                   ds->config_path));
+        return;
+    }
+
+    /* Commit. */
+    apply_daemon(ds, n, op->answer);
+    for (guint i = 0; i < op->changes->len; i++) {
+        struct change *ch = g_ptr_array_index(op->changes, i);
+
+        if (ch->kind == CH_UPDATE) {
+            apply_settings(ch->old, n, ch->dc);
+            ch->old->from_file = true;
+            log_info(ch->dc->name, "reload: settings updated");
+            note(op->answer, "updated", ch->dc->name);
+        }
+    }
+    config_free(ds->cfg);
+    ds->cfg = g_steal_pointer(&op->newcfg);
+    op->stopping = 1; /* held until every stop below is asked for */
+    for (guint i = 0; i < op->changes->len; i++) {
+        struct change *ch = g_ptr_array_index(op->changes, i);
+
+        if (ch->kind == CH_REMOVE || ch->kind == CH_RECREATE) {
+            op->stopping++;
+            ch->old->busy = true;
+            device_stop_async(ch->old->dev, false,
+                              ch->kind == CH_REMOVE ? "device removed from the "
+                                                      "configuration"
+                                                    : "device reconfigured",
+                              ds->ctx, reload_stopped, ch);
+        }
+    }
+    if (--op->stopping == 0) {
+        reload_finish(op);
+    }
+}
+
+void devset_reload(struct devset *ds, devset_done_fn done, void *opaque)
+{
+    submit(ds, op_new(ds, reload_run, done, opaque));
+}

@@ -1,0 +1,71 @@
+/*
+ * The set of devices the daemon serves, and changing it while the daemon
+ * runs: start-up from the configuration, add and remove (control socket),
+ * reload (SIGHUP or control socket), shutdown.  Main thread only.
+ *
+ * Changes are operations run one at a time, in the order they were asked
+ * for.  Stopping a device never blocks the main loop: the operation waits
+ * for the device thread's answer (device_stop_async), so the control
+ * socket, signals and every other device go on meanwhile.
+ */
+#ifndef VFIOUSERD_DEVSET_H
+#define VFIOUSERD_DEVSET_H
+
+#include <stdbool.h>
+
+#include <glib.h>
+#include <json-c/json.h>
+
+#include "config_file.h"
+#include "device.h"
+
+struct devset;
+
+/* A served device. */
+struct devset_entry {
+    vfud_dev *dev;
+    struct device_config *dc; /* the configuration it runs with */
+    bool from_file;   /* a section of the config file (reload manages it) */
+    bool activated;   /* its socket came from the service manager (or --fd) */
+    int inherited_fd; /* that socket, as passed (the device has a dup) */
+    bool busy;        /* an operation is stopping or replacing it */
+};
+
+/* cfg: the configuration (taken); config_path: the file a reload reads,
+ * NULL in single-device mode; plugin_dir: --plugin-dir or NULL; verbose:
+ * -v (the daemon-wide level stays debug across reloads). */
+struct devset *devset_new(struct daemon_config *cfg, const char *config_path,
+                          const char *plugin_dir, bool verbose);
+/* Stop every device (last created first) and free; operations still
+ * queued are answered "daemon stopping". */
+void devset_free(struct devset *ds);
+
+/* Start-up, all or nothing: open, configure and realize every device of
+ * the configuration (nothing listens yet), then make each listen: on
+ * single_fd (--fd) if >= 0, else on the socket the service manager passed
+ * under its name (activation, may be NULL: taken), else on its own.
+ * Errors are logged; -errno. */
+int devset_create(struct devset *ds);
+int devset_start(struct devset *ds, int single_fd, GPtrArray *activation);
+
+const struct daemon_config *devset_config(const struct devset *ds);
+GPtrArray *devset_entries(const struct devset *ds); /* struct devset_entry * */
+struct devset_entry *devset_find(const struct devset *ds, const char *name);
+
+/* Operations.  done(answer, opaque) runs on the main thread when the
+ * operation has finished (possibly before the call returns) and takes the
+ * answer: {"ok": true, ...} or {"ok": false, "error": "...", "code":
+ * "EBUSY", "errors": [...]}. */
+typedef void (*devset_done_fn)(json_object *answer, void *opaque);
+/* dc (taken): a device section built from KEY=VALUE words. */
+void devset_add(struct devset *ds, struct device_config *dc,
+                devset_done_fn done, void *opaque);
+void devset_remove(struct devset *ds, const char *name, bool force,
+                   devset_done_fn done, void *opaque);
+void devset_reload(struct devset *ds, devset_done_fn done, void *opaque);
+
+/* An error answer: {"ok": false, "error": text, "code": "EXXX"}. */
+json_object *devset_error(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif
