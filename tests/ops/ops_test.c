@@ -1,0 +1,289 @@
+#include "config.h"
+
+#include "ops_test.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+char *ot_control_path(const struct harness *h)
+{
+    return g_build_filename(h->sock_dir, "control", NULL);
+}
+
+int ot_connect(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+    strcpy(sa.sun_path, path);
+    ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+                  "connect %s: %s", path, g_strerror(errno));
+    return fd;
+}
+
+void ot_send(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+        ck_assert_msg(n > 0, "send to the control socket: %s", g_strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Bytes read past the last answer, per fd (tests use a few at a time). */
+static GHashTable *leftovers;
+
+static GString *leftover(int fd)
+{
+    GString *s;
+
+    if (leftovers == NULL) {
+        leftovers = g_hash_table_new(g_direct_hash, g_direct_equal);
+    }
+    s = g_hash_table_lookup(leftovers, GINT_TO_POINTER(fd));
+    if (s == NULL) {
+        s = g_string_new(NULL);
+        g_hash_table_insert(leftovers, GINT_TO_POINTER(fd), s);
+    }
+    return s;
+}
+
+json_object *ot_answer(int fd)
+{
+    GString *buf = leftover(fd);
+    gint64 deadline = g_get_monotonic_time() + DT_WAIT_MS * 1000;
+    json_object *a;
+    char *nl;
+
+    while ((nl = memchr(buf->str, '\n', buf->len)) == NULL) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char chunk[65536];
+        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+        ssize_t n;
+
+        ck_assert_msg(left > 0, "no answer on the control socket");
+        if (poll(&p, 1, (int)left) <= 0) {
+            continue;
+        }
+        n = recv(fd, chunk, sizeof(chunk), 0);
+        ck_assert_msg(n > 0, "the control connection closed (%s) before an answer",
+                      n < 0 ? g_strerror(errno) : "EOF");
+        g_string_append_len(buf, chunk, n);
+    }
+    *nl = '\0';
+    a = json_tokener_parse(buf->str);
+    ck_assert_msg(a != NULL && json_object_is_type(a, json_type_object),
+                  "answer is not a JSON object: %s", buf->str);
+    g_string_erase(buf, 0, nl - buf->str + 1);
+    return a;
+}
+
+void ot_close(int fd)
+{
+    if (leftovers != NULL) {
+        GString *s = g_hash_table_lookup(leftovers, GINT_TO_POINTER(fd));
+
+        if (s != NULL) {
+            g_string_free(s, TRUE);
+            g_hash_table_remove(leftovers, GINT_TO_POINTER(fd));
+        }
+    }
+    close(fd);
+}
+
+json_object *ot_call(int fd, const char *request)
+{
+    ot_send(fd, request, strlen(request));
+    ot_send(fd, "\n", 1);
+    return ot_answer(fd);
+}
+
+json_object *ot_request(const char *path, const char *fmt, ...)
+{
+    g_autofree char *text = NULL;
+    json_object *a;
+    va_list ap;
+    int fd;
+
+    va_start(ap, fmt);
+    text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fd = ot_connect(path);
+    a = ot_call(fd, text);
+    ot_close(fd);
+    return a;
+}
+
+bool ot_ok(json_object *a)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(a, "ok", &v) && json_object_get_boolean(v);
+}
+
+json_object *ot_get(json_object *a, const char *path)
+{
+    g_auto(GStrv) parts = g_strsplit(path, ".", -1);
+    json_object *cur = a;
+
+    for (char **p = parts; *p != NULL && cur != NULL; p++) {
+        if (json_object_is_type(cur, json_type_array)) {
+            cur = json_object_array_get_idx(cur, (size_t)atoi(*p));
+        } else if (!json_object_object_get_ex(cur, *p, &cur)) {
+            return NULL;
+        }
+    }
+    return cur;
+}
+
+const char *ot_str(json_object *a, const char *key)
+{
+    json_object *v = ot_get(a, key);
+
+    return v != NULL && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v) : NULL;
+}
+
+bool ot_list_has(json_object *a, const char *key, const char *name)
+{
+    json_object *l = ot_get(a, key);
+
+    for (size_t i = 0; l != NULL && i < json_object_array_length(l); i++) {
+        if (strcmp(json_object_get_string(json_object_array_get_idx(l, i)), name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void ot_assert_ok(json_object *a)
+{
+    ck_assert_msg(ot_ok(a), "expected ok, got %s", json_object_to_json_string(a));
+}
+
+void ot_assert_error(json_object *a, const char *code)
+{
+    ck_assert_msg(!ot_ok(a) && g_strcmp0(ot_str(a, "code"), code) == 0 &&
+                      ot_str(a, "error") != NULL,
+                  "expected error %s, got %s", code, json_object_to_json_string(a));
+}
+
+int ot_ctl(const char *const *args, char **output)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autoptr(GError) e = NULL;
+    int status = -1;
+
+    g_ptr_array_add(argv, (gpointer)BUILDDIR "/tools/vfiouserctl");
+    for (const char *const *a = args; *a != NULL; a++) {
+        g_ptr_array_add(argv, (gpointer)*a);
+    }
+    g_ptr_array_add(argv, NULL);
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv->pdata, NULL, 0, NULL, NULL, &out,
+                               &err, &status, &e),
+                  "cannot run vfiouserctl: %s", e != NULL ? e->message : "?");
+    *output = g_strconcat(out, err, NULL);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+pid_t ot_spawn(const char *const *args, const char *log_path, const int *fds,
+               unsigned nr_fds, const char *const *env, uid_t as_uid, gid_t as_gid)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    const char *w = getenv("VFIOUSERD_WRAPPER");
+    int log_fd, moved[16];
+    pid_t pid;
+
+    ck_assert_uint_le(nr_fds, G_N_ELEMENTS(moved));
+    if (w != NULL && w[0] != '\0') {
+        g_auto(GStrv) parts = NULL;
+
+        ck_assert(g_shell_parse_argv(w, NULL, &parts, NULL));
+        for (char **p = parts; *p != NULL; p++) {
+            g_ptr_array_add(argv, g_strdup(*p));
+        }
+    }
+    g_ptr_array_add(argv, g_strdup(harness_daemon_path()));
+    for (const char *const *a = args; *a != NULL; a++) {
+        g_ptr_array_add(argv, g_strdup(*a));
+    }
+    g_ptr_array_add(argv, NULL);
+
+    log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    ck_assert_int_ge(log_fd, 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        char pidbuf[32];
+
+        dup2(null, 0);
+        dup2(log_fd, 1);
+        dup2(log_fd, 2);
+        /* Out of the way of 3.. first, then into place. */
+        for (unsigned i = 0; i < nr_fds; i++) {
+            moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
+        }
+        for (unsigned i = 0; i < nr_fds; i++) {
+            dup2(moved[i], 3 + (int)i);
+        }
+        for (int fd = 3 + (int)nr_fds; fd < 1024; fd++) {
+            close(fd);
+        }
+        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+        for (const char *const *e = env; e != NULL && *e != NULL; e++) {
+            g_autofree char *name = g_strndup(*e, strcspn(*e, "="));
+            const char *value = strchr(*e, '=') != NULL ? strchr(*e, '=') + 1 : "";
+
+            setenv(name, strcmp(value, "self") == 0 ? pidbuf : value, 1);
+        }
+        if (as_uid != (uid_t)-1) {
+            if (setgroups(0, NULL) < 0 || setgid(as_gid) < 0 || setuid(as_uid) < 0) {
+                _exit(126);
+            }
+        }
+        execvp((char *)argv->pdata[0], (char **)argv->pdata);
+        _exit(127);
+    }
+    close(log_fd);
+    return pid;
+}
+
+long ot_rss_kb(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+    g_autofree char *text = NULL;
+    const char *p;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return -1;
+    }
+    p = strstr(text, "\nVmRSS:");
+    return p != NULL ? atol(p + 7) : -1;
+}
+
+double ot_now_ms(void)
+{
+    return (double)g_get_monotonic_time() / 1000.0;
+}

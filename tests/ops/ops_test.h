@@ -1,0 +1,61 @@
+/*
+ * Helpers of the operations tests (tests/ops/test_*.c): a control socket
+ * client, running vfiouserctl, spawning the daemon with inherited sockets
+ * and environment variables, and reading a process's fd count and RSS.
+ * Built on tests/daemon/daemon_test.h (dt_*), which every program links.
+ */
+#ifndef VFUD_OPS_TEST_H
+#define VFUD_OPS_TEST_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include "daemon_test.h"
+
+/* The control socket of a harness daemon (<socket-dir>/control). */
+char *ot_control_path(const struct harness *h);
+
+/* Connect to a control socket; fails the test on error. */
+int ot_connect(const char *path);
+/* Close a connection made with ot_connect. */
+void ot_close(int fd);
+/* Send raw bytes (no newline added). */
+void ot_send(int fd, const void *buf, size_t len);
+/* The next answer line parsed (fails the test if none comes within
+ * DT_WAIT_MS or it is not a JSON object). */
+json_object *ot_answer(int fd);
+/* One request line (a newline is added) and its answer. */
+json_object *ot_call(int fd, const char *request);
+/* printf-style request on a fresh connection, closed afterwards. */
+json_object *ot_request(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+bool ot_ok(json_object *a);
+const char *ot_str(json_object *a, const char *key);     /* NULL if absent */
+json_object *ot_get(json_object *a, const char *path);   /* "devices.0.client.pid" */
+/* Is name among the strings of the array at key? */
+bool ot_list_has(json_object *a, const char *key, const char *name);
+/* Assert ok / not ok with code, showing the answer on failure. */
+void ot_assert_ok(json_object *a);
+void ot_assert_error(json_object *a, const char *code);
+
+/* Run the built vfiouserctl with args (NULL-terminated), stdout+stderr in
+ * *output; returns its exit status. */
+int ot_ctl(const char *const *args, char **output);
+
+/* Start the daemon (with $VFIOUSERD_WRAPPER) with args, logging to
+ * log_path.  fds[i] becomes fd 3 + i; env: "NAME=VALUE" strings, where
+ * "LISTEN_PID=self" is replaced by the daemon's pid (set in the child).
+ * If as_uid != (uid_t)-1 the child drops to that uid/gid first (root
+ * only). */
+pid_t ot_spawn(const char *const *args, const char *log_path, const int *fds,
+               unsigned nr_fds, const char *const *env, uid_t as_uid, gid_t as_gid);
+
+/* Resident set size of a process in KiB, or -1. */
+long ot_rss_kb(pid_t pid);
+/* Milliseconds since some fixed point (monotonic). */
+double ot_now_ms(void);
+
+#endif
