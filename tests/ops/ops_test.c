@@ -187,6 +187,22 @@ void ot_assert_error(json_object *a, const char *code)
                   "expected error %s, got %s", code, json_object_to_json_string(a));
 }
 
+void ot_wait_state(const char *ctl, const char *device, const char *state)
+{
+    for (int i = 0;; i++) {
+        json_object *a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"%s\"}",
+                                    device);
+        bool done = g_strcmp0(ot_str(a, "devices.0.state"), state) == 0;
+
+        json_object_put(a);
+        if (done) {
+            return;
+        }
+        ck_assert_msg(i < DT_WAIT_MS / 5, "%s never became %s", device, state);
+        g_usleep(5000);
+    }
+}
+
 int ot_ctl(const char *const *args, char **output)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new();

@@ -41,6 +41,9 @@ bool ot_list_has(json_object *a, const char *key, const char *name);
 void ot_assert_ok(json_object *a);
 void ot_assert_error(json_object *a, const char *code);
 
+/* Wait until status shows device in state ("listening", ...). */
+void ot_wait_state(const char *ctl, const char *device, const char *state);
+
 /* Run the built vfiouserctl with args (NULL-terminated), stdout+stderr in
  * *output; returns its exit status. */
 int ot_ctl(const char *const *args, char **output);

@@ -297,16 +297,7 @@ START_TEST(reload_changes)
 
     /* Once t1's client has gone, the next reload recreates it. */
     vfu_client_close(c1);
-    for (int i = 0;; i++) {
-        a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"t1\"}");
-        if (strcmp(ot_str(a, "devices.0.state"), "listening") == 0) {
-            json_object_put(a);
-            break;
-        }
-        json_object_put(a);
-        ck_assert_int_lt(i, 1000);
-        g_usleep(10000);
-    }
+    ot_wait_state(ctl, "t1", "listening");
     a = ot_request(ctl, "{\"command\":\"reload\"}");
     ot_assert_ok(a);
     ck_assert(ot_list_has(a, "recreated", "t1"));
