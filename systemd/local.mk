@@ -6,11 +6,13 @@
 EXTRA_DIST += \
 	systemd/vfiouserd.service.in \
 	systemd/vfiouserd@.service.in \
+	systemd/vfiouserd@.socket.in \
 	systemd/vfiouserd.sysusers.in
 
 SYSTEMD_GENERATED = \
 	systemd/vfiouserd.service \
 	systemd/vfiouserd@.service \
+	systemd/vfiouserd@.socket \
 	systemd/sysusers.d/vfiouserd.conf
 CLEANFILES += $(SYSTEMD_GENERATED)
 
@@ -29,13 +31,16 @@ systemd/vfiouserd.service: systemd/vfiouserd.service.in Makefile
 	$(AM_V_GEN)$(call systemd_generate,systemd/vfiouserd.service.in)
 systemd/vfiouserd@.service: systemd/vfiouserd@.service.in Makefile
 	$(AM_V_GEN)$(call systemd_generate,systemd/vfiouserd@.service.in)
+systemd/vfiouserd@.socket: systemd/vfiouserd@.socket.in Makefile
+	$(AM_V_GEN)$(call systemd_generate,systemd/vfiouserd@.socket.in)
 # Generated into a sysusers.d/ directory so that it installs under the name
 # systemd-sysusers expects without an install hook.
 systemd/sysusers.d/vfiouserd.conf: systemd/vfiouserd.sysusers.in Makefile
 	$(AM_V_GEN)$(call systemd_generate,systemd/vfiouserd.sysusers.in)
 
 if HAVE_SYSTEMD_UNITDIR
-systemdsystemunit_DATA = systemd/vfiouserd.service systemd/vfiouserd@.service
+systemdsystemunit_DATA = systemd/vfiouserd.service systemd/vfiouserd@.service \
+	systemd/vfiouserd@.socket
 
 # Beside the unit dir of a /usr install: $(prefix)/lib, not $(libdir)
 # (which is lib/x86_64-linux-gnu on Debian).

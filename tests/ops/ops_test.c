@@ -275,6 +275,8 @@ pid_t ot_spawn(const char *const *args, const char *log_path, const int *fds,
             setenv(name, strcmp(value, "self") == 0 ? pidbuf : value, 1);
         }
         if (as_uid != (uid_t)-1) {
+            /* Our private TMPDIR is not theirs (valgrind writes there). */
+            setenv("TMPDIR", "/tmp", 1);
             if (setgroups(0, NULL) < 0 || setgid(as_gid) < 0 || setuid(as_uid) < 0) {
                 _exit(126);
             }

@@ -473,8 +473,8 @@ START_TEST(journal_stream)
     /* Another stream: the variable is inherited but not ours. */
     ck_assert(g_file_set_contents(h->log_path, "", 0, NULL));
     g_free(js);
-    js = g_strdup_printf("JOURNAL_STREAM=%llu:%llu", (unsigned long long)st.st_dev,
-                         (unsigned long long)st.st_ino + 1);
+    js = g_strdup_printf("JOURNAL_STREAM=%llu:%llu", (unsigned long long)st.st_dev + 1000,
+                         (unsigned long long)st.st_ino);
     env[0] = js;
     pid = ot_spawn(args, h->log_path, NULL, 0, env, (uid_t)-1, (gid_t)-1);
     ck_assert(dt_wait_log(h, "control socket"));
