@@ -62,6 +62,11 @@ check-ops-valgrind:
 .PHONY: check-ops-valgrind
 endif
 
-# The QMP hot-plug test with a real guest (skips without the QEMU lab).
+# The QMP hot-plug test with a real guest (skips without the QEMU lab), and
+# its QMP client.
+check_PROGRAMS += tests/ops/vfu-qmp
+tests_ops_vfu_qmp_SOURCES = tests/ops/vfu_qmp.c
+tests_ops_vfu_qmp_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
+tests_ops_vfu_qmp_LDADD = $(GLIB_LIBS) $(JSONC_LIBS)
 TESTS += tests/e2e/hotplug.test
 EXTRA_DIST += tests/e2e/hotplug.test
