@@ -3,4 +3,6 @@
 dist_man_MANS += \
 	man/vfiouserd.8 \
 	man/vfiouserd.conf.5 \
-	man/vfiouserd-plugin.3
+	man/vfiouserd-plugin.3 \
+	man/vfiouserctl.8 \
+	man/vfiouserd-libvirt.7
