@@ -356,6 +356,8 @@ static json_object *device_status(struct devset *ds, const struct devset_entry *
     }
     json_object_object_add(o, "access", access);
     add_str(o, "log_level", s.log_level >= 0 ? log_level_name(s.log_level) : NULL);
+    add_str(o, "effective_log_level",
+            log_level_name(s.log_level >= 0 ? s.log_level : log_get_level()));
     return o;
 }
 

@@ -343,7 +343,7 @@ int devset_start(struct devset *ds, int single_fd, GPtrArray *activation)
         l->fd = single_fd;
         l->name = g_strdup(e->dc->name);
         if (ds->activation == NULL) {
-            ds->activation = g_ptr_array_new_with_free_func(NULL);
+            ds->activation = listener_fd_array_new();
         }
         g_ptr_array_add(ds->activation, l);
     } else if (ds->activation != NULL && ds->activation->len == 1 &&

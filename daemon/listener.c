@@ -213,6 +213,11 @@ static void listen_fd_free(gpointer p)
     g_free(l);
 }
 
+GPtrArray *listener_fd_array_new(void)
+{
+    return g_ptr_array_new_with_free_func(listen_fd_free);
+}
+
 /* First fd passed by the service manager (SD_LISTEN_FDS_START). */
 #define LISTEN_FDS_START 3
 
@@ -250,7 +255,7 @@ int listener_take_activation(GPtrArray **out, char **why)
             goto done;
         }
     }
-    fds = g_ptr_array_new_with_free_func(listen_fd_free);
+    fds = listener_fd_array_new();
     for (guint i = 0; i < n; i++) {
         struct listen_fd *l = g_new0(struct listen_fd, 1);
 

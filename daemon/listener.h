@@ -34,5 +34,7 @@ struct listen_fd {
  * 0, or -errno and *why when one is not a listening AF_UNIX stream socket
  * or the variables are malformed. */
 int listener_take_activation(GPtrArray **out, char **why);
+/* An empty array of struct listen_fd that closes them when freed. */
+GPtrArray *listener_fd_array_new(void);
 
 #endif

@@ -170,7 +170,7 @@ static void print_irqs(json_object *irqs)
     g_string_free(s, TRUE);
 }
 
-static void print_device(json_object *d, const char *daemon_level)
+static void print_device(json_object *d)
 {
     json_object *sock = member(d, "socket");
     json_object *client = member(d, "client");
@@ -228,7 +228,8 @@ static void print_device(json_object *d, const char *daemon_level)
     if (str(d, "log_level", NULL) != NULL) {
         printf("  %-10s %s\n", "log level", str(d, "log_level", "?"));
     } else {
-        printf("  %-10s %s (the daemon's)\n", "log level", daemon_level);
+        printf("  %-10s %s (the daemon's)\n", "log level",
+               str(d, "effective_log_level", "?"));
     }
 }
 
@@ -267,8 +268,7 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
         if (d != NULL || i > 0) {
             printf("\n");
         }
-        print_device(json_object_array_get_idx(devs, i),
-                     d != NULL ? str(d, "log_level", "?") : "daemon-wide");
+        print_device(json_object_array_get_idx(devs, i));
     }
     return ctl_finish(ctl, a);
 }
