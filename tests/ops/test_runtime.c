@@ -306,7 +306,7 @@ START_TEST(reload_changes)
     ck_assert(ot_list_has(a, "unchanged", "g2"));
     ck_assert_uint_eq(json_object_array_length(ot_get(a, "pending")), 0);
     json_object_put(a);
-    ck_assert_uint_ne(inode(t1), ino_t1);
+    /* (Not by its inode: the new socket may reuse the old one's number.) */
     c1 = dt_client(t1);
     expect_testdev(c1, 2);
     vfu_client_close(c1);
@@ -545,7 +545,7 @@ START_TEST(traffic_during_changes)
      * and adds/removes through the control socket, back to back. */
     p.measuring = true;
     t0 = ot_now_ms();
-    for (int round = 0; round < 10; round++) {
+    for (int round = 0; round < 25; round++) {
         g_autofree char *more = g_strdup_printf(base, round + 1,
                                                 "[a0]\nplugin = gpio\n"
                                                 "[a1]\nplugin = testdev\n"
@@ -578,7 +578,7 @@ START_TEST(traffic_during_changes)
         ops += 5;
     }
     p.measuring = false;
-    report("during 20 reloads, 10 adds, 10 removes", &p, ot_now_ms() - t0);
+    report("during 50 reloads, 25 adds, 25 removes", &p, ot_now_ms() - t0);
     p.stop = true;
     g_thread_join(th);
     ck_assert_uint_eq(p.errors, 0);
