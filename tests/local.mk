@@ -3,3 +3,5 @@ include $(srcdir)/tests/client/local.mk
 include $(srcdir)/tests/unit/local.mk
 include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/bench/local.mk
+include $(srcdir)/tests/harness/local.mk
+include $(srcdir)/tests/nvme/local.mk

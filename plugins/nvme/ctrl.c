@@ -299,7 +299,7 @@ void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on)
     c->shutting_down = false;
     c->shutdown_done = false;
     features_default(c);
-    for (unsigned i = 0; i < NVME_DB_SLOTS; i++) {
+    for (unsigned i = 0; c->db && i < NVME_DB_SLOTS; i++) {
         atomic_store_explicit(&c->db[i], 0, memory_order_relaxed);
     }
     if (c->intx_asserted) {
@@ -432,10 +432,18 @@ static void arm_kick(struct nvme_ctrl *c)
 
 static void check_shutdown(struct nvme_ctrl *c)
 {
-    /* New I/O is no longer fetched; once the back-end is idle every
-     * accepted write has reached the file, then make it durable. */
+    /* Commands the host submitted before (or while) asking for shutdown
+     * are still served; once every SQ is drained and the back-end idle,
+     * every accepted write has reached the file: make it durable. */
     if (c->backend_inflight) {
         return;
+    }
+    for (unsigned qid = 1; qid <= c->nr_io_queues; qid++) {
+        struct nvme_sq *sq = c->sqs[qid];
+
+        if (sq && sq->head != sq->tail) {
+            return;
+        }
     }
     nvme_flush_all_sync(c);
     c->shutdown_done = true;

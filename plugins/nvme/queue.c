@@ -328,7 +328,7 @@ bool nvme_doorbells_pending(struct nvme_ctrl *c)
             continue;
         }
         if (read_db(c, db_slot_sq(sq->qid), q_shadowed(c, sq->qid), &ok) !=
-                sq->head && sq->free_list && !(c->shutting_down && qid)) {
+                sq->head && sq->free_list) {
             return true;
         }
         struct nvme_cq *cq = nvme_get_cq(c, sq->cqid);
@@ -373,9 +373,6 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
             int r;
 
             if (c->fatal || !sq->valid) {
-                return progress;
-            }
-            if (sq->qid != 0 && c->shutting_down) {
                 return progress;
             }
             req = sq->free_list;

@@ -1,0 +1,26 @@
+# Unit tests of the NVMe plugin, run against the fake daemon.
+if HAVE_CHECK
+if ENABLE_NVME
+NVME_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(FAKE_VFUD_CFLAGS) \
+	-DNVME_PLUGIN_SO='"$(abs_top_builddir)/plugins/.libs/nvme.so"'
+NVME_TEST_LDADD = tests/nvme/libnvmetdrv.la $(FAKE_VFUD_LIBS) $(CHECK_LIBS)
+NVME_TEST_LINKFLAGS = $(AM_LDFLAGS) $(FAKE_VFUD_LINKFLAGS)
+
+check_LTLIBRARIES += tests/nvme/libnvmetdrv.la
+tests_nvme_libnvmetdrv_la_SOURCES = tests/nvme/nvme_tdrv.c tests/nvme/nvme_tdrv.h
+tests_nvme_libnvmetdrv_la_CFLAGS = $(NVME_TEST_CFLAGS)
+
+check_PROGRAMS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io
+TESTS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io
+
+tests_nvme_test_nvme_ctrl_SOURCES = tests/nvme/test_nvme_ctrl.c
+tests_nvme_test_nvme_ctrl_CFLAGS = $(NVME_TEST_CFLAGS)
+tests_nvme_test_nvme_ctrl_LDADD = $(NVME_TEST_LDADD)
+tests_nvme_test_nvme_ctrl_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+
+tests_nvme_test_nvme_io_SOURCES = tests/nvme/test_nvme_io.c
+tests_nvme_test_nvme_io_CFLAGS = $(NVME_TEST_CFLAGS)
+tests_nvme_test_nvme_io_LDADD = $(NVME_TEST_LDADD)
+tests_nvme_test_nvme_io_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+endif
+endif
