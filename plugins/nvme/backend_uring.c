@@ -1,8 +1,7 @@
 /*
  * io_uring back-end: one ring per controller, owned by the I/O thread.
  * Each back-end operation carries its request pointer and an operation tag
- * in user_data; the kick eventfd is read through the same ring so the I/O
- * thread has a single place to sleep.
+ * in user_data.
  */
 #include "config.h"
 
@@ -120,10 +119,6 @@ int nvme_uring_process(struct nvme_ctrl *c)
 
         io_uring_cqe_seen(&c->ring, cqe);
         n++;
-        if (ud == NVME_UD_KICK) {
-            c->kick_armed = false;
-            continue;
-        }
         struct nvme_req *req = (struct nvme_req *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
 
         c->backend_inflight--;

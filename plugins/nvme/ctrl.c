@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -211,6 +212,34 @@ void nvme_reg_write(struct nvme_ctrl *c, uint64_t off, const void *buf,
 
 /* ---- Controller state (I/O thread) ---- */
 
+/* Sleep until the ring has completions, the kick eventfd fires (if
+ * with_kick) or the timeout expires.  Submits what is queued first.  A
+ * plain ppoll() on both fds rather than a blocking io_uring_enter(): it is
+ * one place to wait for both, and tools like valgrind know it blocks. */
+static void io_wait(struct nvme_ctrl *c, const struct timespec *timeout,
+                    bool with_kick)
+{
+    struct pollfd p[2] = {
+        { .fd = c->ring.ring_fd, .events = POLLIN },
+        { .fd = c->kick_fd, .events = POLLIN },
+    };
+
+    if (c->sqes_queued) {
+        c->sqes_queued = 0;
+        io_uring_submit(&c->ring);
+    }
+    if (io_uring_cq_ready(&c->ring)) {
+        return;
+    }
+    if (ppoll(p, with_kick ? 2 : 1, timeout, NULL) > 0 && with_kick &&
+        (p[1].revents & POLLIN)) {
+        uint64_t v;
+        ssize_t r = read(c->kick_fd, &v, sizeof(v));
+
+        (void)r;
+    }
+}
+
 void nvme_ctrl_fatal(struct nvme_ctrl *c, const char *why)
 {
     if (!c->fatal) {
@@ -226,14 +255,9 @@ void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq)
 {
     (void)sq;
     while (c->backend_inflight) {
-        struct io_uring_cqe *cqe;
-
-        c->sqes_queued = 0;
-        io_uring_submit(&c->ring);
-        if (io_uring_wait_cqe(&c->ring, &cqe) < 0) {
-            continue;
+        if (nvme_uring_process(c) == 0) {
+            io_wait(c, NULL, false);
         }
-        nvme_uring_process(c);
     }
 }
 
@@ -418,18 +442,6 @@ static bool ctl_serve(struct nvme_ctrl *c)
 
 /* ---- The I/O thread ---- */
 
-static void arm_kick(struct nvme_ctrl *c)
-{
-    struct io_uring_sqe *sqe = nvme_uring_get_sqe(c);
-
-    if (!sqe) {
-        return;
-    }
-    io_uring_prep_read(sqe, c->kick_fd, &c->kick_buf, sizeof(c->kick_buf), 0);
-    io_uring_sqe_set_data(sqe, (void *)(uintptr_t)NVME_UD_KICK);
-    c->kick_armed = true;
-}
-
 static void check_shutdown(struct nvme_ctrl *c)
 {
     /* Commands the host submitted before (or while) asking for shutdown
@@ -496,9 +508,6 @@ static void *io_thread(void *arg)
             progress |= run_queues(c);
         }
         nvme_raise_irqs(c);
-        if (!c->kick_armed) {
-            arm_kick(c);
-        }
         if (c->sqes_queued) {
             c->sqes_queued = 0;
             io_uring_submit(&c->ring);
@@ -511,15 +520,14 @@ static void *io_thread(void *arg)
         if (c->db_mode == NVME_DB_POLL && c->enabled && !c->fatal) {
             /* Poll mode: spin a while, then sleep with a growing timeout
              * (a kick or a back-end completion ends the sleep early). */
-            struct io_uring_cqe *cqe;
-            struct __kernel_timespec ts;
+            struct timespec ts;
 
             if (++idle < POLL_SPIN) {
                 continue;
             }
-            ts.tv_sec = 0;
-            ts.tv_nsec = (long long)backoff_us * 1000;
-            (void)io_uring_wait_cqe_timeout(&c->ring, &cqe, &ts);
+            ts.tv_sec = backoff_us / 1000000;
+            ts.tv_nsec = (long)(backoff_us % 1000000) * 1000;
+            io_wait(c, &ts, true);
             if (backoff_us < c->poll_max_sleep_us) {
                 backoff_us *= 2;
                 if (backoff_us > c->poll_max_sleep_us) {
@@ -535,7 +543,7 @@ static void *io_thread(void *arg)
             atomic_store(&c->sleeping, false);
             continue;
         }
-        io_uring_submit_and_wait(&c->ring, 1);
+        io_wait(c, NULL, true);
         atomic_store(&c->sleeping, false);
     }
     return NULL;
@@ -562,7 +570,6 @@ int nvme_ctrl_start_thread(struct nvme_ctrl *c)
         return r;
     }
     c->ring_ok = true;
-    c->kick_armed = false;
     r = pthread_create(&c->thread, NULL, io_thread, c);
     if (r != 0) {
         vfud_error(c->dev, "nvme: cannot start the I/O thread: %s", strerror(r));

@@ -22,9 +22,10 @@
  * it fetches SQEs, runs admin commands, submits I/O to an io_uring (one
  * ring per controller, several requests in flight per queue, batched
  * submission), reaps completions, posts CQEs and raises one MSI-X interrupt
- * per completion queue per loop iteration.  It sleeps in the io_uring wait;
- * a doorbell write wakes it through an eventfd read queued on the same ring
- * (only when it actually sleeps: a flag checked after the doorbell store).
+ * per completion queue per loop iteration.  It sleeps in ppoll() on the
+ * ring fd and a kick eventfd; a doorbell write signals the eventfd only
+ * when the thread actually sleeps (a flag checked after the doorbell
+ * store, Dekker style, so no wake-up is lost).
  * Controller-level changes (CC.EN, CC.SHN, NSSR, device reset, dma_unmap,
  * destroy) are passed to the I/O thread with nvme_ctl_call(), which waits:
  * when CC.EN=0 has been written, nothing is in flight and no guest pointer

@@ -198,8 +198,6 @@ struct nvme_ctrl {
     struct io_uring ring;
     bool ring_ok;
     int kick_fd;
-    uint64_t kick_buf;
-    bool kick_armed;
     _Atomic bool sleeping;
     _Atomic bool cq_waiting;    /* some completion waits for CQ room */
     unsigned sqes_queued;       /* io_uring SQEs not yet submitted */
@@ -325,7 +323,6 @@ int nvme_ns_set_format(struct nvme_ns *ns, unsigned lba_shift);
 bool nvme_ns_format_ok(const struct nvme_ns *ns, unsigned lba_shift);
 
 /* ---- backend_uring.c / backend_null.c ---- */
-#define NVME_UD_KICK 2ull /* io_uring user_data of the kick eventfd read */
 #define NVME_FALLOC_ZERO  0
 #define NVME_FALLOC_PUNCH 1
 int nvme_uring_rw(struct nvme_ctrl *c, struct nvme_req *req);
