@@ -217,10 +217,11 @@ static void exec_identify(struct nvme_ctrl *c, struct nvme_req *req)
 
 /* ---- Queues ---- */
 
-static bool entry_sizes_ok(const struct nvme_ctrl *c)
+static bool entry_sizes_ok(struct nvme_ctrl *c)
 {
-    return NVME_CC_IOSQES(c->cc_at_enable) == 6 &&
-           NVME_CC_IOCQES(c->cc_at_enable) == 4;
+    uint32_t cc = atomic_load(&c->cc_at_enable);
+
+    return NVME_CC_IOSQES(cc) == 6 && NVME_CC_IOCQES(cc) == 4;
 }
 
 static void exec_create_cq(struct nvme_ctrl *c, struct nvme_req *req)

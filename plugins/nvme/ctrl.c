@@ -111,6 +111,9 @@ static void cc_write(struct nvme_ctrl *c, uint32_t val)
             return;
         }
         csts_update(c, 0, NVME_CSTS_RDY);
+    } else if ((old & NVME_CC_EN) && (val & NVME_CC_EN)) {
+        /* entry sizes may be set after enabling, before queue creation */
+        atomic_store(&c->cc_at_enable, c->cc);
     } else if ((old & NVME_CC_EN) && !(val & NVME_CC_EN)) {
         (void)nvme_ctl_call(c, NVME_CTL_DISABLE, 0, 0);
         csts_update(c, NVME_CSTS_RDY | NVME_CSTS_CFS, 0);
@@ -341,7 +344,7 @@ static int ctl_enable(struct nvme_ctrl *c)
     int r;
 
     nvme_ctrl_reset_state(c, true);
-    c->cc_at_enable = c->cc;
+    atomic_store(&c->cc_at_enable, c->cc);
     nvme_cq_init(&c->admin_cq, 0, c->acq, cqs, 0, true);
     r = nvme_sq_init(c, &c->admin_sq, 0, 0, c->asq, sqs, NVME_ADMIN_REQS);
     if (r < 0) {

@@ -231,6 +231,10 @@ int nvme_req_bounce(struct nvme_req *req)
         if (posix_memalign(&p, NVME_PAGE_SIZE, NVME_MAX_XFER) != 0) {
             return -ENOMEM;
         }
+        /* Once per request slot: stale heap bytes can never reach the
+         * guest, and memory checkers see the buffer as initialised even
+         * though io_uring fills it behind their back. */
+        memset(p, 0, NVME_MAX_XFER);
         req->bounce = p;
     }
     return 0;

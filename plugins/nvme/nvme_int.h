@@ -99,6 +99,7 @@ struct nvme_sq {
     uint32_t size;
     uint32_t head;       /* next entry to fetch */
     uint32_t tail;       /* last tail seen */
+    uint32_t eventidx;   /* last EventIdx published (shadow doorbells) */
     struct nvme_gmem mem;
     struct nvme_req *reqs;      /* pool */
     struct nvme_req *free_list;
@@ -215,7 +216,7 @@ struct nvme_ctrl {
     bool fatal;
     bool shutting_down;
     bool shutdown_done;
-    uint32_t cc_at_enable;      /* CC as written with EN=1 (queue entry sizes) */
+    _Atomic uint32_t cc_at_enable; /* CC while enabled (queue entry sizes) */
     uint64_t start_time;        /* for the power-on hours counter */
     struct nvme_sq *sqs[NVME_MAX_QUEUES + 1];
     struct nvme_cq *cqs[NVME_MAX_QUEUES + 1];

@@ -279,6 +279,7 @@ void nvme_dbbuf_setup_queue(struct nvme_ctrl *c, uint16_t qid)
     if (sq) {
         (void)gmem_store32(c, &c->dbbuf_dbs, db_slot_sq(qid) * 4ull, sq->tail);
         (void)gmem_store32(c, &c->dbbuf_eis, db_slot_sq(qid) * 4ull, sq->tail);
+        sq->eventidx = sq->tail;
     }
     if (cq) {
         (void)gmem_store32(c, &c->dbbuf_dbs, db_slot_cq(qid) * 4ull, cq->head);
@@ -361,8 +362,13 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
             }
             /* Publish how far we got, then look again: a submission the
              * driver made before seeing the new EventIdx is caught here,
-             * one made after it rings the doorbell. */
+             * one made after it rings the doorbell.  (Unchanged: the last
+             * publication still stands and nothing needs re-checking.) */
+            if (sq->eventidx == tail) {
+                break;
+            }
             write_eventidx(c, db_slot_sq(sq->qid), tail);
+            sq->eventidx = tail;
             if (sq_fetch_tail(c, sq) == sq->head) {
                 break;
             }
