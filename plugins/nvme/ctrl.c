@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nvme_int.h"
@@ -252,6 +253,26 @@ void nvme_ctrl_fatal(struct nvme_ctrl *c, const char *why)
     csts_update(c, 0, NVME_CSTS_CFS);
 }
 
+/* Guest memory a queue lives in is unreachable.  That happens for a moment
+ * while the client re-maps memory (QEMU unmaps and maps again when the
+ * guest reshapes its address space), so it is retried every 10 ms; only if
+ * it lasts NVME_MEM_FAULT_MS does the controller report a fatal status. */
+void nvme_ctrl_mem_fault(struct nvme_ctrl *c, const char *why)
+{
+    struct timespec now;
+    uint64_t ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    c->mem_fault = true;
+    if (!c->mem_fault_since) {
+        c->mem_fault_since = ms;
+        vfud_log(c->dev, LOG_DEBUG, "nvme: %s, retrying", why);
+    } else if (ms - c->mem_fault_since > NVME_MEM_FAULT_MS) {
+        nvme_ctrl_fatal(c, why);
+    }
+}
+
 /* Wait until the back-end has nothing in flight.  Completions are
  * processed as usual (posted, unless the controller is going away). */
 void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq)
@@ -323,6 +344,8 @@ void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on)
     c->nr_events = 0;
     c->masked_event_types = 0;
     c->fatal = false;
+    c->mem_fault = false;
+    c->mem_fault_since = 0;
     c->shutting_down = false;
     c->shutdown_done = false;
     features_default(c);
@@ -504,6 +527,10 @@ static void *io_thread(void *arg)
         if (!ctl_serve(c)) {
             break;
         }
+        if (!c->mem_fault) {
+            c->mem_fault_since = 0;
+        }
+        c->mem_fault = false;
         if (nvme_uring_process(c) > 0) {
             progress = true;
         }
@@ -518,6 +545,12 @@ static void *io_thread(void *arg)
         if (progress) {
             idle = 0;
             backoff_us = 1;
+            continue;
+        }
+        if (c->mem_fault && !c->fatal) {
+            struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+            io_wait(c, &ts, true);
             continue;
         }
         if (c->db_mode == NVME_DB_POLL && c->enabled && !c->fatal) {

@@ -37,6 +37,7 @@
 #define NVME_MSIX_PBA      0x3000u
 #define NVME_DB_SLOTS      (NVME_PAGE_SIZE / 4) /* DSTRD = 0 */
 #define NVME_MAX_EVENTS    16     /* queued async events */
+#define NVME_MEM_FAULT_MS  5000   /* unreachable queue memory: fatal after */
 
 struct nvme_ctrl;
 struct nvme_req;
@@ -214,6 +215,8 @@ struct nvme_ctrl {
     /* ---- controller state, owned by the I/O thread ---- */
     bool enabled;
     bool fatal;
+    bool mem_fault;             /* queue memory unreachable this round */
+    uint64_t mem_fault_since;   /* ms, 0: no fault */
     bool shutting_down;
     bool shutdown_done;
     _Atomic uint32_t cc_at_enable; /* CC while enabled (queue entry sizes) */
@@ -263,6 +266,7 @@ void nvme_ctrl_init_regs(struct nvme_ctrl *c);
 void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on);
 void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq);
 void nvme_ctrl_fatal(struct nvme_ctrl *c, const char *why);
+void nvme_ctrl_mem_fault(struct nvme_ctrl *c, const char *why);
 void nvme_flush_all_sync(struct nvme_ctrl *c);
 
 /* ---- queue.c ---- */

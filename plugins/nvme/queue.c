@@ -295,7 +295,7 @@ static uint32_t sq_fetch_tail(struct nvme_ctrl *c, struct nvme_sq *sq)
     uint32_t t = read_db(c, db_slot_sq(sq->qid), q_shadowed(c, sq->qid), &ok);
 
     if (!ok) {
-        nvme_ctrl_fatal(c, "shadow doorbell buffer unreadable");
+        nvme_ctrl_mem_fault(c, "shadow doorbell buffer unreadable");
         return sq->tail;
     }
     if (t >= sq->size) {
@@ -389,7 +389,8 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
                                (uint64_t)sq->head * sizeof(struct nvme_sqe),
                                &req->cmd, sizeof(req->cmd));
             if (r < 0) {
-                nvme_ctrl_fatal(c, "submission queue unreadable");
+                /* retried later: the client may be re-mapping memory */
+                nvme_ctrl_mem_fault(c, "submission queue unreadable");
                 return progress;
             }
             sq->free_list = req->next;
@@ -480,8 +481,9 @@ static bool cq_post(struct nvme_ctrl *c, struct nvme_cq *cq,
         }
     }
     if (r < 0) {
-        nvme_ctrl_fatal(c, "completion queue unwritable");
-        return true; /* the entry is lost either way */
+        /* the completion waits and is retried (see nvme_ctrl_mem_fault) */
+        nvme_ctrl_mem_fault(c, "completion queue unwritable");
+        return false;
     }
     cq->tail++;
     if (cq->tail == cq->size) {

@@ -868,6 +868,42 @@ START_TEST(test_many_in_flight)
 }
 END_TEST
 
+START_TEST(test_remap_with_live_queues)
+{
+    uint64_t a, b;
+    uint8_t *snap;
+    struct nvme_sqe c;
+    struct nvme_cqe e;
+
+    /* The client unmaps guest memory and maps it again (QEMU does this
+     * when the guest reshapes its address space) while queues exist and a
+     * command is submitted in the gap: it is served once memory is back. */
+    up();
+    a = td_alloc(&D, 8192, 4096);
+    b = td_alloc(&D, 8192, 4096);
+    fill(a, 4096, 42);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 5, 8, a, 0), 0);
+    c = rw_cmd(NVME_CMD_READ, 5, 8);
+    c.dptr1 = b;
+    td_queue_cmd(&D, 1, &c);          /* the SQE is in guest memory */
+    snap = malloc(TD_MEM_SIZE);
+    ck_assert_ptr_nonnull(snap);
+    memcpy(snap, D.mem, TD_MEM_SIZE);
+    ck_assert_int_eq(fake_dma_unmap(D.dev, TD_MEM_IOVA), 0);
+    td_ring(&D, 1);                   /* doorbell while memory is gone */
+    usleep(50 * 1000);
+    D.mem = fake_dma_map(D.dev, TD_MEM_IOVA, TD_MEM_SIZE, false);
+    ck_assert_ptr_nonnull(D.mem);
+    memcpy(D.mem, snap, TD_MEM_SIZE);
+    free(snap);
+    ck_assert_int_eq(td_wait(&D, 1, &e), 0);
+    ck_assert_int_eq(td_status(&e), 0);
+    ck_assert_int_eq(memcmp(td_ptr(&D, a), td_ptr(&D, b), 4096), 0);
+    ck_assert_uint_eq(fake_read32(D.dev, 0, NVME_REG_CSTS) & NVME_CSTS_CFS, 0);
+    down();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nvme_io");
@@ -896,6 +932,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_read_only);
     tcase_add_test(tc, test_format);
     tcase_add_test(tc, test_many_in_flight);
+    tcase_add_test(tc, test_remap_with_live_queues);
     suite_add_tcase(s, tc);
     return s;
 }
