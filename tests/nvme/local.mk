@@ -10,7 +10,8 @@ check_LTLIBRARIES += tests/nvme/libnvmetdrv.la
 tests_nvme_libnvmetdrv_la_SOURCES = tests/nvme/nvme_tdrv.c tests/nvme/nvme_tdrv.h
 tests_nvme_libnvmetdrv_la_CFLAGS = $(NVME_TEST_CFLAGS)
 
-check_PROGRAMS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io
+check_PROGRAMS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io \
+	tests/nvme/bench_nvme
 TESTS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io
 
 tests_nvme_test_nvme_ctrl_SOURCES = tests/nvme/test_nvme_ctrl.c
@@ -22,5 +23,11 @@ tests_nvme_test_nvme_io_SOURCES = tests/nvme/test_nvme_io.c
 tests_nvme_test_nvme_io_CFLAGS = $(NVME_TEST_CFLAGS)
 tests_nvme_test_nvme_io_LDADD = $(NVME_TEST_LDADD)
 tests_nvme_test_nvme_io_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+
+# built by 'make check', run by hand: bench_nvme [shadow|poll] [qd] [s]
+tests_nvme_bench_nvme_SOURCES = tests/nvme/bench_nvme.c
+tests_nvme_bench_nvme_CFLAGS = $(NVME_TEST_CFLAGS)
+tests_nvme_bench_nvme_LDADD = $(NVME_TEST_LDADD)
+tests_nvme_bench_nvme_LDFLAGS = $(NVME_TEST_LINKFLAGS)
 endif
 endif

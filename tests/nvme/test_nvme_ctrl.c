@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nvme_tdrv.h"
@@ -710,6 +711,38 @@ START_TEST(test_config_errors)
 }
 END_TEST
 
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(test_idle_cpu)
+{
+    double t0, used;
+
+    /* shadow doorbells (default): an idle controller with live queues and
+     * an outstanding AER costs no CPU */
+    up();
+    ck_assert_int_eq(td_create_io_queue(&D, 1, 64), 0);
+    ck_assert_int_eq(td_create_io_queue(&D, 2, 64), 0);
+    ck_assert_int_eq(td_enable_shadow(&D), 0);
+    {
+        struct nvme_sqe c = cmd(NVME_ADM_ASYNC_EVENT);
+
+        td_submit(&D, 0, &c);
+    }
+    usleep(10000);
+    t0 = cpu_seconds();
+    usleep(500 * 1000);
+    used = cpu_seconds() - t0;
+    ck_assert_msg(used < 0.01, "idle controller used %.3f s of CPU", used);
+    down();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nvme_ctrl");
@@ -731,6 +764,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_device_reset_and_unmap);
     tcase_add_test(tc, test_nssr);
     tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_idle_cpu);
     suite_add_tcase(s, tc);
     return s;
 }
