@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +24,8 @@
 
 #define NVME_CAP_TO_UNITS 10   /* CAP.TO: 5 s, in 500 ms units */
 #define NVME_VERSION 0x00010400u
-#define POLL_SPIN 4096         /* idle loops before the poller backs off */
+#define POLL_SPIN_NS 200000    /* poll mode: busy-poll this long when idle */
+#define POLL_SLEEP_MIN_US 10   /* then sleep from this, doubling */
 
 /* ---- Registers ---- */
 
@@ -516,10 +518,26 @@ static bool run_queues(struct nvme_ctrl *c)
     return progress;
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void *io_thread(void *arg)
 {
     struct nvme_ctrl *c = arg;
-    unsigned idle = 0, backoff_us = 1;
+    unsigned idle = 0, backoff_us = POLL_SLEEP_MIN_US;
+    uint64_t idle_since = 0;
+    bool spun = false;
+
+    if (c->db_mode == NVME_DB_POLL) {
+        /* the poller's short sleeps should not be stretched by the default
+         * 50 us timer slack */
+        (void)prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
+    }
 
     for (;;) {
         bool progress = false;
@@ -544,7 +562,8 @@ static void *io_thread(void *arg)
         }
         if (progress) {
             idle = 0;
-            backoff_us = 1;
+            spun = false;
+            backoff_us = POLL_SLEEP_MIN_US;
             continue;
         }
         if (c->mem_fault && !c->fatal) {
@@ -558,8 +577,16 @@ static void *io_thread(void *arg)
              * (a kick or a back-end completion ends the sleep early). */
             struct timespec ts;
 
-            if (++idle < POLL_SPIN) {
+            if (idle++ == 0) {
+                idle_since = mono_ns();
                 continue;
+            }
+            if (!spun) {
+                /* read the clock only now and then while spinning */
+                if ((idle & 63) || mono_ns() - idle_since < POLL_SPIN_NS) {
+                    continue;
+                }
+                spun = true;
             }
             ts.tv_sec = backoff_us / 1000000;
             ts.tv_nsec = (long)(backoff_us % 1000000) * 1000;

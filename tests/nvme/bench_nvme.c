@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,8 @@ int main(int argc, char **argv)
         }
         if (got) {
             td_ring(&d, 1);
+        } else {
+            sched_yield(); /* share a core with the poller gracefully */
         }
     }
     printf("%s %s qd=%u: %.0f IOPS, process CPU %.2f cores, doorbell writes %u\n",
