@@ -259,6 +259,8 @@ static void exec_create_cq(struct nvme_ctrl *c, struct nvme_req *req)
         return;
     }
     nvme_cq_init(cq, qid, base, qsize, iv, ien);
+    /* a new queue's doorbell starts at 0, whatever was written before */
+    atomic_store(&c->db[2u * qid + 1], 0);
     c->cqs[qid] = cq;
     nvme_dbbuf_setup_queue(c, qid);
     done(c, req, NVME_SC_SUCCESS);
@@ -305,6 +307,7 @@ static void exec_create_sq(struct nvme_ctrl *c, struct nvme_req *req)
         done(c, req, NVME_SC_INTERNAL);
         return;
     }
+    atomic_store(&c->db[2u * qid], 0);
     c->sqs[qid] = sq;
     c->cqs[cqid]->nr_sqs++;
     nvme_dbbuf_setup_queue(c, qid);
