@@ -904,6 +904,102 @@ START_TEST(test_remap_with_live_queues)
 }
 END_TEST
 
+/* Random sizes (512 B .. 128 KiB), buffer offsets, PRP or SGL, two
+ * queues, many commands in flight: what fio does to the controller. */
+START_TEST(test_stress_verify)
+{
+    enum { QD = 24, ROUNDS = 40, SLOTS = 2 * QD };
+    uint64_t bufs[SLOTS], wbufs[SLOTS], rbuf;
+    uint32_t lba[SLOTS], nlb[SLOTS];
+    unsigned seed = 12345;
+
+    ck_assert_int_eq(td_open(&D, NS_SIZE, false, NULL), 0);
+    ck_assert_int_eq(td_enable(&D, 32), 0);
+    ck_assert_int_eq(td_create_io_queue(&D, 1, 256), 0);
+    ck_assert_int_eq(td_create_io_queue(&D, 2, 256), 0);
+    ck_assert_int_eq(td_enable_shadow(&D), 0);
+    for (int i = 0; i < SLOTS; i++) {
+        bufs[i] = td_alloc(&D, 136 << 10, 4096);  /* reference data */
+        wbufs[i] = td_alloc(&D, 136 << 10, 4096); /* what is written */
+    }
+    rbuf = td_alloc(&D, 136 << 10, 4096);
+    for (int round = 0; round < ROUNDS; round++) {
+        bool read_phase = round & 1;
+
+        for (int i = 0; i < SLOTS; i++) {
+            uint16_t qid = (uint16_t)(1 + (i & 1));
+            struct nvme_sqe c;
+            uint64_t buf;
+
+            if (!read_phase) {
+                seed = seed * 1103515245 + 12345;
+                nlb[i] = 1 + (seed >> 8) % 256;
+                lba[i] = (uint32_t)(i * 512 + ((seed >> 4) % 4) * 64);
+                fill(bufs[i], nlb[i] * 512, (unsigned)(round * 100 + i));
+            }
+            seed = seed * 1103515245 + 12345;
+            buf = read_phase ? rbuf : wbufs[i];
+            if (read_phase) {
+                /* one at a time into rbuf, compared right away */
+                c = rw_cmd(NVME_CMD_READ, lba[i], nlb[i]);
+            } else {
+                c = rw_cmd(NVME_CMD_WRITE, lba[i], nlb[i]);
+            }
+            buf += (seed >> 10) % 2 ? 0 : ((seed >> 12) % 8) * 512;
+            if ((seed >> 16) % 3 == 0) {
+                /* SGL: the buffer cut into up to 4 data blocks */
+                uint64_t seg = td_alloc(&D, 64, 16);
+                uint32_t len = nlb[i] * 512, off = 0;
+                unsigned nd = 0;
+
+                while (off < len) {
+                    uint32_t l = nd == 3 ? len - off : (len - off + 1) / 2;
+
+                    put_desc(seg + 16 * nd, buf + off, l, NVME_SGL_DATA_BLOCK);
+                    off += l;
+                    nd++;
+                }
+                set_sgl(&c, seg, 16 * nd, NVME_SGL_LAST_SEGMENT);
+            } else {
+                uint64_t pages[40];
+                unsigned n = 0;
+                uint64_t len = nlb[i] * 512ull;
+                uint64_t first = 4096 - (buf & 4095);
+
+                if (len > first) {
+                    for (uint64_t p = (buf & ~4095ull) + 4096; p < buf + len; p += 4096) {
+                        pages[n++] = p;
+                    }
+                }
+                td_build_prp(&D, &c, buf, pages, n);
+            }
+            if (read_phase) {
+                memset(td_ptr(&D, rbuf), 0, 136 << 10);
+                ck_assert_int_eq(td_cmd(&D, qid, &c, NULL), 0);
+                ck_assert_msg(memcmp(td_ptr(&D, buf), td_ptr(&D, bufs[i]), nlb[i] * 512) == 0,
+                              "round %d slot %d lba %u nlb %u", round, i, lba[i], nlb[i]);
+            } else {
+                memcpy(td_ptr(&D, buf), td_ptr(&D, bufs[i]), nlb[i] * 512);
+                td_queue_cmd(&D, qid, &c);
+            }
+        }
+        if (!read_phase) {
+            struct nvme_cqe e;
+
+            td_ring(&D, 1);
+            td_ring(&D, 2);
+            for (int i = 0; i < SLOTS; i++) {
+                uint16_t qid = (uint16_t)(1 + (i & 1));
+
+                ck_assert_int_eq(td_wait(&D, qid, &e), 0);
+                ck_assert_int_eq(td_status(&e), 0);
+            }
+        }
+    }
+    down();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nvme_io");
@@ -933,6 +1029,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_format);
     tcase_add_test(tc, test_many_in_flight);
     tcase_add_test(tc, test_remap_with_live_queues);
+    tcase_add_test(tc, test_stress_verify);
     suite_add_tcase(s, tc);
     return s;
 }
