@@ -794,6 +794,12 @@ const char *fake_dev_last_error(vfud_dev *dev)
 
 void *fake_dma_map(vfud_dev *dev, uint64_t iova, size_t size, bool message_only)
 {
+    return fake_dma_map_copy(dev, iova, size, message_only, NULL);
+}
+
+void *fake_dma_map_copy(vfud_dev *dev, uint64_t iova, size_t size,
+                        bool message_only, const void *init)
+{
     void *mem;
     int slot = -1;
 
@@ -818,6 +824,9 @@ void *fake_dma_map(vfud_dev *dev, uint64_t iova, size_t size, bool message_only)
     if (mem == MAP_FAILED) {
         pthread_rwlock_unlock(&dev->win_lock);
         return NULL;
+    }
+    if (init) {
+        memcpy(mem, init, size);
     }
     dev->win[slot].used = true;
     dev->win[slot].message_only = message_only;

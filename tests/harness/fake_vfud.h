@@ -48,6 +48,11 @@ const char *fake_dev_last_error(vfud_dev *dev);
 /* Map a window of size bytes at iova; returns its host address. */
 void *fake_dma_map(vfud_dev *dev, uint64_t iova, size_t size,
                    bool message_only);
+/* Same, with the window's initial contents (size bytes from init), copied
+ * before the plugin can see the window: memory that was there all along,
+ * as guest RAM is when a client maps it again. */
+void *fake_dma_map_copy(vfud_dev *dev, uint64_t iova, size_t size,
+                        bool message_only, const void *init);
 /* Like DMA_UNMAP: calls the plugin's dma_unmap, then checks that no
  * vfud_sg reference to the window is left; returns the references that
  * were still held (0 is the correct answer). */
