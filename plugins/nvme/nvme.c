@@ -429,7 +429,16 @@ static int nvme_reset(vfud_dev *dev, enum vfud_reset_reason why)
 
 static void nvme_dma_unmap(vfud_dev *dev, uint64_t iova, uint64_t len)
 {
-    (void)nvme_ctl_call(ctrl_of(dev), NVME_CTL_UNMAP, iova, len);
+    struct nvme_ctrl *c = ctrl_of(dev);
+
+    /* The daemon has already taken the window out of its table, so no new
+     * mapping of it can appear: with none held there is nothing to drop,
+     * and no reason to wait for an I/O thread that may be blocked in a DMA
+     * message only this (device) thread can answer. */
+    if (atomic_load(&c->nr_mapped) == 0) {
+        return;
+    }
+    (void)nvme_ctl_call(c, NVME_CTL_UNMAP, iova, len);
 }
 
 static int nvme_region_read(vfud_dev *dev, unsigned region, uint64_t offset,

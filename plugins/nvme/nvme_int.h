@@ -202,6 +202,7 @@ struct nvme_ctrl {
     int kick_fd;
     _Atomic bool sleeping;
     _Atomic bool cq_waiting;    /* some completion waits for CQ room */
+    _Atomic int nr_mapped;      /* queue/shadow mappings held (gmem) */
     unsigned sqes_queued;       /* io_uring SQEs not yet submitted */
     unsigned backend_inflight;  /* io_uring operations outstanding */
 

@@ -26,6 +26,7 @@ void nvme_gmem_release(struct nvme_ctrl *c, struct nvme_gmem *g)
     if (g->mapped) {
         vfud_dma_sg_put(c->dev, &g->sg, 1);
         g->mapped = false;
+        atomic_fetch_sub(&c->nr_mapped, 1);
     }
     g->remote = false;
 }
@@ -57,6 +58,7 @@ static int gmem_map(struct nvme_ctrl *c, struct nvme_gmem *g)
                         &g->sg, 1);
     if (n == 1) {
         g->mapped = true;
+        atomic_fetch_add(&c->nr_mapped, 1);
         return 0;
     }
     if (n == -EREMOTE || n == -ENOSPC) {
