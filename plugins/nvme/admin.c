@@ -612,9 +612,26 @@ static void exec_get_log_page(struct nvme_ctrl *c, struct nvme_req *req)
 
     memset(d, 0, NVME_MAX_XFER);
     switch (lid) {
-    case NVME_LOG_ERROR:
-        size = 64 * 4; /* ELPE + 1 entries; we keep none beyond the count */
+    case NVME_LOG_ERROR: {
+        unsigned n = sizeof(c->errlog) / sizeof(c->errlog[0]);
+
+        /* ELPE + 1 entries, newest first; unused ones are zero */
+        for (unsigned i = 0; i < n && i < c->err_count; i++) {
+            const struct nvme_err_entry *e =
+                &c->errlog[(c->err_count - i) % n];
+            uint8_t *p = d + 64 * i;
+
+            nvme_put64(p, e->count);
+            nvme_put16(p + 8, e->sqid);
+            nvme_put16(p + 10, e->cid);
+            nvme_put16(p + 12, e->status);
+            nvme_put16(p + 14, e->param_loc);
+            nvme_put64(p + 16, e->lba);
+            nvme_put32(p + 24, e->nsid);
+        }
+        size = 64 * n;
         break;
+    }
     case NVME_LOG_SMART:
         size = log_smart(c, d);
         break;

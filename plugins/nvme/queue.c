@@ -507,10 +507,31 @@ static void req_free(struct nvme_ctrl *c, struct nvme_req *req)
     c->total_inflight--;
 }
 
+/* Error Information log: the newest entries, kept in a small ring. */
+static void log_error(struct nvme_ctrl *c, const struct nvme_req *req)
+{
+    struct nvme_err_entry *e;
+    unsigned n = sizeof(c->errlog) / sizeof(c->errlog[0]);
+
+    c->err_count++;
+    e = &c->errlog[c->err_count % n];
+    e->count = c->err_count;
+    e->sqid = req->sq->qid;
+    e->cid = req->cmd.cid;
+    e->status = (uint16_t)(req->status << 1);
+    e->param_loc = 0xffff; /* not reported */
+    e->nsid = req->cmd.nsid;
+    e->lba = req->sq->qid ? (req->cmd.cdw10 | (uint64_t)req->cmd.cdw11 << 32) : 0;
+}
+
 void nvme_req_complete(struct nvme_ctrl *c, struct nvme_req *req)
 {
     struct nvme_sq *sq = req->sq;
     struct nvme_cq *cq = nvme_get_cq(c, sq->cqid);
+
+    if (req->status != NVME_SC_SUCCESS) {
+        log_error(c, req);
+    }
 
     nvme_req_release_data(c, req);
     if (!cq || !sq->valid || !c->enabled) {

@@ -493,8 +493,16 @@ START_TEST(test_log_pages)
     ck_assert_int_eq(get_log(NVME_LOG_FW_SLOT, 512, 0, &b), 0);
     d = td_ptr(&D, b);
     ck_assert_uint_eq(d[0], 1);
+    /* the failed log page reads above are in the error log, newest first */
     ck_assert_int_eq(get_log(NVME_LOG_ERROR, 256, 0, &b), 0);
+    d = td_ptr(&D, b);
+    ck_assert_uint_ge(le64(d), 2);                      /* error count */
+    ck_assert_uint_eq(le64(d) - 1, le64(d + 64));       /* older next */
+    ck_assert_uint_eq(le16(d + 8), 0);                  /* admin SQ */
+    ck_assert_uint_eq((le16(d + 12) >> 1) & 0x7ff, NVME_SC_INVALID_FIELD);
     ck_assert_int_eq(get_log(0x70, 512, 0, &b), NVME_SC_INVALID_LOG_PAGE);
+    ck_assert_int_eq(get_log(NVME_LOG_SMART, 512, 0, &b), 0);
+    ck_assert_uint_ge(le64((uint8_t *)td_ptr(&D, b) + 176), 3); /* entries */
     down();
 }
 END_TEST
