@@ -31,3 +31,12 @@ tests_nvme_bench_nvme_LDADD = $(NVME_TEST_LDADD)
 tests_nvme_bench_nvme_LDFLAGS = $(NVME_TEST_LINKFLAGS)
 endif
 endif
+
+# End to end with the real daemon, QEMU and Linux's nvme driver; each skips
+# (77) without the QEMU lab of tests/e2e (see tests/nvme/e2e-nvme.sh).
+if ENABLE_NVME
+TESTS += tests/nvme/nvme-shadow.test tests/nvme/nvme-poll.test \
+	tests/nvme/nvme-messages.test
+endif
+EXTRA_DIST += tests/nvme/nvme-shadow.test tests/nvme/nvme-poll.test \
+	tests/nvme/nvme-messages.test tests/nvme/e2e-nvme.sh
