@@ -590,6 +590,12 @@ void nvme_raise_irqs(struct nvme_ctrl *c)
         (void)vfud_irq_trigger(c->dev, cq->vector);
         if (cq->vector == 0) {
             c->intx_asserted = true;
+            if (q_shadowed(c, cq->qid)) {
+                /* a level interrupt must be lowered once the host has
+                 * consumed everything: ask for a real doorbell then */
+                write_eventidx(c, db_slot_cq(cq->qid),
+                               (cq->tail + cq->size - 1) % cq->size);
+            }
         }
     }
     if (c->intx_asserted) {
