@@ -69,7 +69,8 @@ static void id_ctrl(struct nvme_ctrl *c, uint8_t *d)
     d[NVME_IDC_MDTS] = NVME_MDTS;
     nvme_put16(d + NVME_IDC_CNTLID, 1);
     nvme_put32(d + NVME_IDC_VER, 0x00010400);
-    nvme_put32(d + NVME_IDC_RTD3E, 10 * 1000 * 1000); /* 10 s to shut down */
+    /* time to shut down: a flush of a large page cache can take a while */
+    nvme_put32(d + NVME_IDC_RTD3E, 30 * 1000 * 1000);
     d[NVME_IDC_CNTRLTYPE] = 1;                       /* I/O controller */
     nvme_put16(d + NVME_IDC_OACS,
                NVME_OACS_FORMAT |
