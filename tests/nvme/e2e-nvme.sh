@@ -43,6 +43,17 @@ fio --name=mix --filename="$DEV" --rw=randrw --bsrange=512-256k --size=16M \
     --numjobs="$JOBS" --offset_increment=16M --group_reporting >/tmp/fio1 2>&1
 grep -q 'err= 0' /tmp/fio1 || { cat /tmp/fio1; fail "fio randrw verify"; }
 grep -E 'READ:|WRITE:' /tmp/fio1
+# controller resets (CC.EN=0 with commands in flight) under a verifying load
+fio --name=resets --filename="$DEV" --offset=128M --rw=randrw --bsrange=4k-128k \
+    --size=16M --iodepth=32 --ioengine=libaio --direct=1 --verify=crc32c \
+    --verify_fatal=1 --time_based --runtime=8 >/tmp/fio4 2>&1 &
+fpid=$!
+sleep 2
+nvme reset /dev/nvme0 || fail "nvme reset"
+sleep 2
+echo 1 >/sys/class/nvme/nvme0/reset_controller || fail "reset_controller"
+wait $fpid
+grep -q 'err= 0' /tmp/fio4 || { cat /tmp/fio4; fail "fio across controller resets"; }
 # buffered writes (large folios: SGLs) with fsync (Flush)
 fio --name=buffered --filename="$DEV" --offset=64M --rw=write --bs=1M --size=8M \
     --ioengine=psync --fsync=2 --verify=md5 --verify_fatal=1 >/tmp/fio2 2>&1
@@ -72,7 +83,7 @@ grep -E 'IOPS' /tmp/fio3
 # must make it durable (the host checks the backing file)
 yes 'vfiouserd nvme e2e pattern 0123456789abcdef' | head -c 4194304 >/tmp/p
 dd if=/tmp/p of="$DEV" bs=1M seek=200 oflag=direct 2>/dev/null || fail "dd pattern"
-dmesg | grep -iE 'nvme.*(error|timeout|reset)' && fail "driver complained"
+dmesg | grep -iE 'nvme.*(error|timeout|abort)' && fail "driver complained"
 echo "NVME-E2E: PASS"
 GUEST
 }
