@@ -700,8 +700,22 @@ static void exec_dbbuf_config(struct nvme_ctrl *c, struct nvme_req *req)
     }
     nvme_gmem_release(c, &c->dbbuf_dbs);
     nvme_gmem_release(c, &c->dbbuf_eis);
+    c->dbbuf = false;
     nvme_gmem_init(&c->dbbuf_dbs, dbs, NVME_PAGE_SIZE);
     nvme_gmem_init(&c->dbbuf_eis, eis, NVME_PAGE_SIZE);
+    if (nvme_gmem_map(c, &c->dbbuf_dbs) < 0 ||
+        nvme_gmem_map(c, &c->dbbuf_eis) < 0) {
+        /* Guest memory reachable by DMA messages only: reading the shadow
+         * doorbells would cost a message round trip per queue per pass,
+         * far more than the (posted) doorbell writes they would save.
+         * Refused, the driver keeps ringing the real doorbells. */
+        nvme_gmem_release(c, &c->dbbuf_dbs);
+        nvme_gmem_release(c, &c->dbbuf_eis);
+        nvme_gmem_init(&c->dbbuf_dbs, 0, 0);
+        nvme_gmem_init(&c->dbbuf_eis, 0, 0);
+        done(c, req, NVME_SC_INVALID_FIELD);
+        return;
+    }
     c->dbbuf = true;
     for (unsigned qid = 1; qid <= c->nr_io_queues; qid++) {
         nvme_dbbuf_setup_queue(c, (uint16_t)qid);

@@ -37,7 +37,10 @@
  * draining a queue the controller publishes EventIdx and re-reads the
  * shadow value (full fence between), so the driver rings the real doorbell
  * only when the controller may be asleep.  The admin queue is never
- * shadowed.  No polling: an idle guest costs no CPU.  "poll": the doorbell
+ * shadowed.  No polling: an idle guest costs no CPU.  When guest memory
+ * is reachable by DMA messages only, Doorbell Buffer Config is refused
+ * (every shadow read would be a message round trip) and the driver keeps
+ * ringing the real doorbells.  "poll": the doorbell
  * page is mmapped by the client (sparse area of BAR0) and the I/O thread
  * polls it, spinning a while and then sleeping with an exponential back-off
  * up to poll-max-sleep-us.
@@ -49,7 +52,8 @@
  * the memory is message-only (-EREMOTE) the command uses a bounce buffer
  * with vfud_dma_read/write, which is also used when O_DIRECT cannot take
  * the guest buffer as it is.  No allocation happens per I/O once a
- * request slot has its bounce buffer.
+ * request slot has its bounce buffer.  SQEs are fetched up to 16 at a
+ * time (one copy, or one message).
  *
  * Durability: a write with FUA, or any write while the volatile write cache
  * is disabled (Set Features or write-cache=off), is submitted with

@@ -37,6 +37,7 @@
 #define NVME_MSIX_PBA      0x3000u
 #define NVME_DB_SLOTS      (NVME_PAGE_SIZE / 4) /* DSTRD = 0 */
 #define NVME_MAX_EVENTS    16     /* queued async events */
+#define NVME_SQE_BATCH     16     /* SQEs fetched with one copy */
 #define NVME_MEM_FAULT_MS  5000   /* unreachable queue memory: fatal after */
 
 struct nvme_ctrl;
@@ -273,6 +274,7 @@ void nvme_flush_all_sync(struct nvme_ctrl *c);
 /* ---- queue.c ---- */
 void nvme_gmem_init(struct nvme_gmem *g, uint64_t iova, uint64_t len);
 void nvme_gmem_release(struct nvme_ctrl *c, struct nvme_gmem *g);
+int nvme_gmem_map(struct nvme_ctrl *c, struct nvme_gmem *g);
 int nvme_gmem_read(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
                    void *buf, size_t len);
 int nvme_gmem_write(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,

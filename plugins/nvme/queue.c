@@ -44,7 +44,7 @@ void nvme_gmem_unmap_range(struct nvme_ctrl *c, struct nvme_gmem *g,
 
 /* Map the whole region with one host pointer if the client shared it.
  * Returns 0, -EREMOTE (use messages) or another negative errno. */
-static int gmem_map(struct nvme_ctrl *c, struct nvme_gmem *g)
+int nvme_gmem_map(struct nvme_ctrl *c, struct nvme_gmem *g)
 {
     int n;
 
@@ -77,7 +77,7 @@ static inline uint8_t *gmem_ptr(struct nvme_gmem *g, uint64_t off)
 int nvme_gmem_read(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
                    void *buf, size_t len)
 {
-    int r = gmem_map(c, g);
+    int r = nvme_gmem_map(c, g);
 
     if (r == 0) {
         memcpy(buf, gmem_ptr(g, off), len);
@@ -92,7 +92,7 @@ int nvme_gmem_read(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
 int nvme_gmem_write(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
                     const void *buf, size_t len)
 {
-    int r = gmem_map(c, g);
+    int r = nvme_gmem_map(c, g);
 
     if (r == 0) {
         memcpy(gmem_ptr(g, off), buf, len);
@@ -109,7 +109,7 @@ int nvme_gmem_write(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
 static int gmem_load32(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
                        uint32_t *v)
 {
-    int r = gmem_map(c, g);
+    int r = nvme_gmem_map(c, g);
 
     if (r == 0) {
         *v = atomic_load_explicit((_Atomic uint32_t *)gmem_ptr(g, off),
@@ -125,7 +125,7 @@ static int gmem_load32(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
 static int gmem_store32(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
                         uint32_t v)
 {
-    int r = gmem_map(c, g);
+    int r = nvme_gmem_map(c, g);
 
     if (r == 0) {
         atomic_store_explicit((_Atomic uint32_t *)gmem_ptr(g, off), v,
@@ -377,42 +377,61 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
             continue;
         }
         while (sq->head != tail) {
-            struct nvme_req *req;
+            struct nvme_sqe batch[NVME_SQE_BATCH];
+            uint32_t n = (tail + sq->size - sq->head) % sq->size;
             int r;
 
             if (c->fatal || !sq->valid) {
                 return progress;
             }
-            req = sq->free_list;
-            if (!req) {
+            if (!sq->free_list) {
                 return progress; /* resumed when a command completes */
+            }
+            /* Contiguous entries, as many as there are free requests: one
+             * copy (or one DMA message when memory is message-only). */
+            if (n > sq->size - sq->head) {
+                n = sq->size - sq->head;
+            }
+            if (n > NVME_SQE_BATCH) {
+                n = NVME_SQE_BATCH;
+            }
+            if (n > sq->nr_reqs - sq->inflight) {
+                n = sq->nr_reqs - sq->inflight;
             }
             r = nvme_gmem_read(c, &sq->mem,
                                (uint64_t)sq->head * sizeof(struct nvme_sqe),
-                               &req->cmd, sizeof(req->cmd));
+                               batch, n * sizeof(struct nvme_sqe));
             if (r < 0) {
                 /* retried later: the client may be re-mapping memory */
                 nvme_ctrl_mem_fault(c, "submission queue unreadable");
                 return progress;
             }
-            sq->free_list = req->next;
-            req->next = NULL;
-            sq->inflight++;
-            c->total_inflight++;
-            sq->head = (sq->head + 1) % sq->size;
-            progress = true;
+            for (uint32_t i = 0; i < n; i++) {
+                struct nvme_req *req = sq->free_list;
 
-            req->status = NVME_SC_SUCCESS;
-            req->dw0 = 0;
-            req->ns = NULL;
-            req->nseg = req->nsg = req->niov = 0;
-            req->bounced = false;
-            req->pending = 0;
-            req->res = 0;
-            if (sq->qid == 0) {
-                nvme_admin_exec(c, req);
-            } else {
-                nvme_io_exec(c, req);
+                if (!sq->valid) {
+                    return progress; /* deleted by an admin command */
+                }
+                req->cmd = batch[i];
+                sq->free_list = req->next;
+                req->next = NULL;
+                sq->inflight++;
+                c->total_inflight++;
+                sq->head = (sq->head + 1) % sq->size;
+                progress = true;
+
+                req->status = NVME_SC_SUCCESS;
+                req->dw0 = 0;
+                req->ns = NULL;
+                req->nseg = req->nsg = req->niov = 0;
+                req->bounced = false;
+                req->pending = 0;
+                req->res = 0;
+                if (sq->qid == 0) {
+                    nvme_admin_exec(c, req);
+                } else {
+                    nvme_io_exec(c, req);
+                }
             }
         }
     }
@@ -462,7 +481,7 @@ static bool cq_post(struct nvme_ctrl *c, struct nvme_cq *cq,
     e.cid = req->cmd.cid;
     e.status = st;
 
-    r = gmem_map(c, &cq->mem);
+    r = nvme_gmem_map(c, &cq->mem);
     if (r == 0) {
         uint32_t *p = (uint32_t *)gmem_ptr(&cq->mem, off);
         uint32_t w[4];
