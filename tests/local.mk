@@ -6,3 +6,5 @@ include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/daemon/local.mk
 include $(srcdir)/tests/protocol/local.mk
+include $(srcdir)/tests/harness/local.mk
+include $(srcdir)/tests/nvme/local.mk
