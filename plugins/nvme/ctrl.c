@@ -425,6 +425,17 @@ static int ctl_exec(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
     return 0;
 }
 
+static bool ctl_finished(void *opaque)
+{
+    struct nvme_ctrl *c = opaque;
+    bool done;
+
+    pthread_mutex_lock(&c->ctl_lock);
+    done = c->ctl_done;
+    pthread_mutex_unlock(&c->ctl_lock);
+    return done;
+}
+
 int nvme_ctl_call(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
                   uint64_t b)
 {
@@ -440,10 +451,10 @@ int nvme_ctl_call(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
     atomic_store(&c->ctl_op, (int)op);
     pthread_mutex_unlock(&c->ctl_lock);
     nvme_ctrl_kick(c);
+    /* Not a condition wait: called on the device thread, we must let the
+     * daemon read DMA replies the I/O thread may be waiting for. */
+    vfud_wait(c->dev, ctl_finished, c, 0);
     pthread_mutex_lock(&c->ctl_lock);
-    while (!c->ctl_done) {
-        pthread_cond_wait(&c->ctl_cond, &c->ctl_lock);
-    }
     r = c->ctl_result;
     pthread_mutex_unlock(&c->ctl_lock);
     return r;

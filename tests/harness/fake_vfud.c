@@ -576,6 +576,22 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* No client here: DMA never needs a reply, so waiting is just polling. */
+int vfud_wait(vfud_dev *dev, bool (*done)(void *opaque), void *opaque,
+              unsigned timeout_ms)
+{
+    uint64_t deadline = now_ms() + timeout_ms;
+
+    (void)dev;
+    while (!done(opaque)) {
+        if (timeout_ms > 0 && now_ms() >= deadline) {
+            return -ETIMEDOUT;
+        }
+        usleep(200);
+    }
+    return 0;
+}
+
 vfud_watch *vfud_watch_fd(vfud_dev *dev, int fd, unsigned events,
                           vfud_fd_fn fn, void *opaque)
 {
