@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -238,6 +239,26 @@ int nvme_ns_set_format(struct nvme_ns *ns, unsigned lba_shift)
     return 0;
 }
 
+/* Can a file be created at path? */
+static bool dir_writable(const char *path)
+{
+    char dir[PATH_MAX];
+    char *slash;
+
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+        return false;
+    }
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        return access(".", W_OK | X_OK) == 0;
+    }
+    if (slash == dir) {
+        slash++; /* the root directory */
+    }
+    *slash = '\0';
+    return access(dir, W_OK | X_OK) == 0;
+}
+
 static int open_backing(struct nvme_ctrl *c, struct nvme_ns *ns)
 {
     int flags = (ns->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
@@ -248,7 +269,13 @@ static int open_backing(struct nvme_ctrl *c, struct nvme_ns *ns)
     }
     ns->fd = open(ns->path, flags);
     if (ns->fd < 0 && errno == ENOENT && ns->cfg_size && !ns->read_only) {
-        ns->fd = open(ns->path, flags | O_CREAT | O_EXCL, 0600);
+        /* Made in start(); here only check that it can be. */
+        if (dir_writable(ns->path)) {
+            ns->create_at_start = true;
+            ns->size_bytes = ns->cfg_size;
+            ns->dio_align = ns->cache == NVME_CACHE_NONE ? NVME_PAGE_SIZE : 1;
+            return 0;
+        }
     }
     if (ns->fd < 0) {
         int e = errno;
@@ -287,14 +314,8 @@ static int open_backing(struct nvme_ctrl *c, struct nvme_ns *ns)
                            "read-only file %s", ns->nsid, ns->path);
                 return -EINVAL;
             }
-            /* grow sparse: unwritten blocks read as zeroes */
-            if (ftruncate(ns->fd, (off_t)ns->cfg_size) < 0) {
-                int e = errno;
-
-                vfud_error(c->dev, "namespace %u: %s: cannot set size: %s",
-                           ns->nsid, ns->path, strerror(e));
-                return -e;
-            }
+            /* grown sparse in start(): unwritten blocks read as zeroes */
+            ns->grow_at_start = true;
         }
         ns->size_bytes = ns->cfg_size ? ns->cfg_size : (uint64_t)st.st_size;
         /* O_DIRECT on a file: the device block size is not known for sure,
@@ -304,6 +325,35 @@ static int open_backing(struct nvme_ctrl *c, struct nvme_ns *ns)
         vfud_error(c->dev, "namespace %u: %s is neither a regular file nor a "
                    "block device", ns->nsid, ns->path);
         return -EINVAL;
+    }
+    return 0;
+}
+
+int nvme_ns_prepare(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    int flags = O_RDWR | O_CLOEXEC | (ns->cache == NVME_CACHE_NONE ? O_DIRECT : 0);
+
+    if (ns->create_at_start) {
+        ns->fd = open(ns->path, flags | O_CREAT | O_EXCL, 0600);
+        if (ns->fd < 0) {
+            int e = errno;
+
+            vfud_error(c->dev, "namespace %u: cannot create %s: %s", ns->nsid,
+                       ns->path, strerror(e));
+            return -e;
+        }
+        ns->create_at_start = false;
+        ns->grow_at_start = true;
+    }
+    if (ns->grow_at_start) {
+        if (ftruncate(ns->fd, (off_t)ns->cfg_size) < 0) {
+            int e = errno;
+
+            vfud_error(c->dev, "namespace %u: %s: cannot set size: %s",
+                       ns->nsid, ns->path, strerror(e));
+            return -e;
+        }
+        ns->grow_at_start = false;
     }
     return 0;
 }

@@ -388,7 +388,20 @@ static int nvme_realize(vfud_dev *dev)
 
 static int nvme_start(vfud_dev *dev)
 {
-    return nvme_ctrl_start_thread(ctrl_of(dev));
+    struct nvme_ctrl *c = ctrl_of(dev);
+
+    for (uint32_t nsid = 1; nsid <= c->nn; nsid++) {
+        int r;
+
+        if (c->ns[nsid] == NULL) {
+            continue;
+        }
+        r = nvme_ns_prepare(c, c->ns[nsid]);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return nvme_ctrl_start_thread(c);
 }
 
 static void nvme_destroy(vfud_dev *dev)

@@ -68,6 +68,10 @@ struct nvme_ns {
     unsigned lba_shift;       /* 9 or 12: current format */
     uint64_t nsze;            /* size in logical blocks */
     bool backend_no_fallocate; /* zero by writing instead */
+    /* The file is created, or grown to cfg_size, in start(), not in
+     * realize(), which --check-config also runs. */
+    bool create_at_start;
+    bool grow_at_start;
 };
 
 /* ---- Guest memory of a queue or shadow buffer (queue.c) ---- */
@@ -324,6 +328,8 @@ struct nvme_ns *nvme_ns_get_or_create(struct nvme_ctrl *c, uint32_t nsid);
 int nvme_ns_config(struct nvme_ctrl *c, struct nvme_ns *ns, const char *key,
                    const char *value);
 int nvme_ns_open(struct nvme_ctrl *c, struct nvme_ns *ns);
+/* start(): create or grow the backing file as configured. */
+int nvme_ns_prepare(struct nvme_ctrl *c, struct nvme_ns *ns);
 void nvme_ns_close(struct nvme_ns *ns);
 void nvme_ns_free(struct nvme_ns *ns);
 void nvme_ns_default_ids(struct nvme_ctrl *c, struct nvme_ns *ns);
