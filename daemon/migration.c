@@ -176,6 +176,24 @@ static int next_state(const struct migration *mig, unsigned cur, unsigned target
     return n == S_ERROR ? -EINVAL : 0;
 }
 
+/* Can the device go from `from` to `target`?  Checked whole before any
+ * arc runs, so a refused request changes nothing. */
+static bool path_exists(const struct migration *mig, unsigned from, unsigned target)
+{
+    unsigned s = from, n;
+
+    if (from == S_ERROR || !state_exists(mig, target)) {
+        return false;
+    }
+    for (unsigned steps = 0; s != target; steps++) {
+        if (steps >= NR_STATES || next_state(mig, s, target, &n) < 0) {
+            return false;
+        }
+        s = n;
+    }
+    return true;
+}
+
 void migration_init(vfud_dev *dev)
 {
     struct migration *mig = g_new0(struct migration, 1);
@@ -395,20 +413,16 @@ static int arc(vfud_dev *dev, struct migration *mig, unsigned to)
 
 static int set_state(vfud_dev *dev, struct migration *mig, uint32_t target)
 {
-    unsigned from = mig->state, s = from, n;
+    unsigned from = mig->state, n;
     int r;
 
-    if (target == from && target != S_ERROR) {
-        return 0;
+    if (!path_exists(mig, from, target)) {
+        dev_warn(dev, "migration: %s -> %s is not a legal transition",
+                 migration_state_name(from), migration_state_name(target));
+        return -EINVAL;
     }
-    /* Refuse what cannot be done before doing any of it. */
-    for (unsigned steps = 0; s != target; steps++) {
-        if (steps >= NR_STATES || next_state(mig, s, target, &n) < 0) {
-            dev_warn(dev, "migration: %s -> %s is not a legal transition",
-                     migration_state_name(from), migration_state_name(target));
-            return -EINVAL;
-        }
-        s = n;
+    if (target == from) {
+        return 0;
     }
     while (mig->state != target) {
         next_state(mig, mig->state, target, &n);
