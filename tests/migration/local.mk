@@ -28,6 +28,7 @@ tests_migration_nomig_la_LDFLAGS = $(MIGTOY_LINK_FLAGS)
 
 if HAVE_CHECK
 MIG_TESTS = \
+	tests/migration/test_dma_log \
 	tests/migration/test_features \
 	tests/migration/test_states \
 	tests/migration/test_dirty \
@@ -53,6 +54,12 @@ MIG_LDADD = tests/migration/libmigtest.la tests/protocol/libproto.la \
 MIG_DEPS = daemon/vfiouserd plugins/testdev.la plugins/gpio.la \
 	tests/migration/migtoy_v1.la tests/migration/migtoy_v2.la \
 	tests/migration/nomig.la tests/migration/vfud-migrate
+
+# The dirty-page log alone, built from the daemon's source.
+tests_migration_test_dma_log_SOURCES = tests/migration/test_dma_log.c \
+	daemon/dma_log.c daemon/dma_log.h
+tests_migration_test_dma_log_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GLIB_CFLAGS)
+tests_migration_test_dma_log_LDADD = $(GLIB_LIBS) $(CHECK_LIBS)
 
 tests_migration_test_features_SOURCES = tests/migration/test_features.c
 tests_migration_test_features_CPPFLAGS = $(MIG_CPPFLAGS)
