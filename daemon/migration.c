@@ -779,7 +779,9 @@ int handle_device_feature(struct conn *c, struct msg *m)
         uint8_t *rep = msg_reply_alloc(m, m->len);
 
         memcpy(rep, &req, sizeof(req));
-        memcpy(rep + sizeof(req), data, len);
+        if (len > 0) {
+            memcpy(rep + sizeof(req), data, len);
+        }
     }
     return r;
 }

@@ -206,8 +206,11 @@ START_TEST(test_threads)
         ck_assert_int_eq(pthread_create(&th[i], NULL, mark_thread, &m[i]), 0);
     }
     /* Report while the threads mark: every report is well-formed and the
-     * pages keep coming back. */
-    for (unsigned i = 0; i < 200; i++) {
+     * pages of both keep coming back (however late the threads start). */
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+    for (unsigned i = 0; i < 200 || (seen != 3 && g_get_monotonic_time() < deadline);
+         i++) {
         uint64_t *bm = report(log, 0, 128 * PG, PG, 0);
 
         seen |= bm[0] != 0 ? 1 : 0;

@@ -152,8 +152,8 @@ END_TEST
 
 START_TEST(test_testdev_dma_in_flight)
 {
-    struct harness *hs = pt_start_testdev("dma-delay-ms = 400");
-    struct harness *hd = pt_start_testdev("dma-delay-ms = 400");
+    struct harness *hs = pt_start_testdev("dma-delay-ms = 1000");
+    struct harness *hd = pt_start_testdev("dma-delay-ms = 1000");
     struct vfu_client *s = pt_open(hs, "t0");
     struct vfu_client *d = pt_open(hd, "t0");
     int efs = pt_eventfd(), efd = pt_eventfd();
@@ -167,13 +167,13 @@ START_TEST(test_testdev_dma_in_flight)
     pt_irq_attach(d, PT_IRQ_MSIX, 0, 1, &efd);
     pt_bus_master(s, true);
     pt_msix_enable(s, true);
-    /* A DMA that waits 400 ms before it writes. */
+    /* A DMA that waits a second before it writes. */
     pt_dma_start(s, TD_OP_FILL, 0, BASE + 5 * PG, PG, 0x0d0d0d0d, 0);
     mt_migrate(s, d, &stopped_ms);
     /* Stopping did not wait for it: it gave up its wait and travelled
      * with the state, still busy. */
     if (!under_wrapper()) {
-        ck_assert_msg(stopped_ms < 300, "stopping waited %.1f ms for the DMA",
+        ck_assert_msg(stopped_ms < 500, "stopping waited %.1f ms for the DMA",
                       stopped_ms);
     }
     ck_assert_uint_eq(pt_bar0(s, TD_DMA_STATUS), TD_ST_BUSY);
@@ -185,7 +185,7 @@ START_TEST(test_testdev_dma_in_flight)
     ck_assert_uint_eq(pt_bar0(d, TD_DMA_COUNT), 1);
     ck_assert_uint_eq(pt_efd_wait(efd, 2000), 1);
     /* The source never did it. */
-    g_usleep(500 * 1000);
+    g_usleep(1200 * 1000);
     ck_assert_uint_eq(pt_bar0(s, TD_DMA_STATUS), TD_ST_BUSY);
     ck_assert_uint_eq(pt_bar0(s, TD_DMA_COUNT), 0);
     ck_assert_uint_eq(pt_efd_wait(efs, 10), 0);
