@@ -862,7 +862,9 @@ int handle_mig_data_write(struct conn *c, struct msg *m)
         uint8_t hdr[MIG_HEADER_SIZE];
         const char *why;
 
-        memcpy(hdr, mig->in->data, (size_t)have);
+        if (have > 0) {
+            memcpy(hdr, mig->in->data, (size_t)have);
+        }
         memcpy(hdr + have, data, MIG_HEADER_SIZE - (size_t)have);
         if (mig_stream_peek(hdr, sizeof(hdr), &mig->in_total, &why) < 0) {
             dev_warn(dev, "MIG_DATA_WRITE: %s; refused", why);

@@ -32,7 +32,9 @@ static int start_try(struct vfu_client *c, uint64_t page, const struct range *rg
     int ret;
 
     memcpy(d, &ctl, sizeof(ctl));
-    memcpy(d + 16, rg, 16 * (size_t)n);
+    if (n > 0) {
+        memcpy(d + 16, rg, 16 * (size_t)n);
+    }
     ret = mt_feature_try(c, (uint32_t)(8 + len),
                          MT_SET | VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_START, d, len, &r);
     if (ret == 0) {
