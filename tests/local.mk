@@ -8,3 +8,4 @@ include $(srcdir)/tests/daemon/local.mk
 include $(srcdir)/tests/protocol/local.mk
 include $(srcdir)/tests/harness/local.mk
 include $(srcdir)/tests/nvme/local.mk
+include $(srcdir)/tests/migration/local.mk
