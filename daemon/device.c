@@ -397,6 +397,11 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
         return G_SOURCE_CONTINUE;
     }
     getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    if (dev->conn != NULL && conn_finish_if_hung_up(dev->conn)) {
+        /* The last client closed just before this one connected: we saw
+         * the new connection before its EOF. */
+        device_client_gone(dev, "connection closed");
+    }
     if (dev->conn != NULL) {
         /* One client at a time; the current one is not disturbed. */
         dev_warn(dev, "refused a second client (pid %d uid %u): the device "
