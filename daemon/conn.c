@@ -29,6 +29,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -883,6 +884,21 @@ struct conn *conn_new(vfud_dev *dev, int fd)
     c->cbuf = g_malloc(CMSG_SPACE(sizeof(int) * CONN_RECV_FDS));
     c->main = chan_new(c, fd, false);
     return c;
+}
+
+bool conn_finish_if_hung_up(struct conn *c)
+{
+    struct pollfd p = { .fd = c->main->fd, .events = POLLIN | POLLRDHUP };
+
+    if (c->closing || poll(&p, 1, 0) != 1 ||
+        !(p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+        return false;
+    }
+    /* Messages it sent before closing still count, in order. */
+    while (chan_read(c->main) && !c->closing) {
+    }
+    chan_flush(c->main);
+    return true;
 }
 
 int conn_add_twin(struct conn *c, int fd)

@@ -94,6 +94,9 @@ void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
 /* Stop serving: fail waiters, remove sources, close sockets. */
 void conn_shutdown(struct conn *c);
+/* Has the client hung up?  Then serve what it sent before and return
+ * true; the caller tears the connection down (device thread). */
+bool conn_finish_if_hung_up(struct conn *c);
 /* Make fd the twin channel (after the VERSION reply went out). */
 int conn_add_twin(struct conn *c, int fd);
 

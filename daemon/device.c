@@ -12,6 +12,7 @@
 #include "device.h"
 #include "listener.h"
 #include "log.h"
+#include "migration.h"
 #include "sd_notify.h"
 #include "util.h"
 #include "worker.h"
@@ -193,6 +194,7 @@ vfud_dev *device_new(const char *name, struct plugin *plugin)
     }
     irq_init(&dev->irq);
     dma_init(&dev->dma);
+    migration_init(dev);
     g_mutex_init(&dev->conn_lock);
     g_mutex_init(&dev->defer_lock);
     g_queue_init(&dev->deferred);
@@ -445,6 +447,11 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
         close(cfd);
         return G_SOURCE_CONTINUE;
     }
+    if (dev->conn != NULL && conn_finish_if_hung_up(dev->conn)) {
+        /* The last client closed just before this one connected: we saw
+         * the new connection before its EOF. */
+        device_client_gone(dev, "connection closed");
+    }
     if (dev->conn != NULL) {
         /* One client at a time; the current one is not disturbed. */
         dev_warn(dev, "refused a second client (pid %d uid %u): the device "
@@ -491,6 +498,7 @@ void device_client_gone(vfud_dev *dev, const char *why)
     }
     dma_unmap_all(dev);
     irq_detach(dev);
+    migration_client_gone(dev);
     if (attached && dev->ops->detach != NULL) {
         device_cb_enter(dev, "detach");
         dev->ops->detach(dev);
@@ -527,7 +535,8 @@ int device_reset(vfud_dev *dev, enum vfud_reset_reason why)
     irq_reset(dev);
     dev_info(dev, "device reset (%s)",
              why == VFUD_RESET_FLR ? "function level reset" : "DEVICE_RESET");
-    return 0;
+    /* A reset leaves any migration state for RUNNING (ERROR included). */
+    return migration_after_reset(dev);
 }
 
 /* ------------------------------------------------------------------------
@@ -915,6 +924,7 @@ void device_free(vfud_dev *dev)
     }
     irq_cleanup(&dev->irq);
     dma_cleanup(&dev->dma);
+    migration_free(dev);
     if (dev->allowed_uids != NULL) {
         g_array_unref(dev->allowed_uids);
     }

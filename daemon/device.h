@@ -24,6 +24,7 @@
 #include <vfiouserd/plugin.h>
 
 struct conn;
+struct migration;
 struct worker;
 
 enum device_phase {
@@ -95,6 +96,7 @@ struct vfud_dev {
     struct region regions[VFUD_NR_REGIONS];
     struct irq_state irq;
     struct dma_state dma;
+    struct migration *mig; /* migration.c */
 
     /* serving */
     struct device_socket sock;

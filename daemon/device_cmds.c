@@ -1,6 +1,7 @@
 /*
- * Device-level commands: DEVICE_GET_INFO, DEVICE_RESET, and the migration
- * family, which this version answers cleanly without supporting.
+ * Device-level commands: DEVICE_GET_INFO, DEVICE_RESET, and DIRTY_PAGES of
+ * the removed migration v1 protocol.  DEVICE_FEATURE and MIG_DATA_* are in
+ * migration.c.
  */
 #include "config.h"
 
@@ -36,28 +37,6 @@ int handle_device_reset(struct conn *c, struct msg *m)
         return -EINVAL;
     }
     return device_reset(c->dev, VFUD_RESET_DEVICE);
-}
-
-int handle_device_feature(struct conn *c, struct msg *m)
-{
-    struct vfio_user_device_feature req;
-
-    memcpy(&req, m->payload, sizeof(req));
-    dev_debug(c->dev, "DEVICE_FEATURE %#x: not supported by this device",
-              req.flags & VFIO_DEVICE_FEATURE_MASK);
-    return -ENOTSUP;
-}
-
-int handle_mig_data_read(struct conn *c, struct msg *m)
-{
-    dev_warn(c->dev, "MIG_DATA_READ: the device does not support migration");
-    return -ENOTSUP;
-}
-
-int handle_mig_data_write(struct conn *c, struct msg *m)
-{
-    dev_warn(c->dev, "MIG_DATA_WRITE: the device does not support migration");
-    return -ENOTSUP;
 }
 
 int handle_dirty_pages(struct conn *c, struct msg *m)

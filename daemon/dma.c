@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "device.h"
 #include "dma.h"
+#include "dma_log.h"
 #include "util.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@ void dma_init(struct dma_state *dma)
     g_cond_init(&dma->unref_cond);
     dma->windows = g_ptr_array_new();
     dma->max_windows = DMA_MAX_WINDOWS;
+    dma->log = dma_log_new();
 }
 
 static void window_free(struct dma_window *w)
@@ -64,6 +66,7 @@ void dma_cleanup(struct dma_state *dma)
         window_unref(dma, g_ptr_array_index(dma->windows, i));
     }
     g_ptr_array_unref(dma->windows);
+    dma_log_free(dma->log);
     g_rw_lock_clear(&dma->lock);
     g_mutex_clear(&dma->unref_lock);
     g_cond_clear(&dma->unref_cond);
@@ -426,6 +429,12 @@ static int check_access(vfud_dev *dev, uint64_t iova, size_t len)
                   (unsigned long long)iova);
         return -EPERM;
     }
+    if (g_atomic_int_get(&dev->dma.stopped)) {
+        dev_warn(dev, "DMA to %#llx refused: the device is stopped for "
+                 "migration (the plugin should not start DMA now)",
+                 (unsigned long long)iova);
+        return -EBUSY;
+    }
     return 1;
 }
 
@@ -532,6 +541,12 @@ static int dma_rw(vfud_dev *dev, bool is_write, uint64_t iova, void *buf,
                 return r;
             }
         }
+        /* After the write: a report in between only delays the page.
+         * Message writes are the client's to log, but logging them too
+         * spares it the bookkeeping and costs nothing. */
+        if (is_write) {
+            dma_log_mark(dma->log, iova, n);
+        }
         iova += n;
         buf = (uint8_t *)buf + n;
         len -= n;
@@ -622,8 +637,10 @@ void dma_sg_put(vfud_dev *dev, struct vfud_sg *sg, unsigned nr_sg)
 
 void dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len)
 {
-    /* Dirty-page logging arrives with migration support. */
-    (void)dev;
-    (void)iova;
-    (void)len;
+    dma_log_mark(dev->dma.log, iova, len);
+}
+
+void dma_set_stopped(vfud_dev *dev, bool stopped)
+{
+    g_atomic_int_set(&dev->dma.stopped, stopped ? 1 : 0);
 }

@@ -19,6 +19,7 @@
 #include <vfiouserd/plugin.h>
 
 struct conn;
+struct dma_log;
 struct msg;
 
 struct dma_window {
@@ -42,6 +43,11 @@ struct dma_state {
     GCond unref_cond;
     unsigned max_windows;
     uint64_t mapped_bytes;
+    /* Migration: dirty-page log (dma_log.h), and plugin DMA refused while
+     * the device is stopped (the plugin was quiesced; this catches one that
+     * did not listen). */
+    struct dma_log *log;
+    gint stopped;
 };
 
 #define DMA_MAX_WINDOWS 65535u
@@ -64,5 +70,7 @@ int dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
                struct vfud_sg *sg, unsigned max_sg);
 void dma_sg_put(vfud_dev *dev, struct vfud_sg *sg, unsigned nr_sg);
 void dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len);
+/* Migration: refuse (-EBUSY) or allow plugin DMA again. */
+void dma_set_stopped(vfud_dev *dev, bool stopped);
 
 #endif

@@ -141,7 +141,7 @@ static void vector_raise(vfud_dev *dev, unsigned type, unsigned n)
 {
     struct irq_vector *v = &dev->irq.vec[type][n];
 
-    if (v->efd < 0 || vector_masked(dev, type, n)) {
+    if (v->efd < 0 || dev->irq.held || vector_masked(dev, type, n)) {
         v->pending = true;
         return;
     }
@@ -175,7 +175,7 @@ static void intx_update(vfud_dev *dev)
     }
     v = &irq->vec[VFUD_IRQ_INTX][0];
     if (irq->intx_asserted && !irq->intx_signalled && !v->masked &&
-        v->efd >= 0 && intx_usable(dev)) {
+        !irq->held && v->efd >= 0 && intx_usable(dev)) {
         irq->intx_signalled = true;
         efd_signal(dev, v->efd);
     }
@@ -262,6 +262,16 @@ void irq_config_changed(vfud_dev *dev, unsigned changed)
     /* INTx may have become usable again (INTx disable cleared, MSI off). */
     intx_update(dev);
     g_mutex_unlock(&irq->lock);
+}
+
+void irq_hold(vfud_dev *dev, bool hold)
+{
+    g_mutex_lock(&dev->irq.lock);
+    dev->irq.held = hold;
+    g_mutex_unlock(&dev->irq.lock);
+    if (!hold) {
+        irq_config_changed(dev, PCI_CFG_CHANGED_MSI | PCI_CFG_CHANGED_MSIX);
+    }
 }
 
 void irq_sync_config(vfud_dev *dev)

@@ -39,6 +39,9 @@ struct irq_state {
      * copy of the table and forwards only PBA reads). */
     uint8_t *msix_table; /* 16 bytes per vector */
     uint64_t stats_raised, stats_delivered;
+    /* Migration: the device is stopped, so nothing is delivered; what is
+     * raised stays pending (and INTx asserted) until irq_hold(false). */
+    bool held;
 };
 
 void irq_init(struct irq_state *irq);
@@ -53,6 +56,9 @@ void irq_reset(vfud_dev *dev);
 /* Config space changed MSI/MSI-X/INTx enables or masks: deliver what is
  * pending and now deliverable. */
 void irq_config_changed(vfud_dev *dev, unsigned changed);
+/* Migration: hold every interrupt the device raises (stopped states), or
+ * deliver what became pending meanwhile and resume normal delivery. */
+void irq_hold(vfud_dev *dev, bool hold);
 
 /* Copy device-side state the guest reads in config space (MSI pending
  * bits, INTx status) in before a config read (device thread). */

@@ -7,9 +7,12 @@ DAEMON_CORE_SOURCES = \
 	daemon/device_cmds.c \
 	daemon/dispatch.c daemon/dispatch.h \
 	daemon/dma.c daemon/dma.h \
+	daemon/dma_log.c daemon/dma_log.h \
 	daemon/irq.c daemon/irq.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/log.c daemon/log.h \
+	daemon/mig_stream.c daemon/mig_stream.h \
+	daemon/migration.c daemon/migration.h \
 	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h \
 	daemon/plugin_api.c \
 	daemon/plugin_loader.c daemon/plugin_loader.h \

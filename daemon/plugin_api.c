@@ -333,6 +333,27 @@ API void vfud_submit_drain(vfud_dev *dev)
     }
 }
 
+API int vfud_wait(vfud_dev *dev, bool (*done)(void *opaque), void *opaque,
+                  unsigned timeout_ms)
+{
+    gint64 deadline = timeout_ms > 0
+                          ? g_get_monotonic_time() + (gint64)timeout_ms * 1000
+                          : G_MAXINT64;
+    bool own = device_on_own_thread(dev);
+
+    while (!done(opaque)) {
+        if (g_get_monotonic_time() >= deadline) {
+            return -ETIMEDOUT;
+        }
+        if (own && dev->conn != NULL && !dev->conn->closing) {
+            conn_pump_replies(dev->conn, 1);
+        } else {
+            g_usleep(200);
+        }
+    }
+    return 0;
+}
+
 static gboolean watch_fd_ready(gint fd, GIOCondition cond, gpointer data)
 {
     struct vfud_watch *w = data;

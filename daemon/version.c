@@ -13,6 +13,7 @@
 #include "device.h"
 #include "dispatch.h"
 #include "dma.h"
+#include "migration.h"
 #include "util.h"
 
 #include <errno.h>
@@ -169,6 +170,14 @@ static char *reply_caps(struct conn *c, const struct client_caps *cc,
     TRY_ADD("max_data_xfer_size", json_object_new_int64(CONN_MAX_XFER));
     TRY_ADD("max_dma_maps", json_object_new_int(DMA_MAX_WINDOWS));
     TRY_ADD("pgsizes", json_object_new_int(4096));
+    if (migration_supported(c->dev)) {
+        /* What QEMU reads to know the device migrates (and the dirty
+         * page size it reports at by default). */
+        json_object *mg = json_object_new_object();
+
+        json_object_object_add(mg, "pgsize", json_object_new_int(4096));
+        TRY_ADD("migration", mg);
+    }
     if (c->write_multiple) {
         TRY_ADD("write_multiple", json_object_new_boolean(1));
     }

@@ -199,6 +199,77 @@ struct vfio_user_mig_data {
     uint8_t data[];
 } __attribute__((packed));
 
+/* ---- Migration v2 (§2.13-2.15) ----
+ * Named with a VFIO_USER_ prefix: older <linux/vfio.h> lack PRE_COPY and
+ * MIG_DATA_SIZE, newer ones define the same values under VFIO_ names. */
+#define VFIO_USER_DEVICE_FEATURE_MASK  0xffffu
+#define VFIO_USER_DEVICE_FEATURE_GET   (1u << 16)
+#define VFIO_USER_DEVICE_FEATURE_SET   (1u << 17)
+#define VFIO_USER_DEVICE_FEATURE_PROBE (1u << 18)
+
+enum vfio_user_device_feature_index {
+    VFIO_USER_DEVICE_FEATURE_MIGRATION = 1,
+    VFIO_USER_DEVICE_FEATURE_MIG_DEVICE_STATE = 2,
+    VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_START = 6,
+    VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_STOP = 7,
+    VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_REPORT = 8,
+    /* Kernel VFIO's data-size query; not in the vfio-user spec text. */
+    VFIO_USER_DEVICE_FEATURE_MIG_DATA_SIZE = 9,
+};
+
+/* MIGRATION (GET): which optional states exist. */
+#define VFIO_USER_MIGRATION_STOP_COPY (1u << 0)
+#define VFIO_USER_MIGRATION_P2P       (1u << 1)
+#define VFIO_USER_MIGRATION_PRE_COPY  (1u << 2)
+
+struct vfio_user_device_feature_migration {
+    uint64_t flags;
+} __attribute__((packed));
+
+enum vfio_user_device_mig_state {
+    VFIO_USER_DEVICE_STATE_ERROR = 0,
+    VFIO_USER_DEVICE_STATE_STOP = 1,
+    VFIO_USER_DEVICE_STATE_RUNNING = 2,
+    VFIO_USER_DEVICE_STATE_STOP_COPY = 3,
+    VFIO_USER_DEVICE_STATE_RESUMING = 4,
+    VFIO_USER_DEVICE_STATE_RUNNING_P2P = 5,
+    VFIO_USER_DEVICE_STATE_PRE_COPY = 6,
+    VFIO_USER_DEVICE_STATE_PRE_COPY_P2P = 7,
+    VFIO_USER_DEVICE_NR_STATES = 8,
+};
+
+/* MIG_DEVICE_STATE (GET, SET). */
+struct vfio_user_device_feature_mig_state {
+    uint32_t device_state;
+    uint32_t data_fd; /* unused: data goes with MIG_DATA_READ/WRITE */
+} __attribute__((packed));
+
+/* DMA_LOGGING_START (SET): followed by num_ranges ranges. */
+struct vfio_user_device_feature_dma_logging_control {
+    uint64_t page_size;
+    uint32_t num_ranges; /* 0: log every address */
+    uint32_t reserved;
+} __attribute__((packed));
+
+struct vfio_user_device_feature_dma_logging_range {
+    uint64_t iova;
+    uint64_t length;
+} __attribute__((packed));
+
+/* DMA_LOGGING_REPORT (GET): the reply adds the bitmap (u64 words) after
+ * these 24 bytes; page n of the range is bit n % 64 of word n / 64. */
+struct vfio_user_device_feature_dma_logging_report {
+    uint64_t iova;
+    uint64_t length;
+    uint64_t page_size;
+} __attribute__((packed));
+
+/* MIG_DATA_SIZE (GET): bytes STOP_COPY would produce (an estimate while
+ * the device runs). */
+struct vfio_user_device_feature_mig_data_size {
+    uint64_t stop_copy_length;
+} __attribute__((packed));
+
 _Static_assert(sizeof(struct vfio_user_header) == 16, "header");
 _Static_assert(sizeof(struct vfio_user_dma_map) == 32, "dma_map");
 _Static_assert(sizeof(struct vfio_user_dma_unmap) == 24, "dma_unmap");
@@ -207,6 +278,10 @@ _Static_assert(sizeof(struct vfio_user_irq_set) == 20, "irq_set");
 _Static_assert(sizeof(struct vfio_user_region_access) == 16, "region_access");
 _Static_assert(sizeof(struct vfio_user_write_multi_entry) == 24, "multi");
 _Static_assert(sizeof(struct vfio_user_dma_rw) == 16, "dma_rw");
+_Static_assert(sizeof(struct vfio_user_device_feature_dma_logging_control) == 16,
+               "dma_logging_control");
+_Static_assert(sizeof(struct vfio_user_device_feature_dma_logging_report) == 24,
+               "dma_logging_report");
 
 const char *vfio_user_command_name(unsigned cmd);
 

@@ -6,4 +6,7 @@ include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/daemon/local.mk
 include $(srcdir)/tests/protocol/local.mk
+include $(srcdir)/tests/harness/local.mk
+include $(srcdir)/tests/nvme/local.mk
+include $(srcdir)/tests/migration/local.mk
 include $(srcdir)/tests/ops/local.mk

@@ -215,9 +215,10 @@ struct vfud_plugin {
     int (*region_write)(vfud_dev *dev, unsigned region, uint64_t offset,
                         const void *buf, size_t len);
 
-    /* A DMA window is about to go away: drop every pointer obtained for
-     * [iova, iova + len) outside vfud_dma_sg_get()/put() before returning.
-     * The daemon then waits for outstanding vfud_sg references. */
+    /* A DMA window is going away: it has already left the daemon's table
+     * (a new vfud_dma_sg_get() or vfud_dma_read/write on it fails), so drop
+     * every pointer obtained for [iova, iova + len) and return; the daemon
+     * then waits (up to 2 s) for vfud_sg references still held. */
     void (*dma_unmap)(vfud_dev *dev, uint64_t iova, uint64_t len);
 
     /* A config-space write the daemon emulated (after it took effect), for
@@ -323,6 +324,7 @@ int vfud_irq_setup(vfud_dev *dev, enum vfud_irq_type type, unsigned count);
  * it is unmasked.  Returns 0, or -EINVAL for a bad vector, -ENOTCONN when
  * the guest enabled nothing (the interrupt is then lost, as on hardware). */
 int vfud_irq_trigger(vfud_dev *dev, unsigned n);
+/* Lower the INTx line (harmless when INTx is not in use). */
 void vfud_intx_deassert(vfud_dev *dev);
 /* Signal the ERR or REQ eventfd the client attached, if any. */
 int vfud_irq_signal(vfud_dev *dev, enum vfud_irq_type type);
@@ -370,6 +372,14 @@ int vfud_defer(vfud_dev *dev, vfud_work_fn fn, void *opaque);
 int vfud_submit(vfud_dev *dev, vfud_work_fn fn, void *opaque);
 /* Wait until every job submitted so far has finished (device thread). */
 void vfud_submit_drain(vfud_dev *dev);
+/* Wait until done(opaque) is true, checking at least every millisecond,
+ * for at most timeout_ms (0: no limit): 0, or -ETIMEDOUT.  On the device
+ * thread the daemon keeps reading the client's replies meanwhile, so a
+ * plugin thread waiting for a DMA message can finish what the callback
+ * waits for (a callback that blocked on a condition variable instead would
+ * stall both until the message times out). */
+int vfud_wait(vfud_dev *dev, bool (*done)(void *opaque), void *opaque,
+              unsigned timeout_ms);
 
 vfud_watch *vfud_watch_fd(vfud_dev *dev, int fd, unsigned events,
                           vfud_fd_fn fn, void *opaque);

@@ -28,6 +28,12 @@
  * Host side: inputs start at the "inputs" key and follow "input-file" (a
  * FIFO or a regular file, see vfiouserd-gpio(8)); "output-file" is replaced
  * atomically with the outputs after every change.
+ *
+ * Migration (state version 1): outputs, inputs, filters, interrupt enable
+ * and status; the INTx level is the daemon's and travels with it.  While
+ * the device is stopped, input changes from the host wait and are applied
+ * (latching an interrupt as usual) when it runs again; a loaded state
+ * rewrites output-file.
  */
 #include <config.h>
 
@@ -57,6 +63,9 @@
 #define GPIO_STATUS_HI      (1u << 1)
 #define GPIO_STATUS_PENDING (1u << 2)
 
+#define GPIO_STATE_VERSION 1
+#define GPIO_STATE_SIZE 8
+
 #define GPIO_LINE_MAX 256       /* longest input-file line */
 #define GPIO_FILE_MAX (64 << 10) /* largest regular input-file read */
 
@@ -66,6 +75,10 @@ struct gpio {
     uint16_t filters;
     bool irq_enabled;
     uint8_t irq_status;
+
+    bool stopped;         /* quiesced for migration */
+    bool held;            /* host inputs changed while stopped: */
+    uint16_t held_inputs; /* to these */
 
     char *input_file;
     char *output_file;
@@ -152,6 +165,12 @@ static void gpio_set_inputs(vfud_dev *dev, struct gpio *g, uint16_t inputs)
     uint16_t changed = g->inputs ^ inputs;
     bool was_pending = g->irq_status != 0;
 
+    if (g->stopped) {
+        /* A stopped device changes nothing the guest can see. */
+        g->held = true;
+        g->held_inputs = inputs;
+        return;
+    }
     if (changed == 0) {
         return;
     }
@@ -479,6 +498,55 @@ static int gpio_reset(vfud_dev *dev, enum vfud_reset_reason why)
     return 0;
 }
 
+static int gpio_quiesce(vfud_dev *dev, bool stop)
+{
+    struct gpio *g = vfud_get_private(dev);
+
+    g->stopped = stop;
+    if (!stop && g->held) {
+        g->held = false;
+        gpio_set_inputs(dev, g, g->held_inputs);
+    }
+    return 0;
+}
+
+static int gpio_save_state(vfud_dev *dev, vfud_mig_stream *out)
+{
+    struct gpio *g = vfud_get_private(dev);
+    const uint8_t st[GPIO_STATE_SIZE] = {
+        g->outputs & 0xff, g->outputs >> 8,
+        g->inputs & 0xff, g->inputs >> 8,
+        g->filters & 0xff, g->filters >> 8,
+        g->irq_enabled, g->irq_status,
+    };
+
+    return vfud_mig_write(out, st, sizeof(st));
+}
+
+static int gpio_load_state(vfud_dev *dev, uint32_t version, const void *data,
+                           size_t len)
+{
+    struct gpio *g = vfud_get_private(dev);
+    const uint8_t *st = data;
+
+    if (version != 1 || len != GPIO_STATE_SIZE) {
+        vfud_error(dev, "state version %u of %zu bytes; version 1 has %d", version,
+                   len, GPIO_STATE_SIZE);
+        return -EINVAL;
+    }
+    if (st[6] > 1 || (st[7] & ~(GPIO_STATUS_LO | GPIO_STATUS_HI | GPIO_STATUS_PENDING))) {
+        vfud_error(dev, "bad interrupt state (enable %u, status %#x)", st[6], st[7]);
+        return -EINVAL;
+    }
+    g->inputs = (uint16_t)(st[2] | st[3] << 8);
+    g->filters = (uint16_t)(st[4] | st[5] << 8);
+    g->irq_enabled = st[6];
+    g->irq_status = st[7];
+    /* Through the setter: output-file shows the loaded outputs. */
+    gpio_set_outputs(dev, g, (uint16_t)(st[0] | st[1] << 8));
+    return 0;
+}
+
 static uint8_t gpio_read_reg(vfud_dev *dev, struct gpio *g, uint64_t reg)
 {
     switch (reg) {
@@ -589,6 +657,10 @@ static struct vfud_plugin gpio_plugin = {
     .reset = gpio_reset,
     .region_read = gpio_region_read,
     .region_write = gpio_region_write,
+    .state_version = GPIO_STATE_VERSION,
+    .quiesce = gpio_quiesce,
+    .save_state = gpio_save_state,
+    .load_state = gpio_load_state,
 };
 
 VFUD_REGISTER_PLUGIN(gpio_plugin)

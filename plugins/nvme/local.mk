@@ -1,1 +1,21 @@
-# plugin nvme (not yet built)
+# The NVMe controller plugin (needs liburing).
+if ENABLE_NVME
+plugin_LTLIBRARIES += plugins/nvme.la
+plugins_nvme_la_SOURCES = \
+	plugins/nvme/nvme.c \
+	plugins/nvme/ctrl.c \
+	plugins/nvme/queue.c \
+	plugins/nvme/dptr.c \
+	plugins/nvme/admin.c \
+	plugins/nvme/io.c \
+	plugins/nvme/ns.c \
+	plugins/nvme/backend_uring.c \
+	plugins/nvme/backend_null.c \
+	plugins/nvme/nvme_spec.h \
+	plugins/nvme/nvme_int.h
+plugins_nvme_la_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS)
+plugins_nvme_la_LIBADD = $(LIBURING_LIBS)
+plugins_nvme_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
+dist_man_MANS += plugins/nvme/vfiouserd-nvme.8
+endif
+EXTRA_DIST += plugins/nvme/vfiouserd-nvme.8

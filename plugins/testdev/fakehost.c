@@ -150,6 +150,20 @@ unsigned fake_nr_watches(vfud_dev *dev)
     return n;
 }
 
+int fake_save(vfud_dev *dev, uint8_t **data, size_t *len)
+{
+    struct vfud_mig_stream s = { 0 };
+    int r = dev->plugin->save_state(dev, &s);
+
+    if (r < 0) {
+        free(s.data);
+        return r;
+    }
+    *data = s.data;
+    *len = s.len;
+    return 0;
+}
+
 /* ---- The plugin API ---- */
 
 const char *vfud_dev_name(const vfud_dev *dev)
@@ -493,4 +507,21 @@ void vfud_watch_remove(vfud_watch *w)
     if (w != NULL) {
         w->used = false;
     }
+}
+
+int vfud_mig_write(vfud_mig_stream *out, const void *data, size_t len)
+{
+    if (out->len + len > out->cap) {
+        size_t cap = out->cap * 2 > out->len + len ? out->cap * 2 : out->len + len;
+        uint8_t *p = realloc(out->data, cap);
+
+        if (p == NULL) {
+            return -ENOMEM;
+        }
+        out->data = p;
+        out->cap = cap;
+    }
+    memcpy(out->data + out->len, data, len);
+    out->len += len;
+    return 0;
 }

@@ -71,6 +71,12 @@ struct vfud_dev {
     struct vfud_watch watches[FAKE_MAX_WATCHES];
 };
 
+/* What save_state() writes into (vfud_mig_write appends). */
+struct vfud_mig_stream {
+    uint8_t *data;
+    size_t len, cap;
+};
+
 /* Load a module by path; NULL with the dlerror() text on stderr. */
 const struct vfud_plugin *fake_load(const char *path, void **handle);
 /* A device for plugin p, through create() (if any). */
@@ -82,5 +88,8 @@ int fake_configure(vfud_dev *dev, ...);
 /* Run every watch once: fd watches whose fd is readable, and timers. */
 void fake_poll(vfud_dev *dev);
 unsigned fake_nr_watches(vfud_dev *dev);
+/* The plugin's save_state() into *data (malloc()ed, *len bytes): 0 or
+ * its error. */
+int fake_save(vfud_dev *dev, uint8_t **data, size_t *len);
 
 #endif

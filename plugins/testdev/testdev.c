@@ -29,10 +29,14 @@
  *   0x020 INTX_DEASSERT WO  any value: vfud_intx_deassert()
  *   0x024 RESETS        RO  resets since realize (survives reset)
  *   0x028 LAST_RESET    RO  0 none, else enum vfud_reset_reason + 1
- *   0x030 STALL_MS      WO  N (<= 10000): the write itself sleeps N ms, for
- *                           tests of the daemon's callback time limit
  *   0x02c IRQ_SIGNAL    WO  3: signal ERR, 4: signal REQ.  QEMU stops the
  *                           VM on ERR and unplugs the device on REQ.
+ *   0x030 MIG_FAULT     RW  migration faults to inject (tests), 0 after
+ *                           reset, not migrated: bit 0 quiesce(stop) fails,
+ *                           bit 1 quiesce(resume) fails, bit 2 save_state
+ *                           fails, bit 3 load_state fails
+ *   0x034 STALL_MS      WO  N (<= 10000): the write itself sleeps N ms, for
+ *                           tests of the daemon's callback time limit
  *   0x100 DMA_SRC_LO/HI RW  0x100/0x104: source (guest address, or offset
  *                           in the device buffer for FROM_DEV)
  *   0x108 DMA_DST_LO/HI RW  0x108/0x10c: destination (guest address, or
@@ -68,6 +72,15 @@
  * ROM: 2 KiB.  0x55 0xaa, zeros up to 0x1f (no PCI data structure, so
  * firmware never runs it), "VFIOUSERD TESTDEV ROM" zero-padded at 0x20-0x3f,
  * then each byte at offset o >= 0x40 is o & 0xff.
+ *
+ * Migration (state version 1): every register but MIG_FAULT, the DMA
+ * engine (a DMA started but not done travels as a parked job) and the
+ * device buffer; BAR2 is the daemon's memory and travels with the daemon's
+ * part of the stream.  While stopped, a DMA that is still waiting out its
+ * delay gives up and is parked, as is one started by DMA_GO; a DMA already
+ * moving data finishes first (the daemon drains jobs).  Resuming (on the
+ * source after an aborted migration, or on the destination) starts the
+ * parked DMA again, delay included.
  *
  * Reset: registers to the values above, the DMA engine idle, the device
  * buffer zeroed, BAR2 refilled.  Nothing depends on the client: detach has
@@ -108,7 +121,8 @@ enum {
     REG_RESETS = 0x024,
     REG_LAST_RESET = 0x028,
     REG_IRQ_SIGNAL = 0x02c,
-    REG_STALL_MS = 0x030,
+    REG_MIG_FAULT = 0x030,
+    REG_STALL_MS = 0x034,
     REG_DMA_SRC_LO = 0x100,
     REG_DMA_SRC_HI = 0x104,
     REG_DMA_DST_LO = 0x108,
@@ -128,6 +142,19 @@ enum { DMA_FILL, DMA_COPY, DMA_TO_DEV, DMA_FROM_DEV };
 #define DMA_STATUS_DONE  (1u << 1)
 #define DMA_STATUS_ERROR (1u << 2)
 
+#define MIG_FAULT_STOP   (1u << 0)
+#define MIG_FAULT_RESUME (1u << 1)
+#define MIG_FAULT_SAVE   (1u << 2)
+#define MIG_FAULT_LOAD   (1u << 3)
+
+#define TESTDEV_STATE_VERSION 1
+
+/* The registers of one DMA, copied at GO. */
+struct testdev_dma {
+    uint64_t src, dst;
+    uint32_t len, op, fill, vector;
+};
+
 struct testdev {
     /* Configuration. */
     uint64_t magic;
@@ -142,6 +169,7 @@ struct testdev {
     uint64_t dma_src, dma_dst;
     uint32_t dma_len, dma_op, dma_fill, dma_vector;
     uint8_t *bar2; /* the daemon's shared memory */
+    uint32_t mig_fault;
 
     /* Shared with the worker thread. */
     pthread_mutex_t lock;
@@ -150,17 +178,18 @@ struct testdev {
     int32_t irq_result;
     uint32_t dma_status;
     uint32_t dma_count;
+    bool stopped;        /* quiesced for migration: start no DMA */
+    bool parked;         /* a DMA waits for the device to run again */
+    struct testdev_dma park;
 
     /* Device buffer: the worker's while a DMA runs, reset clears it after
      * draining. */
     uint8_t buf[TESTDEV_BUF_SIZE];
 };
 
-/* The registers of one DMA, copied at GO. */
 struct testdev_job {
     struct testdev *t;
-    uint64_t src, dst;
-    uint32_t len, op, fill, vector;
+    struct testdev_dma d;
 };
 
 static void testdev_fill_bar2(struct testdev *t)
@@ -190,7 +219,8 @@ static uint8_t testdev_rom_byte(uint64_t o)
     return (uint8_t)o;
 }
 
-/* Wait dma-delay-ms, or less if reset aborts.  Returns true to go on. */
+/* Wait dma-delay-ms, or less if reset aborts or the device stops.
+ * Returns true to go on. */
 static bool testdev_delay(struct testdev *t)
 {
     struct timespec until;
@@ -204,16 +234,16 @@ static bool testdev_delay(struct testdev *t)
         until.tv_nsec -= 1000000000;
     }
     pthread_mutex_lock(&t->lock);
-    while (!t->abort && t->dma_delay_ms > 0 &&
+    while (!t->abort && !t->stopped && t->dma_delay_ms > 0 &&
            pthread_cond_timedwait(&t->wake, &t->lock, &until) != ETIMEDOUT) {
-        /* woken early: look at abort again */
+        /* woken early: look at abort and stopped again */
     }
-    go = !t->abort;
+    go = !t->abort && !t->stopped;
     pthread_mutex_unlock(&t->lock);
     return go;
 }
 
-static int testdev_dma_fill(vfud_dev *dev, const struct testdev_job *j)
+static int testdev_dma_fill(vfud_dev *dev, const struct testdev_dma *j)
 {
     uint8_t *p = malloc(j->len);
     int r;
@@ -229,7 +259,7 @@ static int testdev_dma_fill(vfud_dev *dev, const struct testdev_job *j)
     return r;
 }
 
-static int testdev_dma_copy(vfud_dev *dev, const struct testdev_job *j)
+static int testdev_dma_copy(vfud_dev *dev, const struct testdev_dma *j)
 {
     uint8_t *p = malloc(j->len);
     int r;
@@ -245,7 +275,7 @@ static int testdev_dma_copy(vfud_dev *dev, const struct testdev_job *j)
     return r;
 }
 
-static int testdev_dma_do(vfud_dev *dev, struct testdev *t, const struct testdev_job *j)
+static int testdev_dma_do(vfud_dev *dev, struct testdev *t, const struct testdev_dma *j)
 {
     if (j->len == 0 || j->len > TESTDEV_DMA_MAX) {
         return -EINVAL;
@@ -276,48 +306,43 @@ static void testdev_dma_run(vfud_dev *dev, void *opaque)
     struct testdev_job *j = opaque;
     struct testdev *t = j->t;
     int r = -ECANCELED;
+    bool ran = false;
 
     if (testdev_delay(t)) {
-        r = testdev_dma_do(dev, t, j);
+        r = testdev_dma_do(dev, t, &j->d);
+        ran = true;
     }
     pthread_mutex_lock(&t->lock);
-    if (!t->abort) {
+    if (!ran && !t->abort && t->stopped) {
+        /* Stopped for migration before it moved a byte: it waits, still
+         * busy, for the device to run again (here or elsewhere). */
+        t->parked = true;
+        t->park = j->d;
+    } else if (!t->abort) {
         if (r == 0) {
             t->dma_status = DMA_STATUS_DONE;
             t->dma_count++;
         } else {
             t->dma_status = DMA_STATUS_ERROR | (uint32_t)-r << 16;
-            vfud_log(dev, LOG_DEBUG, "DMA op %u failed: %s", j->op, strerror(-r));
+            vfud_log(dev, LOG_DEBUG, "DMA op %u failed: %s", j->d.op, strerror(-r));
         }
-        if (j->vector < TESTDEV_VECTORS) {
-            t->irq_result = vfud_irq_trigger(dev, j->vector);
+        if (j->d.vector < TESTDEV_VECTORS) {
+            t->irq_result = vfud_irq_trigger(dev, j->d.vector);
         }
     }
     pthread_mutex_unlock(&t->lock);
     free(j);
 }
 
-static void testdev_dma_go(vfud_dev *dev, struct testdev *t)
+/* Hand a DMA to the worker. */
+static void testdev_dma_submit(vfud_dev *dev, struct testdev *t,
+                               const struct testdev_dma *d)
 {
-    struct testdev_job *j;
-    bool busy;
+    struct testdev_job *j = malloc(sizeof(*j));
 
-    pthread_mutex_lock(&t->lock);
-    busy = t->dma_status & DMA_STATUS_BUSY;
-    if (!busy) {
-        t->dma_status = DMA_STATUS_BUSY;
-    }
-    pthread_mutex_unlock(&t->lock);
-    if (busy) {
-        vfud_log(dev, LOG_WARNING, "DMA_GO while busy: ignored");
-        return;
-    }
-    j = malloc(sizeof(*j));
     if (j != NULL) {
-        *j = (struct testdev_job){
-            .t = t, .src = t->dma_src, .dst = t->dma_dst, .len = t->dma_len,
-            .op = t->dma_op, .fill = t->dma_fill, .vector = t->dma_vector,
-        };
+        j->t = t;
+        j->d = *d;
     }
     if (j == NULL || vfud_submit(dev, testdev_dma_run, j) < 0) {
         vfud_log(dev, LOG_ERR, "cannot start a DMA");
@@ -325,6 +350,35 @@ static void testdev_dma_go(vfud_dev *dev, struct testdev *t)
         pthread_mutex_lock(&t->lock);
         t->dma_status = DMA_STATUS_ERROR | (uint32_t)ENOMEM << 16;
         pthread_mutex_unlock(&t->lock);
+    }
+}
+
+static void testdev_dma_go(vfud_dev *dev, struct testdev *t)
+{
+    struct testdev_dma d = {
+        .src = t->dma_src, .dst = t->dma_dst, .len = t->dma_len,
+        .op = t->dma_op, .fill = t->dma_fill, .vector = t->dma_vector,
+    };
+    bool busy, stopped;
+
+    pthread_mutex_lock(&t->lock);
+    busy = t->dma_status & DMA_STATUS_BUSY;
+    stopped = t->stopped;
+    if (!busy) {
+        t->dma_status = DMA_STATUS_BUSY;
+        if (stopped) {
+            /* A stopped device starts nothing: it runs when resumed. */
+            t->parked = true;
+            t->park = d;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (busy) {
+        vfud_log(dev, LOG_WARNING, "DMA_GO while busy: ignored");
+        return;
+    }
+    if (!stopped) {
+        testdev_dma_submit(dev, t, &d);
     }
 }
 
@@ -349,6 +403,7 @@ static uint32_t testdev_reg_read(struct testdev *t, uint64_t reg)
     case REG_DMA_OP:     return t->dma_op;
     case REG_DMA_FILL:   return t->dma_fill;
     case REG_DMA_VECTOR: return t->dma_vector;
+    case REG_MIG_FAULT:  return t->mig_fault;
     case REG_IRQ_RESULT:
     case REG_DMA_STATUS:
     case REG_DMA_COUNT:
@@ -376,6 +431,7 @@ static void testdev_reg_write(vfud_dev *dev, struct testdev *t, uint64_t reg, ui
     case REG_DMA_OP:     t->dma_op = v; break;
     case REG_DMA_FILL:   t->dma_fill = v; break;
     case REG_DMA_VECTOR: t->dma_vector = v; break;
+    case REG_MIG_FAULT:  t->mig_fault = v & 0xf; break;
     case REG_DMA_GO:
         if (v & 1) {
             testdev_dma_go(dev, t);
@@ -562,7 +618,9 @@ static int testdev_reset(vfud_dev *dev, enum vfud_reset_reason why)
     t->irq_result = 0;
     t->dma_status = 0;
     t->dma_count = 0;
+    t->parked = false;
     pthread_mutex_unlock(&t->lock);
+    t->mig_fault = 0;
 
     t->scratch = 0;
     t->bar2_traps = 0;
@@ -625,6 +683,133 @@ static int testdev_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
     }
 }
 
+/* ---- Migration ---- */
+
+/* State version 1: 24 little-endian dwords (registers, engine, parked
+ * DMA; 64-bit values as two), then the device buffer. */
+#define TESTDEV_STATE_WORDS 24u
+#define TESTDEV_STATE_SIZE (TESTDEV_STATE_WORDS * 4u + TESTDEV_BUF_SIZE)
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int testdev_quiesce(vfud_dev *dev, bool stop)
+{
+    struct testdev *t = vfud_get_private(dev);
+    struct testdev_dma d;
+    bool parked;
+
+    if (t->mig_fault & (stop ? MIG_FAULT_STOP : MIG_FAULT_RESUME)) {
+        vfud_error(dev, "MIG_FAULT asks %s to fail", stop ? "stopping" : "resuming");
+        return -EIO;
+    }
+    pthread_mutex_lock(&t->lock);
+    t->stopped = stop;
+    /* A DMA waiting out its delay gives up now and parks. */
+    pthread_cond_broadcast(&t->wake);
+    parked = !stop && t->parked;
+    d = t->park;
+    if (parked) {
+        t->parked = false;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (parked) {
+        testdev_dma_submit(dev, t, &d);
+    }
+    return 0;
+}
+
+static int testdev_save_state(vfud_dev *dev, vfud_mig_stream *out)
+{
+    struct testdev *t = vfud_get_private(dev);
+    uint8_t head[TESTDEV_STATE_WORDS * 4];
+    int r;
+
+    if (t->mig_fault & MIG_FAULT_SAVE) {
+        vfud_error(dev, "MIG_FAULT asks saving to fail");
+        return -EIO;
+    }
+    pthread_mutex_lock(&t->lock);
+    const uint32_t w[TESTDEV_STATE_WORDS] = {
+        t->scratch, t->bar2_traps, t->resets, t->last_reset,
+        (uint32_t)t->dma_src, (uint32_t)(t->dma_src >> 32),
+        (uint32_t)t->dma_dst, (uint32_t)(t->dma_dst >> 32),
+        t->dma_len, t->dma_op, t->dma_fill, t->dma_vector,
+        (uint32_t)t->irq_result, t->dma_status, t->dma_count, t->parked,
+        (uint32_t)t->park.src, (uint32_t)(t->park.src >> 32),
+        (uint32_t)t->park.dst, (uint32_t)(t->park.dst >> 32),
+        t->park.len, t->park.op, t->park.fill, t->park.vector,
+    };
+    pthread_mutex_unlock(&t->lock);
+    for (unsigned i = 0; i < TESTDEV_STATE_WORDS; i++) {
+        put_le32(head + 4 * i, w[i]);
+    }
+    r = vfud_mig_write(out, head, sizeof(head));
+    if (r == 0) {
+        /* Stopped: the worker is idle and nothing touches the buffer. */
+        r = vfud_mig_write(out, t->buf, sizeof(t->buf));
+    }
+    return r;
+}
+
+static int testdev_load_state(vfud_dev *dev, uint32_t version, const void *data,
+                              size_t len)
+{
+    struct testdev *t = vfud_get_private(dev);
+    const uint8_t *p = data;
+    uint32_t w[TESTDEV_STATE_WORDS];
+
+    if (t->mig_fault & MIG_FAULT_LOAD) {
+        vfud_error(dev, "MIG_FAULT asks loading to fail");
+        return -EIO;
+    }
+    if (version != 1 || len != TESTDEV_STATE_SIZE) {
+        vfud_error(dev, "state version %u of %zu bytes; version 1 has %u", version,
+                   len, TESTDEV_STATE_SIZE);
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < TESTDEV_STATE_WORDS; i++) {
+        w[i] = get_le32(p + 4 * i);
+    }
+    /* A parked DMA is what keeps the engine busy, and only that. */
+    if (w[15] > 1 || ((w[13] & DMA_STATUS_BUSY) != 0) != (w[15] == 1)) {
+        vfud_error(dev, "inconsistent DMA engine state (status %#x, parked %u)",
+                   w[13], w[15]);
+        return -EINVAL;
+    }
+    t->scratch = w[0];
+    t->bar2_traps = w[1];
+    t->resets = w[2];
+    t->last_reset = w[3];
+    t->dma_src = w[4] | (uint64_t)w[5] << 32;
+    t->dma_dst = w[6] | (uint64_t)w[7] << 32;
+    t->dma_len = w[8];
+    t->dma_op = w[9];
+    t->dma_fill = w[10];
+    t->dma_vector = w[11];
+    pthread_mutex_lock(&t->lock);
+    t->irq_result = (int32_t)w[12];
+    t->dma_status = w[13];
+    t->dma_count = w[14];
+    t->parked = w[15] == 1;
+    t->park = (struct testdev_dma){
+        .src = w[16] | (uint64_t)w[17] << 32, .dst = w[18] | (uint64_t)w[19] << 32,
+        .len = w[20], .op = w[21], .fill = w[22], .vector = w[23],
+    };
+    pthread_mutex_unlock(&t->lock);
+    memcpy(t->buf, p + TESTDEV_STATE_WORDS * 4, TESTDEV_BUF_SIZE);
+    return 0;
+}
+
 /* Nothing to drop (see the top of the file); logged so tests can see it. */
 static void testdev_dma_unmap(vfud_dev *dev, uint64_t iova, uint64_t len)
 {
@@ -652,6 +837,10 @@ static struct vfud_plugin testdev_plugin = {
     .region_read = testdev_region_read,
     .region_write = testdev_region_write,
     .dma_unmap = testdev_dma_unmap,
+    .state_version = TESTDEV_STATE_VERSION,
+    .quiesce = testdev_quiesce,
+    .save_state = testdev_save_state,
+    .load_state = testdev_load_state,
 };
 
 VFUD_REGISTER_PLUGIN(testdev_plugin)

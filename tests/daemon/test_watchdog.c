@@ -15,7 +15,7 @@
 
 #include <glib.h>
 
-#define TD_STALL_MS 0x030
+#define TD_STALL_MS 0x034
 
 static const char *const devices[] = { "t0", NULL };
 

@@ -2,8 +2,9 @@
  * Device and region commands: DEVICE_GET_INFO (§2.4), GET_REGION_INFO with
  * the sparse-mmap capability and its fd (§2.5), GET_REGION_IO_FDS (§2.6),
  * REGION_READ/WRITE bounds (§2.9), REGION_WRITE_MULTI (§2.10), and the
- * commands this daemon answers without supporting them: DEVICE_FEATURE,
- * MIG_DATA_READ/WRITE, DIRTY_PAGES (§2.13-2.16).
+ * refusals around migration: unknown DEVICE_FEATUREs, MIG_DATA_READ/WRITE
+ * outside a migration, DIRTY_PAGES (§2.13-2.16; migration itself is in
+ * tests/migration).
  *
  * Traps covered: 6 (NO_REPLY on refused commands), 14 (region access
  * bounds), 15 (config writes to read-only bits), 20, 24 (region info
@@ -478,18 +479,19 @@ START_TEST(test_region_io_fds)
 END_TEST
 
 /* ------------------------------------------------------------------------
- * Migration and features: answered ENOTSUP
+ * Features the daemon lacks (ENOTSUP), migration data outside a migration
+ * (EINVAL), the v1 migration command (ENOTSUP)
  */
 START_TEST(test_unsupported_commands)
 {
     struct harness *h = pt_start_testdev(NULL);
     struct vfu_client *c = pt_open(h, "t0");
-    /* VFIO_DEVICE_FEATURE_GET | MIGRATION, PROBE | MIG_DEVICE_STATE,
-     * SET | DMA_LOGGING_START */
+    /* GET | LOW_POWER_ENTRY (3), PROBE | GET | SET | PCI_VF_TOKEN (0),
+     * SET | feature 0xffff */
     struct { uint32_t argsz, flags; uint64_t data[3]; } feat[] = {
-        { 16, (1u << 16) | 1, { 0 } },
-        { 16, (1u << 18) | (1u << 16) | (1u << 17) | 2, { 0 } },
-        { 32, (1u << 17) | 6, { 4096, 0, 0 } },
+        { 16, (1u << 16) | 3, { 0 } },
+        { 16, (1u << 18) | (1u << 16) | (1u << 17) | 0, { 0 } },
+        { 32, (1u << 17) | 0xffff, { 4096, 0, 0 } },
     };
     struct { uint32_t argsz, size; uint8_t data[64]; } mig = { 8 + 64, 64, { 0 } };
     struct { uint32_t argsz, flags; } dirty = { 8, 1 };
@@ -499,9 +501,10 @@ START_TEST(test_unsupported_commands)
                       ENOTSUP);
         pt_assert_alive(c);
     }
-    pt_expect_err(c, VFIO_USER_MIG_DATA_READ, &mig, 8, NULL, 0, ENOTSUP);
+    /* The device runs: there is no migration data to read or write. */
+    pt_expect_err(c, VFIO_USER_MIG_DATA_READ, &mig, 8, NULL, 0, EINVAL);
     pt_assert_alive(c);
-    pt_expect_err(c, VFIO_USER_MIG_DATA_WRITE, &mig, sizeof(mig), NULL, 0, ENOTSUP);
+    pt_expect_err(c, VFIO_USER_MIG_DATA_WRITE, &mig, sizeof(mig), NULL, 0, EINVAL);
     pt_assert_alive(c);
     pt_expect_err(c, VFIO_USER_DIRTY_PAGES, &dirty, sizeof(dirty), NULL, 0, ENOTSUP);
     pt_assert_alive(c);

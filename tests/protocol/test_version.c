@@ -148,7 +148,10 @@ START_TEST(test_qemu_caps)
      * daemon never turns REGION_WRITE_MULTI on (see test_regions). */
     ck_assert(!json_object_object_get_ex(caps, "twin_socket", NULL));
     ck_assert(!json_object_object_get_ex(caps, "write_multiple", NULL));
-    ck_assert(!json_object_object_get_ex(caps, "migration", NULL));
+    /* testdev migrates: "migration" with a page size QEMU accepts. */
+    ck_assert(json_object_object_get_ex(caps, "migration", &o));
+    ck_assert(json_object_object_get_ex(o, "pgsize", &o));
+    ck_assert_int_eq(json_object_get_int64(o), 4096);
     json_object_put(root);
     version_reply_clear(&v);
     pt_assert_alive(c);

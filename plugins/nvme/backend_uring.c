@@ -1,0 +1,136 @@
+/*
+ * io_uring back-end: one ring per controller, owned by the I/O thread.
+ * Each back-end operation carries its request pointer and an operation tag
+ * in user_data.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+
+#include "nvme_int.h"
+
+#define OP_RW    0u
+#define OP_OTHER 1u
+#define OP_MASK  3u
+
+struct io_uring_sqe *nvme_uring_get_sqe(struct nvme_ctrl *c)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+
+    if (!sqe) {
+        /* Ring full: hand what we have to the kernel and retry. */
+        io_uring_submit(&c->ring);
+        c->sqes_queued = 0;
+        sqe = io_uring_get_sqe(&c->ring);
+    }
+    if (sqe) {
+        c->sqes_queued++;
+    }
+    return sqe;
+}
+
+static void set_req(struct io_uring_sqe *sqe, struct nvme_req *req,
+                    unsigned op)
+{
+    io_uring_sqe_set_data(sqe, (void *)((uintptr_t)req | op));
+}
+
+int nvme_uring_rw(struct nvme_ctrl *c, struct nvme_req *req)
+{
+    struct io_uring_sqe *sqe = nvme_uring_get_sqe(c);
+    int fd = req->ns->fd;
+
+    if (!sqe) {
+        return -EAGAIN;
+    }
+    if (req->is_write) {
+        io_uring_prep_writev(sqe, fd, req->iov, req->niov, req->offset);
+        if (req->fua) {
+            sqe->rw_flags = RWF_DSYNC; /* durable before completion */
+        }
+    } else {
+        io_uring_prep_readv(sqe, fd, req->iov, req->niov, req->offset);
+    }
+    set_req(sqe, req, OP_RW);
+    req->pending++;
+    c->backend_inflight++;
+    return 0;
+}
+
+int nvme_uring_flush(struct nvme_ctrl *c, struct nvme_req *req,
+                     struct nvme_ns *ns)
+{
+    struct io_uring_sqe *sqe = nvme_uring_get_sqe(c);
+
+    if (!sqe) {
+        return -EAGAIN;
+    }
+    io_uring_prep_fsync(sqe, ns->fd, IORING_FSYNC_DATASYNC);
+    set_req(sqe, req, OP_OTHER);
+    req->pending++;
+    c->backend_inflight++;
+    return 0;
+}
+
+int nvme_uring_fallocate(struct nvme_ctrl *c, struct nvme_req *req, int mode,
+                         uint64_t off, uint64_t len)
+{
+    struct io_uring_sqe *sqe = nvme_uring_get_sqe(c);
+    int fmode = FALLOC_FL_KEEP_SIZE |
+                (mode == NVME_FALLOC_PUNCH ? FALLOC_FL_PUNCH_HOLE
+                                           : FALLOC_FL_ZERO_RANGE);
+
+    if (!sqe) {
+        return -EAGAIN;
+    }
+    io_uring_prep_fallocate(sqe, req->ns->fd, fmode, off, len);
+    set_req(sqe, req, OP_OTHER);
+    req->pending++;
+    c->backend_inflight++;
+    if (req->fua) {
+        /* Linked: the sync only runs once the zeroing succeeded. */
+        struct io_uring_sqe *s2;
+
+        sqe->flags |= IOSQE_IO_LINK;
+        s2 = nvme_uring_get_sqe(c);
+        if (!s2) {
+            /* cannot happen: the ring was flushed by get_sqe */
+            return 0;
+        }
+        io_uring_prep_fsync(s2, req->ns->fd, IORING_FSYNC_DATASYNC);
+        set_req(s2, req, OP_OTHER);
+        req->pending++;
+        c->backend_inflight++;
+    }
+    return 0;
+}
+
+/* Reap every available completion; returns how many were handled. */
+int nvme_uring_process(struct nvme_ctrl *c)
+{
+    struct io_uring_cqe *cqe;
+    int n = 0;
+
+    while (io_uring_peek_cqe(&c->ring, &cqe) == 0) {
+        uint64_t ud = cqe->user_data;
+        int res = cqe->res;
+
+        io_uring_cqe_seen(&c->ring, cqe);
+        n++;
+        struct nvme_req *req = (struct nvme_req *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
+
+        c->backend_inflight--;
+        if ((ud & OP_MASK) == OP_RW && res >= 0 && (uint64_t)res != req->len) {
+            res = -EIO; /* short transfer: the file shrank under us */
+        } else if ((ud & OP_MASK) == OP_OTHER && res > 0) {
+            res = 0;
+        }
+        if (res == -ECANCELED && req->res) {
+            res = req->res; /* a linked operation after a failed one */
+        }
+        nvme_io_backend_done(c, req, res);
+    }
+    return n;
+}

@@ -1,0 +1,672 @@
+/*
+ * Controller: BAR0 registers, enable / disable (controller reset) /
+ * shutdown, and the I/O thread that owns all queue state.
+ *
+ * The device thread (region callbacks) never touches queue state: register
+ * writes that change the controller's life (CC.EN, CC.SHN, NSSR) and
+ * dma_unmap are handed to the I/O thread with nvme_ctl_call(), which waits
+ * for it, so when CC.EN=0 returns no command is in flight and no guest
+ * memory is referenced.  Doorbell writes only store the new value in a slot
+ * and wake the I/O thread if it sleeps.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nvme_int.h"
+
+#define NVME_CAP_TO_UNITS 10   /* CAP.TO: 5 s, in 500 ms units */
+#define NVME_VERSION 0x00010400u
+#define POLL_SPIN_NS 200000    /* poll mode: busy-poll this long when idle */
+#define POLL_SLEEP_MIN_US 10   /* then sleep from this, doubling */
+
+/* ---- Registers ---- */
+
+void nvme_ctrl_init_regs(struct nvme_ctrl *c)
+{
+    c->cap = NVME_CAP_MQES(c->max_q_entries - 1) | NVME_CAP_CQR |
+             NVME_CAP_TO(NVME_CAP_TO_UNITS) | NVME_CAP_DSTRD(0) |
+             NVME_CAP_NSSRS | NVME_CAP_CSS_NVM | NVME_CAP_MPSMIN(0) |
+             NVME_CAP_MPSMAX(0);
+    c->cc = 0;
+    c->intms = 0;
+    c->aqa = 0;
+    c->asq = 0;
+    c->acq = 0;
+    atomic_store(&c->csts, 0);
+}
+
+static uint32_t reg_read32(struct nvme_ctrl *c, uint64_t off)
+{
+    switch (off) {
+    case NVME_REG_CAP:
+        return (uint32_t)c->cap;
+    case NVME_REG_CAP + 4:
+        return (uint32_t)(c->cap >> 32);
+    case NVME_REG_VS:
+        return NVME_VERSION;
+    case NVME_REG_INTMS:
+    case NVME_REG_INTMC:
+        return c->intms;
+    case NVME_REG_CC:
+        return c->cc;
+    case NVME_REG_CSTS:
+        return atomic_load(&c->csts);
+    case NVME_REG_AQA:
+        return c->aqa;
+    case NVME_REG_ASQ:
+        return (uint32_t)c->asq;
+    case NVME_REG_ASQ + 4:
+        return (uint32_t)(c->asq >> 32);
+    case NVME_REG_ACQ:
+        return (uint32_t)c->acq;
+    case NVME_REG_ACQ + 4:
+        return (uint32_t)(c->acq >> 32);
+    default:
+        return 0; /* NSSR reads 0; CMB/BP/PMR registers are not there */
+    }
+}
+
+static void csts_update(struct nvme_ctrl *c, uint32_t clear, uint32_t set)
+{
+    uint32_t v = atomic_load(&c->csts);
+
+    while (!atomic_compare_exchange_weak(&c->csts, &v, (v & ~clear) | set)) {
+    }
+}
+
+static bool cc_valid_for_enable(struct nvme_ctrl *c, uint32_t cc)
+{
+    if (NVME_CC_MPS(cc) != 0 || NVME_CC_CSS(cc) != 0 || NVME_CC_AMS(cc) != 0) {
+        return false;
+    }
+    if ((c->aqa & 0xfff) == 0 || ((c->aqa >> 16) & 0xfff) == 0) {
+        return false; /* an admin queue needs two entries at least */
+    }
+    if ((c->asq | c->acq) & (NVME_PAGE_SIZE - 1)) {
+        return false;
+    }
+    return true;
+}
+
+static void cc_write(struct nvme_ctrl *c, uint32_t val)
+{
+    uint32_t old = c->cc;
+
+    c->cc = val & 0x00fffff1u;
+    if (!(old & NVME_CC_EN) && (val & NVME_CC_EN)) {
+        csts_update(c, NVME_CSTS_SHST_MASK | NVME_CSTS_CFS, 0);
+        if (!cc_valid_for_enable(c, val)) {
+            vfud_log(c->dev, LOG_WARNING,
+                     "nvme: enable with invalid CC 0x%x / AQA 0x%x", val, c->aqa);
+            csts_update(c, 0, NVME_CSTS_CFS);
+            return;
+        }
+        if (nvme_ctl_call(c, NVME_CTL_ENABLE, 0, 0) < 0) {
+            csts_update(c, 0, NVME_CSTS_CFS);
+            return;
+        }
+        csts_update(c, 0, NVME_CSTS_RDY);
+    } else if ((old & NVME_CC_EN) && (val & NVME_CC_EN)) {
+        /* entry sizes may be set after enabling, before queue creation */
+        atomic_store(&c->cc_at_enable, c->cc);
+    } else if ((old & NVME_CC_EN) && !(val & NVME_CC_EN)) {
+        (void)nvme_ctl_call(c, NVME_CTL_DISABLE, 0, 0);
+        csts_update(c, NVME_CSTS_RDY | NVME_CSTS_CFS, 0);
+    }
+    if (NVME_CC_SHN(val) && !NVME_CC_SHN(old)) {
+        csts_update(c, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_OCCUR);
+        (void)nvme_ctl_call(c, NVME_CTL_SHUTDOWN, 1, 0);
+    } else if (!NVME_CC_SHN(val) && NVME_CC_SHN(old)) {
+        (void)nvme_ctl_call(c, NVME_CTL_SHUTDOWN, 0, 0);
+        csts_update(c, NVME_CSTS_SHST_MASK, 0);
+    }
+}
+
+static void reg_write32(struct nvme_ctrl *c, uint64_t off, uint32_t val)
+{
+    switch (off) {
+    case NVME_REG_INTMS:
+        c->intms |= val;
+        break;
+    case NVME_REG_INTMC:
+        c->intms &= ~val;
+        break;
+    case NVME_REG_CC:
+        cc_write(c, val);
+        break;
+    case NVME_REG_CSTS:
+        if (val & NVME_CSTS_NSSRO) {
+            csts_update(c, NVME_CSTS_NSSRO, 0);
+        }
+        break;
+    case NVME_REG_NSSR:
+        if (val == NVME_NSSR_MAGIC) {
+            vfud_log(c->dev, LOG_NOTICE, "nvme: NVM subsystem reset");
+            (void)nvme_ctl_call(c, NVME_CTL_DISABLE, 0, 0);
+            c->cc = 0;
+            atomic_store(&c->csts, NVME_CSTS_NSSRO);
+        }
+        break;
+    case NVME_REG_AQA:
+        c->aqa = val & 0x0fff0fffu;
+        break;
+    case NVME_REG_ASQ:
+        c->asq = (c->asq & ~0xffffffffull) | val;
+        break;
+    case NVME_REG_ASQ + 4:
+        c->asq = (c->asq & 0xffffffffull) | (uint64_t)val << 32;
+        break;
+    case NVME_REG_ACQ:
+        c->acq = (c->acq & ~0xffffffffull) | val;
+        break;
+    case NVME_REG_ACQ + 4:
+        c->acq = (c->acq & 0xffffffffull) | (uint64_t)val << 32;
+        break;
+    default:
+        break; /* read-only or reserved: ignored */
+    }
+}
+
+/* Accesses of any size and alignment are split into the dwords they
+ * touch (64-bit registers are two dwords, low first). */
+void nvme_reg_read(struct nvme_ctrl *c, uint64_t off, void *buf, size_t len)
+{
+    uint8_t *out = buf;
+
+    while (len) {
+        uint64_t base = off & ~3ull;
+        unsigned skip = (unsigned)(off - base);
+        size_t n = 4 - skip < len ? 4 - skip : len;
+        uint32_t v = reg_read32(c, base);
+
+        memcpy(out, (uint8_t *)&v + skip, n);
+        out += n;
+        off += n;
+        len -= n;
+    }
+}
+
+void nvme_reg_write(struct nvme_ctrl *c, uint64_t off, const void *buf,
+                    size_t len)
+{
+    const uint8_t *in = buf;
+
+    while (len) {
+        uint64_t base = off & ~3ull;
+        unsigned skip = (unsigned)(off - base);
+        size_t n = 4 - skip < len ? 4 - skip : len;
+        uint32_t v = 0;
+
+        if (n != 4 && base != NVME_REG_INTMS && base != NVME_REG_INTMC) {
+            v = reg_read32(c, base); /* partial write: keep other bytes */
+        }
+        memcpy((uint8_t *)&v + skip, in, n);
+        reg_write32(c, base, v);
+        in += n;
+        off += n;
+        len -= n;
+    }
+}
+
+/* ---- Controller state (I/O thread) ---- */
+
+/* Sleep until the ring has completions, the kick eventfd fires (if
+ * with_kick) or the timeout expires.  Submits what is queued first.  A
+ * plain ppoll() on both fds rather than a blocking io_uring_enter(): it is
+ * one place to wait for both, and tools like valgrind know it blocks. */
+static void io_wait(struct nvme_ctrl *c, const struct timespec *timeout,
+                    bool with_kick)
+{
+    struct pollfd p[2] = {
+        { .fd = c->ring.ring_fd, .events = POLLIN },
+        { .fd = c->kick_fd, .events = POLLIN },
+    };
+
+    if (c->sqes_queued) {
+        c->sqes_queued = 0;
+        io_uring_submit(&c->ring);
+    }
+    if (io_uring_cq_ready(&c->ring)) {
+        return;
+    }
+    if (ppoll(p, with_kick ? 2 : 1, timeout, NULL) > 0 && with_kick &&
+        (p[1].revents & POLLIN)) {
+        uint64_t v;
+        ssize_t r = read(c->kick_fd, &v, sizeof(v));
+
+        (void)r;
+    }
+}
+
+void nvme_ctrl_fatal(struct nvme_ctrl *c, const char *why)
+{
+    if (!c->fatal) {
+        vfud_log(c->dev, LOG_ERR, "nvme: controller fatal status: %s", why);
+    }
+    c->fatal = true;
+    csts_update(c, 0, NVME_CSTS_CFS);
+}
+
+/* Guest memory a queue lives in is unreachable.  That happens for a moment
+ * while the client re-maps memory (QEMU unmaps and maps again when the
+ * guest reshapes its address space), so it is retried every 10 ms; only if
+ * it lasts NVME_MEM_FAULT_MS does the controller report a fatal status. */
+void nvme_ctrl_mem_fault(struct nvme_ctrl *c, const char *why)
+{
+    struct timespec now;
+    uint64_t ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    c->mem_fault = true;
+    if (!c->mem_fault_since) {
+        c->mem_fault_since = ms;
+        vfud_log(c->dev, LOG_DEBUG, "nvme: %s, retrying", why);
+    } else if (ms - c->mem_fault_since > NVME_MEM_FAULT_MS) {
+        nvme_ctrl_fatal(c, why);
+    }
+}
+
+/* Wait until the back-end has nothing in flight.  Completions are
+ * processed as usual (posted, unless the controller is going away). */
+void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq)
+{
+    (void)sq;
+    while (c->backend_inflight) {
+        if (nvme_uring_process(c) == 0) {
+            io_wait(c, NULL, false);
+        }
+    }
+}
+
+void nvme_flush_all_sync(struct nvme_ctrl *c)
+{
+    for (uint32_t id = 1; id <= c->nn; id++) {
+        struct nvme_ns *ns = c->ns[id];
+
+        if (ns && ns->fd >= 0 && !ns->read_only &&
+            ns->backend == NVME_BACKEND_URING && fdatasync(ns->fd) < 0) {
+            vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: flush failed: %m",
+                     id);
+        }
+    }
+}
+
+static void features_default(struct nvme_ctrl *c)
+{
+    c->feat_arbitration = 0;
+    c->feat_err_recovery = 0;
+    c->feat_irq_coalesce = 0;
+    c->feat_async_event = 0;
+    c->feat_write_atomic = 0;
+    c->temp_over = 343; /* 70 C in Kelvin */
+    c->temp_under = 0;
+    c->wce = c->vwc;
+    memset(c->irq_config_cd, 0, sizeof(c->irq_config_cd));
+}
+
+/* Controller reset: abort everything, forget every queue. */
+void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on)
+{
+    bool was_enabled = c->enabled;
+
+    c->enabled = false; /* completions from now on are not posted */
+    if (c->ring_ok) {
+        nvme_ctrl_drain(c, NULL);
+    }
+    for (unsigned qid = 1; qid <= NVME_MAX_QUEUES; qid++) {
+        if (c->sqs[qid]) {
+            nvme_sq_fini(c, c->sqs[qid]);
+            free(c->sqs[qid]);
+            c->sqs[qid] = NULL;
+        }
+    }
+    for (unsigned qid = 1; qid <= NVME_MAX_QUEUES; qid++) {
+        if (c->cqs[qid]) {
+            nvme_cq_fini(c, c->cqs[qid]);
+            free(c->cqs[qid]);
+            c->cqs[qid] = NULL;
+        }
+    }
+    nvme_sq_fini(c, &c->admin_sq);
+    nvme_cq_fini(c, &c->admin_cq);
+    c->total_inflight = 0;
+    nvme_gmem_release(c, &c->dbbuf_dbs);
+    nvme_gmem_release(c, &c->dbbuf_eis);
+    c->dbbuf = false;
+    c->nr_aer = 0;
+    c->nr_events = 0;
+    c->masked_event_types = 0;
+    c->fatal = false;
+    c->mem_fault = false;
+    c->mem_fault_since = 0;
+    c->shutting_down = false;
+    c->shutdown_done = false;
+    features_default(c);
+    for (unsigned i = 0; c->db && i < NVME_DB_SLOTS; i++) {
+        atomic_store_explicit(&c->db[i], 0, memory_order_relaxed);
+    }
+    if (c->intx_asserted) {
+        vfud_intx_deassert(c->dev);
+        c->intx_asserted = false;
+    }
+    if (was_enabled && !power_on) {
+        vfud_log(c->dev, LOG_DEBUG, "nvme: controller reset");
+    }
+}
+
+static int ctl_enable(struct nvme_ctrl *c)
+{
+    uint32_t sqs = (c->aqa & 0xfff) + 1, cqs = ((c->aqa >> 16) & 0xfff) + 1;
+    int r;
+
+    nvme_ctrl_reset_state(c, true);
+    atomic_store(&c->cc_at_enable, c->cc);
+    nvme_cq_init(&c->admin_cq, 0, c->acq, cqs, 0, true);
+    r = nvme_sq_init(c, &c->admin_sq, 0, 0, c->asq, sqs, NVME_ADMIN_REQS);
+    if (r < 0) {
+        nvme_cq_fini(c, &c->admin_cq);
+        return r;
+    }
+    c->enabled = true;
+    return 0;
+}
+
+static void ctl_unmap(struct nvme_ctrl *c, uint64_t iova, uint64_t len)
+{
+    for (unsigned qid = 0; qid <= c->nr_io_queues; qid++) {
+        struct nvme_sq *sq = nvme_get_sq(c, (uint16_t)qid);
+        struct nvme_cq *cq = nvme_get_cq(c, (uint16_t)qid);
+
+        if (sq) {
+            nvme_gmem_unmap_range(c, &sq->mem, iova, len);
+        }
+        if (cq) {
+            nvme_gmem_unmap_range(c, &cq->mem, iova, len);
+        }
+    }
+    nvme_gmem_unmap_range(c, &c->dbbuf_dbs, iova, len);
+    nvme_gmem_unmap_range(c, &c->dbbuf_eis, iova, len);
+}
+
+static int ctl_exec(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
+                    uint64_t b)
+{
+    switch (op) {
+    case NVME_CTL_ENABLE:
+        return ctl_enable(c);
+    case NVME_CTL_DISABLE:
+    case NVME_CTL_STOP:
+        nvme_ctrl_reset_state(c, false);
+        return 0;
+    case NVME_CTL_SHUTDOWN:
+        c->shutting_down = a != 0;
+        c->shutdown_done = false;
+        if (!c->enabled && c->shutting_down) {
+            nvme_flush_all_sync(c);
+            c->shutdown_done = true;
+            csts_update(c, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_DONE);
+        }
+        return 0;
+    case NVME_CTL_UNMAP:
+        ctl_unmap(c, a, b);
+        return 0;
+    case NVME_CTL_NONE:
+        break;
+    }
+    return 0;
+}
+
+static bool ctl_finished(void *opaque)
+{
+    struct nvme_ctrl *c = opaque;
+    bool done;
+
+    pthread_mutex_lock(&c->ctl_lock);
+    done = c->ctl_done;
+    pthread_mutex_unlock(&c->ctl_lock);
+    return done;
+}
+
+int nvme_ctl_call(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
+                  uint64_t b)
+{
+    int r;
+
+    if (!c->thread_running) {
+        return ctl_exec(c, op, a, b);
+    }
+    pthread_mutex_lock(&c->ctl_lock);
+    c->ctl_a = a;
+    c->ctl_b = b;
+    c->ctl_done = false;
+    atomic_store(&c->ctl_op, (int)op);
+    pthread_mutex_unlock(&c->ctl_lock);
+    nvme_ctrl_kick(c);
+    /* Not a condition wait: called on the device thread, we must let the
+     * daemon read DMA replies the I/O thread may be waiting for. */
+    vfud_wait(c->dev, ctl_finished, c, 0);
+    pthread_mutex_lock(&c->ctl_lock);
+    r = c->ctl_result;
+    pthread_mutex_unlock(&c->ctl_lock);
+    return r;
+}
+
+/* Returns false when the thread must exit. */
+static bool ctl_serve(struct nvme_ctrl *c)
+{
+    int op = atomic_load(&c->ctl_op);
+    int r;
+
+    if (op == NVME_CTL_NONE) {
+        return true;
+    }
+    r = ctl_exec(c, (enum nvme_ctl_op)op, c->ctl_a, c->ctl_b);
+    pthread_mutex_lock(&c->ctl_lock);
+    c->ctl_result = r;
+    c->ctl_done = true;
+    atomic_store(&c->ctl_op, NVME_CTL_NONE);
+    pthread_cond_broadcast(&c->ctl_cond);
+    pthread_mutex_unlock(&c->ctl_lock);
+    return op != NVME_CTL_STOP;
+}
+
+/* ---- The I/O thread ---- */
+
+static void check_shutdown(struct nvme_ctrl *c)
+{
+    /* Commands the host submitted before (or while) asking for shutdown
+     * are still served; once every SQ is drained and the back-end idle,
+     * every accepted write has reached the file: make it durable. */
+    if (c->backend_inflight) {
+        return;
+    }
+    for (unsigned qid = 1; qid <= c->nr_io_queues; qid++) {
+        struct nvme_sq *sq = c->sqs[qid];
+
+        if (sq && sq->head != sq->tail) {
+            return;
+        }
+    }
+    nvme_flush_all_sync(c);
+    c->shutdown_done = true;
+    csts_update(c, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_DONE);
+    vfud_log(c->dev, LOG_DEBUG, "nvme: shutdown complete");
+}
+
+static bool run_queues(struct nvme_ctrl *c)
+{
+    bool progress = false;
+    bool waiting = false;
+
+    for (unsigned qid = 0; qid <= c->nr_io_queues; qid++) {
+        struct nvme_cq *cq = nvme_get_cq(c, (uint16_t)qid);
+
+        if (cq && cq->wait_head) {
+            progress |= nvme_cq_flush_waiters(c, cq);
+            waiting |= cq->wait_head != NULL;
+        }
+    }
+    for (unsigned qid = 0; qid <= c->nr_io_queues; qid++) {
+        struct nvme_sq *sq = nvme_get_sq(c, (uint16_t)qid);
+
+        if (sq) {
+            progress |= nvme_process_sq(c, sq);
+        }
+    }
+    atomic_store_explicit(&c->cq_waiting, waiting, memory_order_relaxed);
+    if (c->shutting_down && !c->shutdown_done) {
+        check_shutdown(c);
+    }
+    return progress;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *io_thread(void *arg)
+{
+    struct nvme_ctrl *c = arg;
+    unsigned idle = 0, backoff_us = POLL_SLEEP_MIN_US;
+    uint64_t idle_since = 0;
+    bool spun = false;
+
+    if (c->db_mode == NVME_DB_POLL) {
+        /* the poller's short sleeps should not be stretched by the default
+         * 50 us timer slack */
+        (void)prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
+    }
+
+    for (;;) {
+        bool progress = false;
+
+        if (!ctl_serve(c)) {
+            break;
+        }
+        if (!c->mem_fault) {
+            c->mem_fault_since = 0;
+        }
+        c->mem_fault = false;
+        if (nvme_uring_process(c) > 0) {
+            progress = true;
+        }
+        if (c->enabled && !c->fatal) {
+            progress |= run_queues(c);
+        }
+        nvme_raise_irqs(c);
+        if (c->sqes_queued) {
+            c->sqes_queued = 0;
+            io_uring_submit(&c->ring);
+        }
+        if (progress) {
+            idle = 0;
+            spun = false;
+            backoff_us = POLL_SLEEP_MIN_US;
+            continue;
+        }
+        if (c->mem_fault && !c->fatal) {
+            struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+            io_wait(c, &ts, true);
+            continue;
+        }
+        if (c->db_mode == NVME_DB_POLL && c->enabled && !c->fatal) {
+            /* Poll mode: spin a while, then sleep with a growing timeout
+             * (a kick or a back-end completion ends the sleep early). */
+            struct timespec ts;
+
+            if (idle++ == 0) {
+                idle_since = mono_ns();
+                continue;
+            }
+            if (!spun) {
+                /* read the clock only now and then while spinning */
+                if ((idle & 63) || mono_ns() - idle_since < POLL_SPIN_NS) {
+                    continue;
+                }
+                spun = true;
+            }
+            ts.tv_sec = backoff_us / 1000000;
+            ts.tv_nsec = (long)(backoff_us % 1000000) * 1000;
+            io_wait(c, &ts, true);
+            if (backoff_us < c->poll_max_sleep_us) {
+                backoff_us *= 2;
+                if (backoff_us > c->poll_max_sleep_us) {
+                    backoff_us = c->poll_max_sleep_us;
+                }
+            }
+            continue;
+        }
+        atomic_store(&c->sleeping, true);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load(&c->ctl_op) != NVME_CTL_NONE ||
+            (c->enabled && !c->fatal && nvme_doorbells_pending(c))) {
+            atomic_store(&c->sleeping, false);
+            continue;
+        }
+        io_wait(c, NULL, true);
+        atomic_store(&c->sleeping, false);
+    }
+    return NULL;
+}
+
+int nvme_ctrl_start_thread(struct nvme_ctrl *c)
+{
+    int r;
+
+    if (c->thread_running) {
+        return 0;
+    }
+    c->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (c->kick_fd < 0) {
+        r = -errno;
+        vfud_error(c->dev, "nvme: eventfd: %m");
+        return r;
+    }
+    r = io_uring_queue_init(512, &c->ring, 0);
+    if (r < 0) {
+        vfud_error(c->dev, "nvme: io_uring_queue_init: %s", strerror(-r));
+        close(c->kick_fd);
+        c->kick_fd = -1;
+        return r;
+    }
+    c->ring_ok = true;
+    r = pthread_create(&c->thread, NULL, io_thread, c);
+    if (r != 0) {
+        vfud_error(c->dev, "nvme: cannot start the I/O thread: %s", strerror(r));
+        io_uring_queue_exit(&c->ring);
+        c->ring_ok = false;
+        close(c->kick_fd);
+        c->kick_fd = -1;
+        return -r;
+    }
+    c->thread_running = true;
+    return 0;
+}
+
+void nvme_ctrl_stop_thread(struct nvme_ctrl *c)
+{
+    if (!c->thread_running) {
+        return;
+    }
+    (void)nvme_ctl_call(c, NVME_CTL_STOP, 0, 0);
+    pthread_join(c->thread, NULL);
+    c->thread_running = false;
+    io_uring_queue_exit(&c->ring);
+    c->ring_ok = false;
+    close(c->kick_fd);
+    c->kick_fd = -1;
+}

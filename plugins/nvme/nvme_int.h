@@ -1,0 +1,368 @@
+/*
+ * Internal state of the NVMe controller plugin.  See nvme.c for the design.
+ *
+ * Ownership: everything below "owned by the I/O thread" is touched only by
+ * the controller's I/O thread (or by the device thread while the I/O thread
+ * is not running / is parked in nvme_ctl_call()).  The device thread only
+ * writes doorbell slots and register fields marked atomic.  The structures
+ * keep plain values (no host pointers that matter beyond caches) so that a
+ * later migration issue can serialise them.
+ */
+#ifndef VFUD_NVME_INT_H
+#define VFUD_NVME_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <liburing.h>
+#include <vfiouserd/plugin.h>
+
+#include "nvme_spec.h"
+
+#define NVME_PAGE_SIZE     4096u
+#define NVME_PAGE_SHIFT    12
+#define NVME_MDTS          5      /* 2^5 pages = 128 KiB per command */
+#define NVME_MAX_XFER      (NVME_PAGE_SIZE << NVME_MDTS)
+#define NVME_MAX_SEGS      128    /* guest segments per command */
+#define NVME_MAX_INFLIGHT  128    /* commands in flight per SQ */
+#define NVME_ADMIN_REQS    8      /* admin: AERs + the one being served */
+#define NVME_AERL          3      /* 0's based: 4 outstanding AERs */
+#define NVME_MAX_NS        256
+#define NVME_MAX_QUEUES    128    /* I/O queue pairs */
+#define NVME_BAR0_SIZE     0x4000u
+#define NVME_MSIX_TABLE    0x2000u
+#define NVME_MSIX_PBA      0x3000u
+#define NVME_DB_SLOTS      (NVME_PAGE_SIZE / 4) /* DSTRD = 0 */
+#define NVME_MAX_EVENTS    16     /* queued async events */
+#define NVME_SQE_BATCH     16     /* SQEs fetched with one copy */
+#define NVME_MEM_FAULT_MS  5000   /* unreachable queue memory: fatal after */
+
+struct nvme_ctrl;
+struct nvme_req;
+
+/* ---- Namespaces (ns.c) ---- */
+enum nvme_backend_kind { NVME_BACKEND_URING = 0, NVME_BACKEND_NULL };
+enum nvme_cache_mode { NVME_CACHE_WRITEBACK = 0, NVME_CACHE_NONE };
+
+struct nvme_ns {
+    uint32_t nsid;
+    bool configured;
+    /* from the configuration */
+    char *path;
+    uint64_t cfg_size;        /* 0: from the file/device */
+    unsigned cfg_block_size;  /* 512 or 4096 */
+    bool read_only;
+    bool write_cache;         /* volatile write cache on this namespace */
+    enum nvme_cache_mode cache;
+    enum nvme_backend_kind backend;
+    uint8_t uuid[16], nguid[16], eui64[8];
+    bool have_uuid, have_nguid, have_eui64;
+    /* runtime */
+    int fd;
+    bool is_blockdev;
+    unsigned dio_align;       /* memory/offset alignment O_DIRECT needs */
+    uint64_t size_bytes;
+    unsigned lba_shift;       /* 9 or 12: current format */
+    uint64_t nsze;            /* size in logical blocks */
+    bool backend_no_fallocate; /* zero by writing instead */
+    /* The file is created, or grown to cfg_size, in start(), not in
+     * realize(), which --check-config also runs. */
+    bool create_at_start;
+    bool grow_at_start;
+};
+
+/* ---- Guest memory of a queue or shadow buffer (queue.c) ---- */
+struct nvme_gmem {
+    uint64_t iova;
+    uint64_t len;
+    struct vfud_sg sg; /* valid while mapped */
+    bool mapped;       /* sg holds a reference and host pointer */
+    bool remote;       /* not mappable: use vfud_dma_read/write */
+};
+
+struct nvme_cq {
+    uint16_t qid;
+    uint16_t vector;
+    bool ien;
+    bool valid;
+    uint32_t size;
+    uint32_t tail;
+    uint32_t head;       /* last head the host reported */
+    bool phase;
+    unsigned nr_sqs;     /* SQs bound to this CQ */
+    bool irq_pending;    /* entries posted since the last interrupt */
+    struct nvme_gmem mem;
+    struct nvme_req *wait_head, *wait_tail; /* completions waiting for room */
+};
+
+struct nvme_sq {
+    uint16_t qid;
+    uint16_t cqid;
+    bool valid;
+    uint32_t size;
+    uint32_t head;       /* next entry to fetch */
+    uint32_t tail;       /* last tail seen */
+    uint32_t eventidx;   /* last EventIdx published (shadow doorbells) */
+    struct nvme_gmem mem;
+    struct nvme_req *reqs;      /* pool */
+    struct nvme_req *free_list;
+    unsigned nr_reqs;
+    unsigned inflight;
+};
+
+/* Where a command's data lives in guest memory. */
+struct nvme_seg {
+    uint64_t iova;
+    uint64_t len;
+};
+
+enum nvme_req_kind { NVME_REQ_IO = 0, NVME_REQ_ADMIN };
+
+struct nvme_req {
+    struct nvme_sq *sq;
+    struct nvme_sqe cmd;
+    struct nvme_ns *ns;
+    uint16_t status;
+    uint32_t dw0;
+    /* data */
+    uint64_t offset;   /* byte offset in the namespace */
+    uint64_t len;      /* bytes to transfer */
+    unsigned nseg;
+    struct nvme_seg seg[NVME_MAX_SEGS];
+    unsigned nsg;
+    struct vfud_sg sg[NVME_MAX_SEGS];
+    struct iovec iov[NVME_MAX_SEGS];
+    unsigned niov;
+    void *bounce;      /* NVME_MAX_XFER bytes, allocated on first need */
+    bool bounced;      /* data goes through bounce */
+    bool is_write;
+    bool fua;
+    /* back-end completion */
+    unsigned pending;  /* back-end operations outstanding */
+    int res;           /* first error (negative errno), or 0 */
+    struct nvme_req *next; /* free list / CQ wait list */
+};
+
+/* ---- Controller ---- */
+enum nvme_doorbell_mode { NVME_DB_SHADOW = 0, NVME_DB_POLL };
+
+enum nvme_ctl_op {
+    NVME_CTL_NONE = 0,
+    NVME_CTL_ENABLE,
+    NVME_CTL_DISABLE,   /* controller reset: tear everything down */
+    NVME_CTL_SHUTDOWN,  /* asynchronous: SHST set to complete later */
+    NVME_CTL_UNMAP,     /* drop cached guest pointers in a range */
+    NVME_CTL_STOP,      /* the I/O thread exits */
+};
+
+struct nvme_smart {
+    uint64_t data_units_read, data_units_written; /* 512-byte units */
+    uint64_t host_reads, host_writes;
+    uint64_t media_errors, err_log_entries;
+    uint64_t power_cycles, unsafe_shutdowns;
+};
+
+struct nvme_err_entry {
+    uint64_t count;
+    uint16_t sqid, cid, status, param_loc;
+    uint64_t lba;
+    uint32_t nsid;
+};
+
+struct nvme_ctrl {
+    vfud_dev *dev;
+
+    /* ---- configuration (set before realize, read-only afterwards) ---- */
+    char serial[21], model[41], firmware[9];
+    uint16_t vendor_id, device_id, ssvid, ssid;
+    unsigned nr_io_queues;      /* I/O queue pairs offered */
+    unsigned max_q_entries;     /* MQES + 1 */
+    enum nvme_doorbell_mode db_mode;
+    unsigned poll_max_sleep_us; /* poll mode: longest idle back-off */
+    struct nvme_ns *ns[NVME_MAX_NS + 1]; /* by nsid; NULL if absent */
+    uint32_t nn;                /* highest configured nsid */
+    bool vwc;                   /* some namespace has a volatile cache */
+    unsigned nr_vectors;        /* MSI-X vectors */
+
+    /* ---- registers (device thread; csts atomic, read by both) ---- */
+    uint64_t cap;
+    uint32_t cc, intms, aqa;
+    uint64_t asq, acq;
+    _Atomic uint32_t csts;
+
+    /* Doorbell slots, one uint32 per doorbell: device-thread-written in
+     * shadow mode (trapped), guest-written in poll mode (mmapped page). */
+    _Atomic uint32_t *db;
+    _Atomic uint32_t *db_alloc; /* what to free (shadow mode) */
+    _Atomic bool intx_asserted;
+
+    /* ---- I/O thread ---- */
+    pthread_t thread;
+    bool thread_running;
+    struct io_uring ring;
+    bool ring_ok;
+    int kick_fd;
+    _Atomic bool sleeping;
+    _Atomic bool cq_waiting;    /* some completion waits for CQ room */
+    _Atomic int nr_mapped;      /* queue/shadow mappings held (gmem) */
+    unsigned sqes_queued;       /* io_uring SQEs not yet submitted */
+    unsigned backend_inflight;  /* io_uring operations outstanding */
+
+    pthread_mutex_t ctl_lock;
+    pthread_cond_t ctl_cond;
+    _Atomic int ctl_op;         /* enum nvme_ctl_op pending */
+    uint64_t ctl_a, ctl_b;
+    int ctl_result;
+    bool ctl_done;
+
+    /* ---- controller state, owned by the I/O thread ---- */
+    bool enabled;
+    bool fatal;
+    bool mem_fault;             /* queue memory unreachable this round */
+    uint64_t mem_fault_since;   /* ms, 0: no fault */
+    bool shutting_down;
+    bool shutdown_done;
+    _Atomic uint32_t cc_at_enable; /* CC while enabled (queue entry sizes) */
+    uint64_t start_time;        /* for the power-on hours counter */
+    struct nvme_sq *sqs[NVME_MAX_QUEUES + 1];
+    struct nvme_cq *cqs[NVME_MAX_QUEUES + 1];
+    struct nvme_sq admin_sq;
+    struct nvme_cq admin_cq;
+    unsigned total_inflight;
+    /* shadow doorbells */
+    bool dbbuf;
+    struct nvme_gmem dbbuf_dbs, dbbuf_eis;
+    /* async events */
+    struct nvme_req *aer[NVME_AERL + 1];
+    unsigned nr_aer;
+    uint32_t events[NVME_MAX_EVENTS];
+    unsigned nr_events;
+    uint8_t masked_event_types; /* event types awaiting a log read (RAE) */
+    /* features */
+    uint32_t feat_arbitration, feat_err_recovery, feat_irq_coalesce;
+    uint32_t feat_async_event, feat_write_atomic;
+    uint16_t temp_over, temp_under;
+    bool wce;                   /* volatile write cache enabled */
+    uint32_t irq_config_cd[(NVME_MAX_QUEUES + 1 + 31) / 32];
+    /* logs */
+    struct nvme_smart smart;
+    struct nvme_err_entry errlog[4];
+    uint64_t err_count;
+    /* scratch for admin data (4 KiB) */
+    uint8_t *admin_buf;
+    /* DMA windows the client unmapped while we held nothing: statistics */
+    uint64_t unmaps;
+};
+
+/* ---- nvme.c ---- */
+void nvme_ctrl_kick(struct nvme_ctrl *c);
+
+/* ---- ctrl.c ---- */
+int nvme_ctrl_start_thread(struct nvme_ctrl *c);
+void nvme_ctrl_stop_thread(struct nvme_ctrl *c);
+int nvme_ctl_call(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
+                  uint64_t b);
+void nvme_reg_read(struct nvme_ctrl *c, uint64_t off, void *buf, size_t len);
+void nvme_reg_write(struct nvme_ctrl *c, uint64_t off, const void *buf,
+                    size_t len);
+void nvme_ctrl_init_regs(struct nvme_ctrl *c);
+void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on);
+void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq);
+void nvme_ctrl_fatal(struct nvme_ctrl *c, const char *why);
+void nvme_ctrl_mem_fault(struct nvme_ctrl *c, const char *why);
+void nvme_flush_all_sync(struct nvme_ctrl *c);
+
+/* ---- queue.c ---- */
+void nvme_gmem_init(struct nvme_gmem *g, uint64_t iova, uint64_t len);
+void nvme_gmem_release(struct nvme_ctrl *c, struct nvme_gmem *g);
+int nvme_gmem_map(struct nvme_ctrl *c, struct nvme_gmem *g);
+int nvme_gmem_read(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
+                   void *buf, size_t len);
+int nvme_gmem_write(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
+                    const void *buf, size_t len);
+void nvme_gmem_unmap_range(struct nvme_ctrl *c, struct nvme_gmem *g,
+                           uint64_t iova, uint64_t len);
+int nvme_sq_init(struct nvme_ctrl *c, struct nvme_sq *sq, uint16_t qid,
+                 uint16_t cqid, uint64_t iova, uint32_t size, unsigned nreqs);
+void nvme_sq_fini(struct nvme_ctrl *c, struct nvme_sq *sq);
+void nvme_cq_init(struct nvme_cq *cq, uint16_t qid, uint64_t iova,
+                  uint32_t size, uint16_t vector, bool ien);
+void nvme_cq_fini(struct nvme_ctrl *c, struct nvme_cq *cq);
+struct nvme_sq *nvme_get_sq(struct nvme_ctrl *c, uint16_t qid);
+struct nvme_cq *nvme_get_cq(struct nvme_ctrl *c, uint16_t qid);
+bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq);
+void nvme_req_complete(struct nvme_ctrl *c, struct nvme_req *req);
+bool nvme_cq_flush_waiters(struct nvme_ctrl *c, struct nvme_cq *cq);
+void nvme_raise_irqs(struct nvme_ctrl *c);
+bool nvme_doorbells_pending(struct nvme_ctrl *c);
+void nvme_dbbuf_setup_queue(struct nvme_ctrl *c, uint16_t qid);
+void nvme_req_release_data(struct nvme_ctrl *c, struct nvme_req *req);
+void nvme_post_event(struct nvme_ctrl *c, uint8_t type, uint8_t info,
+                     uint8_t log);
+void nvme_deliver_events(struct nvme_ctrl *c);
+
+/* ---- dptr.c ---- */
+uint16_t nvme_dptr_parse(struct nvme_ctrl *c, struct nvme_req *req,
+                         uint64_t len, bool allow_sgl);
+uint16_t nvme_dptr_map(struct nvme_ctrl *c, struct nvme_req *req,
+                       unsigned prot, unsigned align);
+uint16_t nvme_dptr_to_guest(struct nvme_ctrl *c, struct nvme_req *req,
+                            const void *buf, uint64_t len);
+uint16_t nvme_dptr_from_guest(struct nvme_ctrl *c, struct nvme_req *req,
+                              void *buf, uint64_t len);
+int nvme_req_bounce(struct nvme_req *req);
+uint16_t nvme_errno_to_dma_status(int err);
+
+/* ---- admin.c ---- */
+void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_req *req);
+
+/* ---- io.c ---- */
+void nvme_io_exec(struct nvme_ctrl *c, struct nvme_req *req);
+void nvme_io_backend_done(struct nvme_ctrl *c, struct nvme_req *req, int res);
+
+/* ---- ns.c ---- */
+struct nvme_ns *nvme_ns_get_or_create(struct nvme_ctrl *c, uint32_t nsid);
+int nvme_ns_config(struct nvme_ctrl *c, struct nvme_ns *ns, const char *key,
+                   const char *value);
+int nvme_ns_open(struct nvme_ctrl *c, struct nvme_ns *ns);
+/* start(): create or grow the backing file as configured. */
+int nvme_ns_prepare(struct nvme_ctrl *c, struct nvme_ns *ns);
+void nvme_ns_close(struct nvme_ns *ns);
+void nvme_ns_free(struct nvme_ns *ns);
+void nvme_ns_default_ids(struct nvme_ctrl *c, struct nvme_ns *ns);
+int nvme_ns_set_format(struct nvme_ns *ns, unsigned lba_shift);
+bool nvme_ns_format_ok(const struct nvme_ns *ns, unsigned lba_shift);
+
+/* ---- backend_uring.c / backend_null.c ---- */
+#define NVME_FALLOC_ZERO  0
+#define NVME_FALLOC_PUNCH 1
+int nvme_uring_rw(struct nvme_ctrl *c, struct nvme_req *req);
+int nvme_uring_flush(struct nvme_ctrl *c, struct nvme_req *req,
+                     struct nvme_ns *ns);
+int nvme_uring_fallocate(struct nvme_ctrl *c, struct nvme_req *req,
+                         int mode, uint64_t off, uint64_t len);
+struct io_uring_sqe *nvme_uring_get_sqe(struct nvme_ctrl *c);
+int nvme_uring_process(struct nvme_ctrl *c);
+void nvme_null_rw(struct nvme_ctrl *c, struct nvme_req *req);
+
+/* ---- little-endian helpers for building data structures ---- */
+static inline void nvme_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void nvme_put32(uint8_t *p, uint32_t v)
+{
+    nvme_put16(p, (uint16_t)v);
+    nvme_put16(p + 2, (uint16_t)(v >> 16));
+}
+static inline void nvme_put64(uint8_t *p, uint64_t v)
+{
+    nvme_put32(p, (uint32_t)v);
+    nvme_put32(p + 4, (uint32_t)(v >> 32));
+}
+
+#endif

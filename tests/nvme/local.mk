@@ -1,0 +1,42 @@
+# Unit tests of the NVMe plugin, run against the fake daemon.
+if HAVE_CHECK
+if ENABLE_NVME
+NVME_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(FAKE_VFUD_CFLAGS) \
+	-DNVME_PLUGIN_SO='"$(abs_top_builddir)/plugins/.libs/nvme.so"'
+NVME_TEST_LDADD = tests/nvme/libnvmetdrv.la $(FAKE_VFUD_LIBS) $(CHECK_LIBS)
+NVME_TEST_LINKFLAGS = $(AM_LDFLAGS) $(FAKE_VFUD_LINKFLAGS)
+
+check_LTLIBRARIES += tests/nvme/libnvmetdrv.la
+tests_nvme_libnvmetdrv_la_SOURCES = tests/nvme/nvme_tdrv.c tests/nvme/nvme_tdrv.h
+tests_nvme_libnvmetdrv_la_CFLAGS = $(NVME_TEST_CFLAGS)
+
+check_PROGRAMS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io \
+	tests/nvme/bench_nvme
+TESTS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io
+
+tests_nvme_test_nvme_ctrl_SOURCES = tests/nvme/test_nvme_ctrl.c
+tests_nvme_test_nvme_ctrl_CFLAGS = $(NVME_TEST_CFLAGS)
+tests_nvme_test_nvme_ctrl_LDADD = $(NVME_TEST_LDADD)
+tests_nvme_test_nvme_ctrl_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+
+tests_nvme_test_nvme_io_SOURCES = tests/nvme/test_nvme_io.c
+tests_nvme_test_nvme_io_CFLAGS = $(NVME_TEST_CFLAGS)
+tests_nvme_test_nvme_io_LDADD = $(NVME_TEST_LDADD)
+tests_nvme_test_nvme_io_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+
+# built by 'make check', run by hand: bench_nvme [shadow|poll] [qd] [s]
+tests_nvme_bench_nvme_SOURCES = tests/nvme/bench_nvme.c
+tests_nvme_bench_nvme_CFLAGS = $(NVME_TEST_CFLAGS)
+tests_nvme_bench_nvme_LDADD = $(NVME_TEST_LDADD)
+tests_nvme_bench_nvme_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+endif
+endif
+
+# End to end with the real daemon, QEMU and Linux's nvme driver; each skips
+# (77) without the QEMU lab of tests/e2e (see tests/nvme/e2e-nvme.sh).
+if ENABLE_NVME
+TESTS += tests/nvme/nvme-shadow.test tests/nvme/nvme-poll.test \
+	tests/nvme/nvme-messages.test
+endif
+EXTRA_DIST += tests/nvme/nvme-shadow.test tests/nvme/nvme-poll.test \
+	tests/nvme/nvme-messages.test tests/nvme/e2e-nvme.sh

@@ -1,0 +1,400 @@
+/*
+ * The test driver: see nvme_tdrv.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nvme_tdrv.h"
+
+const char *td_plugin_path(void)
+{
+    const char *p = getenv("NVME_PLUGIN");
+
+    return p ? p : NVME_PLUGIN_SO;
+}
+
+int td_open(struct tdrv *d, uint64_t size, bool message_only,
+            const char *const *extra)
+{
+    char sz[32];
+    int fd, r;
+    bool have_ns_key = false;
+
+    memset(d, 0, sizeof(*d));
+    for (const char *const *kv = extra; kv && *kv; kv += 2) {
+        if (strstr(kv[0], "path") || strcmp(kv[0], "backend") == 0 ||
+            strstr(kv[0], "namespace.1.")) {
+            have_ns_key = true;
+        }
+    }
+    d->dev = fake_dev_new("nvme-test");
+    if (!d->dev) {
+        return -ENOMEM;
+    }
+    r = fake_dev_load(d->dev, td_plugin_path());
+    if (r < 0) {
+        fprintf(stderr, "%s\n", fake_dev_last_error(d->dev));
+        return r;
+    }
+    if (size) {
+        snprintf(d->path, sizeof(d->path), "/tmp/nvme-test-XXXXXX");
+        fd = mkstemp(d->path);
+        if (fd < 0) {
+            return -errno;
+        }
+        close(fd);
+        unlink(d->path); /* recreated sparse by the plugin (size=) */
+        snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+        if (fake_dev_config(d->dev, "namespace.1.path", d->path) < 0 ||
+            fake_dev_config(d->dev, "namespace.1.size", sz) < 0) {
+            return -EINVAL;
+        }
+    } else if (!have_ns_key) {
+        return -EINVAL;
+    }
+    for (const char *const *kv = extra; kv && *kv; kv += 2) {
+        r = fake_dev_config(d->dev, kv[0], kv[1]);
+        if (r < 0) {
+            fprintf(stderr, "config %s=%s: %s\n", kv[0], kv[1],
+                    fake_dev_last_error(d->dev));
+            return r;
+        }
+        if (strcmp(kv[0], "doorbells") == 0 && strcmp(kv[1], "poll") == 0) {
+            d->poll_mode = true;
+        }
+    }
+    d->mem = fake_dma_map(d->dev, TD_MEM_IOVA, TD_MEM_SIZE, message_only);
+    if (!d->mem) {
+        return -ENOMEM;
+    }
+    d->next_free = TD_MEM_IOVA;
+    r = fake_dev_realize(d->dev);
+    if (r < 0) {
+        fprintf(stderr, "realize: %s\n", fake_dev_last_error(d->dev));
+        return r;
+    }
+    fake_dev_attach(d->dev);
+    return 0;
+}
+
+void td_close(struct tdrv *d)
+{
+    if (d->dev) {
+        fake_dev_free(d->dev);
+        d->dev = NULL;
+    }
+    if (d->path[0]) {
+        unlink(d->path);
+        d->path[0] = 0;
+    }
+}
+
+uint64_t td_alloc(struct tdrv *d, uint64_t size, uint64_t align)
+{
+    uint64_t a = (d->next_free + align - 1) & ~(align - 1);
+
+    d->next_free = a + size;
+    if (d->next_free > TD_MEM_IOVA + TD_MEM_SIZE) {
+        abort();
+    }
+    memset(d->mem + (a - TD_MEM_IOVA), 0, size);
+    return a;
+}
+
+void *td_ptr(struct tdrv *d, uint64_t iova)
+{
+    return d->mem + (iova - TD_MEM_IOVA);
+}
+
+static void wr32(struct tdrv *d, uint64_t off, uint32_t v)
+{
+    fake_write32(d->dev, VFUD_REGION_BAR0, off, v);
+}
+
+static uint32_t rd32(struct tdrv *d, uint64_t off)
+{
+    return fake_read32(d->dev, VFUD_REGION_BAR0, off);
+}
+
+static void sleep_us(unsigned us)
+{
+    struct timespec ts = { 0, (long)us * 1000 };
+
+    nanosleep(&ts, NULL);
+}
+
+static int wait_csts(struct tdrv *d, uint32_t mask, uint32_t val)
+{
+    for (int i = 0; i < 50000; i++) {
+        if ((rd32(d, NVME_REG_CSTS) & mask) == val) {
+            return 0;
+        }
+        sleep_us(100);
+    }
+    return -ETIMEDOUT;
+}
+
+int td_enable(struct tdrv *d, uint32_t n)
+{
+    struct td_queue *q = &d->q[0];
+
+    memset(q, 0, sizeof(*q));
+    d->shadow = false;
+    q->used = true;
+    q->size = n;
+    q->phase = true;
+    q->sq_iova = td_alloc(d, n * 64ull, 4096);
+    q->cq_iova = td_alloc(d, n * 16ull, 4096);
+    wr32(d, NVME_REG_AQA, (n - 1) | (n - 1) << 16);
+    fake_write64(d->dev, VFUD_REGION_BAR0, NVME_REG_ASQ, q->sq_iova);
+    fake_write64(d->dev, VFUD_REGION_BAR0, NVME_REG_ACQ, q->cq_iova);
+    wr32(d, NVME_REG_CC, NVME_CC_EN | 6u << 16 | 4u << 20);
+    return wait_csts(d, NVME_CSTS_RDY, NVME_CSTS_RDY);
+}
+
+int td_disable(struct tdrv *d)
+{
+    wr32(d, NVME_REG_CC, 0);
+    for (int i = 1; i < TD_MAXQ; i++) {
+        d->q[i].used = false;
+    }
+    d->shadow = false;
+    return wait_csts(d, NVME_CSTS_RDY, 0);
+}
+
+static bool need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old)
+{
+    return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
+}
+
+static void write_doorbell(struct tdrv *d, uint16_t qid, bool cq, uint32_t v,
+                           uint32_t old)
+{
+    uint32_t slot = 2u * qid + (cq ? 1 : 0);
+
+    if (d->shadow && qid != 0) {
+        volatile uint32_t *dbs = td_ptr(d, d->dbs_iova);
+        volatile uint32_t *eis = td_ptr(d, d->eis_iova);
+
+        dbs[slot] = v;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (!need_event((uint16_t)eis[slot], (uint16_t)v, (uint16_t)old)) {
+            return;
+        }
+    }
+    if (qid != 0) {
+        d->rings++;
+    }
+    if (d->poll_mode) {
+        volatile uint32_t *db = (uint32_t *)((uint8_t *)fake_region_mem(
+                                    d->dev, VFUD_REGION_BAR0) + NVME_REG_DBS);
+
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        db[slot] = v;
+        return;
+    }
+    wr32(d, NVME_REG_DBS + slot * 4ull, v);
+}
+
+uint16_t td_queue_cmd(struct tdrv *d, uint16_t qid, struct nvme_sqe *sqe)
+{
+    struct td_queue *q = &d->q[qid];
+
+    sqe->cid = q->next_cid++;
+    memcpy(td_ptr(d, q->sq_iova + q->sq_tail * 64ull), sqe, 64);
+    q->sq_tail = (q->sq_tail + 1) % q->size;
+    return sqe->cid;
+}
+
+void td_ring(struct tdrv *d, uint16_t qid)
+{
+    struct td_queue *q = &d->q[qid];
+
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    write_doorbell(d, qid, false, q->sq_tail, q->last_rung);
+    q->last_rung = q->sq_tail;
+}
+
+uint16_t td_submit(struct tdrv *d, uint16_t qid, struct nvme_sqe *sqe)
+{
+    uint16_t cid = td_queue_cmd(d, qid, sqe);
+
+    td_ring(d, qid);
+    return cid;
+}
+
+bool td_cqe_ready(struct tdrv *d, uint16_t qid)
+{
+    struct td_queue *q = &d->q[qid];
+    volatile struct nvme_cqe *e = td_ptr(d, q->cq_iova + q->cq_head * 16ull);
+
+    return (e->status & 1) == (q->phase ? 1 : 0);
+}
+
+int td_wait(struct tdrv *d, uint16_t qid, struct nvme_cqe *cqe)
+{
+    struct td_queue *q = &d->q[qid];
+    uint32_t old;
+
+    for (int i = 0; !td_cqe_ready(d, qid); i++) {
+        if (i > 100000) {
+            return -ETIMEDOUT;
+        }
+        sleep_us(50);
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    memcpy(cqe, td_ptr(d, q->cq_iova + q->cq_head * 16ull), 16);
+    old = q->cq_head;
+    q->cq_head++;
+    if (q->cq_head == q->size) {
+        q->cq_head = 0;
+        q->phase = !q->phase;
+    }
+    write_doorbell(d, qid, true, q->cq_head, old);
+    return 0;
+}
+
+int td_cmd(struct tdrv *d, uint16_t qid, struct nvme_sqe *sqe,
+           struct nvme_cqe *cqe)
+{
+    struct nvme_cqe tmp;
+    uint16_t cid;
+
+    if (!cqe) {
+        cqe = &tmp;
+    }
+    cid = td_submit(d, qid, sqe);
+    if (td_wait(d, qid, cqe) < 0) {
+        return -1;
+    }
+    if (cqe->cid != cid) {
+        return -2;
+    }
+    return td_status(cqe);
+}
+
+int td_create_io_queue(struct tdrv *d, uint16_t qid, uint32_t size)
+{
+    struct td_queue *q = &d->q[qid];
+    struct nvme_sqe c;
+    int st;
+
+    memset(q, 0, sizeof(*q));
+    q->qid = qid;
+    q->size = size;
+    q->phase = true;
+    q->vector = qid;
+    q->cq_iova = td_alloc(d, size * 16ull, 4096);
+    q->sq_iova = td_alloc(d, size * 64ull, 4096);
+    
+    memset(&c, 0, sizeof(c));
+    c.opcode = NVME_ADM_CREATE_CQ;
+    c.dptr1 = q->cq_iova;
+    c.cdw10 = qid | (size - 1) << 16;
+    c.cdw11 = 1 | 2 | (uint32_t)qid << 16;
+    st = td_cmd(d, 0, &c, NULL);
+    if (st) {
+        return st;
+    }
+    memset(&c, 0, sizeof(c));
+    c.opcode = NVME_ADM_CREATE_SQ;
+    c.dptr1 = q->sq_iova;
+    c.cdw10 = qid | (size - 1) << 16;
+    c.cdw11 = 1 | (uint32_t)qid << 16;
+    st = td_cmd(d, 0, &c, NULL);
+    if (st == 0) {
+        q->used = true;
+    }
+    return st;
+}
+
+int td_enable_shadow(struct tdrv *d)
+{
+    struct nvme_sqe c;
+    int st;
+
+    d->dbs_iova = td_alloc(d, 4096, 4096);
+    d->eis_iova = td_alloc(d, 4096, 4096);
+    memset(&c, 0, sizeof(c));
+    c.opcode = NVME_ADM_DBBUF_CONFIG;
+    c.dptr1 = d->dbs_iova;
+    c.dptr2 = d->eis_iova;
+    st = td_cmd(d, 0, &c, NULL);
+    if (st == 0) {
+        d->shadow = true;
+    }
+    return st;
+}
+
+void td_build_prp_at(struct tdrv *d, struct nvme_sqe *sqe, uint64_t first,
+                     const uint64_t *pages, unsigned npages,
+                     uint64_t list_iova)
+{
+    uint64_t *ent;
+    uint64_t pos = list_iova;
+
+    sqe->dptr1 = first;
+    if (npages == 0) {
+        sqe->dptr2 = 0;
+        return;
+    }
+    if (npages == 1) {
+        sqe->dptr2 = pages[0];
+        return;
+    }
+    sqe->dptr2 = list_iova;
+    for (unsigned i = 0; i < npages; i++) {
+        unsigned left = npages - i;
+
+        /* last slot of a list page, with more than one entry to go: chain */
+        if ((pos & 4095) == 4096 - 8 && left > 1) {
+            uint64_t next = td_alloc(d, 4096, 4096);
+
+            ent = td_ptr(d, pos);
+            *ent = next;
+            pos = next;
+        }
+        ent = td_ptr(d, pos);
+        *ent = pages[i];
+        pos += 8;
+    }
+}
+
+void td_build_prp(struct tdrv *d, struct nvme_sqe *sqe, uint64_t first,
+                  const uint64_t *pages, unsigned npages)
+{
+    uint64_t list = npages > 1 ? td_alloc(d, 4096, 4096) : 0;
+
+    td_build_prp_at(d, sqe, first, pages, npages, list);
+}
+
+int td_rw(struct tdrv *d, uint16_t qid, uint8_t opc, uint64_t slba,
+          uint32_t nlb, uint64_t buf_iova, uint32_t flags_cdw12)
+{
+    struct nvme_sqe c;
+    uint64_t len = (uint64_t)nlb * 512; /* callers use 512-byte formats */
+    uint64_t pages[64];
+    unsigned n = 0;
+    uint64_t first_len = 4096 - (buf_iova & 4095);
+
+    memset(&c, 0, sizeof(c));
+    c.opcode = opc;
+    c.nsid = 1;
+    c.cdw10 = (uint32_t)slba;
+    c.cdw11 = (uint32_t)(slba >> 32);
+    c.cdw12 = (nlb - 1) | flags_cdw12;
+    if (len > first_len) {
+        for (uint64_t a = (buf_iova & ~4095ull) + 4096;
+             a < buf_iova + len && n < 64; a += 4096) {
+            pages[n++] = a;
+        }
+    }
+    td_build_prp(d, &c, buf_iova, pages, n);
+    return td_cmd(d, qid, &c, NULL);
+}
