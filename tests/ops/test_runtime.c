@@ -28,7 +28,7 @@
 #define REG_ID 0x000
 #define REG_MAGIC_LO 0x008
 #define REG_SCRATCH 0x010
-#define REG_STALL_MS 0x030
+#define REG_STALL_MS 0x034
 
 static bool under_wrapper(void)
 {
@@ -201,7 +201,11 @@ START_TEST(remove_does_not_wait)
                                              sizeof(stall), true), 0);
     g_usleep(100000);
     t_start = ot_now_ms();
-    ot_send(fd, "{\"command\":\"remove\",\"device\":\"t0\",\"force\":true}\n", 49);
+    {
+        static const char rq[] = "{\"command\":\"remove\",\"device\":\"t0\",\"force\":true}\n";
+
+        ot_send(fd, rq, strlen(rq));
+    }
     a = ot_request(ctl, "{\"command\":\"list\"}");
     t_list = ot_now_ms();
     ot_assert_ok(a);
@@ -440,12 +444,16 @@ END_TEST
 /* ------------------------------------------------------------------------
  * A busy client's round trips while devices come and go
  */
+/* A round trip this long counts as slow. */
+#define SLOW_MS 20
+
 struct prober {
     char *path;
     volatile bool stop;
     volatile bool measuring;
     unsigned long count, errors;
-    double max_ms, max_idle_ms, sum_ms;
+    double max_ms, sum_ms;
+    unsigned long slow;   /* round trips over SLOW_MS */
     GArray *samples; /* double, while measuring */
 };
 
@@ -468,6 +476,7 @@ static gpointer probe_thread(gpointer data)
         dt = ot_now_ms() - t0;
         if (p->measuring) {
             p->count++;
+            p->slow += dt > SLOW_MS;
             p->sum_ms += dt;
             p->max_ms = MAX(p->max_ms, dt);
             g_array_append_val(p->samples, dt);
@@ -493,8 +502,9 @@ static void report(const char *what, struct prober *p, double elapsed_ms)
         p99 = g_array_index(p->samples, double, (p->samples->len * 99) / 100);
     }
     fprintf(stderr, "traffic %s: %lu round trips in %.0f ms, mean %.3f ms, p99 %.3f ms, "
-            "max %.3f ms, %lu errors\n", what, p->count, elapsed_ms,
-            p->count > 0 ? p->sum_ms / (double)p->count : 0.0, p99, p->max_ms, p->errors);
+            "max %.3f ms, %lu over %d ms, %lu errors\n", what, p->count, elapsed_ms,
+            p->count > 0 ? p->sum_ms / (double)p->count : 0.0, p99, p->max_ms,
+            p->slow, SLOW_MS, p->errors);
 }
 
 static void measure_reset(struct prober *p)
@@ -505,6 +515,7 @@ static void measure_reset(struct prober *p)
     p->errors = 0;
     p->max_ms = 0;
     p->sum_ms = 0;
+    p->slow = 0;
     g_array_set_size(p->samples, 0);
 }
 
@@ -520,7 +531,9 @@ START_TEST(traffic_during_changes)
     g_autofree char *ctl = NULL;
     struct prober p = { 0 };
     GThread *th;
-    double t0, baseline_max, limit = under_wrapper() ? 3000.0 : 100.0;
+    double t0, elapsed, base_slow_per_s;
+    struct vfu_client *stuck;
+    int remover;
     unsigned ops = 0;
     g_autofree char *first = g_strdup_printf(base, 0, "");
 
@@ -537,14 +550,36 @@ START_TEST(traffic_during_changes)
     g_usleep(1000000);
     p.measuring = false;
     report("baseline", &p, ot_now_ms() - t0);
-    baseline_max = p.max_ms;
+    base_slow_per_s = (double)p.slow / ((ot_now_ms() - t0) / 1000.0);
     ck_assert_uint_gt(p.count, 0);
     measure_reset(&p);
 
-    /* Reloads adding four devices, recreating t1 and removing them again,
-     * and adds/removes through the control socket, back to back. */
+    /* First a device stuck for 1.5 s in a plugin callback is removed
+     * (--force): the operations below queue behind it.  Then reloads
+     * adding four devices, recreating t1 and removing them again, and
+     * adds/removes through the control socket, back to back. */
+    {
+        json_object *a = ot_request(ctl, "{\"command\":\"add\",\"device\":\"stuck\","
+                                         "\"keys\":[\"plugin=testdev\"]}");
+        g_autofree char *path = harness_socket(h, "stuck");
+        uint32_t ms = 1500;
+
+        ot_assert_ok(a);
+        json_object_put(a);
+        stuck = dt_client(path);
+        ck_assert_int_eq(vfu_client_region_write(stuck, VFUD_REGION_BAR0, REG_STALL_MS,
+                                                 &ms, sizeof(ms), true), 0);
+        g_usleep(50000);
+    }
     p.measuring = true;
     t0 = ot_now_ms();
+    remover = ot_connect(ctl);
+    {
+        static const char rq[] = "{\"command\":\"remove\",\"device\":\"stuck\","
+                                 "\"force\":true}\n";
+
+        ot_send(remover, rq, strlen(rq));
+    }
     for (int round = 0; round < 25; round++) {
         g_autofree char *more = g_strdup_printf(base, round + 1,
                                                 "[a0]\nplugin = gpio\n"
@@ -577,15 +612,34 @@ START_TEST(traffic_during_changes)
         json_object_put(a);
         ops += 5;
     }
+    {
+        json_object *a = ot_answer(remover);
+
+        ot_assert_ok(a);
+        json_object_put(a);
+        ot_close(remover);
+        vfu_client_close(stuck);
+    }
     p.measuring = false;
-    report("during 50 reloads, 25 adds, 25 removes", &p, ot_now_ms() - t0);
+    elapsed = ot_now_ms() - t0;
+    report("during a stuck device's removal, 50 reloads, 25 adds, 25 removes", &p,
+           elapsed);
     p.stop = true;
     g_thread_join(th);
     ck_assert_uint_eq(p.errors, 0);
     ck_assert_uint_gt(p.count, ops);
-    ck_assert_msg(p.max_ms < MAX(limit, 3 * baseline_max),
-                  "a round trip on t0 took %.1f ms during the changes (baseline max "
-                  "%.1f ms)", p.max_ms, baseline_max);
+    /* No stall: nothing near a second (a design that paused the other
+     * devices while one stops would show the stuck one's 1.5 s), and no
+     * more slow round trips than the machine's own hiccups explain.  Under
+     * a wrapper (valgrind runs one thread at a time) only the first holds. */
+    ck_assert_msg(p.max_ms < (under_wrapper() ? 5000.0 : 1000.0),
+                  "a round trip on t0 took %.1f ms during the changes", p.max_ms);
+    if (!under_wrapper()) {
+        double allowed = 5.0 + 3.0 * base_slow_per_s * elapsed / 1000.0;
+
+        ck_assert_msg((double)p.slow <= allowed, "%lu round trips over %d ms during "
+                      "the changes (at most %.0f expected)", p.slow, SLOW_MS, allowed);
+    }
     g_array_unref(p.samples);
     g_free(p.path);
     stop_ok(h);
