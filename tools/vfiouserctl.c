@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "ctl.h"
+#include "ctl_migrate.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -457,6 +458,72 @@ static int cmd_version(struct ctl *ctl, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------
+ * migrate: a vfio-user client of two device sockets (ctl_migrate.c), not a
+ * control socket request.
+ */
+static int cmd_migrate(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_migrate_stats stats = { 0 };
+    struct ctl_migrate_opts o = { .stats = &stats };
+    const char *sock[2] = { NULL, NULL };
+    unsigned n = 0;
+    json_object *a;
+    int r;
+
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+
+        if (strcmp(argv[i], "--pre-copy") == 0) {
+            o.pre_copy = true;
+        } else if (strcmp(argv[i], "--reset-source") == 0) {
+            o.after = CTL_MIGRATE_SRC_RESET;
+        } else if ((v = g_str_has_prefix(argv[i], "--chunk=") ? argv[i] + 8 : NULL) != NULL ||
+                   (v = g_str_has_prefix(argv[i], "--timeout=") ? argv[i] + 10 : NULL) != NULL) {
+            guint64 x;
+
+            if (!g_ascii_string_to_unsigned(v, 10, 0, G_MAXINT32, &x, NULL)) {
+                return ctl_usage("%s: expected a number", argv[i]);
+            }
+            if (argv[i][2] == 'c') {
+                o.chunk = (uint32_t)x;
+            } else {
+                o.timeout_ms = (int)x;
+            }
+        } else if (argv[i][0] == '-' || n == 2) {
+            return ctl_usage("usage: migrate [--pre-copy] [--reset-source] "
+                             "[--chunk=BYTES] [--timeout=MS] SRC-SOCKET DST-SOCKET");
+        } else {
+            sock[n++] = argv[i];
+        }
+    }
+    if (n != 2) {
+        return ctl_usage("usage: migrate [--pre-copy] [--reset-source] "
+                         "[--chunk=BYTES] [--timeout=MS] SRC-SOCKET DST-SOCKET");
+    }
+    r = ctl_migrate(sock[0], sock[1], &o, ctl->json ? NULL : stdout);
+    if (!ctl->json) {
+        return r == 0 ? CTL_EXIT_OK : CTL_EXIT_REFUSED;
+    }
+    a = json_object_new_object();
+    json_object_object_add(a, "ok", json_object_new_boolean(r == 0));
+    json_object_object_add(a, "source", json_object_new_string(sock[0]));
+    json_object_object_add(a, "destination", json_object_new_string(sock[1]));
+    if (r == 0) {
+        json_object_object_add(a, "bytes", json_object_new_uint64(stats.bytes));
+        json_object_object_add(a, "chunks", json_object_new_int((int)stats.chunks));
+        json_object_object_add(a, "save_ms", json_object_new_double(stats.save_ms));
+        json_object_object_add(a, "transfer_ms", json_object_new_double(stats.transfer_ms));
+        json_object_object_add(a, "load_ms", json_object_new_double(stats.load_ms));
+        json_object_object_add(a, "resume_ms", json_object_new_double(stats.resume_ms));
+        json_object_object_add(a, "stopped_ms", json_object_new_double(stats.stopped_ms));
+        json_object_object_add(a, "total_ms", json_object_new_double(stats.total_ms));
+    } else {
+        json_object_object_add(a, "error", json_object_new_string(g_strerror(-r)));
+    }
+    return ctl_finish(ctl, a);
+}
+
+/* ------------------------------------------------------------------------
  * Subcommands
  */
 struct subcommand {
@@ -473,8 +540,9 @@ static const struct subcommand subcommands[] = {
     { "reload", cmd_reload, "reload" },
     { "log-level", cmd_log_level, "log-level [DEVICE] LEVEL" },
     { "version", cmd_version, "version" },
-    /* Live migration (tools/ctl_migrate.c) goes here:
-     * { "migrate", ctl_migrate, "migrate ..." }, */
+    { "migrate", cmd_migrate,
+      "migrate [--pre-copy] [--reset-source] [--chunk=BYTES] [--timeout=MS] "
+      "SRC-SOCKET DST-SOCKET" },
 };
 
 static char *describe_subcommands(void)
