@@ -377,13 +377,14 @@ int devset_start(struct devset *ds, int single_fd, GPtrArray *activation)
                      path != NULL ? path : "no path");
         }
     }
-    /* Announce only once everything listens: a later failure stops all. */
-    for (guint i = 0; i < ds->entries->len; i++) {
-        struct devset_entry *e = g_ptr_array_index(ds->entries, i);
-
-        announce(e);
-    }
     return 0;
+}
+
+void devset_announce(struct devset *ds)
+{
+    for (guint i = 0; i < ds->entries->len; i++) {
+        announce(g_ptr_array_index(ds->entries, i));
+    }
 }
 
 static void op_free(struct devset_op *op);

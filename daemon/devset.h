@@ -47,6 +47,9 @@ void devset_free(struct devset *ds);
  * Errors are logged; -errno. */
 int devset_create(struct devset *ds);
 int devset_start(struct devset *ds, int single_fd, GPtrArray *activation);
+/* Log each device's "listening on" line: once everything listens (the
+ * control socket too), since a later failure stops all. */
+void devset_announce(struct devset *ds);
 
 const struct daemon_config *devset_config(const struct devset *ds);
 GPtrArray *devset_entries(const struct devset *ds); /* struct devset_entry * */

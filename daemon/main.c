@@ -320,6 +320,7 @@ static int run(const struct options *o)
             goto out;
         }
     }
+    devset_announce(d.ds);
     sd_notify_printf("READY=1\nSTATUS=serving %u device%s", devset_entries(d.ds)->len,
                      devset_entries(d.ds)->len == 1 ? "" : "s");
     g_main_loop_run(d.loop);
