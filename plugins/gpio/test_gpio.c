@@ -1,7 +1,8 @@
 /*
- * Unit test of the gpio module (plugins/.libs/gpio.so) on the fake host:
- * the register sequences of Linux's gpio-pci-idio-16 (regmap version, and
- * the direct-I/O one before 6.4), the host-side files, reset.
+ * Unit test of the gpio module (plugins/.libs/gpio.so) in the fake daemon
+ * (tests/harness): the register sequences of Linux's gpio-pci-idio-16
+ * (regmap version, and the direct-I/O one before 6.4), the host-side files,
+ * reset.
  */
 #include <config.h>
 
@@ -14,16 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../testdev/fakehost.h"
+#include "fake_vfud.h"
 
-static void *handle;
-static const struct vfud_plugin *plugin;
 static char dir[64];
 
 static void setup(void)
 {
-    plugin = fake_load(BUILD_PLUGINDIR "/gpio.so", &handle);
-    ck_assert_ptr_nonnull(plugin);
     snprintf(dir, sizeof(dir), "/tmp/test_gpio.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
@@ -36,17 +33,33 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+static vfud_dev *new_dev(const char *name)
+{
+    vfud_dev *dev = fake_dev_new(name);
+
+    ck_assert_ptr_nonnull(dev);
+    ck_assert_msg(fake_dev_load(dev, BUILD_PLUGINDIR "/gpio.so") == 0, "%s",
+                  fake_dev_last_error(dev));
+    return dev;
+}
+
 static uint8_t rd(vfud_dev *dev, unsigned off)
 {
     uint8_t v = 0xee;
 
-    ck_assert_int_eq(plugin->region_read(dev, VFUD_REGION_BAR2, off, &v, 1), 0);
+    ck_assert_int_eq(fake_region_read(dev, VFUD_REGION_BAR2, off, &v, 1), 0);
     return v;
 }
 
 static void wr(vfud_dev *dev, unsigned off, uint8_t v)
 {
-    ck_assert_int_eq(plugin->region_write(dev, VFUD_REGION_BAR2, off, &v, 1), 0);
+    ck_assert_int_eq(fake_region_write(dev, VFUD_REGION_BAR2, off, &v, 1), 0);
+}
+
+/* One turn of the device loop, which must find the FIFO readable. */
+static void run_fifo(vfud_dev *dev)
+{
+    ck_assert_int_eq(fake_dev_run_watches(dev, 0), 1);
 }
 
 static void slurp(const char *path, char *buf, size_t size)
@@ -84,20 +97,23 @@ static void probe_and_enable(vfud_dev *dev)
 
 START_TEST(test_realize)
 {
-    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+    vfud_dev *dev = new_dev("gpio0");
+    const struct vfud_pci_id *id;
 
-    ck_assert_int_eq(fake_configure(dev, NULL), 0);
-    ck_assert_int_eq(plugin->realize(dev), 0);
-    ck_assert(dev->pci_done);
-    ck_assert_int_eq(dev->pci_type, VFUD_PCI_CONVENTIONAL);
-    ck_assert_uint_eq(dev->id.vendor_id, 0x494f);
-    ck_assert_uint_eq(dev->id.device_id, 0x0dc8);
-    ck_assert_uint_eq(dev->region_size[VFUD_REGION_BAR2], 8);
-    ck_assert_uint_eq(dev->region_flags[VFUD_REGION_BAR2], VFUD_REGION_RW | VFUD_REGION_IO);
-    ck_assert_uint_eq(dev->region_size[VFUD_REGION_BAR0], 0);
-    ck_assert_uint_eq(dev->irq_count[VFUD_IRQ_INTX], 1);
-    ck_assert_str_eq(plugin->name, "gpio");
-    ck_assert_ptr_null(plugin->config_keys[4].name);
+    ck_assert_int_eq(fake_dev_configure(dev, NULL), 0);
+    ck_assert_int_eq(fake_dev_realize(dev), 0);
+    id = fake_pci_id(dev);
+    ck_assert_ptr_nonnull(id);
+    ck_assert_int_eq(fake_pci_type(dev), VFUD_PCI_CONVENTIONAL);
+    ck_assert_uint_eq(id->vendor_id, 0x494f);
+    ck_assert_uint_eq(id->device_id, 0x0dc8);
+    ck_assert_uint_eq(fake_region_size(dev, VFUD_REGION_BAR2), 8);
+    ck_assert_uint_eq(fake_region_flags(dev, VFUD_REGION_BAR2),
+                      VFUD_REGION_RW | VFUD_REGION_IO);
+    ck_assert_uint_eq(fake_region_size(dev, VFUD_REGION_BAR0), 0);
+    ck_assert_uint_eq(fake_irq_count_setup(dev, VFUD_IRQ_INTX), 1);
+    ck_assert_str_eq(fake_dev_plugin(dev)->name, "gpio");
+    ck_assert_ptr_null(fake_dev_plugin(dev)->config_keys[4].name);
     fake_dev_free(dev);
 }
 END_TEST
@@ -105,11 +121,11 @@ END_TEST
 START_TEST(test_outputs)
 {
     char out[128], text[32];
-    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+    vfud_dev *dev = new_dev("gpio0");
 
     snprintf(out, sizeof(out), "%s/out", dir);
-    ck_assert_int_eq(fake_configure(dev, "output-file", out, NULL), 0);
-    ck_assert_int_eq(plugin->realize(dev), 0);
+    ck_assert_int_eq(fake_dev_configure(dev, "output-file", out, NULL), 0);
+    ck_assert_int_eq(fake_dev_realize(dev), 0);
     slurp(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0000\n");
 
@@ -123,7 +139,7 @@ START_TEST(test_outputs)
 
     /* a 16-bit write at +0 is outputs 0-7 and a clear-interrupt */
     uint8_t two[2] = { 0x00, 0x55 };
-    ck_assert_int_eq(plugin->region_write(dev, VFUD_REGION_BAR2, 0, two, 2), 0);
+    ck_assert_int_eq(fake_region_write(dev, VFUD_REGION_BAR2, 0, two, 2), 0);
     slurp(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0200\n");
     fake_dev_free(dev);
@@ -133,54 +149,54 @@ END_TEST
 START_TEST(test_inputs_and_cos)
 {
     char in[128];
-    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+    vfud_dev *dev = new_dev("gpio0");
 
     snprintf(in, sizeof(in), "%s/in", dir);
     ck_assert_int_eq(mkfifo(in, 0600), 0);
-    ck_assert_int_eq(fake_configure(dev, "inputs", "0x8001", "input-file", in, NULL), 0);
-    ck_assert_int_eq(plugin->realize(dev), 0);
-    ck_assert_int_eq(plugin->start(dev), 0);
-    ck_assert_uint_eq(fake_nr_watches(dev), 1);
+    ck_assert_int_eq(fake_dev_configure(dev, "inputs", "0x8001",
+                                        "input-file", in, NULL), 0);
+    ck_assert_int_eq(fake_dev_realize(dev), 0);
+    ck_assert_uint_eq(fake_watch_count(dev), 1);
     ck_assert_uint_eq(rd(dev, 1), 0x01);
     ck_assert_uint_eq(rd(dev, 5), 0x80);
 
     /* disabled: a change is not latched */
     spit(in, "0x0000\n");
-    fake_poll(dev);
+    run_fifo(dev);
     ck_assert_uint_eq(rd(dev, 1), 0x00);
     ck_assert_uint_eq(rd(dev, 6), 0);
-    ck_assert_uint_eq(dev->triggers[0], 0);
+    ck_assert_uint_eq(fake_irq_count(dev, 0), 0);
 
     probe_and_enable(dev);
-    ck_assert(!dev->intx);
+    ck_assert(!fake_intx_level(dev));
 
     /* input 3 rises: status = pending | inputs 0-7, INTx asserted */
     spit(in, "3=1\n");
-    fake_poll(dev);
-    ck_assert(dev->intx);
-    ck_assert_uint_eq(dev->triggers[0], 1);
+    run_fifo(dev);
+    ck_assert(fake_intx_level(dev));
+    ck_assert_uint_eq(fake_irq_count(dev, 0), 1);
     ck_assert_uint_eq(rd(dev, 6), 0x05);
     ck_assert_uint_eq(rd(dev, 1), 0x08);
 
     /* more changes while pending: no new trigger, status accumulates */
     spit(in, "12=1\n");
-    fake_poll(dev);
-    ck_assert_uint_eq(dev->triggers[0], 1);
+    run_fifo(dev);
+    ck_assert_uint_eq(fake_irq_count(dev, 0), 1);
     ck_assert_uint_eq(rd(dev, 6), 0x07);
 
     /* the handler acks by writing the status to +1 */
     wr(dev, 1, rd(dev, 6));
-    ck_assert(!dev->intx);
+    ck_assert(!fake_intx_level(dev));
     ck_assert_uint_eq(rd(dev, 6), 0);
     ck_assert_uint_eq(rd(dev, 5), 0x10);
 
     /* a line without its newline waits for it; lines split over writes */
     spit(in, "0x0");
-    fake_poll(dev);
-    ck_assert_uint_eq(dev->triggers[0], 1);
+    run_fifo(dev);
+    ck_assert_uint_eq(fake_irq_count(dev, 0), 1);
     spit(in, "000 15=1\n");
-    fake_poll(dev);
-    ck_assert_uint_eq(dev->triggers[0], 2);
+    run_fifo(dev);
+    ck_assert_uint_eq(fake_irq_count(dev, 0), 2);
     ck_assert_uint_eq(rd(dev, 1), 0x00);
     ck_assert_uint_eq(rd(dev, 5), 0x80);
     ck_assert_uint_eq(rd(dev, 6), 0x07);
@@ -188,25 +204,25 @@ START_TEST(test_inputs_and_cos)
     /* disable with the latch set: the line drops, the latch stays, and
      * enabling again raises it */
     wr(dev, 2, 0);
-    ck_assert(!dev->intx);
+    ck_assert(!fake_intx_level(dev));
     ck_assert_uint_eq(rd(dev, 6), 0x07);
     rd(dev, 2);
-    ck_assert(dev->intx);
-    ck_assert_uint_eq(dev->triggers[0], 3);
+    ck_assert(fake_intx_level(dev));
+    ck_assert_uint_eq(fake_irq_count(dev, 0), 3);
     wr(dev, 1, 0);
-    ck_assert(!dev->intx);
+    ck_assert(!fake_intx_level(dev));
 
     /* bad lines change nothing, even partly */
     spit(in, "0x10000\n16=1\n3=2\n4=1 junk\n# just a comment\n\n");
-    fake_poll(dev);
+    run_fifo(dev);
     ck_assert_uint_eq(rd(dev, 1), 0x00);
     ck_assert_uint_eq(rd(dev, 5), 0x80);
-    ck_assert_uint_eq(dev->triggers[0], 3);
+    ck_assert_uint_eq(fake_irq_count(dev, 0), 3);
 
     /* the FIFO stays watched after its writers went away */
-    ck_assert_uint_eq(fake_nr_watches(dev), 1);
+    ck_assert_uint_eq(fake_watch_count(dev), 1);
     spit(in, "0x00ff, 15=0\n");
-    fake_poll(dev);
+    run_fifo(dev);
     ck_assert_uint_eq(rd(dev, 1), 0xff);
     ck_assert_uint_eq(rd(dev, 5), 0x00);
     ck_assert_uint_eq(rd(dev, 6), 0x07);
@@ -219,23 +235,23 @@ END_TEST
 START_TEST(test_old_driver)
 {
     char in[128];
-    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+    vfud_dev *dev = new_dev("gpio0");
 
     snprintf(in, sizeof(in), "%s/in", dir);
     ck_assert_int_eq(mkfifo(in, 0600), 0);
-    ck_assert_int_eq(fake_configure(dev, "input-file", in, NULL), 0);
-    ck_assert_int_eq(plugin->realize(dev), 0);
-    ck_assert_int_eq(plugin->start(dev), 0);
+    ck_assert_int_eq(fake_dev_configure(dev, "input-file", in, NULL), 0);
+    ck_assert_int_eq(fake_dev_realize(dev), 0);
     wr(dev, 3, 0);
     wr(dev, 2, 0);
     wr(dev, 1, 0);
     rd(dev, 2);
     spit(in, "9=1\n");
-    fake_poll(dev);
+    run_fifo(dev);
     uint8_t st = rd(dev, 6);
     ck_assert((st & 0x3) && (st & 0x4));
+    ck_assert(fake_intx_level(dev));
     wr(dev, 1, 0);
-    ck_assert(!dev->intx);
+    ck_assert(!fake_intx_level(dev));
     fake_dev_free(dev);
 }
 END_TEST
@@ -244,32 +260,34 @@ START_TEST(test_regular_file)
 {
     char in[128], tmp[140];
     FILE *f;
-    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+    vfud_dev *dev = new_dev("gpio0");
 
     snprintf(in, sizeof(in), "%s/in", dir);
     snprintf(tmp, sizeof(tmp), "%s/in.new", dir);
     f = fopen(in, "w");
     fputs("0x0f00\n1=1\n", f);
     fclose(f);
-    ck_assert_int_eq(fake_configure(dev, "input-file", in, "input-poll-ms", "20", NULL), 0);
-    ck_assert_int_eq(plugin->realize(dev), 0);
-    ck_assert_int_eq(plugin->start(dev), 0);
+    ck_assert_int_eq(fake_dev_configure(dev, "input-file", in,
+                                        "input-poll-ms", "20", NULL), 0);
+    ck_assert_int_eq(fake_dev_realize(dev), 0);
+    ck_assert_uint_eq(fake_watch_count(dev), 1);
     ck_assert_uint_eq(rd(dev, 1), 0x02);
     ck_assert_uint_eq(rd(dev, 5), 0x0f);
 
+    /* the poll timer runs (within its 20 ms) and finds nothing new */
     probe_and_enable(dev);
-    fake_poll(dev);
-    ck_assert_uint_eq(dev->triggers[0], 0);
+    ck_assert_int_eq(fake_dev_run_watches(dev, 1000), 1);
+    ck_assert_uint_eq(fake_irq_count(dev, 0), 0);
 
     /* replaced by rename: one event with the result of all lines */
     f = fopen(tmp, "w");
     fputs("0x0000\n0=1\n2=1\n", f);
     fclose(f);
     ck_assert_int_eq(rename(tmp, in), 0);
-    fake_poll(dev);
+    ck_assert_int_eq(fake_dev_run_watches(dev, 1000), 1);
     ck_assert_uint_eq(rd(dev, 1), 0x05);
     ck_assert_uint_eq(rd(dev, 5), 0x00);
-    ck_assert_uint_eq(dev->triggers[0], 1);
+    ck_assert_uint_eq(fake_irq_count(dev, 0), 1);
     ck_assert_uint_eq(rd(dev, 6), 0x07);
     fake_dev_free(dev);
 }
@@ -278,22 +296,27 @@ END_TEST
 START_TEST(test_reset)
 {
     char out[128], text[32];
-    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+    vfud_dev *dev = new_dev("gpio0");
+    unsigned deasserts;
 
     snprintf(out, sizeof(out), "%s/out", dir);
-    ck_assert_int_eq(fake_configure(dev, "inputs", "0x1234", "output-file", out, NULL), 0);
-    ck_assert_int_eq(plugin->realize(dev), 0);
+    ck_assert_int_eq(fake_dev_configure(dev, "inputs", "0x1234",
+                                        "output-file", out, NULL), 0);
+    ck_assert_int_eq(fake_dev_realize(dev), 0);
     wr(dev, 0, 0xff);
     wr(dev, 7, 0x0f);
     probe_and_enable(dev);
-    ck_assert_int_eq(plugin->reset(dev, VFUD_RESET_DEVICE), 0);
+    deasserts = fake_intx_deasserts(dev);
+    ck_assert_int_eq(fake_dev_reset(dev, VFUD_RESET_DEVICE), 0);
     ck_assert_uint_eq(rd(dev, 0), 0);
     ck_assert_uint_eq(rd(dev, 7), 0);
     ck_assert_uint_eq(rd(dev, 1), 0x34);
     ck_assert_uint_eq(rd(dev, 5), 0x12);
     slurp(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0000\n");
-    ck_assert(!dev->intx);
+    /* the plugin lowers INTx itself, not only the daemon after it */
+    ck_assert_uint_gt(fake_intx_deasserts(dev), deasserts);
+    ck_assert(!fake_intx_level(dev));
     fake_dev_free(dev);
 }
 END_TEST
@@ -301,22 +324,25 @@ END_TEST
 START_TEST(test_bad_config)
 {
     char path[128];
-    vfud_dev *dev = fake_dev_new(plugin, "gpio0");
+    vfud_dev *dev = new_dev("gpio0");
 
-    ck_assert_int_eq(plugin->config(dev, "inputs", "0x10000"), -EINVAL);
-    ck_assert_int_eq(plugin->config(dev, "inputs", "many"), -EINVAL);
-    ck_assert_int_eq(plugin->config(dev, "input-poll-ms", "1"), -EINVAL);
-    ck_assert_int_eq(plugin->config(dev, "colour", "blue"), -EINVAL);
+    ck_assert_int_eq(fake_dev_config(dev, "inputs", "0x10000"), -EINVAL);
+    ck_assert_int_eq(fake_dev_config(dev, "inputs", "many"), -EINVAL);
+    ck_assert_int_eq(fake_dev_config(dev, "input-poll-ms", "1"), -EINVAL);
+    /* the daemon refuses a key the plugin does not list, and so would the
+     * plugin */
+    ck_assert_int_eq(fake_dev_config(dev, "colour", "blue"), -EINVAL);
+    ck_assert_int_eq(fake_dev_plugin(dev)->config(dev, "colour", "blue"), -EINVAL);
     snprintf(path, sizeof(path), "%s/missing", dir);
-    ck_assert_int_eq(fake_configure(dev, "input-file", path, NULL), -ENOENT);
-    ck_assert_ptr_nonnull(strstr(dev->error, "missing"));
-    ck_assert_int_eq(fake_configure(dev, "input-file", dir, NULL), -EINVAL);
+    ck_assert_int_eq(fake_dev_configure(dev, "input-file", path, NULL), -ENOENT);
+    ck_assert_ptr_nonnull(strstr(fake_dev_last_error(dev), "missing"));
+    ck_assert_int_eq(fake_dev_configure(dev, "input-file", dir, NULL), -EINVAL);
     fake_dev_free(dev);
 
-    dev = fake_dev_new(plugin, "gpio1");
+    dev = new_dev("gpio1");
     snprintf(path, sizeof(path), "%s/nodir/out", dir);
-    ck_assert_int_eq(fake_configure(dev, "output-file", path, NULL), 0);
-    ck_assert_int_eq(plugin->realize(dev), -ENOENT);
+    ck_assert_int_eq(fake_dev_configure(dev, "output-file", path, NULL), 0);
+    ck_assert_int_eq(fake_dev_realize(dev), -ENOENT);
     fake_dev_free(dev);
 }
 END_TEST
