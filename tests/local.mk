@@ -6,3 +6,4 @@ include $(srcdir)/tests/e2e/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/daemon/local.mk
 include $(srcdir)/tests/protocol/local.mk
+include $(srcdir)/tests/fuzz/local.mk
