@@ -7,3 +7,4 @@ include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/daemon/local.mk
 include $(srcdir)/tests/protocol/local.mk
 include $(srcdir)/tests/fuzz/local.mk
+include $(srcdir)/tests/soak/local.mk
