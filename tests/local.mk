@@ -8,3 +8,4 @@ include $(srcdir)/tests/daemon/local.mk
 include $(srcdir)/tests/protocol/local.mk
 include $(srcdir)/tests/fuzz/local.mk
 include $(srcdir)/tests/soak/local.mk
+include $(srcdir)/tests/hostile/local.mk
