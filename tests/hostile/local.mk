@@ -12,6 +12,9 @@ TESTS += $(HOSTILE_TESTS)
 XFAIL_TESTS += tests/hostile/test_hostile_flood
 HOSTILE_COMMON = tests/hostile/hostile.c tests/hostile/hostile.h
 HOSTILE_CPPFLAGS = $(PROTO_CPPFLAGS) -I$(top_srcdir)/tests/protocol
+if ENABLE_SANITIZERS
+HOSTILE_CPPFLAGS += -DHOSTILE_SANITIZED
+endif
 
 tests_hostile_test_hostile_msgs_SOURCES = tests/hostile/test_hostile_msgs.c $(HOSTILE_COMMON)
 tests_hostile_test_hostile_msgs_CPPFLAGS = $(HOSTILE_CPPFLAGS)
@@ -30,4 +33,17 @@ tests_hostile_test_hostile_flood_CPPFLAGS = $(HOSTILE_CPPFLAGS)
 tests_hostile_test_hostile_flood_CFLAGS = $(PROTO_CFLAGS)
 tests_hostile_test_hostile_flood_LDADD = $(PROTO_LDADD)
 EXTRA_tests_hostile_test_hostile_flood_DEPENDENCIES = $(PROTO_DEPS)
+endif
+
+# The whole test suite with the daemon under valgrind (memcheck): any error
+# or definite leak makes the daemon exit 99, which fails the test that
+# stopped it.  Tests that do not start the daemon run natively.
+if HAVE_CHECK
+check-valgrind:
+	@test -n "$(VALGRIND)" || { echo "valgrind not found"; exit 77; }
+	VFIOUSERD_WRAPPER="$(VALGRIND) --error-exitcode=99 -q --leak-check=full \
+		--errors-for-leak-kinds=definite \
+		--suppressions=$(abs_top_srcdir)/tests/daemon/glib.supp" \
+	VFIOUSERD_NO_DLCLOSE=1 CK_TIMEOUT_MULTIPLIER=10 \
+		$(MAKE) $(AM_MAKEFLAGS) check
 endif
