@@ -4,6 +4,7 @@
 #
 #   make fuzz [FUZZ_SECONDS=300] [FUZZ_ARGS=...]   fuzz for that long
 #   make fuzz-smoke                                 60 s, what CI runs
+#   make fuzz-coverage                              line coverage of the corpus
 #
 # Both need clang with libFuzzer (configure checks; Debian: clang and
 # libclang-rt-14-dev).  The target is built by clang with ASAN and UBSAN
@@ -56,8 +57,32 @@ fuzz: tests/fuzz/fuzz_engine
 
 fuzz-smoke:
 	$(MAKE) $(AM_MAKEFLAGS) fuzz FUZZ_SECONDS=60
+
+# Line coverage of the corpus (seeds and what make fuzz found), replayed by
+# a clang build with source-based coverage: the report lists the daemon's
+# and the plugins' files.
+LLVM_PROFDATA = llvm-profdata
+LLVM_COV = llvm-cov
+FUZZ_COV_FLAGS = -std=gnu11 -pthread -g -O0 -fprofile-instr-generate -fcoverage-mapping
+tests/fuzz/fuzz_cov: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(DAEMON_CORE_SOURCES)) \
+		$(srcdir)/tests/fuzz/fuzz_main.c config.h
+	$(AM_V_GEN)$(CLANG) $(FUZZ_COV_FLAGS) $(DEFS) $(FUZZ_CPPFLAGS) $(CPPFLAGS) \
+		-DFUZZ_REPLAY -DFUZZ_SRCDIR='"$(abs_top_srcdir)/tests/fuzz"' \
+		$(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
+		$(addprefix $(srcdir)/,$(FUZZ_C_FILES)) $(srcdir)/tests/fuzz/fuzz_main.c \
+		-o $@ $(DAEMON_LIBS)
+CLEANFILES += tests/fuzz/fuzz_cov tests/fuzz/fuzz.profraw tests/fuzz/fuzz.profdata
+
+fuzz-coverage: tests/fuzz/fuzz_cov
+	@mkdir -p tests/fuzz/corpus.work
+	FUZZ_LOG=error LLVM_PROFILE_FILE=tests/fuzz/fuzz.profraw tests/fuzz/fuzz_cov \
+		$(srcdir)/tests/fuzz/corpus tests/fuzz/corpus.work > /dev/null
+	$(LLVM_PROFDATA) merge -o tests/fuzz/fuzz.profdata tests/fuzz/fuzz.profraw
+	$(LLVM_COV) report tests/fuzz/fuzz_cov -instr-profile=tests/fuzz/fuzz.profdata \
+		$(addprefix $(srcdir)/,$(filter daemon/%.c plugins/%.c,$(DAEMON_CORE_SOURCES)) \
+		plugins/testdev/testdev.c plugins/gpio/gpio.c)
 else
-fuzz fuzz-smoke:
+fuzz fuzz-smoke fuzz-coverage:
 	@echo "make $@: needs clang with libFuzzer (Debian: clang libclang-rt-14-dev); re-run configure"; exit 1
 endif
 
