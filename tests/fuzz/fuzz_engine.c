@@ -88,6 +88,7 @@ struct fuzz_device {
     const char *name;
     struct vfud_plugin *(*init)(void);
     const char *const *keys; /* key, value, ..., NULL */
+    bool write_multiple;     /* the daemon's write-multiple key */
     vfud_dev *dev;
     struct sockaddr_un addr;
     socklen_t addr_len;
@@ -97,8 +98,9 @@ static const char *const testdev_keys[] = { "magic", "0x1122334455667788", NULL 
 static const char *const no_keys[] = { NULL };
 
 static struct fuzz_device devices[] = {
-    { "testdev", fuzz_testdev_plugin_init, testdev_keys, NULL, { 0 }, 0 },
-    { "gpio", fuzz_gpio_plugin_init, no_keys, NULL, { 0 }, 0 },
+    /* REGION_WRITE_MULTI is only served where it was offered. */
+    { "testdev", fuzz_testdev_plugin_init, testdev_keys, true, NULL, { 0 }, 0 },
+    { "gpio", fuzz_gpio_plugin_init, no_keys, false, NULL, { 0 }, 0 },
 };
 
 static int fd_baseline = -1;
@@ -145,6 +147,7 @@ static void device_setup(struct fuzz_device *fd)
     for (unsigned i = 0; fd->keys[i] != NULL; i += 2) {
         config_device_add_key(dc, fd->keys[i], fd->keys[i + 1], 2 + i / 2);
     }
+    dc->write_multiple = fd->write_multiple;
     fd->dev = device_new(fd->name, linked_plugin(fd->init));
     if (device_configure(fd->dev, "fuzz", dc) < 0 || device_realize(fd->dev) < 0) {
         die("%s: cannot create the device", fd->name);
