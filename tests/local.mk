@@ -10,3 +10,6 @@ include $(srcdir)/tests/harness/local.mk
 include $(srcdir)/tests/nvme/local.mk
 include $(srcdir)/tests/migration/local.mk
 include $(srcdir)/tests/ops/local.mk
+include $(srcdir)/tests/fuzz/local.mk
+include $(srcdir)/tests/soak/local.mk
+include $(srcdir)/tests/hostile/local.mk
