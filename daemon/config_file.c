@@ -80,6 +80,7 @@ struct daemon_config *config_new(const char *path)
     cfg->socket_mode = 0660;
     cfg->log_level = -1;
     cfg->callback_warn_ms = 1000;
+    cfg->handshake_timeout_ms = 10000;
     cfg->control_mode = 0600;
     cfg->devices = g_ptr_array_new_with_free_func(device_config_free);
     return cfg;
@@ -443,6 +444,16 @@ static int daemon_key(struct parse_state *ps, const char *key, const char *value
             return 0;
         }
         cfg->callback_warn_ms = (unsigned)v;
+    } else if (strcmp(key, "handshake-timeout-ms") == 0) {
+        uint64_t v;
+
+        if (util_parse_u64(value, &v) < 0 || v > 600000) {
+            parse_error(ps, "daemon",
+                        "invalid handshake-timeout-ms '%s' (0..600000, 0: none)",
+                        value);
+            return 0;
+        }
+        cfg->handshake_timeout_ms = (unsigned)v;
     } else if (daemon_ops_key(ps, key, value) == 0) {
         parse_error(ps, "daemon", "unknown key '%s'", key);
         return 0;

@@ -54,6 +54,7 @@ struct daemon_config {
     gid_t socket_gid;
     int log_level; /* -1: not set */
     unsigned callback_warn_ms; /* plugin callback time limit, 0: off */
+    unsigned handshake_timeout_ms; /* VERSION deadline, 0: none */
     GPtrArray *devices; /* struct device_config * */
 
     /* ---- operations ---- */

@@ -506,6 +506,17 @@ out:
     }
 }
 
+/* More unsent bytes for the client than we let wait? */
+static bool over_high_water(struct conn *c)
+{
+    bool over;
+
+    g_mutex_lock(&c->main->send_lock);
+    over = c->main->out_bytes > CONN_SEND_HIGH_WATER;
+    g_mutex_unlock(&c->main->send_lock);
+    return over;
+}
+
 /* Pumping: deliver the complete replies found after rhead, remember their
  * offsets so chan_process skips them, and leave commands where they are. */
 static void pump_scan(struct conn_chan *ch)
@@ -610,6 +621,12 @@ static bool chan_process(struct conn_chan *ch)
             pump_scan(ch);
             return true;
         }
+        if (over_high_water(c)) {
+            /* The client is not reading its replies: serve nothing more
+             * until it does (the source resumes us then). */
+            ch->backlog = true;
+            return true;
+        }
         chan_dispatch_one(ch, &hdr);
         ch->rhead += hdr.msg_size;
     }
@@ -634,6 +651,15 @@ static bool chan_read(struct conn_chan *ch)
     const size_t cbuf_len = CMSG_SPACE(sizeof(int) * CONN_RECV_FDS);
 
     for (int i = 0; i < READS_PER_DISPATCH && !ch->c->closing; i++) {
+        if (!ch->replies_only && over_high_water(ch->c)) {
+            /* Back-pressure: leave the rest in the socket.  A hang-up must
+             * still be noticed, though: behind unread requests no EOF would
+             * ever reach us, and nobody would read the replies. */
+            struct pollfd p = { .fd = ch->fd, .events = POLLRDHUP };
+
+            return !(poll(&p, 1, 0) == 1 &&
+                     (p.revents & (POLLHUP | POLLERR | POLLRDHUP)));
+        }
         struct iovec iov;
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
         uint64_t from;

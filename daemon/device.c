@@ -339,6 +339,50 @@ struct conn *device_get_conn(vfud_dev *dev)
 
 static gboolean on_accept(gint fd, GIOCondition cond, gpointer data);
 
+/* A client that has not negotiated VERSION in time is dropped: one client
+ * at a time means a silent connection would keep QEMU out for good. */
+static unsigned handshake_timeout_ms = 10000;
+
+void device_set_handshake_timeout(unsigned ms)
+{
+    handshake_timeout_ms = ms;
+}
+
+static gboolean handshake_expired(gpointer data)
+{
+    vfud_dev *dev = data;
+
+    g_source_unref(dev->handshake_src);
+    dev->handshake_src = NULL;
+    if (dev->conn != NULL && !dev->conn->versioned && !dev->conn->closing) {
+        dev_warn(dev, "client pid %d sent no VERSION within %u ms; dropped",
+                 (int)dev->conn->pid, handshake_timeout_ms);
+        device_client_gone(dev, "no VERSION in time");
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* One timer per client, gone with it: a storm of short connections must
+ * not leave timers behind. */
+static void handshake_deadline(vfud_dev *dev)
+{
+    if (handshake_timeout_ms == 0) {
+        return;
+    }
+    dev->handshake_src = g_timeout_source_new(handshake_timeout_ms);
+    g_source_set_callback(dev->handshake_src, handshake_expired, dev, NULL);
+    g_source_attach(dev->handshake_src, dev->ctx);
+}
+
+static void handshake_cancel(vfud_dev *dev)
+{
+    if (dev->handshake_src != NULL) {
+        g_source_destroy(dev->handshake_src);
+        g_source_unref(dev->handshake_src);
+        dev->handshake_src = NULL;
+    }
+}
+
 static void listen_watch(vfud_dev *dev)
 {
     dev->listen_src = g_unix_fd_source_new(dev->listen_fd, G_IO_IN);
@@ -467,6 +511,7 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
     dev->client_since = g_get_real_time();
     g_mutex_unlock(&dev->conn_lock);
     dev->clients_served++;
+    handshake_deadline(dev);
     dev_info(dev, "client connected (pid %d uid %u gid %u)", (int)cred.pid,
              (unsigned)cred.uid, (unsigned)cred.gid);
     sd_notify_printf("STATUS=%s: client pid %d connected", dev->name, (int)cred.pid);
@@ -482,6 +527,7 @@ void device_client_gone(vfud_dev *dev, const char *why)
         return;
     }
     attached = c->versioned;
+    handshake_cancel(dev);
     conn_shutdown(c);
     g_mutex_lock(&dev->conn_lock);
     dev->conn = NULL;

@@ -113,6 +113,7 @@ struct vfud_dev {
     GQueue deferred;    /* struct deferred_work * */
     GSource *defer_src;
     bool in_dispatch;   /* the device thread is serving a message */
+    GSource *handshake_src; /* drops the client if it sends no VERSION */
     gint64 cb_started;  /* atomic: when the running plugin callback began */
     const char *cb_name; /* and which one */
     bool cb_reported;   /* the watchdog has already logged it */
@@ -169,6 +170,8 @@ void device_run_deferred(vfud_dev *dev);
 void device_cb_enter(vfud_dev *dev, const char *name);
 void device_cb_leave(vfud_dev *dev);
 void device_set_callback_limit(unsigned ms); /* 0: off */
+/* Drop a client that has not sent VERSION after ms (0: never). */
+void device_set_handshake_timeout(unsigned ms);
 
 /* ---- operations ---- */
 

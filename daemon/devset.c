@@ -719,6 +719,7 @@ static void apply_daemon(struct devset *ds, const struct daemon_config *n,
         log_set_level(n->log_level >= 0 ? n->log_level : LOG_INFO);
     }
     device_set_callback_limit(n->callback_warn_ms);
+    device_set_handshake_timeout(n->handshake_timeout_ms);
     if (g_strcmp0(oc, nc) != 0 || o->control_mode != n->control_mode ||
         o->has_control_gid != n->has_control_gid ||
         (n->has_control_gid && o->control_gid != n->control_gid)) {

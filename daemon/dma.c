@@ -194,54 +194,13 @@ static bool same_window(const struct dma_window *o, const struct dma_window *w,
            st.st_dev == o->st_dev && st.st_ino == o->st_ino;
 }
 
-int handle_dma_map(struct conn *c, struct msg *m)
+/* Insert w (fd: its memory, or -1) unless it clashes with the table.
+ * Frees w when it is not inserted. */
+static int window_add(vfud_dev *dev, struct dma_window *w, int fd)
 {
-    vfud_dev *dev = c->dev;
     struct dma_state *dma = &dev->dma;
-    struct vfio_user_dma_map req;
-    struct dma_window *w;
     guint pos;
-    int fd, r;
-
-    memcpy(&req, m->payload, sizeof(req));
-    if (req.argsz != sizeof(req)) {
-        dev_warn(dev, "DMA_MAP: argsz %u, expected %zu", req.argsz, sizeof(req));
-        return -EINVAL;
-    }
-    if (req.flags & ~(VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) {
-        dev_warn(dev, "DMA_MAP: unsupported flags %#x", req.flags);
-        return -EINVAL;
-    }
-    if (req.flags == 0) {
-        dev_warn(dev, "DMA_MAP: window neither readable nor writable");
-        return -EINVAL;
-    }
-    if (req.size == 0) {
-        dev_warn(dev, "DMA_MAP at %#llx: zero size", (unsigned long long)req.addr);
-        return -EINVAL;
-    }
-    if (req.addr + req.size - 1 < req.addr) {
-        dev_warn(dev, "DMA_MAP [%#llx, +%#llx) wraps the address space",
-                 (unsigned long long)req.addr, (unsigned long long)req.size);
-        return -EINVAL;
-    }
-    if (req.size > DMA_MAX_WINDOW_SIZE) {
-        dev_warn(dev, "DMA_MAP of %#llx bytes exceeds the %llu TiB limit",
-                 (unsigned long long)req.size, DMA_MAX_WINDOW_SIZE >> 40);
-        return -ENOSPC;
-    }
-
-    w = g_new0(struct dma_window, 1);
-    w->refs = 1;
-    w->iova = req.addr;
-    w->size = req.size;
-    w->fd_offset = req.offset;
-    w->prot = (req.flags & VFIO_USER_F_DMA_REGION_READ ? VFUD_DMA_READ : 0) |
-              (req.flags & VFIO_USER_F_DMA_REGION_WRITE ? VFUD_DMA_WRITE : 0);
-    fd = m->nr_fds > 0 ? m->fds[0] : -1; /* closed by the dispatcher */
-    if (fd < 0) {
-        w->fd_offset = 0;
-    }
+    int r;
 
     g_rw_lock_reader_lock(&dma->lock);
     pos = window_search(dma, w->iova);
@@ -296,6 +255,58 @@ int handle_dma_map(struct conn *c, struct msg *m)
               w->prot & VFUD_DMA_WRITE ? "w" : "-",
               w->addr != NULL ? "mmapped" : "by messages");
     return 0;
+}
+
+int handle_dma_map(struct conn *c, struct msg *m)
+{
+    vfud_dev *dev = c->dev;
+    struct vfio_user_dma_map req;
+    struct dma_window *w;
+    int fd, r;
+
+    memcpy(&req, m->payload, sizeof(req));
+    if (req.argsz != sizeof(req)) {
+        dev_warn(dev, "DMA_MAP: argsz %u, expected %zu", req.argsz, sizeof(req));
+        return -EINVAL;
+    }
+    if (req.flags & ~(VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) {
+        dev_warn(dev, "DMA_MAP: unsupported flags %#x", req.flags);
+        return -EINVAL;
+    }
+    if (req.flags == 0) {
+        dev_warn(dev, "DMA_MAP: window neither readable nor writable");
+        return -EINVAL;
+    }
+    if (req.size == 0) {
+        dev_warn(dev, "DMA_MAP at %#llx: zero size", (unsigned long long)req.addr);
+        return -EINVAL;
+    }
+    if (req.addr + req.size - 1 < req.addr) {
+        dev_warn(dev, "DMA_MAP [%#llx, +%#llx) wraps the address space",
+                 (unsigned long long)req.addr, (unsigned long long)req.size);
+        return -EINVAL;
+    }
+    if (req.size > DMA_MAX_WINDOW_SIZE) {
+        dev_warn(dev, "DMA_MAP of %#llx bytes exceeds the %llu TiB limit",
+                 (unsigned long long)req.size, DMA_MAX_WINDOW_SIZE >> 40);
+        return -ENOSPC;
+    }
+
+    w = g_new0(struct dma_window, 1);
+    w->refs = 1;
+    w->iova = req.addr;
+    w->size = req.size;
+    w->fd_offset = req.offset;
+    w->prot = (req.flags & VFIO_USER_F_DMA_REGION_READ ? VFUD_DMA_READ : 0) |
+              (req.flags & VFIO_USER_F_DMA_REGION_WRITE ? VFUD_DMA_WRITE : 0);
+    fd = msg_take_fd(m, 0);
+    if (fd < 0) {
+        w->fd_offset = 0;
+    }
+    r = window_add(dev, w, fd);
+    /* Mapped or refused, the fd is done with: a mapping keeps the memory. */
+    util_close(&fd);
+    return r;
 }
 
 /* ------------------------------------------------------------------------

@@ -286,6 +286,7 @@ static int run(const struct options *o)
     }
 
     device_set_callback_limit(cfg->callback_warn_ms);
+    device_set_handshake_timeout(cfg->handshake_timeout_ms);
     ctl_path = control_path(o, cfg, single);
     {
         /* A reload reads the same file, whatever the working directory. */

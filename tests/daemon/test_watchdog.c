@@ -4,6 +4,8 @@
  * be about to give up: QEMU waits 5 s for a synchronous reply) and again
  * when it returns; one under the limit is not; 0 turns the check off.
  * testdev's STALL_MS register makes its region_write sleep on purpose.
+ * Also the handshake deadline: a client that sends no VERSION is dropped,
+ * so that a silent connection cannot keep the next client out.
  */
 #include "config.h"
 
@@ -12,6 +14,9 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <glib.h>
 
@@ -74,6 +79,41 @@ START_TEST(limit_off)
 }
 END_TEST
 
+START_TEST(silent_client_dropped)
+{
+    struct harness *h = harness_new("[daemon]\n"
+                                     "socket-dir = @SOCKDIR@\n"
+                                     "handshake-timeout-ms = 300\n"
+                                     "[t0]\n"
+                                     "plugin = testdev\n");
+    g_autofree char *sock = NULL;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct vfu_client *c;
+    char b;
+    int fd;
+
+    ck_assert_int_eq(harness_start(h, NULL, devices), 0);
+    ck_assert(dt_wait_listening(h, devices));
+    sock = harness_socket(h, "t0");
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    g_strlcpy(sa.sun_path, sock, sizeof(sa.sun_path));
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    /* Says nothing: the daemon hangs up on it (recv sees EOF). */
+    ck_assert_int_eq(recv(fd, &b, 1, 0), 0);
+    ck_assert(dt_wait_log(h, "[t0] client pid"));
+    ck_assert(dt_wait_log(h, "sent no VERSION within 300 ms; dropped"));
+    close(fd);
+    /* A client that does speak is served, and not dropped later. */
+    c = dt_client(sock);
+    g_usleep(500 * 1000);
+    ck_assert_uint_eq(dt_read32(c, 0, 0), 0x7e57de01);
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    harness_free(h);
+}
+END_TEST
+
 static Suite *watchdog_suite(void)
 {
     Suite *s = suite_create("watchdog");
@@ -81,6 +121,7 @@ static Suite *watchdog_suite(void)
 
     tcase_add_test(tc, slow_callback_reported);
     tcase_add_test(tc, limit_off);
+    tcase_add_test(tc, silent_client_dropped);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

@@ -8,8 +8,6 @@ HOSTILE_TESTS = tests/hostile/test_hostile_msgs tests/hostile/test_hostile_slow 
 	tests/hostile/test_hostile_flood
 check_PROGRAMS += $(HOSTILE_TESTS)
 TESTS += $(HOSTILE_TESTS)
-# A daemon bug the test shows (see its header); remove once fixed.
-XFAIL_TESTS += tests/hostile/test_hostile_flood
 HOSTILE_COMMON = tests/hostile/hostile.c tests/hostile/hostile.h
 HOSTILE_CPPFLAGS = $(PROTO_CPPFLAGS) -I$(top_srcdir)/tests/protocol
 if ENABLE_SANITIZERS

@@ -4,11 +4,8 @@
  * CONN_SEND_HIGH_WATER (8 MiB) of replies wait, so its memory stays
  * bounded, and drop it after CONN_SEND_STALL_MS.
  *
- * KNOWN FAILURE (listed in XFAIL_TESTS): the daemon checks the high-water
- * mark only between reads, but serves every request of up to 32 reads of
- * 64 KiB in one go: 9,000 requests for 64 KiB each, sent in 64 KiB writes,
- * queue about 130 MiB of replies.  Remove it from XFAIL_TESTS when the
- * daemon stops dispatching above the mark.
+ * The daemon stops dispatching (and reading) as soon as the mark is
+ * passed, so one read batch cannot queue more than one more reply.
  */
 #include "config.h"
 

@@ -19,11 +19,9 @@
 
 /* CONN_SEND_STALL_MS in daemon/conn.h, and some slack. */
 #define STALL_MS 10000
-/* CONN_SEND_HIGH_WATER is 8 MiB, but today one read batch can overshoot
- * it (test_hostile_flood): the ~350 requests a socket holds when sent one
- * by one queue ~22 MiB of replies.  Lower this to 16 MiB once the daemon
- * stops dispatching above the mark. */
-#define RSS_BOUND_KB (40 * 1024)
+/* CONN_SEND_HIGH_WATER is 8 MiB; the daemon stops serving once it is
+ * passed.  16 MiB leaves room for the buffers around it. */
+#define RSS_BOUND_KB (16 * 1024)
 
 START_TEST(never_reads_replies)
 {

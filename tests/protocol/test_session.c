@@ -272,7 +272,7 @@ static long cpu_ms(pid_t pid)
 START_TEST(test_fd_exhaustion_spares_other_devices)
 {
     bool slow = getenv("VFIOUSERD_WRAPPER") != NULL && getenv("VFIOUSERD_WRAPPER")[0];
-    struct harness *h = pt_start(two_devices, both);
+    struct harness *h;
     struct vfu_client *hog, *other;
     struct rlimit lim;
     int efds[TD_VECTORS];
@@ -286,6 +286,12 @@ START_TEST(test_fd_exhaustion_spares_other_devices)
      * SET_IRQS fail cleanly; a client of t1 arriving meanwhile must not
      * make the daemon spin on a listening socket it cannot accept from, and
      * is served once the fds are free again. */
+    if (slow) {
+        /* Under valgrind the limit set from outside does not bind the
+         * daemon (valgrind keeps its own fd table): nothing to test. */
+        return;
+    }
+    h = pt_start(two_devices, both);
     hog = pt_open(h, "t0");
     ck_assert_int_eq(prlimit(h->pid, RLIMIT_NOFILE, NULL, &lim), 0);
     lim.rlim_cur = (rlim_t)harness_fd_count(h->pid) + 2;
@@ -305,7 +311,7 @@ START_TEST(test_fd_exhaustion_spares_other_devices)
     other = pt_connect(h, "t1");
     cpu = cpu_ms(h->pid);
     g_usleep(500 * 1000);
-    if (!slow) {
+    {
         ck_assert_msg(cpu_ms(h->pid) - cpu < 250,
                       "the daemon burnt %ld ms of CPU in 500 ms while out of fds",
                       cpu_ms(h->pid) - cpu);
