@@ -474,6 +474,16 @@ int config_device_daemon_key(struct device_config *dc, const char *key,
         }
         return 1;
     }
+    if (strcmp(key, "isolate") == 0) {
+        if (strcmp(value, "process") == 0) {
+            dc->isolate = true;
+        } else if (strcmp(value, "thread") == 0) {
+            dc->isolate = false;
+        } else {
+            *why = g_strdup_printf("isolate = %s: expected thread or process", value);
+        }
+        return 1;
+    }
     /* Operations: applied at run time by a reload. */
     if (strcmp(key, "log-level") == 0) {
         if (log_level_parse(value, &dc->log_level) < 0) {
@@ -681,6 +691,7 @@ struct device_config *config_device_dup(const struct device_config *dc)
     n->socket = g_strdup(dc->socket);
     n->socket_line = dc->socket_line;
     n->write_multiple = dc->write_multiple;
+    n->isolate = dc->isolate;
     for (guint i = 0; i < dc->keys->len; i++) {
         const struct config_entry *e = g_ptr_array_index(dc->keys, i);
 
@@ -696,7 +707,8 @@ struct device_config *config_device_dup(const struct device_config *dc)
 bool config_device_same_instance(const struct device_config *a,
                                  const struct device_config *b)
 {
-    if (g_strcmp0(a->plugin, b->plugin) != 0 || a->keys->len != b->keys->len) {
+    if (g_strcmp0(a->plugin, b->plugin) != 0 || a->keys->len != b->keys->len ||
+        a->isolate != b->isolate) {
         return false;
     }
     for (guint i = 0; i < a->keys->len; i++) {
@@ -758,4 +770,56 @@ char *config_control_socket(const struct daemon_config *cfg)
         return NULL;
     }
     return g_strdup(cfg->control_socket);
+}
+
+static void append_ids(GString *out, const char *key, const GArray *ids)
+{
+    if (ids == NULL) {
+        return;
+    }
+    g_string_append_printf(out, "%s =", key);
+    if (ids->len == 0) {
+        g_string_append(out, " *");
+    }
+    for (guint i = 0; i < ids->len; i++) {
+        g_string_append_printf(out, " %u", g_array_index(ids, guint32, i));
+    }
+    g_string_append_c(out, '\n');
+}
+
+char *config_isolated_text(const struct daemon_config *cfg,
+                           const struct device_config *dc, const char *plugin_dir,
+                           const char *socket_path)
+{
+    GString *out = g_string_new("# written by vfiouserd for an isolated device\n");
+
+    /* The socket is passed as an fd, so nothing about sockets matters but
+     * who may connect; and the child has no control socket of its own. */
+    g_string_append(out, "[daemon]\n");
+    g_string_append_printf(out, "plugin-dir = %s\n", plugin_dir);
+    if (cfg->log_level >= 0) {
+        g_string_append_printf(out, "log-level = %s\n", log_level_name(cfg->log_level));
+    }
+    g_string_append_printf(out, "callback-warn-ms = %u\n", cfg->callback_warn_ms);
+    g_string_append_printf(out, "handshake-timeout-ms = %u\n", cfg->handshake_timeout_ms);
+    g_string_append(out, "control-socket = none\n");
+
+    g_string_append_printf(out, "[%s]\n", dc->name);
+    g_string_append_printf(out, "plugin = %s\n", dc->plugin);
+    if (socket_path != NULL) {
+        /* For its messages: the socket itself comes as an fd. */
+        g_string_append_printf(out, "socket = %s\n", socket_path);
+    }
+    g_string_append_printf(out, "write-multiple = %s\n", dc->write_multiple ? "yes" : "no");
+    if (dc->log_level >= 0) {
+        g_string_append_printf(out, "log-level = %s\n", log_level_name(dc->log_level));
+    }
+    append_ids(out, "allowed-uids", config_device_allowed_uids(cfg, dc));
+    append_ids(out, "allowed-gids", config_device_allowed_gids(cfg, dc));
+    for (guint i = 0; i < dc->keys->len; i++) {
+        const struct config_entry *e = g_ptr_array_index(dc->keys, i);
+
+        g_string_append_printf(out, "%s = %s\n", e->key, e->value);
+    }
+    return g_string_free(out, FALSE);
 }

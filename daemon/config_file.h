@@ -34,6 +34,7 @@ struct device_config {
     char *socket; /* NULL: <socket-dir>/<name>.sock */
     unsigned socket_line;
     bool write_multiple; /* offer REGION_WRITE_MULTI */
+    bool isolate;        /* isolate = process: served by a child process */
     GPtrArray *keys; /* struct config_entry *: the plugin's keys */
 
     /* ---- operations: daemon keys a reload applies without recreating
@@ -116,6 +117,12 @@ const GArray *config_device_allowed_uids(const struct daemon_config *cfg,
                                          const struct device_config *dc);
 const GArray *config_device_allowed_gids(const struct daemon_config *cfg,
                                          const struct device_config *dc);
+/* The configuration an isolated device's process runs with: [daemon]
+ * with plugin_dir and the daemon-wide settings, and dc's section with its
+ * effective daemon keys and the plugin keys (g_free it). */
+char *config_isolated_text(const struct daemon_config *cfg,
+                           const struct device_config *dc, const char *plugin_dir,
+                           const char *socket_path);
 /* The control socket path, or NULL for none (g_free it). */
 char *config_control_socket(const struct daemon_config *cfg);
 

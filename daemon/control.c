@@ -298,6 +298,15 @@ static json_object *device_status(struct devset *ds, const struct devset_entry *
     add_str(o, "plugin_path", dev->plugin->path);
     add_str(o, "origin", e->from_file ? "config" : "runtime");
     add_str(o, "state", state_name(e, &s));
+    if (s.isolated) {
+        /* Its client and counters are the process's, not ours to see. */
+        json_object *iso = json_object_new_object();
+
+        json_object_object_add(iso, "pid", s.iso_pid > 0 ? json_object_new_int(s.iso_pid)
+                                                         : NULL);
+        add_u64(iso, "restarts", s.iso_restarts);
+        json_object_object_add(o, "isolated", iso);
+    }
 
     add_str(sock, "path", dev->sock.path);
     json_object_object_add(sock, "activated", json_object_new_boolean(e->activated));

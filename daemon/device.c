@@ -10,6 +10,7 @@
 
 #include "conn.h"
 #include "device.h"
+#include "isolate.h"
 #include "listener.h"
 #include "log.h"
 #include "migration.h"
@@ -782,6 +783,9 @@ void device_snapshot(vfud_dev *dev, struct device_snapshot *s)
     s->log_level = __atomic_load_n(&dev->log_level, __ATOMIC_RELAXED);
     s->clients_served = READ_COUNTER(dev->clients_served);
     s->clients_refused = READ_COUNTER(dev->clients_refused);
+    s->isolated = dev->isolate;
+    s->iso_pid = READ_COUNTER(dev->iso_pid);
+    s->iso_restarts = READ_COUNTER(dev->iso_restarts);
 
     /* conn stays allocated while it is dev->conn (conn_lock). */
     g_mutex_lock(&dev->conn_lock);
@@ -852,6 +856,9 @@ static gpointer device_thread(gpointer data)
     g_main_loop_run(dev->loop);
     /* Leaving: the client (if any) goes first, while the plugin lives. */
     device_client_gone(dev, "daemon stopping");
+    if (dev->isolate) {
+        isolate_stop(dev);
+    }
     if (dev->worker != NULL) {
         worker_drain(dev->worker, NULL);
     }
@@ -884,6 +891,22 @@ int device_start(vfud_dev *dev, const struct device_socket *sock)
         dev->unlink_on_stop = true;
     }
     util_set_nonblock(dev->listen_fd, true);
+    if (dev->isolate) {
+        /* The plugin instance lives in the child: the one realized here
+         * only proved the configuration good. */
+        if (dev->created && dev->ops->destroy != NULL) {
+            dev->ops->destroy(dev);
+        }
+        dev->created = false;
+        r = isolate_start(dev);
+        if (r < 0) {
+            return r;
+        }
+        dev->loop = g_main_loop_new(dev->ctx, FALSE);
+        dev->phase = DEV_RUNNING;
+        dev->thread = g_thread_new(dev->name, device_thread, dev);
+        return 0;
+    }
     listen_watch(dev);
 
     if (dev->ops->start != NULL) {
@@ -986,6 +1009,7 @@ void device_free(vfud_dev *dev)
     g_free(dev->sock.path);
     g_free(dev->where);
     g_free(dev->socket_where);
+    g_free(dev->iso_config);
     g_free(dev->name);
     g_free(dev);
 }

@@ -74,6 +74,9 @@ struct device_snapshot {
     const char *irq_mode;       /* what the guest enabled: msix, msi, intx, none */
     bool bus_master;
     int log_level;              /* -1: the daemon's */
+    bool isolated;              /* served by a process of its own: */
+    pid_t iso_pid;              /* it (0 while it is being restarted) */
+    unsigned iso_restarts;
 };
 
 struct device_stop_request;
@@ -114,6 +117,16 @@ struct vfud_dev {
     GSource *defer_src;
     bool in_dispatch;   /* the device thread is serving a message */
     GSource *handshake_src; /* drops the client if it sends no VERSION */
+
+    /* isolate = process (isolate.c): this device thread only supervises
+     * the child process that serves the device. */
+    bool isolate;
+    char *iso_config;   /* the child's configuration file */
+    GPid iso_pid;       /* the child, or 0 */
+    unsigned iso_restarts;
+    unsigned iso_backoff_ms;
+    gint64 iso_started;
+    GSource *iso_watch, *iso_timer;
     gint64 cb_started;  /* atomic: when the running plugin callback began */
     const char *cb_name; /* and which one */
     bool cb_reported;   /* the watchdog has already logged it */

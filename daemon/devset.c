@@ -217,6 +217,7 @@ static int prepare(struct devset *ds, const struct daemon_config *cfg,
     }
     dev = device_new(dc->name, p);
     dev->log_level = dc->log_level;
+    dev->isolate = dc->isolate;
     device_set_access(dev, config_device_allowed_uids(cfg, dc),
                       config_device_allowed_gids(cfg, dc));
     r = device_configure(dev, file, dc);
@@ -294,13 +295,20 @@ static int start_entry(struct devset *ds, const struct daemon_config *cfg,
                       "service manager: %s", e->dc->name, g_strerror(-r));
             return r;
         }
-        path = listener_fd_path(afd);
+        /* The name the socket was bound under, unless the section says
+         * (an isolated device's process is told where its socket is). */
+        path = e->dc->socket != NULL ? g_strdup(e->dc->socket) : listener_fd_path(afd);
         e->activated = true;
         e->inherited_fd = afd;
     } else {
         path = config_device_socket(cfg, e->dc);
     }
     sock.path = path;
+    if (e->dc->isolate) {
+        g_free(e->dev->iso_config);
+        e->dev->iso_config = config_isolated_text(cfg, e->dc, plugin_dir_for(ds, cfg),
+                                                  path);
+    }
     return device_start(e->dev, &sock);
 }
 
@@ -874,7 +882,9 @@ static void reload_plan(struct devset_op *op)
                 change_new(op, CH_RECREATE, e, dc);
             }
         } else if (!same_settings(ds->cfg, e->dc, n, dc)) {
-            change_new(op, CH_UPDATE, e, dc);
+            /* An isolated device's settings live in its process: a new
+             * process applies them. */
+            change_new(op, dc->isolate ? CH_RECREATE : CH_UPDATE, e, dc);
         } else {
             e->from_file = true;
             note(a, "unchanged", dc->name);

@@ -9,6 +9,7 @@ DAEMON_CORE_SOURCES = \
 	daemon/dma.c daemon/dma.h \
 	daemon/dma_log.c daemon/dma_log.h \
 	daemon/irq.c daemon/irq.h \
+	daemon/isolate.c daemon/isolate.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/log.c daemon/log.h \
 	daemon/mig_stream.c daemon/mig_stream.h \

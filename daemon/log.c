@@ -25,6 +25,18 @@ void log_init(enum log_target target)
     }
 }
 
+const char *log_target_name(void)
+{
+    switch (log_target) {
+    case LOG_TARGET_SYSLOG:
+        return "syslog";
+    case LOG_TARGET_JOURNAL:
+        return "journal";
+    default:
+        return "stderr";
+    }
+}
+
 void log_set_level(int level)
 {
     atomic_store(&log_level, level);

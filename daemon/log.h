@@ -20,6 +20,8 @@ enum log_target {
 };
 
 void log_init(enum log_target target);
+/* The target as --log names it. */
+const char *log_target_name(void);
 void log_set_level(int level);
 int log_get_level(void);
 bool log_enabled(int level);

@@ -9,6 +9,7 @@
 #include "config_file.h"
 #include "control.h"
 #include "device.h"
+#include "isolate.h"
 #include "devset.h"
 #include "listener.h"
 #include "log.h"
@@ -42,6 +43,7 @@ struct options {
     char *plugin;
     char **args; /* KEY=VALUE for single-device mode */
     char *control_socket;
+    gboolean isolated_child; /* started by isolate.c: -c and --fd together */
 };
 
 struct daemon {
@@ -78,6 +80,8 @@ static int parse_options(int *argc, char ***argv, struct options *o)
           "Single-device mode: the device's name", "NAME" },
         { "plugin", 0, 0, G_OPTION_ARG_STRING, &o->plugin,
           "Single-device mode: the plugin (name or path)", "NAME" },
+        { "isolated-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE,
+          &o->isolated_child, "(internal) serve one device for a parent", NULL },
         { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &o->control_socket,
           "Control socket for vfiouserctl, or none (default <socket-dir>/control; "
           "none in single-device mode)", "PATH" },
@@ -242,8 +246,10 @@ static int run(const struct options *o)
     struct daemon_config *cfg = NULL;
     const char *path = o->config != NULL ? o->config
                                          : SYSCONFDIR "/vfiouserd/vfiouserd.conf";
-    bool single = o->socket_path != NULL || o->fd >= 0 || o->device != NULL ||
-                  o->plugin != NULL;
+    /* An isolated device's process has a config file and an fd. */
+    bool single = !o->isolated_child &&
+                  (o->socket_path != NULL || o->fd >= 0 || o->device != NULL ||
+                   o->plugin != NULL);
     g_autoptr(GPtrArray) activation = NULL;
     g_autofree char *why = NULL;
     g_autofree char *ctl_path = NULL;
@@ -253,6 +259,9 @@ static int run(const struct options *o)
         o->control_socket[0] != '/') {
         fprintf(stderr, "vfiouserd: --control-socket must be an absolute path or none\n");
         return 1;
+    }
+    if (o->isolated_child && !isolate_child_setup()) {
+        return 1; /* the parent is gone already */
     }
     if (single) {
         if (o->config != NULL) {
@@ -389,6 +398,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init(target);
+    isolate_init(argv[0]);
     if (o.verbose) {
         log_set_level(LOG_DEBUG);
     }

@@ -185,6 +185,19 @@ static void print_device(json_object *d)
     printf("%s (%s): %s%s\n", str(d, "name", "?"), str(d, "plugin", "?"),
            str(d, "state", "?"),
            strcmp(str(d, "origin", ""), "runtime") == 0 ? ", added at run time" : "");
+    if (member(d, "isolated") != NULL) {
+        json_object *iso = member(d, "isolated");
+
+        if (member(iso, "pid") != NULL) {
+            printf("  %-10s process %d, %llu restarts (its client and counters "
+                   "are the process's)\n", "isolated",
+                   json_object_get_int(member(iso, "pid")),
+                   (unsigned long long)u64(iso, "restarts"));
+        } else {
+            printf("  %-10s process being restarted, %llu restarts so far\n",
+                   "isolated", (unsigned long long)u64(iso, "restarts"));
+        }
+    }
     if (json_object_get_boolean(member(sock, "activated"))) {
         printf("  %-10s %s (from the service manager)\n", "socket",
                str(sock, "path", "unnamed"));

@@ -37,6 +37,8 @@
  *                           fails, bit 3 load_state fails
  *   0x034 STALL_MS      WO  N (<= 10000): the write itself sleeps N ms, for
  *                           tests of the daemon's callback time limit
+ *   0x038 CRASH         WO  0x0badf00d: the plugin crashes (SIGSEGV), for
+ *                           tests of process isolation
  *   0x100 DMA_SRC_LO/HI RW  0x100/0x104: source (guest address, or offset
  *                           in the device buffer for FROM_DEV)
  *   0x108 DMA_DST_LO/HI RW  0x108/0x10c: destination (guest address, or
@@ -92,6 +94,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -123,6 +126,7 @@ enum {
     REG_IRQ_SIGNAL = 0x02c,
     REG_MIG_FAULT = 0x030,
     REG_STALL_MS = 0x034,
+    REG_CRASH = 0x038,
     REG_DMA_SRC_LO = 0x100,
     REG_DMA_SRC_HI = 0x104,
     REG_DMA_DST_LO = 0x108,
@@ -439,6 +443,11 @@ static void testdev_reg_write(vfud_dev *dev, struct testdev *t, uint64_t reg, ui
         break;
     case REG_INTX_DEASSERT:
         vfud_intx_deassert(dev);
+        break;
+    case REG_CRASH:
+        if (v == 0x0badf00du) {
+            raise(SIGSEGV); /* a plugin bug, on purpose */
+        }
         break;
     case REG_STALL_MS:
         /* A misbehaving callback, on purpose. */

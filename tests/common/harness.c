@@ -257,6 +257,17 @@ int harness_run(const char *const *args, char **output)
     return 128 + WTERMSIG(status);
 }
 
+bool harness_rss_meaningful(void)
+{
+#ifdef VFUD_SANITIZED
+    return false;
+#else
+    const char *w = getenv("VFIOUSERD_WRAPPER");
+
+    return w == NULL || w[0] == '\0';
+#endif
+}
+
 int harness_fd_count(pid_t pid)
 {
     g_autofree char *path = g_strdup_printf("/proc/%d/fd", (int)pid);

@@ -49,6 +49,11 @@ void harness_free(struct harness *h);
  * added), capturing stdout+stderr; returns the exit status. */
 int harness_run(const char *const *args, char **output);
 
+/* Is the daemon's RSS a fair measure of its memory use?  Not under
+ * $VFIOUSERD_WRAPPER (valgrind) nor in a sanitizer build, whose allocators
+ * keep freed memory on purpose. */
+bool harness_rss_meaningful(void);
+
 /* Number of open fds of a process (for leak checks), or -1. */
 int harness_fd_count(pid_t pid);
 

@@ -15,7 +15,8 @@ DAEMON_TESTS = \
 	tests/daemon/test_loader \
 	tests/daemon/test_lifecycle \
 	tests/daemon/test_sd_notify \
-	tests/daemon/test_watchdog
+	tests/daemon/test_watchdog \
+	tests/daemon/test_isolate
 check_PROGRAMS += $(DAEMON_TESTS)
 TESTS += $(DAEMON_TESTS)
 
@@ -41,6 +42,12 @@ tests_daemon_test_watchdog_CPPFLAGS = $(DAEMON_TEST_CPPFLAGS)
 tests_daemon_test_watchdog_CFLAGS = $(DAEMON_TEST_CFLAGS)
 tests_daemon_test_watchdog_LDADD = $(DAEMON_TEST_LDADD)
 EXTRA_tests_daemon_test_watchdog_DEPENDENCIES = $(DAEMON_TEST_DEPS)
+
+tests_daemon_test_isolate_SOURCES = tests/daemon/test_isolate.c $(DAEMON_TEST_COMMON)
+tests_daemon_test_isolate_CPPFLAGS = $(DAEMON_TEST_CPPFLAGS)
+tests_daemon_test_isolate_CFLAGS = $(DAEMON_TEST_CFLAGS)
+tests_daemon_test_isolate_LDADD = $(DAEMON_TEST_LDADD)
+EXTRA_tests_daemon_test_isolate_DEPENDENCIES = $(DAEMON_TEST_DEPS)
 
 tests_daemon_test_loader_SOURCES = tests/daemon/test_loader.c $(DAEMON_TEST_COMMON)
 tests_daemon_test_loader_CPPFLAGS = $(DAEMON_TEST_CPPFLAGS)

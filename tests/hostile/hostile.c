@@ -81,17 +81,6 @@ static gint64 percentile(GArray *a, unsigned pct)
     return g_array_index(a, gint64, MIN(a->len - 1, (a->len * pct) / 100));
 }
 
-bool hs_judge_rss(void)
-{
-#ifdef HOSTILE_SANITIZED
-    return false;
-#else
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-
-    return w == NULL || w[0] == '\0';
-#endif
-}
-
 int hs_fds(const struct hs *s)
 {
     return harness_fd_count(s->h->pid);

@@ -33,9 +33,6 @@ void hs_finish(struct hs *s);
  * bystander is measured while it goes on. */
 void hs_repeat(struct hs *s, void (*attack)(struct hs *s));
 
-/* Is the daemon's RSS meaningful?  Not under valgrind or the sanitizers,
- * whose allocators keep freed memory in quarantine on purpose. */
-bool hs_judge_rss(void);
 
 /* The daemon's fd count and RSS now. */
 int hs_fds(const struct hs *s);

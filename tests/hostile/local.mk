@@ -10,9 +10,6 @@ check_PROGRAMS += $(HOSTILE_TESTS)
 TESTS += $(HOSTILE_TESTS)
 HOSTILE_COMMON = tests/hostile/hostile.c tests/hostile/hostile.h
 HOSTILE_CPPFLAGS = $(PROTO_CPPFLAGS) -I$(top_srcdir)/tests/protocol
-if ENABLE_SANITIZERS
-HOSTILE_CPPFLAGS += -DHOSTILE_SANITIZED
-endif
 
 tests_hostile_test_hostile_msgs_SOURCES = tests/hostile/test_hostile_msgs.c $(HOSTILE_COMMON)
 tests_hostile_test_hostile_msgs_CPPFLAGS = $(HOSTILE_CPPFLAGS)

@@ -10,7 +10,4 @@ tests_soak_test_soak_CPPFLAGS = $(PROTO_CPPFLAGS) -I$(top_srcdir)/tests/protocol
 tests_soak_test_soak_CFLAGS = $(PROTO_CFLAGS)
 tests_soak_test_soak_LDADD = $(PROTO_LDADD)
 EXTRA_tests_soak_test_soak_DEPENDENCIES = $(PROTO_DEPS)
-if ENABLE_SANITIZERS
-tests_soak_test_soak_CPPFLAGS += -DSOAK_SANITIZED
-endif
 endif

@@ -41,17 +41,6 @@ static unsigned env_count(const char *name, unsigned def)
     return n;
 }
 
-static bool judge_rss(void)
-{
-#ifdef SOAK_SANITIZED
-    return false;
-#else
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-
-    return w == NULL || w[0] == '\0';
-#endif
-}
-
 static long rss_kb(pid_t pid)
 {
     g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
@@ -389,7 +378,7 @@ START_TEST(soak)
 
     ck_assert_int_eq(mid.fds, base.fds);
     ck_assert_int_eq(end.fds, base.fds);
-    if (judge_rss()) {
+    if (harness_rss_meaningful()) {
         ck_assert_msg(mid.rss - base.rss <= MIB && end.rss - base.rss <= MIB,
                       "the daemon's RSS grew from %ld to %ld to %ld kB",
                       base.rss, mid.rss, end.rss);

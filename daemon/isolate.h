@@ -1,0 +1,32 @@
+/*
+ * isolate = process: a device served by a child process of its own, so a
+ * plugin that crashes takes down only that device.
+ *
+ * The parent keeps the listening socket (its path never changes, and
+ * clients wait in its backlog while the child restarts) and a device
+ * thread that only supervises: it starts the child
+ *
+ *     vfiouserd --isolated-child -c /proc/self/fd/4 --fd=3
+ *
+ * with the socket as fd 3 and, as fd 4, a configuration written from the
+ * parent's own (config_isolated_text), logs how the child ended (signal,
+ * core dump, exit status) and starts it again with a growing delay.
+ */
+#ifndef VFIOUSERD_ISOLATE_H
+#define VFIOUSERD_ISOLATE_H
+
+#include <stdbool.h>
+
+#include <vfiouserd/plugin.h>
+
+/* main(): where our own binary is, for starting children. */
+void isolate_init(const char *argv0);
+/* Device start (main thread; the device thread is not running yet): the
+ * child runs with dev->iso_config.  0 or -errno. */
+int isolate_start(vfud_dev *dev);
+/* Device thread, at its end: stop the child and wait for it. */
+void isolate_stop(vfud_dev *dev);
+/* In the child: die with the parent; false if it is already gone. */
+bool isolate_child_setup(void);
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * isolate = process: a device served by a process of its own.  testdev's
+ * CRASH register makes its plugin die of SIGSEGV in a callback; the other
+ * device (an ordinary thread) and its client must not notice, the daemon
+ * logs how the process ended and starts it again after a delay that grows
+ * with repeated crashes, the socket path stays the same, and the device
+ * state of the new process is the configured one.  SIGTERM stops the
+ * process with the daemon.
+ */
+#include "config.h"
+
+#include "daemon_test.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#define TD_MAGIC_LO 0x008
+#define TD_CRASH 0x038
+#define TD_CRASH_MAGIC 0x0badf00du
+
+static const char *const devices[] = { "iso", "thr", NULL };
+
+static const char config[] =
+    "[daemon]\n"
+    "socket-dir = @SOCKDIR@\n"
+    "[iso]\n"
+    "plugin = testdev\n"
+    "isolate = process\n"
+    "magic = 7\n"
+    "[thr]\n"
+    "plugin = testdev\n"
+    "magic = 9\n";
+
+/* The pid in the n-th (from 1) "isolated process pid N started" line, or
+ * -1 if there is none yet. */
+static pid_t started_pid(const struct harness *h, unsigned n)
+{
+    static const char mark[] = "[iso] isolated process pid ";
+    g_autofree char *log = harness_log(h);
+    g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
+
+    for (char **l = lines; *l != NULL; l++) {
+        const char *p = strstr(*l, mark);
+
+        if (p != NULL && g_str_has_suffix(*l, " started") && --n == 0) {
+            return (pid_t)strtol(p + strlen(mark), NULL, 10);
+        }
+    }
+    return -1;
+}
+
+static void crash(struct vfu_client *c)
+{
+    uint32_t v = GUINT32_TO_LE(TD_CRASH_MAGIC);
+    int r = vfu_client_region_write(c, 0, TD_CRASH, &v, sizeof(v), false);
+
+    /* The process died before answering. */
+    ck_assert_int_lt(r, 0);
+}
+
+START_TEST(crash_is_contained)
+{
+    struct harness *h = harness_new(config);
+    g_autofree char *iso_sock = NULL;
+    g_autofree char *thr_sock = NULL;
+    struct vfu_client *iso, *thr;
+    g_autofree char *log = NULL;
+    pid_t first, second;
+
+    ck_assert_int_eq(harness_start(h, NULL, devices), 0);
+    ck_assert(dt_wait_listening(h, devices));
+    ck_assert(dt_wait_log(h, "[iso] isolated process pid "));
+    first = started_pid(h, 1);
+    ck_assert_int_gt(first, 0);
+    ck_assert_int_eq(kill(first, 0), 0);
+
+    iso_sock = harness_socket(h, "iso");
+    thr_sock = harness_socket(h, "thr");
+    iso = dt_client(iso_sock);
+    thr = dt_client(thr_sock);
+    ck_assert_uint_eq(dt_read32(iso, 0, TD_MAGIC_LO), 7);
+    dt_write32(thr, 0, 0x10, 0x5ca1ab1e); /* state the crash must not touch */
+
+    crash(iso);
+    vfu_client_close(iso);
+    /* Logged with how it ended, then restarted. */
+    ck_assert(dt_wait_log(h, "[iso] isolated process pid "));
+    ck_assert(dt_wait_log(h, "restarting it in 500 ms (restart 1)"));
+    log = harness_log(h);
+    ck_assert_msg(dt_has_match(log, "\\[iso\\] isolated process pid [0-9]+ "
+                                    "(was killed by signal 11 \\(SIGSEGV\\)|"
+                                    "exited with status [0-9]+)"),
+                  "no crash report:\n%s", log);
+    /* The other device and its client did not notice. */
+    ck_assert_uint_eq(dt_read32(thr, 0, TD_MAGIC_LO), 9);
+    ck_assert_uint_eq(dt_read32(thr, 0, 0x10), 0x5ca1ab1e);
+
+    /* Same socket path, a new process with the configured state. */
+    ck_assert(dt_wait_log(h, "[iso] isolated process pid"));
+    for (int i = 0; i < 500 && (second = started_pid(h, 2)) <= 0; i++) {
+        g_usleep(10000);
+    }
+    ck_assert_int_gt(second, 0);
+    ck_assert_int_ne(second, first);
+    iso = dt_client(iso_sock);
+    ck_assert_uint_eq(dt_read32(iso, 0, TD_MAGIC_LO), 7);
+
+    /* A second crash soon after waits longer. */
+    crash(iso);
+    vfu_client_close(iso);
+    ck_assert(dt_wait_log(h, "restarting it in 1000 ms (restart 2)"));
+
+    vfu_client_close(thr);
+    ck_assert_int_eq(harness_stop(h), 0);
+    /* The process went with the daemon, and so did the socket. */
+    ck_assert_int_eq(kill(second, 0), -1);
+    ck_assert(access(iso_sock, F_OK) != 0);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(stop_ends_the_process)
+{
+    struct harness *h = harness_new(config);
+    pid_t pid;
+
+    ck_assert_int_eq(harness_start(h, NULL, devices), 0);
+    ck_assert(dt_wait_listening(h, devices));
+    ck_assert(dt_wait_log(h, "[iso] isolated process pid "));
+    pid = started_pid(h, 1);
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(harness_stop(h), 0);
+    ck_assert_int_eq(kill(pid, 0), -1);
+    ck_assert_int_eq(errno, ESRCH);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(bad_isolate_value)
+{
+    struct harness *h = harness_new("[t0]\n"
+                                     "plugin = testdev\n"
+                                     "isolate = fork\n");
+    g_autofree char *out = NULL;
+
+    ck_assert_int_eq(dt_check_config(h, true, NULL, &out), 1);
+    ck_assert_msg(dt_has_match(out, "vfiouserd: .*:3: \\[t0\\] isolate = fork: "
+                                    "expected thread or process"),
+                  "%s", out);
+    harness_free(h);
+}
+END_TEST
+
+static Suite *isolate_suite(void)
+{
+    Suite *s = suite_create("isolate");
+    TCase *tc = tcase_create("process");
+
+    tcase_add_test(tc, crash_is_contained);
+    tcase_add_test(tc, stop_ends_the_process);
+    tcase_add_test(tc, bad_isolate_value);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(isolate_suite());
+    int failed;
+
+    dt_init();
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    dt_finish();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
