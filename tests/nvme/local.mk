@@ -1,14 +1,33 @@
-# Unit tests of the NVMe plugin, run against the fake daemon.
+# Tests of the NVMe plugin.
+#
+# The test driver (nvme_tdrv.h) plays the guest; its NVMe logic is
+# transport-independent.  It reaches the plugin either loaded into the fake
+# daemon (nvme_tdrv_fake.c: test_nvme_ctrl, test_nvme_io, bench_nvme) or
+# through the real daemon over vfio-user with the client library
+# (nvme_tdrv_vfu.c: test_nvme_daemon, and tests/bench's bench_nvme_host).
+if ENABLE_NVME
+check_LTLIBRARIES += tests/nvme/libnvmetdrv.la tests/nvme/libnvmetdrv_vfu.la
+tests_nvme_libnvmetdrv_la_SOURCES = tests/nvme/nvme_tdrv.c tests/nvme/nvme_tdrv.h
+tests_nvme_libnvmetdrv_vfu_la_SOURCES = tests/nvme/nvme_tdrv_vfu.c \
+	tests/nvme/nvme_tdrv_vfu.h
+tests_nvme_libnvmetdrv_vfu_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/client
+# what a program driving the real daemon links
+NVME_VFU_LDADD = tests/nvme/libnvmetdrv_vfu.la tests/nvme/libnvmetdrv.la \
+	tests/client/libvfuclient.la
+endif
+
 if HAVE_CHECK
 if ENABLE_NVME
 NVME_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(FAKE_VFUD_CFLAGS) \
 	-DNVME_PLUGIN_SO='"$(abs_top_builddir)/plugins/.libs/nvme.so"'
-NVME_TEST_LDADD = tests/nvme/libnvmetdrv.la $(FAKE_VFUD_LIBS) $(CHECK_LIBS)
+NVME_TEST_LDADD = tests/nvme/libnvmetdrv_fake.la tests/nvme/libnvmetdrv.la \
+	$(FAKE_VFUD_LIBS) $(CHECK_LIBS)
 NVME_TEST_LINKFLAGS = $(AM_LDFLAGS) $(FAKE_VFUD_LINKFLAGS)
 
-check_LTLIBRARIES += tests/nvme/libnvmetdrv.la
-tests_nvme_libnvmetdrv_la_SOURCES = tests/nvme/nvme_tdrv.c tests/nvme/nvme_tdrv.h
-tests_nvme_libnvmetdrv_la_CFLAGS = $(NVME_TEST_CFLAGS)
+check_LTLIBRARIES += tests/nvme/libnvmetdrv_fake.la
+tests_nvme_libnvmetdrv_fake_la_SOURCES = tests/nvme/nvme_tdrv_fake.c \
+	tests/nvme/nvme_tdrv_fake.h
+tests_nvme_libnvmetdrv_fake_la_CFLAGS = $(NVME_TEST_CFLAGS)
 
 check_PROGRAMS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io \
 	tests/nvme/bench_nvme
