@@ -50,3 +50,17 @@ BENCH_NVME_ARGS =
 bench-nvme: tests/bench/bench_nvme_host daemon/vfiouserd plugins/nvme.la
 	tests/bench/bench_nvme_host $(BENCH_NVME_ARGS)
 endif
+
+# "make bench-nvme-guest": in one boot of the QEMU lab, fio in the guest
+# against the plugin (shadow and poll doorbells) and against QEMU's own
+# NVMe device; prints IOPS, latency and the ratios.  Skips without the lab.
+# See the comment at the top of bench-nvme-guest.sh.
+#
+#     make bench-nvme-guest BENCH_NVME_GUEST_ARGS="--runtime 20 --reps 5"
+if ENABLE_NVME
+BENCH_NVME_GUEST_ARGS =
+bench-nvme-guest: daemon/vfiouserd plugins/nvme.la
+	srcdir=$(srcdir) $(SHELL) $(srcdir)/tests/bench/bench-nvme-guest.sh \
+		$(BENCH_NVME_GUEST_ARGS)
+endif
+EXTRA_DIST += tests/bench/bench-nvme-guest.sh
