@@ -143,7 +143,9 @@ void nvme_io_backend_done(struct nvme_ctrl *c, struct nvme_req *req, int res)
     if (req->res < 0) {
         st = errno_to_status(req, req->res);
         c->smart.media_errors++;
-    } else if (req->cmd.opcode == NVME_CMD_READ && req->bounced) {
+    } else if (req->cmd.opcode == NVME_CMD_READ && req->bounced &&
+               c->enabled) {
+        /* (After a reset the completion is dropped: no data either.) */
         st = nvme_dptr_to_guest(c, req, req->bounce, req->len);
     } else if (req->cmd.opcode == NVME_CMD_COMPARE) {
         st = compare_data(c, req);

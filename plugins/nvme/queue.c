@@ -387,6 +387,7 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
             if (!sq->free_list) {
                 return progress; /* resumed when a command completes */
             }
+
             /* Contiguous entries, as many as there are free requests: one
              * copy (or one DMA message when memory is message-only). */
             if (n > sq->size - sq->head) {
@@ -411,6 +412,16 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
 
                 if (!sq->valid) {
                     return progress; /* deleted by an admin command */
+                }
+                if (atomic_load_explicit(&c->ctl_op, memory_order_relaxed) !=
+                    NVME_CTL_NONE) {
+                    /* A reset (or an unmap) waits on the device thread:
+                     * serve it before starting another command.  With
+                     * message-only memory each command costs round trips
+                     * the device thread has to relay while it waits, and a
+                     * reset discards the commands anyway.  Entries not
+                     * taken stay in the queue (head is not advanced). */
+                    return true;
                 }
                 req->cmd = batch[i];
                 sq->free_list = req->next;

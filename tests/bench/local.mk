@@ -28,3 +28,39 @@ BENCH_ARGS =
 bench: tests/bench/bench_transport tests/bench/bench_echo daemon/vfiouserd \
 		plugins/gpio.la plugins/testdev.la
 	tests/bench/bench_transport $(BENCH_ARGS)
+
+# "make bench-nvme": the NVMe plugin driven from the host by the client
+# library and the NVMe test driver (null back-end, shadow and poll
+# doorbells, 1-4 queues, QD 1 and 32): IOPS, latency, daemon CPU per I/O.
+# How to read it: the comment at the top of bench_nvme_host.c.
+#
+#     make bench-nvme BENCH_NVME_ARGS="-r 5 -s 2 --depths 1,8,32 --no-irq"
+if ENABLE_NVME
+check_PROGRAMS += tests/bench/bench_nvme_host
+tests_bench_bench_nvme_host_SOURCES = tests/bench/bench_nvme_host.c \
+	tests/bench/bench_cpu.c tests/bench/bench.h
+tests_bench_bench_nvme_host_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/tests/client -I$(top_srcdir)/tests/common \
+	-I$(top_srcdir)/tests/nvme
+tests_bench_bench_nvme_host_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_bench_bench_nvme_host_LDADD = $(NVME_VFU_LDADD) \
+	tests/common/libharness.la $(GLIB_LIBS)
+
+BENCH_NVME_ARGS =
+bench-nvme: tests/bench/bench_nvme_host daemon/vfiouserd plugins/nvme.la
+	tests/bench/bench_nvme_host $(BENCH_NVME_ARGS)
+endif
+
+# "make bench-nvme-guest": in one boot of the QEMU lab, fio in the guest
+# against the plugin (shadow and poll doorbells) and against QEMU's own
+# NVMe device; prints IOPS, latency and the ratios.  Skips without the lab.
+# See the comment at the top of bench-nvme-guest.sh.
+#
+#     make bench-nvme-guest BENCH_NVME_GUEST_ARGS="--runtime 20 --reps 5"
+if ENABLE_NVME
+BENCH_NVME_GUEST_ARGS =
+bench-nvme-guest: daemon/vfiouserd plugins/nvme.la
+	srcdir=$(srcdir) $(SHELL) $(srcdir)/tests/bench/bench-nvme-guest.sh \
+		$(BENCH_NVME_GUEST_ARGS)
+endif
+EXTRA_DIST += tests/bench/bench-nvme-guest.sh

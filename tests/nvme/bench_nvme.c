@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nvme_tdrv.h"
+#include "nvme_tdrv_fake.h"
 
 static double now(void)
 {

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nvme_tdrv.h"
+#include "nvme_tdrv_fake.h"
 
 #define NS_SIZE (64ull << 20)
 

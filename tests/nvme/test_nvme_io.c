@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "nvme_tdrv.h"
+#include "nvme_tdrv_fake.h"
 
 #define NS_SIZE (64ull << 20)
 

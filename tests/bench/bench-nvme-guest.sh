@@ -1,0 +1,218 @@
+#!/bin/sh
+# bench-nvme-guest: the NVMe plugin against QEMU's built-in NVMe device, as a
+# Linux guest sees them.  Run by "make bench-nvme-guest"; prints figures,
+# never fails on them (only when something does not work).
+#
+#   bench-nvme-guest.sh [--runtime S] [--reps N] [--size MiB]
+#
+# One boot of the QEMU lab (tests/e2e/lab, as the end-to-end tests use it;
+# skips with 77 without it) with three NVMe controllers attached at once,
+# each backed by a raw file of the same size, created the same way
+# (written with zeroes, so not sparse) in the same directory:
+#
+#   qemu    QEMU's own -device nvme (cache=writeback, aio=threads: the
+#           defaults), added with the lab's extra QEMU arguments
+#   shadow  the plugin with doorbells=shadow (device "sh0")
+#   poll    the plugin with doorbells=poll   (device "po0")
+#
+# Both plugin devices run in one daemon (its threads are named after the
+# devices, so their CPU time is told apart).  Guest memory is a shared
+# memfd.  In the guest fio runs, for each job, on each device in turn (the
+# order rotates with the repetition so drift hits every device alike):
+#
+#   randread   4 KiB random reads,  iodepth 32, libaio, O_DIRECT
+#   randwrite  4 KiB random writes, iodepth 32
+#   seqread    128 KiB sequential reads, iodepth 32
+#
+# each time-based for --runtime seconds (default 10) over the whole device.
+# The table gives, per job and device, the median over --reps (default 3)
+# of IOPS, mean and 99th percentile completion latency, and the ratio of
+# our IOPS to QEMU's (the target is >= 1.00 for every job in both modes).
+# The last lines give the daemon CPU time per I/O of each plugin device
+# over the whole run (its device thread and I/O thread, from schedstat).
+#
+# The guest runs under TCG (VFU_LAB_KVM=1 uses KVM where it works), so the
+# absolute figures are small and mostly measure QEMU's CPU emulation; the
+# ratios are what compares the devices.
+set -u
+runtime=10
+reps=3
+size=256
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --runtime) runtime=$2; shift 2 ;;
+    --reps) reps=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    *) echo "usage: $0 [--runtime S] [--reps N] [--size MiB]" >&2; exit 2 ;;
+    esac
+done
+
+lib=$(dirname "$0")/../e2e/lib.sh
+[ -f "$lib" ] || { echo "SKIP: no tests/e2e/lib.sh"; exit 77; }
+. "$lib"
+# a long enough deadline for the whole run: 3 jobs x 3 devices x reps
+VFU_E2E_TIMEOUT=$((9 * reps * (runtime + 5) + 120))
+e2e_timeout=$VFU_E2E_TIMEOUT
+
+e2e_setup
+for d in qemu sh0 po0; do
+    dd if=/dev/zero of="$e2e_tmp/$d.img" bs=1M count="$size" 2>/dev/null ||
+        e2e_fail "cannot create $e2e_tmp/$d.img"
+done
+cat >"$e2e_tmp/vfiouserd.conf" <<EOF
+[daemon]
+socket-dir = $e2e_tmp
+
+[sh0]
+plugin = nvme
+serial = VFUD-BENCH-SHADOW
+queues = 4
+doorbells = shadow
+path = $e2e_tmp/sh0.img
+
+[po0]
+plugin = nvme
+serial = VFUD-BENCH-POLL
+queues = 4
+doorbells = poll
+path = $e2e_tmp/po0.img
+EOF
+
+cat >"$e2e_tmp/guest.sh" <<GUEST
+RT=$runtime
+REPS=$reps
+GUEST
+cat >>"$e2e_tmp/guest.sh" <<'GUEST'
+set -u
+fail() { echo "BENCH: FAIL: $*"; dmesg | grep -i nvme | tail -20; exit 1; }
+modprobe nvme || fail "modprobe nvme"
+i=0
+while [ "$(ls /sys/block | grep -c '^nvme')" -lt 3 ] && [ $i -lt 150 ]; do
+    sleep 0.2; i=$((i + 1))
+done
+for b in /sys/block/nvme*n*; do
+    case $(cat "$b/device/serial") in
+    QEMU-BENCH*) QEMU=/dev/${b##*/} ;;
+    VFUD-BENCH-SHADOW*) SHADOW=/dev/${b##*/} ;;
+    VFUD-BENCH-POLL*) POLL=/dev/${b##*/} ;;
+    esac
+done
+[ -n "${QEMU:-}" ] && [ -n "${SHADOW:-}" ] && [ -n "${POLL:-}" ] ||
+    fail "devices missing"
+echo "qemu $QEMU, shadow $SHADOW, poll $POLL"
+grep nvme /proc/interrupts
+dev_of() { case $1 in qemu) echo "$QEMU" ;; shadow) echo "$SHADOW" ;; poll) echo "$POLL" ;; esac; }
+# iops, mean and p99 completion latency (us), I/Os done: for "read" or
+# "write" of fio's JSON output
+parse() {
+    awk -v dir="\"$1\"" '
+        index($0, dir " : {") { on = 1 }
+        on && /"iops" :/ && !iops { gsub(/[ ,]/, "", $3); iops = $3 }
+        on && /"total_ios" :/ && !ios { gsub(/[ ,]/, "", $3); ios = $3 }
+        on && index($0, "\"clat_ns\" : {") { cl = 1 }
+        on && cl && /"mean" :/ && !mean { gsub(/[ ,]/, "", $3); mean = $3 }
+        on && cl && /"99.000000" :/ && !p99 { gsub(/[ ,]/, "", $3); p99 = $3 }
+        on && index($0, "\"lat_ns\" : {") { on = 0 }
+        END { printf "%d %.1f %.1f %d\n", iops, mean / 1000, p99 / 1000, ios }
+    ' /tmp/out.json
+}
+rep=1
+while [ $rep -le "$REPS" ]; do
+    case $((rep % 3)) in
+    1) order="qemu shadow poll" ;;
+    2) order="shadow poll qemu" ;;
+    0) order="poll qemu shadow" ;;
+    esac
+    for job in randread randwrite seqread; do
+        case $job in
+        randread) args="--rw=randread --bs=4k"; dir=read ;;
+        randwrite) args="--rw=randwrite --bs=4k"; dir=write ;;
+        seqread) args="--rw=read --bs=128k"; dir=read ;;
+        esac
+        for d in $order; do
+            fio --name="$job" --filename="$(dev_of $d)" $args --iodepth=32 \
+                --ioengine=libaio --direct=1 --time_based --runtime="$RT" \
+                --output-format=json >/tmp/out.json 2>/tmp/err ||
+                { cat /tmp/err; fail "fio $job on $d"; }
+            echo "RESULT $rep $job $d $(parse $dir)"
+        done
+    done
+    rep=$((rep + 1))
+done
+echo "BENCH: DONE"
+GUEST
+
+e2e_start_daemon "$e2e_tmp/sh0.sock" "$e2e_tmp/po0.sock"
+e2e_say "$reps repetitions x 3 jobs x 3 devices x $runtime s, images of $size MiB"
+e2e_boot --socket "$e2e_tmp/sh0.sock" --socket "$e2e_tmp/po0.sock" \
+    "$e2e_tmp/guest.sh" -smp 2 \
+    -drive "if=none,id=q0,file=$e2e_tmp/qemu.img,format=raw" \
+    -device "nvme,serial=QEMU-BENCH,drive=q0"
+e2e_wait_guest
+e2e_console_has "BENCH: DONE"
+
+# Daemon CPU time (ns) of the threads whose name starts with $1.
+thread_cpu() {
+    t=0
+    for task in /proc/$e2e_daemon_pid/task/*; do
+        case $(cat "$task/comm" 2>/dev/null) in
+        "$1"*) t=$((t + $(cut -d' ' -f1 "$task/schedstat"))) ;;
+        esac
+    done
+    echo $t
+}
+cpu_sh0=$(thread_cpu sh0)
+cpu_po0=$(thread_cpu po0)
+e2e_stop_daemon "$e2e_tmp/sh0.sock" "$e2e_tmp/po0.sock"
+
+tr -d '\r' <"$e2e_tmp/console" | grep '^RESULT ' >"$e2e_tmp/results"
+echo
+echo "# vfiouserd NVMe vs QEMU's NVMe in the lab guest ($(uname -r) host," \
+    "$(nproc) CPUs, guest kernel $(cat "$VFU_LAB/kver"), TCG unless VFU_LAB_KVM=1)"
+echo "# fio, libaio, O_DIRECT, iodepth 32, $runtime s per run, medians of $reps;" \
+    "ratio = our IOPS / QEMU's"
+awk -v cpu_sh="$cpu_sh0" -v cpu_po="$cpu_po0" '
+    function median(k, n,   i, j, t, v) {
+        n = cnt[k]
+        for (i = 1; i <= n; i++) v[i] = val[k, i]
+        for (i = 1; i <= n; i++)
+            for (j = i + 1; j <= n; j++)
+                if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    function add(k, x) { val[k, ++cnt[k]] = x }
+    {
+        add($3 SUBSEP $4 SUBSEP "iops", $5)
+        add($3 SUBSEP $4 SUBSEP "lat", $6)
+        add($3 SUBSEP $4 SUBSEP "p99", $7)
+        ios[$4] += $8
+    }
+    END {
+        printf "%-10s %-7s %9s %9s %9s %7s\n", "job", "device", "IOPS",
+               "clat us", "p99 us", "ratio"
+        split("randread randwrite seqread", jobs, " ")
+        split("qemu shadow poll", devs, " ")
+        for (j = 1; j <= 3; j++) {
+            q = median(jobs[j] SUBSEP "qemu" SUBSEP "iops")
+            for (d = 1; d <= 3; d++) {
+                i = median(jobs[j] SUBSEP devs[d] SUBSEP "iops")
+                printf "%-10s %-7s %9d %9.1f %9.1f %7s\n", jobs[j], devs[d], i,
+                       median(jobs[j] SUBSEP devs[d] SUBSEP "lat"),
+                       median(jobs[j] SUBSEP devs[d] SUBSEP "p99"),
+                       devs[d] == "qemu" ? "" : sprintf("%.2f", q ? i / q : 0)
+                if (devs[d] != "qemu") {
+                    r = q ? i / q : 0
+                    verdict = verdict sprintf("#   %-9s %-6s %.2f %s\n", jobs[j],
+                                              devs[d], r, r >= 1.0 ? "met" : "MISSED")
+                }
+            }
+        }
+        printf "\n# target: our IOPS >= 1.00 x QEMU for every job, both modes\n%s",
+               verdict
+        printf "# daemon CPU per I/O over the whole run: shadow %.1f us " \
+               "(%d I/Os), poll %.1f us (%d I/Os; its poller also runs while " \
+               "the other devices work)\n",
+               ios["shadow"] ? cpu_sh / 1000 / ios["shadow"] : 0, ios["shadow"],
+               ios["poll"] ? cpu_po / 1000 / ios["poll"] : 0, ios["poll"]
+    }
+' "$e2e_tmp/results"
