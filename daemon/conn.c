@@ -38,6 +38,10 @@
 #define RBUF_INITIAL (64u << 10)
 #define OBUF_KEEP (256u << 10)
 #define READS_PER_DISPATCH 32
+/* A pump (a handler waiting for a reply) keeps reading while commands pile
+ * up behind the message being served; past this much it stops, so a client
+ * cannot make us buffer without bound. */
+#define PUMP_BUFFER_MAX (4 * CONN_MAX_MSG)
 
 struct fd_batch {
     uint64_t offset; /* stream offset of the message they came with */
@@ -75,6 +79,8 @@ struct conn_chan {
     size_t rcap, rhead, rtail;
     uint64_t rbase;      /* stream offset of rbuf[0] */
     uint64_t drain_left; /* bytes of a refused message still to discard */
+    GSList *retired;     /* buffers left by a pump, freed after the handler */
+    bool pump_full;      /* told the log that a pump stopped reading */
     GQueue fd_batches;
     GQueue skip;      /* stream offsets of replies a pump already took */
     bool replies_only; /* pumping: leave commands in the buffer */
@@ -392,6 +398,38 @@ static void chan_reserve(struct conn_chan *ch, size_t need)
     }
 }
 
+/* Pumping from inside a handler, out of room: the message being served
+ * lives in rbuf, so the buffer may neither move nor be reallocated.  Carry
+ * on in a new, larger one and keep the old one until the handler returns.
+ * Returns false if the buffer is at its limit. */
+static bool chan_regrow_pinned(struct conn_chan *ch)
+{
+    size_t keep = ch->rtail - ch->rhead;
+    size_t cap = MAX(ch->rcap * 2, keep + RBUF_INITIAL);
+    uint8_t *nb;
+
+    if (keep >= PUMP_BUFFER_MAX) {
+        return false;
+    }
+    cap = MIN(cap, (size_t)PUMP_BUFFER_MAX);
+    nb = g_malloc(cap);
+    memcpy(nb, ch->rbuf + ch->rhead, keep);
+    ch->retired = g_slist_prepend(ch->retired, ch->rbuf);
+    ch->rbuf = nb;
+    ch->rcap = cap;
+    ch->rbase += ch->rhead;
+    ch->rtail = keep;
+    ch->rhead = 0;
+    return true;
+}
+
+static void chan_free_retired(struct conn_chan *ch)
+{
+    g_slist_free_full(ch->retired, g_free);
+    ch->retired = NULL;
+    ch->pump_full = false;
+}
+
 static void handle_reply(struct conn *c, const struct vfio_user_header *hdr,
                          const uint8_t *payload, size_t len)
 {
@@ -629,6 +667,7 @@ static bool chan_process(struct conn_chan *ch)
         }
         chan_dispatch_one(ch, &hdr);
         ch->rhead += hdr.msg_size;
+        chan_free_retired(ch);
     }
     ch->backlog = false;
     if (ch->rhead == ch->rtail) {
@@ -666,10 +705,19 @@ static bool chan_read(struct conn_chan *ch)
         ssize_t n;
 
         if (ch->replies_only) {
-            /* Pumping from inside a handler: the message being served lives
-             * in this buffer, so it must not move.  Use the room left. */
-            if (ch->rcap == ch->rtail) {
-                return true;
+            /* A reply may be larger than the room left (a DMA_READ of
+             * CONN_MAX_XFER): grow, without moving what is being served. */
+            if (ch->rcap - ch->rtail < 4096 && !chan_regrow_pinned(ch)) {
+                if (ch->rcap == ch->rtail) {
+                    if (ch->pump_full) {
+                        return true;
+                    }
+                    ch->pump_full = true;
+                    dev_warn(ch->c->dev, "%zu bytes of commands wait behind "
+                             "the one being served; reading paused until "
+                             "it completes", ch->rtail - ch->rhead);
+                    return true;
+                }
             }
         } else if (ch->rcap - ch->rtail < 4096) {
             chan_reserve(ch, MAX(ch->rcap, (size_t)RBUF_INITIAL));
@@ -875,6 +923,7 @@ static void chan_free(struct conn_chan *ch)
         fd_batch_free(b);
     }
     g_queue_clear_full(&ch->skip, g_free);
+    chan_free_retired(ch);
     util_close(&ch->fd);
     g_mutex_clear(&ch->send_lock);
     g_free(ch->rbuf);

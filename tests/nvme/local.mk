@@ -30,12 +30,10 @@ tests_nvme_libnvmetdrv_fake_la_SOURCES = tests/nvme/nvme_tdrv_fake.c \
 tests_nvme_libnvmetdrv_fake_la_CFLAGS = $(NVME_TEST_CFLAGS)
 
 check_PROGRAMS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io \
-	tests/nvme/test_nvme_daemon tests/nvme/test_nvme_daemon_bugs \
+	tests/nvme/test_nvme_daemon \
 	tests/nvme/bench_nvme
 TESTS += tests/nvme/test_nvme_ctrl tests/nvme/test_nvme_io \
-	tests/nvme/test_nvme_daemon tests/nvme/test_nvme_daemon_bugs
-# Daemon bugs, reproduced: expected to fail until fixed (see the file).
-XFAIL_TESTS += tests/nvme/test_nvme_daemon_bugs
+	tests/nvme/test_nvme_daemon
 
 tests_nvme_test_nvme_ctrl_SOURCES = tests/nvme/test_nvme_ctrl.c
 tests_nvme_test_nvme_ctrl_CFLAGS = $(NVME_TEST_CFLAGS)
@@ -55,12 +53,6 @@ tests_nvme_test_nvme_daemon_CPPFLAGS = $(PROTO_CPPFLAGS) -I$(top_srcdir)/tests/p
 tests_nvme_test_nvme_daemon_CFLAGS = $(PROTO_CFLAGS)
 tests_nvme_test_nvme_daemon_LDADD = $(NVME_VFU_LDADD) $(PROTO_LDADD)
 EXTRA_tests_nvme_test_nvme_daemon_DEPENDENCIES = daemon/vfiouserd plugins/nvme.la
-
-tests_nvme_test_nvme_daemon_bugs_SOURCES = tests/nvme/test_nvme_daemon_bugs.c
-tests_nvme_test_nvme_daemon_bugs_CPPFLAGS = $(tests_nvme_test_nvme_daemon_CPPFLAGS)
-tests_nvme_test_nvme_daemon_bugs_CFLAGS = $(PROTO_CFLAGS)
-tests_nvme_test_nvme_daemon_bugs_LDADD = $(NVME_VFU_LDADD) $(PROTO_LDADD)
-EXTRA_tests_nvme_test_nvme_daemon_bugs_DEPENDENCIES = daemon/vfiouserd plugins/nvme.la
 
 check-nvme-valgrind: tests/nvme/test_nvme_daemon daemon/vfiouserd plugins/nvme.la
 	@test -n "$(VALGRIND)" || { echo "valgrind not found"; exit 77; }

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1047,14 +1048,9 @@ END_TEST
 #define WBLOCKS  300
 
 /*
- * Writes of 64 KiB (a PRP list each) with shared memory, 16 KiB with
- * message-only memory.  A DMA_READ reply that arrives while the device
- * thread waits inside a callback (the reset waits for the I/O thread,
- * which waits for that reply) is only received into the room left in the
- * daemon's 64 KiB receive buffer; a larger one is never delivered and the
- * reset stalls until the DMA request times out (a daemon bug, reproduced by
- * test_nvme_daemon_bugs).  The client has at most one reply outstanding,
- * so with replies of 16 KiB the room always suffices.
+ * Writes of 64 KiB (a PRP list each), in both memory modes: with
+ * message-only memory a reset then waits for DMA_READ replies as large as
+ * the daemon's initial receive buffer (see test_large_dma_reply_while_waiting).
  */
 struct batch {
     uint64_t buf[WBLOCKS];
@@ -1089,7 +1085,7 @@ static void prp_cmd(struct nvme_sqe *c, uint64_t buf, uint32_t len)
 static void batch_submit(struct batch *bt, unsigned gen)
 {
     memset(bt, 0, sizeof(*bt));
-    bt->nlb = N.share ? 128 : 32;
+    bt->nlb = 128;
     bt->len = bt->nlb * 512;
     ck_assert_int_eq(td_create_io_queue(&N.d, 2, 512), 0);
     for (unsigned i = 0; i < WBLOCKS; i++) {
@@ -1283,6 +1279,74 @@ START_TEST(test_sigkill_durability)
 }
 END_TEST
 
+#define MSG_IOVA 0x200000000ull /* a second, message-only DMA window */
+
+/*
+ * A DMA reply larger than the room left in the daemon's receive buffer,
+ * arriving while the device thread waits inside a plugin callback
+ * (regression: the daemon's reply pump used to read only into that room).
+ *
+ * CC.EN=0 makes the plugin wait (vfud_wait) on the device thread for its
+ * I/O thread, which is waiting for the reply to a DMA_READ of 128 KiB
+ * (a Write whose data is in message-only memory).  The daemon's reply pump
+ * may not move the receive buffer, because the message being served lives
+ * in it; when it only read into the room left (64 KiB on a fresh
+ * connection), the rest of the reply stayed in the socket, the DMA request
+ * timed out after 5 s, and the register write was answered 5 s late (a
+ * guest's reset under load with message-only memory).  Expected: at once.
+ */
+START_TEST(test_large_dma_reply_while_waiting)
+{
+    static const char *const names[] = { "nvme0", NULL };
+    struct harness *h = pt_start("[nvme0]\nplugin = nvme\n"
+                                 "namespace.1.path = @DIR@/ns1.img\n"
+                                 "namespace.1.size = 16M\n", names);
+    struct vfu_client *cl = pt_open(h, "nvme0");
+    struct td_vfu_opts o = { .share = true, .vectors = 5 };
+    struct tdrv d;
+    struct nvme_sqe c;
+    struct pollfd pfd;
+    uint64_t pages[31];
+    gint64 t0, ms;
+
+    ck_assert_int_eq(td_vfu_attach(&d, cl, &o), 0);
+    ck_assert_ptr_nonnull(vfu_client_add_memory(cl, MSG_IOVA, 1 << 20, false));
+    ck_assert_int_eq(td_enable(&d, 8), 0);
+    ck_assert_int_eq(td_create_io_queue(&d, 1, 8), 0);
+
+    /* 128 KiB written from the message-only window (the PRP list itself is
+     * in shared memory): the controller fetches the data with one
+     * DMA_READ of 128 KiB */
+    memset(&c, 0, sizeof(c));
+    c.opcode = NVME_CMD_WRITE;
+    c.nsid = 1;
+    c.cdw12 = 255;
+    for (int i = 0; i < 31; i++) {
+        pages[i] = MSG_IOVA + 4096 * (uint64_t)(i + 1);
+    }
+    td_build_prp(&d, &c, MSG_IOVA, pages, 31);
+    td_submit(&d, 1, &c);
+    pfd.fd = vfu_client_fd(cl);
+    pfd.events = POLLIN;
+    ck_assert_int_eq(poll(&pfd, 1, 5000), 1); /* the DMA_READ is here */
+
+    /* The reset: the client answers the DMA_READ while it waits. */
+    vfu_client_set_timeout(cl, 30000);
+    t0 = g_get_monotonic_time();
+    pt_bar0_set(cl, NVME_REG_CC, 0);
+    ms = (g_get_monotonic_time() - t0) / 1000;
+    fprintf(stderr, "CC.EN=0 answered after %lld ms\n", (long long)ms);
+    ck_assert_uint_eq(pt_bar0(cl, NVME_REG_CSTS) & NVME_CSTS_RDY, 0);
+    ck_assert_msg(!harness_log_contains(h, "unexpected reply"),
+                  "the DMA reply was dropped");
+    ck_assert_msg(ms < 1000, "CC.EN=0 took %lld ms: the DMA_READ reply was "
+                  "stuck behind the receive buffer", (long long)ms);
+    td_vfu_detach(&d);
+    pt_close_wait(h, cl);
+    pt_finish(h);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nvme_daemon");
@@ -1302,6 +1366,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_disconnect_in_flight, 0, 2);
     /* 0 = page cache, 1 = O_DIRECT */
     tcase_add_loop_test(tc, test_sigkill_durability, 0, 2);
+    tcase_add_test(tc, test_large_dma_reply_while_waiting);
     suite_add_tcase(s, tc);
     return s;
 }
