@@ -21,6 +21,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -449,6 +450,49 @@ static int check_access(vfud_dev *dev, uint64_t iova, size_t len)
     return 1;
 }
 
+/*
+ * Replies to our DMA requests come in three layouts (PROTOCOL.md trap 22):
+ * the protocol's (address u64, count u64, data at 16), one with a 32-bit
+ * count (data at 12: QEMU 10.1.0's DMA_READ reply, the spec table's
+ * DMA_WRITE reply), and QEMU 10.1.0's bare DMA_WRITE reply.  The count is
+ * little endian, so its low half sits at offset 8 in all of them.
+ */
+#define DMA_RW_HEAD32 (offsetof(struct vfio_user_dma_rw, count) + 4)
+
+static uint32_t dma_reply_count32(const void *rep)
+{
+    uint32_t v;
+
+    memcpy(&v, (const uint8_t *)rep + offsetof(struct vfio_user_dma_rw, count),
+           sizeof(v));
+    return GUINT32_FROM_LE(v);
+}
+
+static bool dma_write_ack_ok(const struct vfio_user_dma_rw *ack, size_t got,
+                             size_t n)
+{
+    if (got == 0) {
+        return true; /* a bare reply: success is all it says */
+    }
+    if (got >= sizeof(*ack)) {
+        return ack->count == n;
+    }
+    return got == DMA_RW_HEAD32 && dma_reply_count32(ack) == n;
+}
+
+/* Where the n bytes of a DMA_READ reply of `got` bytes start, or NULL. */
+static const uint8_t *dma_read_reply_data(const struct vfio_user_dma_rw *rep,
+                                          size_t got, size_t n)
+{
+    if (got == sizeof(*rep) + n && rep->count == n) {
+        return rep->data;
+    }
+    if (got == DMA_RW_HEAD32 + n && dma_reply_count32(rep) == n) {
+        return (const uint8_t *)rep + DMA_RW_HEAD32;
+    }
+    return NULL;
+}
+
 /* One message round trip for [iova, iova + len) of a message-only window. */
 static int dma_by_message(vfud_dev *dev, bool is_write, uint64_t iova,
                           void *buf, size_t len)
@@ -479,17 +523,21 @@ static int dma_by_message(vfud_dev *dev, bool is_write, uint64_t iova,
 
             r = conn_request(c, VFIO_USER_DMA_WRITE, &req, sizeof(req), buf, n,
                              &ack, sizeof(ack), &got, 5000);
-            if (r == 0 && (got < sizeof(ack) || ack.count != n)) {
+            if (r == 0 && !dma_write_ack_ok(&ack, got, n)) {
                 r = -EIO;
             }
         } else {
             rep = g_malloc(sizeof(*rep) + n);
             r = conn_request(c, VFIO_USER_DMA_READ, &req, sizeof(req), NULL, 0,
                              rep, sizeof(*rep) + n, &got, 5000);
-            if (r == 0 && (got != sizeof(*rep) + n || rep->count != n)) {
-                r = -EIO;
-            } else if (r == 0) {
-                memcpy(buf, rep->data, n);
+            if (r == 0) {
+                const uint8_t *data = dma_read_reply_data(rep, got, n);
+
+                if (data == NULL) {
+                    r = -EIO;
+                } else {
+                    memcpy(buf, data, n);
+                }
             }
             g_free(rep);
         }

@@ -59,6 +59,17 @@ unsigned vfu_client_server_max_fds(const struct vfu_client *c);
  * the same error. */
 void vfu_client_set_timeout(struct vfu_client *c, int ms);
 
+/* How this client lays out its replies to the server's DMA requests: the
+ * protocol's (default), or the variants other clients send (PROTOCOL.md
+ * trap 22), to test that the server tolerates them. */
+enum vfu_dma_reply_layout {
+    VFU_DMA_REPLY_SPEC,      /* address u64, count u64 (+ data) */
+    VFU_DMA_REPLY_COUNT32,   /* address u64, count u32 (+ data at 12) */
+    VFU_DMA_REPLY_QEMU_10_1, /* DMA_READ as COUNT32, DMA_WRITE bare */
+};
+void vfu_client_set_dma_reply_layout(struct vfu_client *c,
+                                     enum vfu_dma_reply_layout layout);
+
 /* ---- raw messages ---- */
 /* Send one message; *id_out gets the msg_id used.  fds go in the same
  * sendmsg as the first byte. */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -192,19 +193,34 @@ int vfu_mem_serve(struct vfu_client *c, struct vfu_msg *m)
         return reply ? send_error(c, m, err) : 0;
     }
 
+    /* COUNT32 layouts: the head is cut after the low half of count
+     * (little endian), so the data follows at offset 12. */
+    size_t head_len = c->dma_reply_layout == VFU_DMA_REPLY_SPEC
+                          ? sizeof(head)
+                          : offsetof(struct vfio_user_dma_rw, count) + 4;
+
     if (m->hdr.cmd == VFIO_USER_DMA_READ) {
         struct iovec parts[2] = {
-            {&head, sizeof(head)},
+            {&head, head_len},
             {ptr, head.count},
         };
 
         c->dma_reads++;
         return reply ? send_reply(c, m, parts, 2) : 0;
     } else {
-        struct iovec parts[1] = {{&head, sizeof(head)}};
+        struct iovec parts[1] = {{&head, head_len}};
 
         memcpy(ptr, m->body + sizeof(head), head.count);
         c->dma_writes++;
-        return reply ? send_reply(c, m, parts, 1) : 0;
+        return reply ? send_reply(c, m, parts,
+                                  c->dma_reply_layout == VFU_DMA_REPLY_QEMU_10_1
+                                      ? 0 : 1)
+                     : 0;
     }
+}
+
+void vfu_client_set_dma_reply_layout(struct vfu_client *c,
+                                     enum vfu_dma_reply_layout layout)
+{
+    c->dma_reply_layout = (int)layout;
 }

@@ -69,6 +69,7 @@ struct vfu_client {
     struct vfu_mem *mem;
     size_t nr_mem;
 
+    int dma_reply_layout; /* enum vfu_dma_reply_layout */
     uint64_t dma_reads;
     uint64_t dma_writes;
     uint64_t req_errors;
