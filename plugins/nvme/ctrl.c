@@ -421,6 +421,7 @@ static void ctl_unmap(struct nvme_ctrl *c, uint64_t iova, uint64_t len)
  * the destination reads the same storage, perhaps from another host. */
 static void ctl_quiesce(struct nvme_ctrl *c)
 {
+    unsigned backend = c->backend_inflight, held = 0;
     bool waiting = false;
 
     c->stopped = true;
@@ -434,10 +435,16 @@ static void ctl_quiesce(struct nvme_ctrl *c)
             nvme_cq_flush_waiters(c, cq);
             waiting |= cq->wait_head != NULL;
         }
+        for (struct nvme_req *r = cq ? cq->wait_head : NULL; r; r = r->next) {
+            held++;
+        }
     }
     atomic_store_explicit(&c->cq_waiting, waiting, memory_order_relaxed);
     nvme_raise_irqs(c);
     nvme_flush_all_sync(c);
+    vfud_log(c->dev, LOG_INFO, "nvme: stopped: %u back-end operations were in "
+             "flight and completed, %u completions wait for CQ room, %u "
+             "commands in all", backend, held, c->total_inflight);
 }
 
 static void ctl_resume(struct nvme_ctrl *c)

@@ -233,10 +233,6 @@ static int check_identity(struct checker *k)
                       "'%s'; here: '%s', '%s')", m->serial, m->model, c->serial,
                       c->model);
     }
-    if (m->vwc != c->vwc) {
-        return refuse(k, "the volatile write cache is %s in the stream, %s here",
-                      m->vwc ? "present" : "absent", c->vwc ? "present" : "absent");
-    }
     if (m->nn != c->nn || m->nr_ns != configured_ns(c)) {
         return refuse(k, "the namespaces differ (stream: %u namespaces, highest "
                       "nsid %u; here: %u, %u)", m->nr_ns, m->nn,
@@ -267,6 +263,10 @@ static int check_identity(struct checker *k)
             return refuse(k, "namespace %u has other identifiers here (EUI-64, "
                           "NGUID or UUID)", s->nsid);
         }
+    }
+    if (m->vwc != c->vwc) {
+        return refuse(k, "the volatile write cache is %s in the stream, %s here",
+                      m->vwc ? "present" : "absent", c->vwc ? "present" : "absent");
     }
     return 0;
 }
