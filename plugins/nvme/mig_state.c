@@ -291,6 +291,11 @@ static int check_regs(struct checker *k)
     if (m->enabled && !(m->cc & NVME_CC_EN)) {
         return refuse(k, "the controller is enabled with CC.EN clear");
     }
+    if (m->enabled != ((m->csts & NVME_CSTS_RDY) != 0)) {
+        return refuse(k, "CSTS.RDY is %s on a%s controller",
+                      m->csts & NVME_CSTS_RDY ? "set" : "clear",
+                      m->enabled ? "n enabled" : " disabled");
+    }
     if (m->enabled != (m->sq[0].present && m->cq[0].present)) {
         return refuse(k, "the admin queues %s an enabled controller",
                       m->enabled ? "are missing from" : "exist without");
