@@ -7,6 +7,9 @@
  * destination, destination RUNNING; then the driver carries on against the
  * destination with the queues it had.
  *
+ * Also: the DMA log sees the controller's writes to queue memory (for a
+ * VMM's pre-copy of guest RAM).
+ *
  * Loop index of the migration tests: 0 shadow doorbells (with the shadow
  * doorbell buffer), 1 poll doorbells (mmapped page), 2 shadow doorbells
  * with message-only guest memory (DMA_READ/DMA_WRITE for everything).
@@ -1025,6 +1028,58 @@ START_TEST(test_stop_and_resume)
 }
 END_TEST
 
+/* One page's dirty bit in the source's DMA log (cleared by reading). */
+static bool page_dirty(struct vfu_client *c, uint64_t iova)
+{
+    struct vfio_user_device_feature_dma_logging_report rq = {
+        .iova = iova, .length = 4096, .page_size = 4096,
+    };
+    struct pt_reply r;
+    uint64_t bits;
+    int ret = mt_feature_try(c, 8 + sizeof(rq) + 8,
+                             MT_GET | VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+                             &rq, sizeof(rq), &r);
+
+    ck_assert_msg(ret == 0, "DMA_LOGGING_REPORT: %s", strerror(-ret));
+    ck_assert_uint_eq(r.len, 8 + sizeof(rq) + 8);
+    memcpy(&bits, r.payload + 8 + sizeof(rq), 8);
+    pt_reply_clear(&r);
+    return bits & 1;
+}
+
+/* Pre-copy of guest RAM needs every page the device writes: completion
+ * entries and EventIdx updates go through pointers held since the queue
+ * (or shadow buffer) was set up, and must still show in the DMA log. */
+START_TEST(test_queue_writes_logged)
+{
+    struct vfio_user_device_feature_dma_logging_control ctl = {
+        .page_size = 4096, .num_ranges = 0,
+    };
+    struct side s;
+    struct tdrv *d = &s.d;
+    struct pt_reply r;
+    struct nvme_sqe c;
+
+    side_start(&s, M_SHADOW, NULL, NULL);
+    side_connect(&s, M_SHADOW);
+    ck_assert_int_eq(td_enable(d, 16), 0);
+    ck_assert_int_eq(td_create_io_queue(d, 1, 16), 0);
+    ck_assert_int_eq(td_enable_shadow(d), 0);
+    ck_assert_int_eq(mt_feature_try(s.cl, 8 + sizeof(ctl),
+                                    MT_SET | VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_START,
+                                    &ctl, sizeof(ctl), &r), 0);
+    pt_reply_clear(&r);
+    ck_assert(!page_dirty(s.cl, d->q[1].cq_iova));
+    ck_assert(!page_dirty(s.cl, d->eis_iova));
+    c = cmd(NVME_CMD_FLUSH);
+    c.nsid = 1;
+    ck_assert_int_eq(td_cmd(d, 1, &c, NULL), 0);
+    ck_assert_msg(page_dirty(s.cl, d->q[1].cq_iova), "CQ page not logged");
+    ck_assert_msg(page_dirty(s.cl, d->eis_iova), "EventIdx page not logged");
+    side_finish(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nvme_migrate");
@@ -1035,6 +1090,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_migrate_in_flight, 0, M_MODES);
     tcase_add_loop_test(tc, test_stop_and_resume, 0, M_MODES);
     tcase_add_test(tc, test_format_travels);
+    tcase_add_test(tc, test_queue_writes_logged);
     tcase_add_test(tc, test_bad_streams);
     tcase_add_test(tc, test_other_configuration);
     suite_add_tcase(s, tc);
