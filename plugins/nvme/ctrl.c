@@ -8,6 +8,12 @@
  * for it, so when CC.EN=0 returns no command is in flight and no guest
  * memory is referenced.  Doorbell writes only store the new value in a slot
  * and wake the I/O thread if it sleeps.
+ *
+ * Migration stops the I/O thread the same way (NVME_CTL_QUIESCE): it
+ * stops fetching, drains the back-end, posts what completed and then
+ * touches no guest memory until NVME_CTL_RESUME; saving and loading the
+ * state are ctl operations too, so the state only ever changes hands
+ * between the two threads through ctl_lock.
  */
 #include "config.h"
 
@@ -22,6 +28,7 @@
 #include <unistd.h>
 
 #include "nvme_int.h"
+#include "nvme_mig.h"
 
 #define NVME_CAP_TO_UNITS 10   /* CAP.TO: 5 s, in 500 ms units */
 #define NVME_VERSION 0x00010400u
@@ -314,11 +321,10 @@ static void features_default(struct nvme_ctrl *c)
     memset(c->irq_config_cd, 0, sizeof(c->irq_config_cd));
 }
 
-/* Controller reset: abort everything, forget every queue. */
-void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on)
+/* Every queue and what it holds (requests, AERs, shadow buffers) goes;
+ * back-end work in flight finishes first, its completions dropped. */
+void nvme_ctrl_free_queues(struct nvme_ctrl *c)
 {
-    bool was_enabled = c->enabled;
-
     c->enabled = false; /* completions from now on are not posted */
     if (c->ring_ok) {
         nvme_ctrl_drain(c, NULL);
@@ -344,6 +350,15 @@ void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on)
     nvme_gmem_release(c, &c->dbbuf_eis);
     c->dbbuf = false;
     c->nr_aer = 0;
+    atomic_store(&c->cq_waiting, false);
+}
+
+/* Controller reset: abort everything, forget every queue. */
+void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on)
+{
+    bool was_enabled = c->enabled;
+
+    nvme_ctrl_free_queues(c);
     c->nr_events = 0;
     c->masked_event_types = 0;
     c->fatal = false;
@@ -398,10 +413,63 @@ static void ctl_unmap(struct nvme_ctrl *c, uint64_t iova, uint64_t len)
     nvme_gmem_unmap_range(c, &c->dbbuf_eis, iova, len);
 }
 
+/* Migration stop.  Nothing new is fetched; what the back-end has in
+ * flight finishes and is posted with its interrupt, and completions that
+ * waited for CQ room get what room the host has made: once this returns,
+ * every accepted command is either completed in guest memory or waiting
+ * for room (and travels in the state).  The page cache is flushed too:
+ * the destination reads the same storage, perhaps from another host. */
+static void ctl_quiesce(struct nvme_ctrl *c)
+{
+    unsigned backend = c->backend_inflight, held = 0;
+    bool waiting = false;
+
+    c->stopped = true;
+    if (c->ring_ok) {
+        nvme_ctrl_drain(c, NULL);
+    }
+    for (unsigned qid = 0; qid <= c->nr_io_queues && c->enabled; qid++) {
+        struct nvme_cq *cq = nvme_get_cq(c, (uint16_t)qid);
+
+        if (cq && cq->wait_head) {
+            nvme_cq_flush_waiters(c, cq);
+            waiting |= cq->wait_head != NULL;
+        }
+        for (struct nvme_req *r = cq ? cq->wait_head : NULL; r; r = r->next) {
+            held++;
+        }
+    }
+    atomic_store_explicit(&c->cq_waiting, waiting, memory_order_relaxed);
+    nvme_raise_irqs(c);
+    nvme_flush_all_sync(c);
+    vfud_log(c->dev, LOG_INFO, "nvme: stopped: %u back-end operations were in "
+             "flight and completed, %u completions wait for CQ room, %u "
+             "commands in all", backend, held, c->total_inflight);
+}
+
+static void ctl_resume(struct nvme_ctrl *c)
+{
+    c->stopped = false;
+    /* Time spent stopped does not count towards a memory fault. */
+    c->mem_fault = false;
+    c->mem_fault_since = 0;
+}
+
 static int ctl_exec(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
                     uint64_t b)
 {
     switch (op) {
+    case NVME_CTL_QUIESCE:
+        ctl_quiesce(c);
+        return 0;
+    case NVME_CTL_RESUME:
+        ctl_resume(c);
+        return 0;
+    case NVME_CTL_SAVE:
+        return nvme_mig_capture(c, (struct nvme_mig *)(uintptr_t)a);
+    case NVME_CTL_LOAD:
+        nvme_mig_apply(c, (struct nvme_mig_load *)(uintptr_t)a);
+        return 0;
     case NVME_CTL_ENABLE:
         return ctl_enable(c);
     case NVME_CTL_DISABLE:
@@ -530,6 +598,12 @@ static bool run_queues(struct nvme_ctrl *c)
     return progress;
 }
 
+/* Queues are served (and their guest memory read) only in this state. */
+static bool io_active(const struct nvme_ctrl *c)
+{
+    return c->enabled && !c->fatal && !c->stopped;
+}
+
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -564,10 +638,12 @@ static void *io_thread(void *arg)
         if (nvme_uring_process(c) > 0) {
             progress = true;
         }
-        if (c->enabled && !c->fatal) {
+        if (io_active(c)) {
             progress |= run_queues(c);
         }
-        nvme_raise_irqs(c);
+        if (!c->stopped) {
+            nvme_raise_irqs(c);
+        }
         if (c->sqes_queued) {
             c->sqes_queued = 0;
             io_uring_submit(&c->ring);
@@ -578,13 +654,13 @@ static void *io_thread(void *arg)
             backoff_us = POLL_SLEEP_MIN_US;
             continue;
         }
-        if (c->mem_fault && !c->fatal) {
+        if (c->mem_fault && io_active(c)) {
             struct timespec ts = { 0, 10 * 1000 * 1000 };
 
             io_wait(c, &ts, true);
             continue;
         }
-        if (c->db_mode == NVME_DB_POLL && c->enabled && !c->fatal) {
+        if (c->db_mode == NVME_DB_POLL && io_active(c)) {
             /* Poll mode: spin a while, then sleep with a growing timeout
              * (a kick or a back-end completion ends the sleep early). */
             struct timespec ts;
@@ -614,7 +690,7 @@ static void *io_thread(void *arg)
         atomic_store(&c->sleeping, true);
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load(&c->ctl_op) != NVME_CTL_NONE ||
-            (c->enabled && !c->fatal && nvme_doorbells_pending(c))) {
+            (io_active(c) && nvme_doorbells_pending(c))) {
             atomic_store(&c->sleeping, false);
             continue;
         }

@@ -11,8 +11,11 @@ plugins_nvme_la_SOURCES = \
 	plugins/nvme/ns.c \
 	plugins/nvme/backend_uring.c \
 	plugins/nvme/backend_null.c \
+	plugins/nvme/mig_format.c \
+	plugins/nvme/mig_state.c \
 	plugins/nvme/nvme_spec.h \
-	plugins/nvme/nvme_int.h
+	plugins/nvme/nvme_int.h \
+	plugins/nvme/nvme_mig.h
 plugins_nvme_la_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS)
 plugins_nvme_la_LIBADD = $(LIBURING_LIBS)
 plugins_nvme_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)

@@ -63,8 +63,11 @@
  * for in-flight operations to finish (their writes reach the file) before
  * returning; destroy also fdatasyncs.
  *
- * State lives in plain structs (struct nvme_ctrl / nvme_sq / nvme_cq) so
- * that migration can serialise it later.
+ * Migration (nvme_mig.h, mig_format.c, mig_state.c): quiesce stops the
+ * I/O thread from fetching and drains the back-end, so the state is the
+ * plain structs (struct nvme_ctrl / nvme_sq / nvme_cq) plus the
+ * completions still waiting for CQ room; it is written field by field,
+ * and the namespaces' storage is shared, not copied.
  */
 #include "config.h"
 
@@ -77,6 +80,7 @@
 #include <sys/eventfd.h>
 
 #include "nvme_int.h"
+#include "nvme_mig.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the nvme plugin builds NVMe structures in host order: little-endian only"
@@ -535,6 +539,10 @@ static struct vfud_plugin nvme_plugin = {
     .region_read = nvme_region_read,
     .region_write = nvme_region_write,
     .dma_unmap = nvme_dma_unmap,
+    .state_version = NVME_STATE_VERSION,
+    .quiesce = nvme_mig_quiesce,
+    .save_state = nvme_mig_save_state,
+    .load_state = nvme_mig_load_state,
 };
 
 VFUD_REGISTER_PLUGIN(nvme_plugin)

@@ -5,8 +5,8 @@
  * the controller's I/O thread (or by the device thread while the I/O thread
  * is not running / is parked in nvme_ctl_call()).  The device thread only
  * writes doorbell slots and register fields marked atomic.  The structures
- * keep plain values (no host pointers that matter beyond caches) so that a
- * later migration issue can serialise them.
+ * keep plain values (no host pointers that matter beyond caches), which is
+ * what lets migration (nvme_mig.h) serialise them.
  */
 #ifndef VFUD_NVME_INT_H
 #define VFUD_NVME_INT_H
@@ -42,6 +42,8 @@
 
 struct nvme_ctrl;
 struct nvme_req;
+struct nvme_mig;
+struct nvme_mig_load;
 
 /* ---- Namespaces (ns.c) ---- */
 enum nvme_backend_kind { NVME_BACKEND_URING = 0, NVME_BACKEND_NULL };
@@ -156,6 +158,10 @@ enum nvme_ctl_op {
     NVME_CTL_SHUTDOWN,  /* asynchronous: SHST set to complete later */
     NVME_CTL_UNMAP,     /* drop cached guest pointers in a range */
     NVME_CTL_STOP,      /* the I/O thread exits */
+    NVME_CTL_QUIESCE,   /* migration: stop fetching, drain, post, flush */
+    NVME_CTL_RESUME,    /* migration: run again */
+    NVME_CTL_SAVE,      /* migration: capture the state (ctl_a: where) */
+    NVME_CTL_LOAD,      /* migration: install a checked state (ctl_a) */
 };
 
 struct nvme_smart {
@@ -220,6 +226,10 @@ struct nvme_ctrl {
 
     /* ---- controller state, owned by the I/O thread ---- */
     bool enabled;
+    /* Quiesced for migration: no command is fetched, no completion posted,
+     * no interrupt raised and no guest memory touched until resumed.  Not
+     * controller state: a controller reset leaves it as it is. */
+    bool stopped;
     bool fatal;
     bool mem_fault;             /* queue memory unreachable this round */
     uint64_t mem_fault_since;   /* ms, 0: no fault */
@@ -270,6 +280,7 @@ void nvme_reg_write(struct nvme_ctrl *c, uint64_t off, const void *buf,
                     size_t len);
 void nvme_ctrl_init_regs(struct nvme_ctrl *c);
 void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on);
+void nvme_ctrl_free_queues(struct nvme_ctrl *c);
 void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq);
 void nvme_ctrl_fatal(struct nvme_ctrl *c, const char *why);
 void nvme_ctrl_mem_fault(struct nvme_ctrl *c, const char *why);

@@ -74,6 +74,15 @@ static inline uint8_t *gmem_ptr(struct nvme_gmem *g, uint64_t off)
     return (uint8_t *)g->sg.base + off;
 }
 
+/* A write through a pointer held since the queue was created: the
+ * daemon logs dirty pages only when a reference is dropped, so say it
+ * now, or a migration's pre-copy of guest memory would miss it. */
+static inline void gmem_dirty(struct nvme_ctrl *c, struct nvme_gmem *g,
+                              uint64_t off, uint64_t len)
+{
+    vfud_dma_mark_dirty(c->dev, g->iova + off, len);
+}
+
 int nvme_gmem_read(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
                    void *buf, size_t len)
 {
@@ -96,6 +105,7 @@ int nvme_gmem_write(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
 
     if (r == 0) {
         memcpy(gmem_ptr(g, off), buf, len);
+        gmem_dirty(c, g, off, len);
         return 0;
     }
     if (r == -EREMOTE) {
@@ -130,6 +140,7 @@ static int gmem_store32(struct nvme_ctrl *c, struct nvme_gmem *g, uint64_t off,
     if (r == 0) {
         atomic_store_explicit((_Atomic uint32_t *)gmem_ptr(g, off), v,
                               memory_order_release);
+        gmem_dirty(c, g, off, 4);
         return 0;
     }
     if (r == -EREMOTE) {
@@ -504,6 +515,7 @@ static bool cq_post(struct nvme_ctrl *c, struct nvme_cq *cq,
         /* The phase tag makes the entry valid: publish it last. */
         atomic_store_explicit((_Atomic uint32_t *)&p[3], w[3],
                               memory_order_release);
+        gmem_dirty(c, &cq->mem, off, sizeof(e));
     } else if (r == -EREMOTE) {
         /* Two messages so the phase dword cannot land before the rest. */
         r = vfud_dma_write(c->dev, cq->mem.iova + off, &e, 12);

@@ -54,6 +54,17 @@ tests_nvme_test_nvme_daemon_CFLAGS = $(PROTO_CFLAGS)
 tests_nvme_test_nvme_daemon_LDADD = $(NVME_VFU_LDADD) $(PROTO_LDADD)
 EXTRA_tests_nvme_test_nvme_daemon_DEPENDENCIES = daemon/vfiouserd plugins/nvme.la
 
+# Migration between two daemons: also the migration tests' helpers
+# (tests/migration/migtest.h).
+check_PROGRAMS += tests/nvme/test_nvme_migrate
+TESTS += tests/nvme/test_nvme_migrate
+tests_nvme_test_nvme_migrate_SOURCES = tests/nvme/test_nvme_migrate.c
+tests_nvme_test_nvme_migrate_CPPFLAGS = $(MIG_CPPFLAGS) \
+	-I$(top_srcdir)/tests/migration
+tests_nvme_test_nvme_migrate_CFLAGS = $(MIG_CFLAGS)
+tests_nvme_test_nvme_migrate_LDADD = $(NVME_VFU_LDADD) $(MIG_LDADD)
+EXTRA_tests_nvme_test_nvme_migrate_DEPENDENCIES = daemon/vfiouserd plugins/nvme.la
+
 check-nvme-valgrind: tests/nvme/test_nvme_daemon daemon/vfiouserd plugins/nvme.la
 	@test -n "$(VALGRIND)" || { echo "valgrind not found"; exit 77; }
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='tests/nvme/test_nvme_daemon' \
