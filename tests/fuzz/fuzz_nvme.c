@@ -96,8 +96,9 @@ static uint32_t in_u32(struct nf_in *in)
     return (uint32_t)take(in, 4);
 }
 
-/* An address (enum nf_addr_base). */
-static uint64_t in_addr(struct nf_in *in)
+/* An address (enum nf_addr_base); self: where the structure holding it
+ * goes, or 0. */
+static uint64_t in_addr_at(struct nf_in *in, uint64_t self)
 {
     static const uint64_t base[] = { NF_W0_IOVA, NF_W1_IOVA, NF_W2_IOVA };
     static const uint64_t size[] = { NF_W0_SIZE, NF_W1_SIZE, NF_W2_SIZE };
@@ -126,12 +127,20 @@ static uint64_t in_addr(struct nf_in *in)
         a = off | (uint64_t)in_u32(in) << 32;
         break;
     }
+    if ((sel & NF_ADDR_SELF) && self) {
+        a = self + (uint64_t)(int64_t)(int32_t)off;
+    }
     if (sel & NF_ADDR_PAGE) {
         a &= ~(uint64_t)(NVME_PAGE_SIZE - 1);
     } else if (sel & NF_ADDR_QWORD) {
         a &= ~(uint64_t)7;
     }
     return a;
+}
+
+static uint64_t in_addr(struct nf_in *in)
+{
+    return in_addr_at(in, 0);
 }
 
 /* ------------------------------------------------------------------------
@@ -225,7 +234,7 @@ static void device_new(struct nf_guest *g, uint8_t setup)
     config(g, "namespace.3.read-only", "on");
     config(g, "namespace.3.block-size", "4096");
     for (unsigned w = 0; w < NF_NR_WINDOWS; w++) {
-        nf_window_map(g, w);
+        nf_window_map(g, w, false);
     }
     if (fake_dev_realize(g->dev) < 0) {
         nf_die("realize: %s", fake_dev_last_error(g->dev));
@@ -340,7 +349,7 @@ static void op_prp_list(struct nf_guest *g, struct nf_in *in)
     uint64_t ent[NF_PRP_LIST_MAX];
     uint8_t stride;
 
-    first = in_addr(in);
+    first = in_addr_at(in, list);
     stride = in_u8(in);
     for (unsigned i = 0; i < n; i++) {
         ent[i] = first + (uint64_t)i * stride * NVME_PAGE_SIZE;
@@ -358,7 +367,7 @@ static void op_sgl(struct nf_guest *g, struct nf_in *in)
     for (unsigned i = 0; i < n; i++) {
         d[i].type = in_u8(in);
         d[i].len = in_u32(in);
-        d[i].addr = in_addr(in);
+        d[i].addr = in_addr_at(in, at);
     }
     nf_mem_write(g, at, d, n * sizeof(d[0]));
 }
@@ -379,9 +388,10 @@ static void op_reap(struct nf_guest *g, struct nf_in *in)
 
 static void op_window(struct nf_guest *g, struct nf_in *in)
 {
-    unsigned w = in_u8(in) % NF_NR_WINDOWS;
+    uint8_t b = in_u8(in);
+    unsigned w = (b & ~NF_WINDOW_SWAP) % NF_NR_WINDOWS;
 
-    if (!nf_window_map(g, w)) {
+    if (!nf_window_map(g, w, b & NF_WINDOW_SWAP)) {
         nf_window_unmap(g, w);
     }
 }

@@ -19,6 +19,9 @@
  *     u8 sel, u32 off; base sel & 7; NF_ADDR_RAW64 reads a u32 high half
  *     sel & 0x08  align down to a page (4 KiB)
  *     sel & 0x10  align down to a quadword
+ *     sel & 0x20  inside a PRP list or an SGL segment: where that is
+ *                 written plus off (signed) instead, so that lists can
+ *                 point into themselves
  *
  * Namespaces: 1 is the null back-end (64 MiB, 512-byte blocks), 2 a 4 MiB
  * file with io_uring (512), 3 the same file read-only (4096-byte blocks).
@@ -65,6 +68,7 @@ enum nf_addr_base {
 };
 #define NF_ADDR_PAGE  0x08
 #define NF_ADDR_QWORD 0x10
+#define NF_ADDR_SELF  0x20
 
 enum nf_op {
     /* u8 size (1 << (size & 3) bytes), u16 offset (modulo the 16 KiB BAR,
@@ -93,8 +97,9 @@ enum nf_op {
     NF_OP_REAP,
     /* CC.EN=0 if enabled, then the standard bring-up */
     NF_OP_BRINGUP,
-    /* u8 window: unmap it (the device must drop every reference), or map
-     * it again (zeroed) if unmapped */
+    /* u8 window (bit 7: swapped): unmap it (the device must drop every
+     * reference), or map it again (zeroed) if unmapped; swapped, W0 or W1
+     * come back message-only and W2 with a host pointer */
     NF_OP_WINDOW,
     /* u8 on */
     NF_OP_BUS_MASTER,
@@ -115,6 +120,7 @@ enum nf_op {
 #define NF_MEM_WRITE_MAX 4096
 #define NF_PRP_LIST_MAX  64
 #define NF_SGL_MAX       32
+#define NF_WINDOW_SWAP   0x80
 
 /* Namespace 2's backing file: made once per process. */
 #define NF_FILE_SIZE (4u << 20)

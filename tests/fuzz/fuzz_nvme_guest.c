@@ -21,13 +21,13 @@ const uint64_t nf_window_size[NF_NR_WINDOWS] = { NF_W0_SIZE, NF_W1_SIZE, NF_W2_S
 
 /* ---- Memory ---- */
 
-bool nf_window_map(struct nf_guest *g, unsigned w)
+bool nf_window_map(struct nf_guest *g, unsigned w, bool swap)
 {
     if (g->win[w]) {
         return false;
     }
     g->win[w] = fake_dma_map(g->dev, nf_window_iova[w], nf_window_size[w],
-                             w == NF_W2);
+                             (w == NF_W2) != swap);
     if (!g->win[w]) {
         nf_die("cannot map guest window %u", w);
     }

@@ -51,8 +51,9 @@ struct nf_guest {
 extern const uint64_t nf_window_iova[NF_NR_WINDOWS];
 extern const uint64_t nf_window_size[NF_NR_WINDOWS];
 
-/* Map window w (zeroed); false if it is mapped already. */
-bool nf_window_map(struct nf_guest *g, unsigned w);
+/* Map window w (zeroed), message-only if it is W2 or (not both) swap;
+ * false if it is mapped already. */
+bool nf_window_map(struct nf_guest *g, unsigned w, bool swap);
 /* Unmap it; dies if the device keeps a reference to it. */
 void nf_window_unmap(struct nf_guest *g, unsigned w);
 /* Write guest memory; what lies outside every window is dropped. */

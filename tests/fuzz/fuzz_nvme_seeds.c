@@ -2,8 +2,9 @@
  * The seed corpus of the NVMe fuzz target (corpus-nvme/), written in the
  * input format of fuzz_nvme.h: what Linux's nvme driver does when it
  * probes a controller, then a few I/O patterns the fuzzer should start
- * from (PRP lists, SGLs, message-only memory, shadow and polled doorbells,
- * INTx, unmapping, shutdown).
+ * from (PRP lists and SGL segments, chained too, message-only memory,
+ * shadow and polled doorbells, INTx, unmapping, shutdown, durable writes,
+ * completions waiting for room).
  *
  *   test_fuzz_nvme_seeds             check that corpus-nvme/ of the source
  *                                    tree holds exactly these seeds (make
@@ -227,13 +228,15 @@ static void rw(struct seed *s, unsigned qid, uint8_t opcode, uint32_t nsid,
 }
 
 /* What Linux does up to its first I/O: identify, number of queues, the
- * queues, namespaces, AER, shadow doorbells, logs. */
+ * queues (none: the caller makes its own), namespaces, AER, shadow
+ * doorbells, logs. */
 static void linux_probe(struct seed *s, unsigned queues, bool shadow)
 {
+    unsigned asked = queues ? queues - 1 : 0; /* 0's based */
     struct nvme_sqe e;
 
     identify(s, NVME_CNS_CTRL, 0);
-    set_features(s, NVME_FEAT_NUM_QUEUES, (queues - 1) | (queues - 1) << 16);
+    set_features(s, NVME_FEAT_NUM_QUEUES, asked | asked << 16);
     if (shadow) {
         struct addr dbs = w0(0x30000), eis = w0(0x31000);
 
@@ -430,7 +433,8 @@ static void seed_msg_queues_intx(struct seed *s)
     reg_write32(s, NVME_REG_INTMC, 1);
 }
 
-/* The client unmaps memory the queues live in, maps it again, resets. */
+/* The client unmaps memory the queues live in, maps it again (message-only
+ * this time), resets. */
 static void seed_unmap(struct seed *s)
 {
     struct addr a = w0(0x50000);
@@ -443,8 +447,15 @@ static void seed_unmap(struct seed *s)
     put(s, NF_W1, 1);
     rw(s, 2, NVME_CMD_READ, 2, 0, 8, &a, NULL);
     put(s, NF_OP_WINDOW, 1);
-    put(s, NF_W1, 1);
+    put(s, NF_W1 | NF_WINDOW_SWAP, 1); /* back, but message-only */
     rw(s, 2, NVME_CMD_READ, 2, 0, 8, &a, NULL);
+    /* the same under the admin queue and the shadow doorbells */
+    put(s, NF_OP_WINDOW, 1);
+    put(s, NF_W0, 1);
+    put(s, NF_OP_WINDOW, 1);
+    put(s, NF_W0 | NF_WINDOW_SWAP, 1);
+    rw(s, 1, NVME_CMD_READ, 2, 0, 8, &a, NULL);
+    identify(s, NVME_CNS_CTRL, 0);
     put(s, NF_OP_BUS_MASTER, 1);
     put(s, 0, 1);
     rw(s, 1, NVME_CMD_READ, 2, 0, 8, &a, NULL);
@@ -454,6 +465,111 @@ static void seed_unmap(struct seed *s)
     put(s, 1, 1); /* FLR */
     put(s, NF_OP_BRINGUP, 1);
     identify(s, NVME_CNS_CTRL, 0);
+}
+
+/* A PRP list that continues on another page, SGL segments chained. */
+static void seed_chains(struct seed *s)
+{
+    const struct sgl seg1[] = {
+        { NVME_SGL_DATA_BLOCK << 4, 512, w0(0x50000) },
+        { NVME_SGL_SEGMENT << 4, 32, w0(0x49000) },
+    };
+    const struct sgl seg2[] = {
+        { NVME_SGL_DATA_BLOCK << 4, 512, w2(0x1000) },
+        { NVME_SGL_LAST_SEGMENT << 4, 16, w0(0x4a000) },
+    };
+    const struct sgl seg3[] = {
+        { NVME_SGL_DATA_BLOCK << 4, 1024, w1(0x800) },
+    };
+    const struct sgl bucket[] = {
+        { NVME_SGL_BIT_BUCKET << 4, 512, w0(0x50000) },
+    };
+    struct addr a = w0(0x50000), list = w0(0x40ff0), seg = w0(0x48000);
+    uint64_t next = NF_W0_IOVA + 0x41000;
+    struct nvme_sqe e;
+
+    put(s, 0, 1);
+    linux_probe(s, 1, true);
+    /* two entries fit before the page ends: a data page, then the page
+     * where the list goes on */
+    prp_list(s, list, 1, w0(0x61000));
+    mem_write(s, w0(0x40ff8), &next, sizeof(next));
+    prp_list(s, w0(0x41000), 6, w0(0x62000));
+    rw(s, 1, NVME_CMD_WRITE, 2, 0, 64, &a, &list);
+    rw(s, 1, NVME_CMD_READ, 2, 0, 64, &a, &list);
+    /* a segment, a segment, a last segment: 2 KiB */
+    sgl(s, seg, seg1, 2);
+    sgl(s, w0(0x49000), seg2, 2);
+    sgl(s, w0(0x4a000), seg3, 1);
+    e = sqe(NVME_CMD_READ, 2, 0, 0, 3);
+    e.flags = 1u << 6;
+    e.dptr2 = 32ull | (uint64_t)(NVME_SGL_SEGMENT << 4) << 56;
+    cmd(s, 1, 0, &e, &seg, NULL);
+    e.opcode = NVME_CMD_WRITE;
+    cmd(s, 1, 0, &e, &seg, NULL);
+    /* a bit bucket, which the controller does not support */
+    sgl(s, w0(0x4b000), bucket, 1);
+    e.dptr2 = 16ull | (uint64_t)(NVME_SGL_LAST_SEGMENT << 4) << 56;
+    e.nsid = 1;
+    e.cdw12 = 0;
+    cmd(s, 1, 0, &e, &(struct addr){ NF_ADDR_W0, 0x4b000 }, NULL);
+}
+
+/* No volatile write cache on namespace 2, FUA, the other namespaces. */
+static void seed_durable(struct seed *s)
+{
+    const struct nvme_dsm_range range = { 0, 8, 0 };
+    struct addr a = w0(0x50000), r = w0(0x58000);
+    struct nvme_sqe e;
+
+    put(s, NF_SETUP_NO_WCACHE, 1);
+    linux_probe(s, 1, false);
+    rw(s, 1, NVME_CMD_WRITE, 2, 0, 8, &a, NULL);
+    set_features(s, NVME_FEAT_VOLATILE_WC, 1);
+    e = sqe(NVME_CMD_WRITE, 2, 8, 0, 7 | NVME_RW_FUA);
+    cmd(s, 1, 0, &e, &a, NULL);
+    e = sqe(NVME_CMD_WRITE_ZEROES, 2, 0, 0, 7 | NVME_RW_FUA | NVME_WZ_DEAC);
+    cmd(s, 1, 0, &e, NULL, NULL);
+    rw(s, 1, NVME_CMD_COMPARE, 1, 0, 8, &a, NULL);
+    rw(s, 1, NVME_CMD_COMPARE, 3, 0, 1, &a, NULL);
+    mem_write(s, r, &range, sizeof(range));
+    for (uint32_t ns = 1; ns <= 3; ns++) {
+        e = sqe(NVME_CMD_DSM, ns, 0, NVME_DSM_AD, 0);
+        cmd(s, 1, 0, &e, &r, NULL);
+        e = sqe(NVME_CMD_WRITE_ZEROES, ns, 0, 0, 0);
+        cmd(s, 1, 0, &e, NULL, NULL);
+    }
+}
+
+/* Two SQs on a CQ of two entries: completions wait for room; one SQ is
+ * deleted while they do. */
+static void seed_shared_cq(struct seed *s)
+{
+    struct addr a = w0(0x50000), cq = w0(0x20000), sq1 = w0(0x21000),
+                sq2 = w0(0x22000);
+    struct nvme_sqe e;
+
+    put(s, 0, 1);
+    linux_probe(s, 0, false);
+    e = sqe(NVME_ADM_CREATE_CQ, 0, 1 | 1u << 16, 1u | 2u | 1u << 16, 0);
+    cmd(s, 0, 0, &e, &cq, NULL);
+    e = sqe(NVME_ADM_CREATE_SQ, 0, 1 | 7u << 16, 1u | 1u << 16, 0);
+    cmd(s, 0, 0, &e, &sq1, NULL);
+    e = sqe(NVME_ADM_CREATE_SQ, 0, 2 | 7u << 16, 1u | 1u << 16, 0);
+    cmd(s, 0, 0, &e, &sq2, NULL);
+    for (unsigned i = 0; i < 3; i++) {
+        e = sqe(NVME_CMD_READ, 1, i, 0, 0);
+        cmd(s, 1, NF_CMD_NO_REAP, &e, &a, NULL);
+        cmd(s, 2, NF_CMD_NO_REAP, &e, &a, NULL);
+    }
+    e = sqe(NVME_ADM_DELETE_SQ, 0, 1, 0, 0);
+    cmd(s, 0, NF_CMD_NO_REAP, &e, NULL, NULL);
+    put(s, NF_OP_REAP, 1);
+    put(s, 0, 1);
+    put(s, 0, 1);
+    put(s, NF_OP_REAP, 1);
+    put(s, 0xff, 1);
+    put(s, 0, 1);
 }
 
 static const struct {
@@ -469,6 +585,9 @@ static const struct {
     { "poll-4096", seed_poll },
     { "msg-queues-intx", seed_msg_queues_intx },
     { "unmap", seed_unmap },
+    { "io-chains", seed_chains },
+    { "durable", seed_durable },
+    { "shared-cq", seed_shared_cq },
 };
 
 /* Write (or compare with) dir/name; 0 if it is (now) what it should be. */
