@@ -20,8 +20,9 @@
  *
  * Oracles besides the sanitizers: the controller settles (no livelock) and
  * would not spin in its I/O thread (fuzz_nvme_sync.c); a DMA window it is
- * told to unmap, and after a reset all guest memory, is referenced no more
- * (fuzz_nvme_guest.c); no fd outlives the device.  A violation abort()s,
+ * told to unmap, and all guest memory once it is disabled or reset, is
+ * referenced no more (fuzz_nvme_guest.c, run_op); no fd outlives the
+ * device.  A violation abort()s,
  * which libFuzzer records as a crash with its input.
  *
  * FUZZ_LOG=LEVEL (error, warning, info, debug) shows the plugin's log;
@@ -468,6 +469,12 @@ static void run_op(struct nf_guest *g, struct nf_in *in)
         break;
     }
     nf_settle(g->c);
+    /* A controller that is not enabled has let go of all guest memory
+     * (the reset that disabled it did). */
+    if (!g->c->enabled && fake_sg_refs(g->dev) != 0) {
+        nf_die("a disabled controller holds %d references to guest memory",
+               fake_sg_refs(g->dev));
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
