@@ -97,8 +97,13 @@ static uint16_t parse_prp(struct nvme_ctrl *c, struct nvme_req *req,
             rem -= l;
         }
         if (chain) {
+            /* Only PRP2 may point into a page; a list page the previous
+             * one chains to starts at a page boundary (NVMe 1.4, 4.3).
+             * With an offset it could hold nothing but the next pointer,
+             * and a list pointing to itself kept the I/O thread in this
+             * loop for ever (tests/fuzz/regressions-nvme). */
             list = ent[n - 1];
-            if (list & 7) {
+            if (list & PAGE_MASK) {
                 return NVME_SC_PRP_INVALID_OFFSET;
             }
         }

@@ -341,15 +341,19 @@ bool nvme_doorbells_pending(struct nvme_ctrl *c)
         if (!sq) {
             continue;
         }
-        if (read_db(c, db_slot_sq(sq->qid), q_shadowed(c, sq->qid), &ok) !=
-                sq->head && sq->free_list) {
+        /* Values out of range are ignored (sq_fetch_tail, cq_refresh_head):
+         * they are no work, and counting them would keep the I/O thread
+         * from ever sleeping (100% CPU until the guest writes a valid
+         * value; found by tests/fuzz/fuzz_nvme). */
+        uint32_t t = read_db(c, db_slot_sq(sq->qid), q_shadowed(c, sq->qid), &ok);
+        if (t < sq->size && t != sq->head && sq->free_list) {
             return true;
         }
         struct nvme_cq *cq = nvme_get_cq(c, sq->cqid);
         if (cq && cq->wait_head) {
             uint32_t h = read_db(c, db_slot_cq(cq->qid),
                                  q_shadowed(c, cq->qid), &ok);
-            if (h != cq->head) {
+            if (h < cq->size && h != cq->head) {
                 return true;
             }
         }

@@ -1,11 +1,12 @@
 /*
- * The fuzz target without libFuzzer: runs LLVMFuzzerTestOneInput on each
+ * A fuzz target without libFuzzer: runs LLVMFuzzerTestOneInput on each
  * file named (directories: each file in them, in name order).  make check
  * runs it on the seed corpus and on every input that once made the target
- * fail (regressions/), so a fixed bug stays fixed.
+ * fail, so a fixed bug stays fixed.
  *
- * usage: test_fuzz_replay [FILE|DIR]...  (default: corpus/ and regressions/
- * of the source tree)
+ * usage: test_fuzz_replay [FILE|DIR]...  (default: FUZZ_CORPUS and
+ * FUZZ_REGRESSIONS, directories of the source tree's tests/fuzz; corpus/
+ * and regressions/ unless the build says otherwise)
  */
 #include "config.h"
 
@@ -17,6 +18,15 @@
 
 #include <glib.h>
 
+#ifndef FUZZ_CORPUS
+#define FUZZ_CORPUS "corpus"
+#endif
+#ifndef FUZZ_REGRESSIONS
+#define FUZZ_REGRESSIONS "regressions"
+#endif
+
+static const char *progname = "test_fuzz_replay";
+
 static int replay_file(const char *path)
 {
     g_autofree char *data = NULL;
@@ -24,7 +34,7 @@ static int replay_file(const char *path)
     gsize len = 0;
 
     if (!g_file_get_contents(path, &data, &len, &err)) {
-        fprintf(stderr, "test_fuzz_replay: %s\n", err->message);
+        fprintf(stderr, "%s: %s\n", progname, err->message);
         return -1;
     }
     fprintf(stderr, "replay: %s (%zu bytes)\n", path, (size_t)len);
@@ -50,7 +60,7 @@ static int replay(const char *path, unsigned *count)
     }
     d = g_dir_open(path, 0, NULL);
     if (d == NULL) {
-        fprintf(stderr, "test_fuzz_replay: cannot read %s\n", path);
+        fprintf(stderr, "%s: cannot read %s\n", progname, path);
         return -1;
     }
     names = g_ptr_array_new_with_free_func(g_free);
@@ -72,10 +82,16 @@ static int replay(const char *path, unsigned *count)
 
 int main(int argc, char **argv)
 {
-    const char *defaults[] = { FUZZ_SRCDIR "/corpus", FUZZ_SRCDIR "/regressions" };
+    const char *defaults[] = { FUZZ_SRCDIR "/" FUZZ_CORPUS,
+                               FUZZ_SRCDIR "/" FUZZ_REGRESSIONS };
     unsigned count = 0;
     int r = 0;
 
+    if (argc > 0) {
+        const char *slash = strrchr(argv[0], '/');
+
+        progname = slash ? slash + 1 : argv[0];
+    }
     if (argc > 1) {
         for (int i = 1; i < argc; i++) {
             r |= replay(argv[i], &count);

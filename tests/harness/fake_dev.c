@@ -61,7 +61,7 @@ void vfud_log(vfud_dev *dev, int level, const char *fmt, ...)
 {
     va_list ap;
 
-    if (!dev->verbose && level > LOG_WARNING) {
+    if (level > dev->log_level) {
         return;
     }
     va_start(ap, fmt);
@@ -101,7 +101,7 @@ void fk_set_error(vfud_dev *dev, const char *fmt, ...)
 
 bool vfud_debug_enabled(const vfud_dev *dev)
 {
-    return dev->verbose;
+    return dev->log_level >= LOG_DEBUG;
 }
 
 int vfud_parse_bool(const char *s, bool *out)
@@ -335,6 +335,7 @@ vfud_dev *fake_dev_new(const char *name)
     }
     dev->name = strdup(name);
     dev->verbose = getenv("FAKE_VFUD_VERBOSE") != NULL;
+    dev->log_level = dev->verbose ? LOG_DEBUG : LOG_WARNING;
     pthread_mutex_init(&dev->error_lock, NULL);
     atomic_store(&dev->bus_master, true);
     fk_irq_init(dev);
@@ -515,6 +516,11 @@ void fake_dev_free(vfud_dev *dev)
 const char *fake_dev_last_error(vfud_dev *dev)
 {
     return dev->last_error;
+}
+
+void fake_dev_set_log_level(vfud_dev *dev, int level)
+{
+    dev->log_level = level;
 }
 
 /* ------------------------------------------------------------------------

@@ -56,6 +56,7 @@ struct vfud_dev {
     char *name;
     void *priv;
     bool verbose;
+    int log_level; /* plugin log lines above it are dropped */
 
     /* The plugin and where it is in its life. */
     void *dl;

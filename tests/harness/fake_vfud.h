@@ -28,6 +28,7 @@
  * Plugin log lines of LOG_WARNING and worse go to stderr; with
  * FAKE_VFUD_VERBOSE set in the environment, all of them and every
  * vfud_error() too (vfud_debug_enabled() is then true).
+ * fake_dev_set_log_level() moves the line.
  *
  * The test program must export the vfud_* symbols to the plugin: link it
  * with $(FAKE_VFUD_LINKFLAGS) (see tests/harness/local.mk).
@@ -79,6 +80,9 @@ void fake_dev_free(vfud_dev *dev);
 /* The last vfud_error() text, or the fake's own reason for a refusal
  * ("" if none). */
 const char *fake_dev_last_error(vfud_dev *dev);
+/* Plugin log lines above level (LOG_*) are dropped; -1 drops them all (a
+ * fuzzer's hostile guest makes the plugin complain at every step). */
+void fake_dev_set_log_level(vfud_dev *dev, int level);
 
 /* ---- migration, as the daemon drives it ---- */
 /* quiesce(stop) if the plugin has it; stopping also drains the jobs. */
