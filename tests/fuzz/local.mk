@@ -43,7 +43,8 @@ FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz
 FUZZ_NVME_PLUGIN_SOURCES = plugins/nvme/admin.c plugins/nvme/dptr.c \
 	plugins/nvme/io.c plugins/nvme/ns.c plugins/nvme/queue.c \
 	plugins/nvme/backend_uring.c plugins/nvme/backend_null.c \
-	plugins/nvme/nvme_int.h plugins/nvme/nvme_spec.h
+	plugins/nvme/mig_format.c plugins/nvme/mig_state.c \
+	plugins/nvme/nvme_int.h plugins/nvme/nvme_spec.h plugins/nvme/nvme_mig.h
 FUZZ_NVME_SOURCES = tests/fuzz/fuzz_nvme.c tests/fuzz/fuzz_nvme.h \
 	tests/fuzz/fuzz_nvme_priv.h tests/fuzz/fuzz_nvme_guest.c \
 	tests/fuzz/fuzz_nvme_sync.c tests/fuzz/plugin_nvme.c tests/fuzz/fuzz.h \
