@@ -18,6 +18,29 @@
 
 #include <glib.h>
 
+struct harness *ot_start(const char *config, const char *const *extra,
+                         const char *const *devices)
+{
+    struct harness *h = harness_new(config);
+    g_autofree char *log = NULL;
+
+    if (harness_start(h, extra, devices) == 0 && dt_wait_listening(h, devices) &&
+        dt_wait_log(h, "control socket ")) {
+        return h;
+    }
+    log = harness_log(h);
+    ck_abort_msg("the daemon did not start; its log:\n%s", log);
+    return NULL;
+}
+
+void ot_stop_ok(struct harness *h)
+{
+    int rc = harness_stop(h);
+    g_autofree char *log = harness_log(h);
+
+    ck_assert_msg(rc == 0, "exit status %d; log:\n%s", rc, log);
+}
+
 char *ot_control_path(const struct harness *h)
 {
     return g_build_filename(h->sock_dir, "control", NULL);

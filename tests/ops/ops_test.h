@@ -14,6 +14,14 @@
 
 #include "daemon_test.h"
 
+/* Start a harness daemon on config with extra arguments (or NULL) and wait
+ * until the devices listen and the control socket is up; fails the test,
+ * showing the daemon's log, otherwise. */
+struct harness *ot_start(const char *config, const char *const *extra,
+                         const char *const *devices);
+/* Stop it with SIGTERM; fails the test, showing the log, unless it exits 0. */
+void ot_stop_ok(struct harness *h);
+
 /* The control socket of a harness daemon (<socket-dir>/control). */
 char *ot_control_path(const struct harness *h);
 

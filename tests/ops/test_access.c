@@ -30,20 +30,6 @@
 #define STRANGER 4242u
 #define NOBODY 65534u
 
-static struct harness *start(const char *config, const char *const *devices)
-{
-    struct harness *h = harness_new(config);
-    g_autofree char *log = NULL;
-
-    if (harness_start(h, NULL, devices) == 0 && dt_wait_listening(h, devices) &&
-        dt_wait_log(h, "control socket ")) {
-        return h;
-    }
-    log = harness_log(h);
-    ck_abort_msg("the daemon did not start; its log:\n%s", log);
-    return NULL;
-}
-
 /* 0 if a client could negotiate and read the device, else -errno. */
 static int try_client(const char *path)
 {
@@ -99,7 +85,7 @@ START_TEST(allowed_ids)
         "[t2]\nplugin = testdev\nallowed-gids = %u\n"
         "[t3]\nplugin = testdev\nallowed-uids = *\n",
         STRANGER, (unsigned)geteuid(), (unsigned)getegid());
-    struct harness *h = start(config, devs);
+    struct harness *h = ot_start(config, NULL, devs);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *t0 = harness_socket(h, "t0");
     g_autofree char *t1 = harness_socket(h, "t1");
@@ -248,7 +234,7 @@ START_TEST(socket_permissions)
                                               "[t0]\nplugin = testdev\n"
                                               "socket-mode = 0600\nsocket-group = %u\n",
                                               (unsigned)grp);
-    struct harness *h = start(config, devs);
+    struct harness *h = ot_start(config, NULL, devs);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *g0 = harness_socket(h, "g0");
     g_autofree char *t0 = harness_socket(h, "t0");

@@ -34,31 +34,9 @@ static const char two_devices[] =
     "[t0]\n"
     "plugin = testdev\n";
 
-static struct harness *start_with(const char *config, const char *const *extra)
-{
-    struct harness *h = harness_new(config);
-    g_autofree char *log = NULL;
-
-    if (harness_start(h, extra, g0_t0) == 0 && dt_wait_listening(h, g0_t0) &&
-        dt_wait_log(h, "control socket ")) {
-        return h;
-    }
-    log = harness_log(h);
-    ck_abort_msg("the daemon did not start; its log:\n%s", log);
-    return NULL;
-}
-
-static void stop_ok(struct harness *h)
-{
-    int rc = harness_stop(h);
-    g_autofree char *log = harness_log(h);
-
-    ck_assert_msg(rc == 0, "exit status %d; log:\n%s", rc, log);
-}
-
 START_TEST(socket_and_answers)
 {
-    struct harness *h = start_with(two_devices, NULL);
+    struct harness *h = ot_start(two_devices, NULL, g0_t0);
     g_autofree char *ctl = ot_control_path(h);
     json_object *a;
     struct stat st;
@@ -101,7 +79,7 @@ START_TEST(socket_and_answers)
     ot_assert_error(a, "ENOENT");
     json_object_put(a);
 
-    stop_ok(h);
+    ot_stop_ok(h);
     ck_assert_int_ne(access(ctl, F_OK), 0); /* removed at exit */
     harness_free(h);
 }
@@ -112,7 +90,7 @@ END_TEST
 START_TEST(malformed_requests)
 {
     static const char *const extra[] = { "--log=journal", NULL };
-    struct harness *h = start_with(two_devices, extra);
+    struct harness *h = ot_start(two_devices, extra, g0_t0);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *log = NULL;
     static const struct {
@@ -184,7 +162,7 @@ START_TEST(malformed_requests)
     ot_close(fd);
 
     /* Nothing of this is the daemon's error (journald levels 0-3). */
-    stop_ok(h);
+    ot_stop_ok(h);
     log = harness_log(h);
     ck_assert_msg(!dt_has_match(log, "^<[0-3]>"), "errors logged:\n%s", log);
     harness_free(h);
@@ -195,7 +173,7 @@ END_TEST
  * (remove) is answered only once a device thread has stopped. */
 START_TEST(pipelined_requests)
 {
-    struct harness *h = start_with(two_devices, NULL);
+    struct harness *h = ot_start(two_devices, NULL, g0_t0);
     g_autofree char *ctl = ot_control_path(h);
     static const char batch[] =
         "{\"command\":\"list\",\"id\":1}\n"
@@ -234,14 +212,14 @@ START_TEST(pipelined_requests)
         ck_assert_int_eq(recv(fd, &c, 1, 0), 0);
     }
     ot_close(fd);
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
 
 START_TEST(connection_limit)
 {
-    struct harness *h = start_with(two_devices, NULL);
+    struct harness *h = ot_start(two_devices, NULL, g0_t0);
     g_autofree char *ctl = ot_control_path(h);
     int fds[16], extra;
     json_object *a;
@@ -276,7 +254,7 @@ START_TEST(connection_limit)
     for (int i = 1; i < 16; i++) {
         ot_close(fds[i]);
     }
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
@@ -327,7 +305,7 @@ START_TEST(control_socket_settings)
         ck_assert_int_ne(access(g9, F_OK), 0);
         harness_free(h2);
     }
-    stop_ok(h);
+    ot_stop_ok(h);
     ck_assert_int_ne(access(path, F_OK), 0);
 
     /* --control-socket=none: no socket at all. */
@@ -335,13 +313,13 @@ START_TEST(control_socket_settings)
     ck_assert(dt_wait_listening(h, g0_t0));
     ck_assert_int_ne(access(path, F_OK), 0);
     ck_assert_int_ne(access(dflt, F_OK), 0);
-    stop_ok(h);
+    ot_stop_ok(h);
 
     /* --control-socket=PATH beats the file. */
     ck_assert_int_eq(harness_start(h, override, g0_t0), 0);
     ck_assert(dt_wait_file(other));
     ck_assert_int_ne(access(path, F_OK), 0);
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
@@ -378,14 +356,14 @@ END_TEST
 /* Debug lines of t0 only while t0's level says so. */
 START_TEST(log_levels)
 {
-    struct harness *h = start_with("[daemon]\n"
-                                   "socket-dir = @SOCKDIR@\n"
-                                   "log-level = info\n"
-                                   "[g0]\n"
-                                   "plugin = gpio\n"
-                                   "[t0]\n"
-                                   "plugin = testdev\n"
-                                   "log-level = debug\n", NULL);
+    struct harness *h = ot_start("[daemon]\n"
+                                 "socket-dir = @SOCKDIR@\n"
+                                 "log-level = info\n"
+                                 "[g0]\n"
+                                 "plugin = gpio\n"
+                                 "[t0]\n"
+                                 "plugin = testdev\n"
+                                 "log-level = debug\n", NULL, g0_t0);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *t0 = harness_socket(h, "t0");
     g_autofree char *g0 = harness_socket(h, "g0");
@@ -433,7 +411,7 @@ START_TEST(log_levels)
     a = ot_request(ctl, "{\"command\":\"log-level\",\"device\":\"nosuch\",\"level\":\"debug\"}");
     ot_assert_error(a, "ENOENT");
     json_object_put(a);
-    stop_ok(h);
+    ot_stop_ok(h);
     g_free(log);
     log = harness_log(h);
     /* At warning, t0's next client went unlogged. */
@@ -489,7 +467,7 @@ END_TEST
 
 START_TEST(vfiouserctl_tool)
 {
-    struct harness *h = start_with(two_devices, NULL);
+    struct harness *h = ot_start(two_devices, NULL, g0_t0);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *t0 = harness_socket(h, "t0");
     g_autofree char *out = NULL;
@@ -564,7 +542,7 @@ START_TEST(vfiouserctl_tool)
         ck_assert(strstr(out, "cannot connect to ") != NULL);
     }
     vfu_client_close(c);
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST

@@ -37,28 +37,6 @@ static bool under_wrapper(void)
     return w != NULL && w[0] != '\0';
 }
 
-static struct harness *start(const char *config, const char *const *devices)
-{
-    struct harness *h = harness_new(config);
-    g_autofree char *log = NULL;
-
-    if (harness_start(h, NULL, devices) == 0 && dt_wait_listening(h, devices) &&
-        dt_wait_log(h, "control socket ")) {
-        return h;
-    }
-    log = harness_log(h);
-    ck_abort_msg("the daemon did not start; its log:\n%s", log);
-    return NULL;
-}
-
-static void stop_ok(struct harness *h)
-{
-    int rc = harness_stop(h);
-    g_autofree char *log = harness_log(h);
-
-    ck_assert_msg(rc == 0, "exit status %d; log:\n%s", rc, log);
-}
-
 static void write_config(struct harness *h, const char *text)
 {
     g_autofree char *t = NULL;
@@ -100,8 +78,8 @@ static void expect_dropped(struct vfu_client *c)
 START_TEST(add_and_remove)
 {
     static const char *const devs[] = { "g0", NULL };
-    struct harness *h = start("[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\n",
-                              devs);
+    struct harness *h = ot_start("[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\n",
+                                 NULL, devs);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *t1 = harness_socket(h, "t1");
     g_autofree char *t2 = harness_socket(h, "t2");
@@ -176,7 +154,7 @@ START_TEST(add_and_remove)
         ck_assert_int_eq(ot_ctl(rm, &out), 1);
         ck_assert_str_eq(out, "vfiouserctl: no device g1\n");
     }
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
@@ -186,8 +164,9 @@ END_TEST
 START_TEST(remove_does_not_wait)
 {
     static const char *const devs[] = { "t0", NULL };
-    struct harness *h = start("[daemon]\nsocket-dir = @SOCKDIR@\n"
-                              "callback-warn-ms = 0\n[t0]\nplugin = testdev\n", devs);
+    struct harness *h = ot_start("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                                 "callback-warn-ms = 0\n[t0]\nplugin = testdev\n",
+                                 NULL, devs);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *t0 = harness_socket(h, "t0");
     struct vfu_client *c = dt_client(t0);
@@ -223,7 +202,7 @@ START_TEST(remove_does_not_wait)
     }
     ck_assert_msg(t_removed - t_start > 1000, "remove did not wait for the device");
     vfu_client_close(c);
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
@@ -245,7 +224,7 @@ static const char reload_before[] =
 START_TEST(reload_changes)
 {
     static const char *const devs[] = { "g0", "t0", "t1", "g1", NULL };
-    struct harness *h = start(reload_before, devs);
+    struct harness *h = ot_start(reload_before, NULL, devs);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *g0 = harness_socket(h, "g0");
     g_autofree char *t0 = harness_socket(h, "t0");
@@ -316,7 +295,7 @@ START_TEST(reload_changes)
     vfu_client_close(c1);
     expect_testdev(c0, 1);
     vfu_client_close(c0);
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
@@ -325,7 +304,7 @@ END_TEST
 START_TEST(reload_refused)
 {
     static const char *const devs[] = { "g0", "t0", "t1", "g1", NULL };
-    struct harness *h = start(reload_before, devs);
+    struct harness *h = ot_start(reload_before, NULL, devs);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *t1 = harness_socket(h, "t1");
     g_autofree char *g2 = harness_socket(h, "g2");
@@ -373,7 +352,7 @@ START_TEST(reload_refused)
     a = ot_request(ctl, "{\"command\":\"list\"}");
     ck_assert_uint_eq(json_object_array_length(ot_get(a, "devices")), 4);
     json_object_put(a);
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
@@ -381,8 +360,8 @@ END_TEST
 START_TEST(reload_on_sighup)
 {
     static const char *const devs[] = { "g0", NULL };
-    struct harness *h = start("[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\n",
-                              devs);
+    struct harness *h = ot_start("[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\n",
+                                 NULL, devs);
     g_autofree char *g5 = harness_socket(h, "g5");
 
     write_config(h, "[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\n"
@@ -396,7 +375,7 @@ START_TEST(reload_on_sighup)
     ck_assert(dt_wait_log(h, "SIGHUP: "));
     ck_assert(harness_log_contains(h, "not reloaded, nothing changed"));
     ck_assert(exists(g5));
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
@@ -406,8 +385,8 @@ END_TEST
 START_TEST(runtime_devices_survive_reload)
 {
     static const char *const devs[] = { "g0", NULL };
-    struct harness *h = start("[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\n",
-                              devs);
+    struct harness *h = ot_start("[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\n",
+                                 NULL, devs);
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *t7 = harness_socket(h, "t7");
     struct vfu_client *c;
@@ -436,7 +415,7 @@ START_TEST(runtime_devices_survive_reload)
     a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"t7\"}");
     ck_assert_str_eq(ot_str(a, "devices.0.origin"), "config");
     json_object_put(a);
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
@@ -537,7 +516,7 @@ START_TEST(traffic_during_changes)
     unsigned ops = 0;
     g_autofree char *first = g_strdup_printf(base, 0, "");
 
-    h = start(first, devs);
+    h = ot_start(first, NULL, devs);
     ctl = ot_control_path(h);
     p.path = harness_socket(h, "t0");
     p.samples = g_array_new(FALSE, FALSE, sizeof(double));
@@ -642,7 +621,7 @@ START_TEST(traffic_during_changes)
     }
     g_array_unref(p.samples);
     g_free(p.path);
-    stop_ok(h);
+    ot_stop_ok(h);
     harness_free(h);
 }
 END_TEST
