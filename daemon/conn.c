@@ -423,8 +423,13 @@ static bool chan_regrow_pinned(struct conn_chan *ch)
     return true;
 }
 
+/* Runs after every dispatched message: return at once in the usual case,
+ * where no pump outgrew the buffer. */
 static void chan_free_retired(struct conn_chan *ch)
 {
+    if (ch->retired == NULL && !ch->pump_full) {
+        return;
+    }
     g_slist_free_full(ch->retired, g_free);
     ch->retired = NULL;
     ch->pump_full = false;
