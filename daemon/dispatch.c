@@ -13,6 +13,7 @@
 #include "irq.h"
 #include "log.h"
 #include "region.h"
+#include "util.h"
 
 #include <errno.h>
 
@@ -21,22 +22,32 @@ struct command {
     uint32_t min_len; /* payload bytes */
     uint32_t max_len; /* 0: up to the largest message */
     unsigned max_fds;
+    /* Fds beyond max_fds that a real client is known to attach although
+     * the command has no use for them: closed before the handler runs,
+     * as libvfio-user closes every fd no handler consumed. */
+    unsigned stray_fds;
 };
 
 static const struct command commands[VFIO_USER_MAX_COMMAND] = {
     [VFIO_USER_VERSION] = { handle_version, 4, 4096, 0 },
     [VFIO_USER_DMA_MAP] = { handle_dma_map, sizeof(struct vfio_user_dma_map),
                             sizeof(struct vfio_user_dma_map), 1 },
+    /* SPDK's client (lib/vfio_user/host) sends the window's fd again with
+     * every unmap. */
     [VFIO_USER_DMA_UNMAP] = { handle_dma_unmap,
                               sizeof(struct vfio_user_dma_unmap),
                               sizeof(struct vfio_user_dma_unmap) +
-                                  sizeof(struct vfio_user_bitmap), 0 },
+                                  sizeof(struct vfio_user_bitmap), 0, 1 },
     [VFIO_USER_DEVICE_GET_INFO] = { handle_device_info,
                                     sizeof(struct vfio_user_device_info),
                                     sizeof(struct vfio_user_device_info), 0 },
+    /* SPDK's client sends its whole reply buffer as the request (argsz =
+     * buffer size - 32, 4064 bytes); libvfio-user reads the first 32 and
+     * ignores the rest.  The framing already holds the whole message, so
+     * the extra bytes cannot desync the stream; the reply follows argsz. */
     [VFIO_USER_DEVICE_GET_REGION_INFO] = { handle_region_info,
                                            sizeof(struct vfio_user_region_info),
-                                           sizeof(struct vfio_user_region_info), 0 },
+                                           0, 0 },
     [VFIO_USER_DEVICE_GET_REGION_IO_FDS] = {
         handle_region_io_fds, sizeof(struct vfio_user_region_io_fds_request),
         sizeof(struct vfio_user_region_io_fds_request), 0 },
@@ -97,7 +108,7 @@ int dispatch_command(struct conn *c, struct msg *m)
                  d->max_len != 0 ? d->max_len : (unsigned)CONN_MAX_MSG);
         return -EINVAL;
     }
-    if (m->nr_fds > d->max_fds) {
+    if (m->nr_fds > d->max_fds + d->stray_fds) {
         dev_warn(c->dev, "%s (id %#x): %u fds, at most %u allowed%s", name,
                  m->hdr.msg_id, m->nr_fds, d->max_fds,
                  m->fds_shared_read
@@ -105,6 +116,13 @@ int dispatch_command(struct conn *c, struct msg *m)
                        "message that carries fds with a sendmsg() of its own)"
                      : "");
         return -EINVAL;
+    }
+    if (m->nr_fds > d->max_fds) {
+        dev_debug(c->dev, "%s (id %#x): closing %u fd(s) the command does "
+                  "not use", name, m->hdr.msg_id, m->nr_fds - d->max_fds);
+        for (unsigned i = d->max_fds; i < m->nr_fds; i++) {
+            util_close(&m->fds[i]);
+        }
     }
     r = d->handler(c, m);
     if (r < 0) {

@@ -11,7 +11,8 @@ PROTO_TESTS = \
 	tests/protocol/test_irqs \
 	tests/protocol/test_reset \
 	tests/protocol/test_session \
-	tests/protocol/test_replay
+	tests/protocol/test_replay \
+	tests/protocol/test_replay_spdk
 check_PROGRAMS += $(PROTO_TESTS)
 TESTS += $(PROTO_TESTS)
 
@@ -75,6 +76,12 @@ tests_protocol_test_replay_CPPFLAGS = $(PROTO_CPPFLAGS)
 tests_protocol_test_replay_CFLAGS = $(PROTO_CFLAGS)
 tests_protocol_test_replay_LDADD = $(PROTO_LDADD)
 EXTRA_tests_protocol_test_replay_DEPENDENCIES = $(PROTO_DEPS)
+
+tests_protocol_test_replay_spdk_SOURCES = tests/protocol/test_replay_spdk.c
+tests_protocol_test_replay_spdk_CPPFLAGS = $(PROTO_CPPFLAGS)
+tests_protocol_test_replay_spdk_CFLAGS = $(PROTO_CFLAGS)
+tests_protocol_test_replay_spdk_LDADD = $(PROTO_LDADD)
+EXTRA_tests_protocol_test_replay_spdk_DEPENDENCIES = $(PROTO_DEPS) plugins/nvme.la
 
 # The daemon under valgrind: any error or definite leak makes it exit 99,
 # which fails the test that stopped it.  ("Possibly lost" is left out: glib
