@@ -285,7 +285,18 @@ static void exec_create_sq(struct nvme_ctrl *c, struct nvme_req *req)
         done(c, req, NVME_SC_QUEUE_SIZE);
         return;
     }
-    if (cqid == 0 || cqid > c->nr_io_queues || !c->cqs[cqid]) {
+    /* NVMe 2.0 (Create I/O Submission Queue, CDW11 CQID): 0h, the admin
+     * CQ, shall not be specified, and a value that is not a valid I/O CQ
+     * identifier is an Invalid Queue Identifier; Completion Queue Invalid
+     * is for "the CQ identifier specified does not exist", i.e. a CQ in
+     * range that was not created.  SPDK's compliance suite checks 0 and
+     * NCQR+1 this way.  (QEMU's hw/nvme answers Completion Queue Invalid
+     * for all three, Linux's PCI endpoint target for CQID 0.) */
+    if (cqid == 0 || cqid > c->nr_io_queues) {
+        done(c, req, NVME_SC_QID_INVALID);
+        return;
+    }
+    if (!c->cqs[cqid]) {
         done(c, req, NVME_SC_CQ_INVALID);
         return;
     }

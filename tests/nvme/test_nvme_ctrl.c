@@ -405,8 +405,12 @@ START_TEST(test_queue_errors)
     ck_assert_int_eq(create_sq(0, 16, 1, 1), NVME_SC_QID_INVALID);
     ck_assert_int_eq(create_sq(5, 16, 1, 1), NVME_SC_QID_INVALID);
     ck_assert_int_eq(create_sq(1, 2000, 1, 1), NVME_SC_QUEUE_SIZE);
+    /* CQID 0 (the admin CQ) and CQID beyond the queues the controller
+     * has are invalid identifiers; CQ 2 could exist but was not created */
     ck_assert_int_eq(create_sq(1, 16, 2, 1), NVME_SC_CQ_INVALID);
-    ck_assert_int_eq(create_sq(1, 16, 0, 1), NVME_SC_CQ_INVALID);
+    ck_assert_int_eq(create_sq(1, 16, 0, 1), NVME_SC_QID_INVALID);
+    ck_assert_int_eq(create_sq(1, 16, 5, 1), NVME_SC_QID_INVALID);
+    ck_assert_int_eq(create_sq(1, 16, 0xffff, 1), NVME_SC_QID_INVALID);
     ck_assert_int_eq(create_sq(1, 16, 1, 0), NVME_SC_INVALID_FIELD);
     ck_assert_int_eq(create_sq(1, 16, 1, 1), 0);
     ck_assert_int_eq(create_sq(1, 16, 1, 1), NVME_SC_QID_INVALID);
