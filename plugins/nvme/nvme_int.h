@@ -283,6 +283,9 @@ void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on);
 void nvme_ctrl_free_queues(struct nvme_ctrl *c);
 void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq);
 void nvme_ctrl_fatal(struct nvme_ctrl *c, const char *why);
+/* Add an Error Information log entry (status without the phase bit). */
+void nvme_errlog_add(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid,
+                     uint16_t status, uint32_t nsid, uint64_t lba);
 void nvme_ctrl_mem_fault(struct nvme_ctrl *c, const char *why);
 void nvme_flush_all_sync(struct nvme_ctrl *c);
 

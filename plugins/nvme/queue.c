@@ -553,8 +553,48 @@ static void req_free(struct nvme_ctrl *c, struct nvme_req *req)
     c->total_inflight--;
 }
 
-/* Error Information log: the newest entries, kept in a small ring. */
-static void log_error(struct nvme_ctrl *c, const struct nvme_req *req)
+/* Names of the status codes this controller returns, for the log. */
+static const char *status_name(uint16_t st)
+{
+    switch (st & 0x7ff) {
+    case NVME_SC_INVALID_OPCODE: return "Invalid Command Opcode";
+    case NVME_SC_INVALID_FIELD: return "Invalid Field in Command";
+    case NVME_SC_DATA_XFER_ERROR: return "Data Transfer Error";
+    case NVME_SC_INTERNAL: return "Internal Error";
+    case NVME_SC_ABORT_REQ: return "Command Abort Requested";
+    case NVME_SC_ABORT_SQ_DELETED: return "Aborted due to SQ Deletion";
+    case NVME_SC_INVALID_NS: return "Invalid Namespace or Format";
+    case NVME_SC_CMD_SEQ_ERROR: return "Command Sequence Error";
+    case NVME_SC_SGL_INVALID_SEG: return "Invalid SGL Segment Descriptor";
+    case NVME_SC_SGL_INVALID_COUNT: return "Invalid Number of SGL Descriptors";
+    case NVME_SC_SGL_INVALID_DATA_LEN: return "Data SGL Length Invalid";
+    case NVME_SC_SGL_INVALID_TYPE: return "SGL Descriptor Type Invalid";
+    case NVME_SC_PRP_INVALID_OFFSET: return "PRP Offset Invalid";
+    case NVME_SC_SGL_INVALID_OFFSET: return "SGL Offset Invalid";
+    case NVME_SC_NS_WRITE_PROTECTED: return "Namespace is Write Protected";
+    case NVME_SC_KEEP_ALIVE_EXPIRED: return "Keep Alive Timer Expired";
+    case NVME_SC_LBA_RANGE: return "LBA Out of Range";
+    case NVME_SC_CAP_EXCEEDED: return "Capacity Exceeded";
+    case NVME_SC_NS_NOT_READY: return "Namespace Not Ready";
+    case NVME_SC_CQ_INVALID: return "Completion Queue Invalid";
+    case NVME_SC_QID_INVALID: return "Invalid Queue Identifier";
+    case NVME_SC_QUEUE_SIZE: return "Invalid Queue Size";
+    case NVME_SC_ABORT_LIMIT: return "Abort Command Limit Exceeded";
+    case NVME_SC_AER_LIMIT: return "Asynchronous Event Request Limit Exceeded";
+    case NVME_SC_INVALID_VECTOR: return "Invalid Interrupt Vector";
+    case NVME_SC_INVALID_LOG_PAGE: return "Invalid Log Page";
+    case NVME_SC_INVALID_FORMAT: return "Invalid Format";
+    case NVME_SC_INVALID_QUEUE_DELETION: return "Invalid Queue Deletion";
+    case NVME_SC_FEAT_NOT_SAVEABLE: return "Feature Identifier Not Saveable";
+    case NVME_SC_WRITE_FAULT: return "Write Fault";
+    case NVME_SC_UNRECOVERED_READ: return "Unrecovered Read Error";
+    case NVME_SC_COMPARE_FAILED: return "Compare Failure";
+    default: return "status";
+    }
+}
+
+void nvme_errlog_add(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid,
+                     uint16_t status, uint32_t nsid, uint64_t lba)
 {
     struct nvme_err_entry *e;
     unsigned n = sizeof(c->errlog) / sizeof(c->errlog[0]);
@@ -562,12 +602,28 @@ static void log_error(struct nvme_ctrl *c, const struct nvme_req *req)
     c->err_count++;
     e = &c->errlog[c->err_count % n];
     e->count = c->err_count;
-    e->sqid = req->sq->qid;
-    e->cid = req->cmd.cid;
-    e->status = (uint16_t)(req->status << 1);
+    e->sqid = sqid;
+    e->cid = cid;
+    e->status = (uint16_t)(status << 1);
     e->param_loc = 0xffff; /* not reported */
-    e->nsid = req->cmd.nsid;
-    e->lba = req->sq->qid ? (req->cmd.cdw10 | (uint64_t)req->cmd.cdw11 << 32) : 0;
+    e->nsid = nsid;
+    e->lba = lba;
+}
+
+/* Error Information log: the newest entries, kept in a small ring.  A
+ * driver that is unhappy with the controller usually says only "failed";
+ * the debug line says which command got which status. */
+static void log_error(struct nvme_ctrl *c, const struct nvme_req *req)
+{
+    uint16_t qid = req->sq->qid;
+
+    nvme_errlog_add(c, qid, req->cmd.cid, req->status, req->cmd.nsid,
+                    qid ? (req->cmd.cdw10 | (uint64_t)req->cmd.cdw11 << 32) : 0);
+    vfud_log(c->dev, LOG_DEBUG,
+             "nvme: %s command %#04x (CID %u, NSID %u) on SQ %u failed: %s "
+             "(SCT %u SC %#04x)", qid ? "I/O" : "admin", req->cmd.opcode,
+             req->cmd.cid, req->cmd.nsid, qid, status_name(req->status),
+             (req->status >> 8) & 7, req->status & 0xff);
 }
 
 void nvme_req_complete(struct nvme_ctrl *c, struct nvme_req *req)

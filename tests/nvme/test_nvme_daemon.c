@@ -768,6 +768,31 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* A failed command is logged at debug level with what a user needs to see
+ * why a driver is unhappy: which command, its CID, the queue and the
+ * status by name. */
+START_TEST(test_failed_command_logged)
+{
+    struct nvme_sqe c;
+
+    nd_up_with("log-level = debug", true);
+    c = rw_cmd(0x7e, 0, 1);
+    ck_assert_int_eq(run(1, &c, NULL), NVME_SC_INVALID_OPCODE);
+    c = cmd(NVME_ADM_CREATE_SQ);
+    c.dptr1 = td_alloc(&N.d, 4096, 4096);
+    c.cdw10 = 2 | 15u << 16;
+    c.cdw11 = 1; /* CQID 0 */
+    ck_assert_int_eq(admin(&c, NULL), NVME_SC_QID_INVALID);
+    ck_assert(pt_log_wait(N.h, "on SQ 1 failed: Invalid Command Opcode "
+                          "(SCT 0 SC 0x01)", 5000));
+    ck_assert(pt_log_wait(N.h, "nvme: I/O command 0x7e (CID ", 5000));
+    ck_assert(pt_log_wait(N.h, "nvme: admin command 0x01 (CID ", 5000));
+    ck_assert(pt_log_wait(N.h, "on SQ 0 failed: Invalid Queue Identifier "
+                          "(SCT 1 SC 0x01)", 5000));
+    nd_down();
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Queues
  */
@@ -1358,6 +1383,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_read_write, 0, 2);
     tcase_add_loop_test(tc, test_other_io, 0, 2);
     tcase_add_loop_test(tc, test_errors, 0, 2);
+    tcase_add_test(tc, test_failed_command_logged);
     tcase_add_loop_test(tc, test_queue_full_wrap, 0, 2);
     tcase_add_loop_test(tc, test_shadow_doorbells, 0, 2);
     tcase_add_loop_test(tc, test_poll_doorbells, 0, 2);
