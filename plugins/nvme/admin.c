@@ -72,6 +72,8 @@ static void id_ctrl(struct nvme_ctrl *c, uint8_t *d)
     /* time to shut down: a flush of a large page cache can take a while */
     nvme_put32(d + NVME_IDC_RTD3E, 30 * 1000 * 1000);
     d[NVME_IDC_CNTRLTYPE] = 1;                       /* I/O controller */
+    /* Keep Alive supported, timer granularity 100 ms */
+    nvme_put16(d + NVME_IDC_KAS, NVME_KAS);
     nvme_put16(d + NVME_IDC_OACS,
                NVME_OACS_FORMAT |
                (c->db_mode == NVME_DB_SHADOW ? NVME_OACS_DBBUF : 0));
@@ -86,8 +88,11 @@ static void id_ctrl(struct nvme_ctrl *c, uint8_t *d)
     d[NVME_IDC_SQES] = 0x66;
     d[NVME_IDC_CQES] = 0x44;
     nvme_put32(d + NVME_IDC_NN, c->nn);
+    /* Save/Select: Get Features reports default and supported
+     * capabilities; nothing is saveable, so a saved value is the default */
     nvme_put16(d + NVME_IDC_ONCS,
-               NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES);
+               NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES |
+                   NVME_ONCS_SAVE_SELECT);
     /* VWC present (if any namespace caches), flush of all namespaces with
      * NSID FFFFFFFFh supported (bits 2:1 = 11b). */
     d[NVME_IDC_VWC] = (c->vwc ? 1 : 0) | 0x6;
@@ -384,39 +389,71 @@ static void exec_delete_cq(struct nvme_ctrl *c, struct nvme_req *req)
 
 /* ---- Features ---- */
 
-static uint16_t feature_value(struct nvme_ctrl *c, uint8_t fid, uint32_t cdw11,
-                              uint32_t *dw0)
+/* The features this controller has: what NVMe 2.0 makes mandatory for an
+ * I/O controller, and the optional ones it implements (Volatile Write
+ * Cache when a namespace caches, Keep Alive Timer, Host Behavior
+ * Support). */
+static bool feature_supported(const struct nvme_ctrl *c, uint8_t fid)
 {
     switch (fid) {
     case NVME_FEAT_ARBITRATION:
-        *dw0 = c->feat_arbitration;
+    case NVME_FEAT_POWER_MGMT:
+    case NVME_FEAT_TEMP_THRESH:
+    case NVME_FEAT_ERR_RECOVERY:
+    case NVME_FEAT_NUM_QUEUES:
+    case NVME_FEAT_IRQ_COALESCE:
+    case NVME_FEAT_IRQ_CONFIG:
+    case NVME_FEAT_WRITE_ATOMIC:
+    case NVME_FEAT_ASYNC_EVENT:
+    case NVME_FEAT_KEEP_ALIVE:
+    case NVME_FEAT_HOST_BEHAVIOR:
+        return true;
+    case NVME_FEAT_VOLATILE_WC:
+        return c->vwc;
+    default:
+        return false;
+    }
+}
+
+/* DW0 of Get Features for a supported feature other than Host Behavior
+ * Support: the current value, or the default one (what a controller reset
+ * restores, and the saved value too, since nothing is saveable). */
+static uint16_t feature_value(struct nvme_ctrl *c, uint8_t fid, uint32_t cdw11,
+                              bool dflt, uint32_t *dw0)
+{
+    switch (fid) {
+    case NVME_FEAT_ARBITRATION:
+        *dw0 = dflt ? 0 : c->feat_arbitration;
         break;
     case NVME_FEAT_POWER_MGMT:
         *dw0 = 0;
         break;
     case NVME_FEAT_TEMP_THRESH: {
         unsigned sel = (cdw11 >> 16) & 0xf, type = (cdw11 >> 20) & 0x3;
+        uint16_t t;
 
         if (sel != 0 || type > 1) {
             return NVME_SC_INVALID_FIELD;
         }
-        *dw0 = (type ? c->temp_under : c->temp_over) | (uint32_t)type << 20;
+        if (type) {
+            t = dflt ? 0 : c->temp_under;
+        } else {
+            t = dflt ? NVME_TEMP_OVER_DEFAULT : c->temp_over;
+        }
+        *dw0 = t | (uint32_t)type << 20;
         break;
     }
     case NVME_FEAT_ERR_RECOVERY:
-        *dw0 = c->feat_err_recovery;
+        *dw0 = dflt ? 0 : c->feat_err_recovery;
         break;
     case NVME_FEAT_VOLATILE_WC:
-        if (!c->vwc) {
-            return NVME_SC_INVALID_FIELD;
-        }
-        *dw0 = c->wce ? 1 : 0;
+        *dw0 = dflt || c->wce ? 1 : 0;
         break;
     case NVME_FEAT_NUM_QUEUES:
         *dw0 = (c->nr_io_queues - 1) | (c->nr_io_queues - 1) << 16;
         break;
     case NVME_FEAT_IRQ_COALESCE:
-        *dw0 = c->feat_irq_coalesce;
+        *dw0 = dflt ? 0 : c->feat_irq_coalesce;
         break;
     case NVME_FEAT_IRQ_CONFIG: {
         unsigned iv = cdw11 & 0xffff;
@@ -424,14 +461,20 @@ static uint16_t feature_value(struct nvme_ctrl *c, uint8_t fid, uint32_t cdw11,
         if (iv >= c->nr_vectors) {
             return NVME_SC_INVALID_FIELD;
         }
-        *dw0 = iv | ((c->irq_config_cd[iv / 32] >> (iv % 32)) & 1u) << 16;
+        *dw0 = iv;
+        if (!dflt) {
+            *dw0 |= ((c->irq_config_cd[iv / 32] >> (iv % 32)) & 1u) << 16;
+        }
         break;
     }
     case NVME_FEAT_WRITE_ATOMIC:
-        *dw0 = c->feat_write_atomic;
+        *dw0 = dflt ? 0 : c->feat_write_atomic;
         break;
     case NVME_FEAT_ASYNC_EVENT:
-        *dw0 = c->feat_async_event;
+        *dw0 = dflt ? 0 : c->feat_async_event;
+        break;
+    case NVME_FEAT_KEEP_ALIVE:
+        *dw0 = dflt ? 0 : c->kato;
         break;
     default:
         return NVME_SC_INVALID_FIELD;
@@ -443,25 +486,75 @@ static void exec_get_features(struct nvme_ctrl *c, struct nvme_req *req)
 {
     uint8_t fid = req->cmd.cdw10 & 0xff;
     unsigned sel = (req->cmd.cdw10 >> 8) & 0x7;
+    bool dflt = sel == NVME_SEL_DEFAULT || sel == NVME_SEL_SAVED;
     uint16_t st;
 
-    if (sel == 3) {
-        uint32_t dummy;
-
-        /* Supported capabilities: changeable, not saveable, not per-ns. */
-        st = feature_value(c, fid, req->cmd.cdw11, &dummy);
-        req->dw0 = fid == NVME_FEAT_NUM_QUEUES ? 0 : 0x4;
-        done(c, req, st);
-        return;
-    }
-    if (sel > 3) {
+    if (sel > NVME_SEL_SUPPORTED || !feature_supported(c, fid)) {
         done(c, req, NVME_SC_INVALID_FIELD);
         return;
     }
-    /* current, default and saved all read the current value (nothing is
-     * saveable, and defaults are what a reset restores) */
-    st = feature_value(c, fid, req->cmd.cdw11, &req->dw0);
+    if (sel == NVME_SEL_SUPPORTED) {
+        /* every feature here can be set; none is saveable or namespace
+         * specific */
+        req->dw0 = NVME_FEAT_CAP_CHANGE;
+        done(c, req, NVME_SC_SUCCESS);
+        return;
+    }
+    if (fid == NVME_FEAT_HOST_BEHAVIOR) {
+        memset(c->admin_buf, 0, NVME_HBS_SIZE);
+        c->admin_buf[0] = dflt ? 0 : c->hbs_acre;
+        done(c, req, send_buf(c, req, NVME_HBS_SIZE));
+        return;
+    }
+    st = feature_value(c, fid, req->cmd.cdw11, dflt, &req->dw0);
     done(c, req, st);
+}
+
+/* Keep Alive Timer: a Keep Alive command, or the Set Features that makes
+ * KATO non-zero, (re)starts it; KATO is rounded up to the granularity the
+ * controller reports in KAS. */
+void nvme_keep_alive_restart(struct nvme_ctrl *c)
+{
+    uint64_t unit_ms = NVME_KAS * 100ull;
+    struct timespec now;
+
+    if (c->kato == 0) {
+        c->ka_deadline_ns = 0;
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    c->ka_deadline_ns = (uint64_t)now.tv_sec * 1000000000ull +
+                        (uint64_t)now.tv_nsec +
+                        (c->kato + unit_ms - 1) / unit_ms * unit_ms * 1000000ull;
+}
+
+static void exec_keep_alive(struct nvme_ctrl *c, struct nvme_req *req)
+{
+    nvme_keep_alive_restart(c);
+    done(c, req, NVME_SC_SUCCESS);
+}
+
+/* Set Features Host Behavior Support: the 512-byte structure comes from
+ * the host.  ACRE may be set (the controller reports no Command Retry
+ * Delay, so retries are never delayed); Extended Telemetry Data Area 4 and
+ * extended LBA formats are not supported, so ETDAS and LBAFEE must stay 0. */
+static uint16_t set_host_behavior(struct nvme_ctrl *c, struct nvme_req *req)
+{
+    uint16_t st = nvme_dptr_parse(c, req, NVME_HBS_SIZE, false);
+    const uint8_t *b = c->admin_buf;
+
+    if (st) {
+        return st;
+    }
+    st = nvme_dptr_from_guest(c, req, c->admin_buf, NVME_HBS_SIZE);
+    if (st) {
+        return st;
+    }
+    if (b[0] > 1 || b[1] != 0 || b[2] != 0) {
+        return NVME_SC_INVALID_FIELD;
+    }
+    c->hbs_acre = b[0];
+    return NVME_SC_SUCCESS;
 }
 
 static bool any_io_queue(const struct nvme_ctrl *c)
@@ -480,6 +573,10 @@ static void exec_set_features(struct nvme_ctrl *c, struct nvme_req *req)
     uint32_t v = req->cmd.cdw11;
     uint16_t st = NVME_SC_SUCCESS;
 
+    if (!feature_supported(c, fid)) {
+        done(c, req, NVME_SC_INVALID_FIELD);
+        return;
+    }
     if (req->cmd.cdw10 & (1u << 31)) {
         done(c, req, NVME_SC_FEAT_NOT_SAVEABLE);
         return;
@@ -487,6 +584,13 @@ static void exec_set_features(struct nvme_ctrl *c, struct nvme_req *req)
     switch (fid) {
     case NVME_FEAT_ARBITRATION:
         c->feat_arbitration = v & 0xffffff07u;
+        break;
+    case NVME_FEAT_KEEP_ALIVE:
+        c->kato = v;
+        nvme_keep_alive_restart(c);
+        break;
+    case NVME_FEAT_HOST_BEHAVIOR:
+        st = set_host_behavior(c, req);
         break;
     case NVME_FEAT_POWER_MGMT:
         if ((v & 0x1f) != 0) {
@@ -591,7 +695,7 @@ static size_t log_effects(uint8_t *d)
         NVME_ADM_DELETE_SQ, NVME_ADM_CREATE_SQ, NVME_ADM_GET_LOG_PAGE,
         NVME_ADM_DELETE_CQ, NVME_ADM_CREATE_CQ, NVME_ADM_IDENTIFY,
         NVME_ADM_ABORT, NVME_ADM_SET_FEATURES, NVME_ADM_GET_FEATURES,
-        NVME_ADM_ASYNC_EVENT, NVME_ADM_DBBUF_CONFIG,
+        NVME_ADM_ASYNC_EVENT, NVME_ADM_KEEP_ALIVE, NVME_ADM_DBBUF_CONFIG,
     };
 
     for (size_t i = 0; i < sizeof(admin_ops); i++) {
@@ -825,6 +929,9 @@ void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_req *req)
     case NVME_ADM_ABORT:
         req->dw0 = 1; /* not aborted: commands are not held long enough */
         done(c, req, NVME_SC_SUCCESS);
+        break;
+    case NVME_ADM_KEEP_ALIVE:
+        exec_keep_alive(c, req);
         break;
     case NVME_ADM_DBBUF_CONFIG:
         exec_dbbuf_config(c, req);

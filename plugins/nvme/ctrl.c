@@ -315,10 +315,13 @@ static void features_default(struct nvme_ctrl *c)
     c->feat_irq_coalesce = 0;
     c->feat_async_event = 0;
     c->feat_write_atomic = 0;
-    c->temp_over = 343; /* 70 C in Kelvin */
+    c->temp_over = NVME_TEMP_OVER_DEFAULT;
     c->temp_under = 0;
     c->wce = c->vwc;
     memset(c->irq_config_cd, 0, sizeof(c->irq_config_cd));
+    c->kato = 0; /* the default for NVMe over PCIe: no Keep Alive */
+    c->ka_deadline_ns = 0;
+    c->hbs_acre = 0;
 }
 
 /* Every queue and what it holds (requests, AERs, shadow buffers) goes;
@@ -450,9 +453,11 @@ static void ctl_quiesce(struct nvme_ctrl *c)
 static void ctl_resume(struct nvme_ctrl *c)
 {
     c->stopped = false;
-    /* Time spent stopped does not count towards a memory fault. */
+    /* Time spent stopped does not count towards a memory fault, nor
+     * towards the Keep Alive Timeout: the guest's vCPUs were stopped too. */
     c->mem_fault = false;
     c->mem_fault_since = 0;
+    nvme_keep_alive_restart(c);
 }
 
 static int ctl_exec(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
@@ -612,6 +617,40 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* NVMe 2.0, Keep Alive: when the timer expires the controller records an
+ * Error Information entry, stops processing commands and sets CSTS.CFS
+ * (a memory-based transport has no association to tear down).  Checked
+ * only while the timer runs, which is only after a host asked for it. */
+void nvme_keep_alive_check(struct nvme_ctrl *c)
+{
+    char why[96];
+
+    if (c->ka_deadline_ns == 0 || !io_active(c) || mono_ns() < c->ka_deadline_ns) {
+        return;
+    }
+    c->ka_deadline_ns = 0;
+    nvme_errlog_add(c, 0xffff, 0xffff, NVME_SC_KEEP_ALIVE_EXPIRED, 0, 0);
+    snprintf(why, sizeof(why), "no Keep Alive command within the Keep Alive "
+             "Timeout of %u ms", c->kato);
+    nvme_ctrl_fatal(c, why);
+}
+
+/* How long the idle I/O thread may sleep: for ever, or until the Keep
+ * Alive Timer expires. */
+static const struct timespec *idle_timeout(struct nvme_ctrl *c, struct timespec *ts)
+{
+    uint64_t now, left;
+
+    if (c->ka_deadline_ns == 0 || !io_active(c)) {
+        return NULL;
+    }
+    now = mono_ns();
+    left = c->ka_deadline_ns > now ? c->ka_deadline_ns - now : 0;
+    ts->tv_sec = (time_t)(left / 1000000000ull);
+    ts->tv_nsec = (long)(left % 1000000000ull);
+    return ts;
+}
+
 static void *io_thread(void *arg)
 {
     struct nvme_ctrl *c = arg;
@@ -640,6 +679,7 @@ static void *io_thread(void *arg)
         }
         if (io_active(c)) {
             progress |= run_queues(c);
+            nvme_keep_alive_check(c);
         }
         if (!c->stopped) {
             nvme_raise_irqs(c);
@@ -694,7 +734,11 @@ static void *io_thread(void *arg)
             atomic_store(&c->sleeping, false);
             continue;
         }
-        io_wait(c, NULL, true);
+        {
+            struct timespec ts;
+
+            io_wait(c, idle_timeout(c, &ts), true);
+        }
         atomic_store(&c->sleeping, false);
     }
     return NULL;

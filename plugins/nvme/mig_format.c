@@ -1,5 +1,6 @@
 /*
- * The NVMe controller's migration state on the wire (state version 1).
+ * The NVMe controller's migration state on the wire (state version 2;
+ * version 1 is version 2 without the HOST record).
  *
  * A sequence of records, every integer little-endian, written field by
  * field (never a struct dump, so the layout is the same for every build):
@@ -42,6 +43,8 @@
  *               shutdowns, power-on seconds
  *  13 ERRLOG    u64 error count; 4 x (u64 count, u16 SQ id, u16 CID, u16
  *               status, u16 parameter location, u64 LBA, u32 nsid)
+ *  14 HOST      (version 2) u32 Keep Alive Timeout in ms, u8 Host Behavior
+ *               Support ACRE, 3 x u8 0
  *
  * Required: IDENT, REGS, CTRL, FEATURES, SMART, ERRLOG.
  */
@@ -69,7 +72,8 @@ enum {
     REC_FEATURES,
     REC_SMART,
     REC_ERRLOG,
-    REC_MAX = REC_ERRLOG,
+    REC_HOST,
+    REC_MAX = REC_HOST,
 };
 
 #define REC_HEADER 8u
@@ -81,6 +85,7 @@ enum {
 #define SQ_SIZE 28u
 #define WAIT_SIZE 12u
 #define FEATURES_SIZE 48u
+#define HOST_SIZE 8u
 #define SMART_SIZE 72u
 #define ERR_ENTRY_SIZE 28u
 #define ERRLOG_SIZE (8u + 4u * ERR_ENTRY_SIZE)
@@ -385,6 +390,13 @@ static void put_features_logs(struct wbuf *b, const struct nvme_mig *m)
         w32(b, e->nsid);
     }
     rec_end(b, at);
+
+    at = rec_begin(b, REC_HOST);
+    w32(b, m->kato);
+    w8(b, m->hbs_acre);
+    w8(b, 0);
+    w16(b, 0);
+    rec_end(b, at);
 }
 
 int nvme_mig_encode(const struct nvme_mig *m, vfud_mig_stream *out)
@@ -473,6 +485,7 @@ static void rbytes(struct rcur *r, void *dst, size_t n)
 
 struct decoder {
     struct nvme_mig *m;
+    uint32_t version;
     char *why;
     size_t why_len;
     unsigned seen[REC_MAX + 1];
@@ -793,6 +806,26 @@ static int rec_errlog(struct decoder *d, struct rcur *r)
     return 0;
 }
 
+static int rec_host(struct decoder *d, struct rcur *r)
+{
+    struct nvme_mig *m = d->m;
+    uint8_t pad1;
+    uint16_t pad2;
+
+    if (d->version < 2) {
+        return bad(d, "a host record in a version %u stream", d->version);
+    }
+    m->kato = r32(r);
+    m->hbs_acre = r8(r);
+    pad1 = r8(r);
+    pad2 = r16(r);
+    if (m->hbs_acre > 1 || pad1 != 0 || pad2 != 0) {
+        return bad(d, "host record: ACRE %u, reserved %#x %#x", m->hbs_acre,
+                   pad1, pad2);
+    }
+    return 0;
+}
+
 struct rec_type {
     const char *name;
     uint32_t size;     /* exact body length; 0: counted (checked inside) */
@@ -816,6 +849,7 @@ static const struct rec_type rec_types[REC_MAX + 1] = {
     [REC_FEATURES] = { "features", FEATURES_SIZE, 0, false, true, rec_features },
     [REC_SMART] = { "SMART", SMART_SIZE, 0, false, true, rec_smart },
     [REC_ERRLOG] = { "error log", ERRLOG_SIZE, 0, false, true, rec_errlog },
+    [REC_HOST] = { "host", HOST_SIZE, 0, false, false, rec_host },
 };
 
 void nvme_mig_free(struct nvme_mig *m)
@@ -887,11 +921,12 @@ static int decode(struct decoder *d, const uint8_t *p, size_t len)
 int nvme_mig_decode(const void *data, size_t len, uint32_t version,
                     struct nvme_mig *m, char *why, size_t why_len)
 {
-    struct decoder d = { .m = m, .why = why, .why_len = why_len };
+    struct decoder d = { .m = m, .version = version, .why = why,
+                         .why_len = why_len };
     int r;
 
     memset(m, 0, sizeof(*m));
-    if (version != 1) {
+    if (version < 1 || version > NVME_STATE_VERSION) {
         return bad(&d, "state version %u, this plugin reads 1 to %u", version,
                    NVME_STATE_VERSION);
     }

@@ -148,6 +148,8 @@ int nvme_mig_capture(struct nvme_ctrl *c, struct nvme_mig *m)
     m->temp_under = c->temp_under;
     m->wce = c->wce;
     memcpy(m->irq_config_cd, c->irq_config_cd, sizeof(m->irq_config_cd));
+    m->kato = c->kato;
+    m->hbs_acre = c->hbs_acre;
 
     m->smart = c->smart;
     m->power_on_secs = now_secs() - c->start_time;
@@ -603,6 +605,11 @@ void nvme_mig_apply(struct nvme_ctrl *c, struct nvme_mig_load *l)
     c->temp_under = m->temp_under;
     c->wce = m->wce;
     memcpy(c->irq_config_cd, m->irq_config_cd, sizeof(c->irq_config_cd));
+    c->kato = m->kato;
+    c->hbs_acre = m->hbs_acre;
+    /* the timer starts afresh: the time the state travelled is not the
+     * host's fault (resuming restarts it once more) */
+    nvme_keep_alive_restart(c);
     c->smart = m->smart;
     c->start_time = now_secs() - m->power_on_secs;
     c->err_count = m->err_count;

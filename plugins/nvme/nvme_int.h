@@ -39,6 +39,8 @@
 #define NVME_MAX_EVENTS    16     /* queued async events */
 #define NVME_SQE_BATCH     16     /* SQEs fetched with one copy */
 #define NVME_MEM_FAULT_MS  5000   /* unreachable queue memory: fatal after */
+#define NVME_KAS           1      /* Keep Alive granularity, 100 ms units */
+#define NVME_TEMP_OVER_DEFAULT 343 /* over-temperature threshold: 70 C */
 
 struct nvme_ctrl;
 struct nvme_req;
@@ -257,6 +259,9 @@ struct nvme_ctrl {
     uint16_t temp_over, temp_under;
     bool wce;                   /* volatile write cache enabled */
     uint32_t irq_config_cd[(NVME_MAX_QUEUES + 1 + 31) / 32];
+    uint32_t kato;              /* Keep Alive Timeout in ms, 0: off */
+    uint64_t ka_deadline_ns;    /* CLOCK_MONOTONIC; 0: timer not running */
+    uint8_t hbs_acre;           /* Host Behavior Support: ACRE */
     /* logs */
     struct nvme_smart smart;
     struct nvme_err_entry errlog[4];
@@ -283,6 +288,11 @@ void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on);
 void nvme_ctrl_free_queues(struct nvme_ctrl *c);
 void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq);
 void nvme_ctrl_fatal(struct nvme_ctrl *c, const char *why);
+/* I/O thread: the Keep Alive Timer expired?  Then the controller is
+ * fatal (CSTS.CFS) and an Error Information entry says why. */
+void nvme_keep_alive_check(struct nvme_ctrl *c);
+/* (Re)start the Keep Alive Timer with the current KATO (stop it if 0). */
+void nvme_keep_alive_restart(struct nvme_ctrl *c);
 /* Add an Error Information log entry (status without the phase bit). */
 void nvme_errlog_add(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid,
                      uint16_t status, uint32_t nsid, uint64_t lba);

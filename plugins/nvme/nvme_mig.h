@@ -21,7 +21,10 @@
 
 #include "nvme_int.h"
 
-#define NVME_STATE_VERSION 1
+/* 1: the first format; 2 adds the HOST record (Keep Alive Timeout, Host
+ * Behavior Support).  A version-1 stream still loads (both at their
+ * defaults). */
+#define NVME_STATE_VERSION 2
 /* Completions waiting for CQ room: at most one per request slot. */
 #define NVME_MIG_MAX_WAITING ((NVME_MAX_QUEUES + 1) * NVME_MAX_INFLIGHT)
 #define NVME_MIG_IRQ_CD_WORDS ((NVME_MAX_QUEUES + 1 + 31) / 32)
@@ -95,6 +98,8 @@ struct nvme_mig {
     uint16_t temp_over, temp_under;
     bool wce;
     uint32_t irq_config_cd[NVME_MIG_IRQ_CD_WORDS];
+    uint32_t kato;
+    uint8_t hbs_acre;
 
     /* logs */
     struct nvme_smart smart;

@@ -204,6 +204,7 @@ enum {
 #define NVME_IDC_OAES    92
 #define NVME_IDC_CTRATT  96
 #define NVME_IDC_CNTRLTYPE 111
+#define NVME_IDC_KAS     320
 #define NVME_IDC_OACS    256
 #define NVME_IDC_ACL     258
 #define NVME_IDC_AERL    259
@@ -229,6 +230,7 @@ enum {
 #define NVME_ONCS_COMPARE (1u << 0)
 #define NVME_ONCS_DSM     (1u << 2)
 #define NVME_ONCS_WRITE_ZEROES (1u << 3)
+#define NVME_ONCS_SAVE_SELECT (1u << 4) /* Set Features SV, Get Features SEL */
 #define NVME_LPA_CMD_EFFECTS (1u << 1)
 #define NVME_LPA_EXT_DATA    (1u << 2)
 
@@ -258,7 +260,26 @@ enum {
     NVME_FEAT_IRQ_CONFIG = 0x09,
     NVME_FEAT_WRITE_ATOMIC = 0x0a,
     NVME_FEAT_ASYNC_EVENT = 0x0b,
+    NVME_FEAT_KEEP_ALIVE = 0x0f,
+    NVME_FEAT_HOST_BEHAVIOR = 0x16,
 };
+
+/* Get Features SEL (CDW10 bits 10:8) */
+enum {
+    NVME_SEL_CURRENT = 0,
+    NVME_SEL_DEFAULT = 1,
+    NVME_SEL_SAVED = 2,
+    NVME_SEL_SUPPORTED = 3,
+};
+
+/* Get Features SEL=011b: capabilities of a feature (DW0) */
+#define NVME_FEAT_CAP_SAVE   (1u << 0)
+#define NVME_FEAT_CAP_NS     (1u << 1)
+#define NVME_FEAT_CAP_CHANGE (1u << 2)
+
+/* Host Behavior Support data structure: 512 bytes, ACRE in byte 0,
+ * ETDAS in byte 1, LBAFEE in byte 2 */
+#define NVME_HBS_SIZE 512u
 
 /* ---- Log pages ---- */
 enum {

@@ -191,6 +191,10 @@ START_TEST(test_identify_ctrl)
     ck_assert(le16(d + NVME_IDC_OACS) & NVME_OACS_DBBUF);
     ck_assert(le16(d + NVME_IDC_OACS) & NVME_OACS_FORMAT);
     ck_assert_uint_eq(le16(d + NVME_IDC_ONCS) & 0xd, 0xd);
+    /* Save/Select: Get Features answers SEL default/saved/supported */
+    ck_assert(le16(d + NVME_IDC_ONCS) & NVME_ONCS_SAVE_SELECT);
+    /* Keep Alive supported, with 100 ms granularity */
+    ck_assert_uint_eq(le16(d + NVME_IDC_KAS), 1);
     ck_assert_uint_eq(d[NVME_IDC_VWC] & 1, 1);
     ck_assert_uint_eq(le32(d + NVME_IDC_SGLS) & 3, 1);
     ck_assert(d[NVME_IDC_LPA] & NVME_LPA_CMD_EFFECTS);
@@ -344,16 +348,209 @@ START_TEST(test_features)
     ck_assert_int_eq(set_feature(NVME_FEAT_ASYNC_EVENT, 0x1ff, NULL), 0);
     ck_assert_int_eq(set_feature(NVME_FEAT_ARBITRATION, 3, NULL), 0);
     ck_assert_int_eq(set_feature(0x7f, 0, NULL), NVME_SC_INVALID_FIELD);
-    ck_assert_int_eq(get_feature(0x0f, 0, &v), NVME_SC_INVALID_FIELD);
+    /* optional features not implemented: Autonomous Power State
+     * Transition, Timestamp */
+    ck_assert_int_eq(get_feature(0x0c, 0, &v), NVME_SC_INVALID_FIELD);
+    ck_assert_int_eq(get_feature(0x0e, 0, &v), NVME_SC_INVALID_FIELD);
+    ck_assert_int_eq(set_feature(0x0e, 0, NULL), NVME_SC_INVALID_FIELD);
     {
         struct nvme_sqe c = cmd(NVME_ADM_SET_FEATURES);
 
         c.cdw10 = NVME_FEAT_ARBITRATION | 1u << 31; /* save */
         ck_assert_int_eq(td_cmd(&D, 0, &c, NULL), NVME_SC_FEAT_NOT_SAVEABLE);
+        /* an unknown feature is that before it is not saveable */
+        c.cdw10 = 0x0e | 1u << 31;
+        ck_assert_int_eq(td_cmd(&D, 0, &c, NULL), NVME_SC_INVALID_FIELD);
     }
     ck_assert_int_eq(td_create_io_queue(&D, 1, 16), 0);
     ck_assert_int_eq(set_feature(NVME_FEAT_NUM_QUEUES, 1, NULL),
                      NVME_SC_CMD_SEQ_ERROR);
+    down();
+}
+END_TEST
+
+static int get_feature_sel(uint8_t fid, unsigned sel, uint32_t cdw11,
+                           uint32_t *dw0)
+{
+    struct nvme_sqe c = cmd(NVME_ADM_GET_FEATURES);
+    struct nvme_cqe e;
+    int st;
+
+    c.cdw10 = fid | sel << 8;
+    c.cdw11 = cdw11;
+    st = td_cmd(&D, 0, &c, &e);
+    *dw0 = e.dw0;
+    return st;
+}
+
+/* Every feature the controller has answers Get Features with each SEL:
+ * current, default, saved (the default: nothing is saveable) and the
+ * supported capabilities (changeable, not saveable, not per namespace).
+ * What NVMe 2.0 makes mandatory for an I/O controller is among them, and
+ * so is Keep Alive Timer, which a compliance suite found missing. */
+START_TEST(test_features_select)
+{
+    static const uint8_t fids[] = {
+        NVME_FEAT_ARBITRATION, NVME_FEAT_POWER_MGMT, NVME_FEAT_TEMP_THRESH,
+        NVME_FEAT_ERR_RECOVERY, NVME_FEAT_VOLATILE_WC, NVME_FEAT_NUM_QUEUES,
+        NVME_FEAT_IRQ_COALESCE, NVME_FEAT_IRQ_CONFIG, NVME_FEAT_WRITE_ATOMIC,
+        NVME_FEAT_ASYNC_EVENT, NVME_FEAT_KEEP_ALIVE,
+    };
+    uint32_t v;
+
+    up();
+    for (size_t i = 0; i < sizeof(fids); i++) {
+        for (unsigned sel = 0; sel <= 3; sel++) {
+            ck_assert_msg(get_feature_sel(fids[i], sel, 0, &v) == 0,
+                          "feature %#x SEL %u", fids[i], sel);
+            if (sel == 3) {
+                ck_assert_uint_eq(v, NVME_FEAT_CAP_CHANGE);
+            }
+        }
+    }
+    ck_assert_int_eq(get_feature_sel(NVME_FEAT_ARBITRATION, 4, 0, &v),
+                     NVME_SC_INVALID_FIELD);
+    ck_assert_int_eq(get_feature_sel(0x0e, 3, 0, &v), NVME_SC_INVALID_FIELD);
+    /* change current values: default and saved do not follow */
+    ck_assert_int_eq(set_feature(NVME_FEAT_ARBITRATION, 3, NULL), 0);
+    ck_assert_int_eq(set_feature(NVME_FEAT_TEMP_THRESH, 350, NULL), 0);
+    ck_assert_int_eq(set_feature(NVME_FEAT_VOLATILE_WC, 0, NULL), 0);
+    ck_assert_int_eq(set_feature(NVME_FEAT_IRQ_CONFIG, 2 | 1u << 16, NULL), 0);
+    ck_assert_int_eq(set_feature(NVME_FEAT_KEEP_ALIVE, 60000, NULL), 0);
+    ck_assert_int_eq(get_feature_sel(NVME_FEAT_ARBITRATION, 0, 0, &v), 0);
+    ck_assert_uint_eq(v, 3);
+    for (unsigned sel = 1; sel <= 2; sel++) {
+        ck_assert_int_eq(get_feature_sel(NVME_FEAT_ARBITRATION, sel, 0, &v), 0);
+        ck_assert_uint_eq(v, 0);
+        ck_assert_int_eq(get_feature_sel(NVME_FEAT_TEMP_THRESH, sel, 0, &v), 0);
+        ck_assert_uint_eq(v, 343);
+        ck_assert_int_eq(get_feature_sel(NVME_FEAT_VOLATILE_WC, sel, 0, &v), 0);
+        ck_assert_uint_eq(v, 1);
+        ck_assert_int_eq(get_feature_sel(NVME_FEAT_IRQ_CONFIG, sel, 2, &v), 0);
+        ck_assert_uint_eq(v, 2);
+        ck_assert_int_eq(get_feature_sel(NVME_FEAT_KEEP_ALIVE, sel, 0, &v), 0);
+        ck_assert_uint_eq(v, 0);
+    }
+    ck_assert_int_eq(get_feature_sel(NVME_FEAT_TEMP_THRESH, 0, 0, &v), 0);
+    ck_assert_uint_eq(v, 350);
+    ck_assert_int_eq(get_feature_sel(NVME_FEAT_IRQ_CONFIG, 0, 2, &v), 0);
+    ck_assert_uint_eq(v, 2 | 1u << 16);
+    ck_assert_int_eq(get_feature_sel(NVME_FEAT_KEEP_ALIVE, 0, 0, &v), 0);
+    ck_assert_uint_eq(v, 60000);
+    /* a controller reset brings the defaults back */
+    ck_assert_int_eq(td_disable(&D), 0);
+    ck_assert_int_eq(td_enable(&D, 32), 0);
+    ck_assert_int_eq(get_feature_sel(NVME_FEAT_ARBITRATION, 0, 0, &v), 0);
+    ck_assert_uint_eq(v, 0);
+    ck_assert_int_eq(get_feature_sel(NVME_FEAT_KEEP_ALIVE, 0, 0, &v), 0);
+    ck_assert_uint_eq(v, 0);
+    down();
+}
+END_TEST
+
+/* Host Behavior Support moves a 512-byte structure both ways. */
+static int host_behavior(bool set, unsigned sel, uint8_t b0, uint8_t b1,
+                         uint8_t b2, uint8_t *out)
+{
+    struct nvme_sqe c = cmd(set ? NVME_ADM_SET_FEATURES : NVME_ADM_GET_FEATURES);
+    uint64_t buf = td_alloc(&D, 4096, 4096);
+    uint8_t *p = td_ptr(&D, buf);
+    int st;
+
+    memset(p, set ? 0 : 0xee, 4096);
+    if (set) {
+        p[0] = b0;
+        p[1] = b1;
+        p[2] = b2;
+    }
+    c.cdw10 = NVME_FEAT_HOST_BEHAVIOR | sel << 8;
+    c.dptr1 = buf;
+    st = td_cmd(&D, 0, &c, NULL);
+    if (out) {
+        memcpy(out, p, 4096);
+    }
+    return st;
+}
+
+START_TEST(test_host_behavior_support)
+{
+    uint8_t d[4096];
+    uint32_t v;
+
+    up();
+    ck_assert_int_eq(get_feature_sel(NVME_FEAT_HOST_BEHAVIOR, 3, 0, &v), 0);
+    ck_assert_uint_eq(v, NVME_FEAT_CAP_CHANGE);
+    ck_assert_int_eq(host_behavior(false, 0, 0, 0, 0, d), 0);
+    for (unsigned i = 0; i < 512; i++) {
+        ck_assert_uint_eq(d[i], 0); /* ACRE 0, the rest reserved */
+    }
+    ck_assert_uint_eq(d[512], 0xee); /* 512 bytes, not more */
+    ck_assert_int_eq(host_behavior(true, 0, 1, 0, 0, NULL), 0);
+    ck_assert_int_eq(host_behavior(false, 0, 0, 0, 0, d), 0);
+    ck_assert_uint_eq(d[0], 1);
+    ck_assert_int_eq(host_behavior(false, 1, 0, 0, 0, d), 0); /* default */
+    ck_assert_uint_eq(d[0], 0);
+    /* no telemetry data area 4, no extended LBA formats, ACRE is 0 or 1 */
+    ck_assert_int_eq(host_behavior(true, 0, 0, 1, 0, NULL), NVME_SC_INVALID_FIELD);
+    ck_assert_int_eq(host_behavior(true, 0, 0, 0, 1, NULL), NVME_SC_INVALID_FIELD);
+    ck_assert_int_eq(host_behavior(true, 0, 2, 0, 0, NULL), NVME_SC_INVALID_FIELD);
+    ck_assert_int_eq(host_behavior(false, 0, 0, 0, 0, d), 0);
+    ck_assert_uint_eq(d[0], 1); /* refused settings changed nothing */
+    down();
+}
+END_TEST
+
+static int get_log(uint8_t lid, uint32_t len, uint64_t off, uint64_t *iova);
+
+static int64_t ka_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The Keep Alive Timer: off by default; with KATO set, Keep Alive commands
+ * keep the controller alive, and without them it becomes fatal (CSTS.CFS)
+ * and the Error Information log says why.  (About 5 s.) */
+START_TEST(test_keep_alive)
+{
+    struct nvme_sqe ka = cmd(NVME_ADM_KEEP_ALIVE);
+    int64_t t0, last, worst = 0;
+    uint64_t b;
+    uint8_t *e;
+
+    up();
+    ck_assert_int_eq(td_cmd(&D, 0, &ka, NULL), 0); /* harmless while off */
+    ck_assert_int_eq(set_feature(NVME_FEAT_KEEP_ALIVE, 1000, NULL), 0);
+    t0 = last = ka_now_ms();
+    while (ka_now_ms() - t0 < 2500) {
+        ck_assert_int_eq(td_cmd(&D, 0, &ka, NULL), 0);
+        if (ka_now_ms() - last > worst) {
+            worst = ka_now_ms() - last;
+        }
+        last = ka_now_ms();
+        usleep(100 * 1000);
+    }
+    /* 2.5 s with a Keep Alive at least every KATO/2: still alive (unless
+     * this process itself was stalled for that long) */
+    if (worst < 500) {
+        ck_assert_uint_eq(fake_read32(D.dev, 0, NVME_REG_CSTS) & NVME_CSTS_CFS, 0);
+    }
+    /* now silence: fatal after KATO */
+    D.timeout_ms = 10000;
+    ck_assert_int_eq(td_wait_csts(&D, NVME_CSTS_CFS, NVME_CSTS_CFS), 0);
+    /* not early: the last Keep Alive was a little before `last` */
+    ck_assert_int_ge(ka_now_ms() - last, 900);
+    /* a fatal controller processes no command: a controller reset clears
+     * it and turns the timer off; the Error Information log says why */
+    ck_assert_int_eq(td_disable(&D), 0);
+    ck_assert_int_eq(td_enable(&D, 32), 0);
+    ck_assert_int_eq(get_log(NVME_LOG_ERROR, 64, 0, &b), 0);
+    e = td_ptr(&D, b);
+    ck_assert_uint_eq(le16(e + 12) >> 1, NVME_SC_KEEP_ALIVE_EXPIRED);
+    usleep(1200 * 1000);
+    ck_assert_uint_eq(fake_read32(D.dev, 0, NVME_REG_CSTS) & NVME_CSTS_CFS, 0);
     down();
 }
 END_TEST
@@ -768,6 +965,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_identify_ctrl);
     tcase_add_test(tc, test_identify_ns);
     tcase_add_test(tc, test_features);
+    tcase_add_test(tc, test_features_select);
+    tcase_add_test(tc, test_host_behavior_support);
+    tcase_add_test(tc, test_keep_alive);
     tcase_add_test(tc, test_queue_errors);
     tcase_add_test(tc, test_log_pages);
     tcase_add_test(tc, test_aer_abort);

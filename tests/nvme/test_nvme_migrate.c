@@ -179,6 +179,31 @@ static uint32_t get_feature(struct tdrv *d, uint8_t fid, uint32_t cdw11)
     return e.dw0;
 }
 
+/* Host Behavior Support: set ACRE, or read it back. */
+static void set_acre(struct tdrv *d, uint8_t acre)
+{
+    struct nvme_sqe c = cmd(NVME_ADM_SET_FEATURES);
+    uint64_t buf = td_alloc(d, 4096, 4096);
+
+    memset(td_ptr(d, buf), 0, 512);
+    *(uint8_t *)td_ptr(d, buf) = acre;
+    c.cdw10 = NVME_FEAT_HOST_BEHAVIOR;
+    c.dptr1 = buf;
+    ck_assert_int_eq(admin(d, &c, NULL), 0);
+}
+
+static uint8_t get_acre(struct tdrv *d)
+{
+    struct nvme_sqe c = cmd(NVME_ADM_GET_FEATURES);
+    uint64_t buf = td_alloc(d, 4096, 4096);
+
+    memset(td_ptr(d, buf), 0xee, 512);
+    c.cdw10 = NVME_FEAT_HOST_BEHAVIOR;
+    c.dptr1 = buf;
+    ck_assert_int_eq(admin(d, &c, NULL), 0);
+    return *(uint8_t *)td_ptr(d, buf);
+}
+
 /* A log page (at most 4 KiB) into guest memory; returns its address. */
 static const uint8_t *get_log(struct tdrv *d, uint8_t lid, uint32_t len)
 {
@@ -438,7 +463,8 @@ static size_t record(const GByteArray *st, uint16_t tag, unsigned n)
     return 0;
 }
 
-enum { REC_IDENT = 1, REC_NS = 2, REC_REGS = 3, REC_CQ = 6, REC_SQ = 7, REC_WAIT = 8 };
+enum { REC_IDENT = 1, REC_NS = 2, REC_REGS = 3, REC_CQ = 6, REC_SQ = 7, REC_WAIT = 8,
+       REC_HOST = 14 };
 
 static unsigned count_records(const GByteArray *st, uint16_t tag)
 {
@@ -508,6 +534,10 @@ START_TEST(test_migrate_in_flight)
     set_feature(d, NVME_FEAT_WRITE_ATOMIC, 1);
     set_feature(d, NVME_FEAT_ASYNC_EVENT, 0x1ff);
     set_feature(d, NVME_FEAT_VOLATILE_WC, 0);
+    /* state version 2: Keep Alive (long enough not to expire here) and
+     * Host Behavior Support */
+    set_feature(d, NVME_FEAT_KEEP_ALIVE, 600000);
+    set_acre(d, 1);
     /* Two event requests stay outstanding. */
     c = cmd(NVME_ADM_ASYNC_EVENT);
     aer_cid[0] = td_submit(d, 0, &c);
@@ -668,6 +698,8 @@ START_TEST(test_migrate_in_flight)
     ck_assert_uint_eq(get_feature(d, NVME_FEAT_WRITE_ATOMIC, 0), 1);
     ck_assert_uint_eq(get_feature(d, NVME_FEAT_ASYNC_EVENT, 0), 0x1ff);
     ck_assert_uint_eq(get_feature(d, NVME_FEAT_VOLATILE_WC, 0), 0);
+    ck_assert_uint_eq(get_feature(d, NVME_FEAT_KEEP_ALIVE, 0), 600000);
+    ck_assert_uint_eq(get_acre(d), 1);
 
     /* An event on the destination completes an AER of the source: an
      * invalid admin SQ doorbell value (the admin queue is never shadowed). */
@@ -870,10 +902,18 @@ START_TEST(test_bad_streams)
         at = record(s_, REC_NS, 0);
         s_->data[at + 4] ^= 1;
     });
+    TRY_PLUGIN("host record with ACRE 2", {
+        at = record(s_, REC_HOST, 0);
+        s_->data[at + 4] = 2;
+    });
+    TRY_PLUGIN("host record of the wrong length", {
+        at = record(s_, REC_HOST, 0);
+        put_le32(s_->data + at - 4, 4);
+    });
 #undef TRY_PLUGIN
-    pt_log_wait_count(dst.h, "nvme: migration stream refused", 12);
+    pt_log_wait_count(dst.h, "nvme: migration stream refused", 14);
     refusals = pt_log_count(dst.h, "nvme: migration stream refused");
-    ck_assert_uint_eq(refusals, 12);
+    ck_assert_uint_eq(refusals, 14);
 
     /* Leaving RESUMING without data keeps the controller's own state. */
     mt_set(dst.cl, MT_RUNNING);
