@@ -19,3 +19,9 @@ tests_plugin_abi_test_abi_v1_LDADD = $(PROTO_LDADD)
 EXTRA_tests_plugin_abi_test_abi_v1_DEPENDENCIES = daemon/vfiouserd \
 	tests/plugin_abi/abi_v1.la
 endif
+
+# The example plugin built out of tree against "make install"'s header and
+# .pc (runs make install into a scratch DESTDIR: a few seconds).
+TESTS += tests/plugin_abi/out-of-tree.test
+EXTRA_DIST += tests/plugin_abi/out-of-tree.test
+check_SCRIPTS += man/vfiouserd-plugin.3
