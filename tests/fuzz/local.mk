@@ -179,7 +179,7 @@ fuzz-coverage-engine: tests/fuzz/fuzz_cov
 	$(LLVM_PROFDATA) merge -o tests/fuzz/fuzz.profdata tests/fuzz/fuzz.profraw
 	$(LLVM_COV) report tests/fuzz/fuzz_cov -instr-profile=tests/fuzz/fuzz.profdata \
 		$(addprefix $(srcdir)/,$(filter daemon/%.c plugins/%.c,$(DAEMON_CORE_SOURCES)) \
-		plugins/testdev/testdev.c plugins/gpio/gpio.c)
+		plugins/testdev/testdev.c plugins/gpio/gpio.c plugins/gpio/gpio_host.c)
 
 fuzz-coverage-nvme: tests/fuzz/fuzz_nvme_cov
 	@mkdir -p tests/fuzz/corpus-nvme.work
