@@ -15,7 +15,7 @@
 
 #include <glib.h>
 
-/* Version 1's struct vfud_sg, as tests/plugin_abi/v1/vfiouserd/plugin.h
+/* Version 1's struct vfud_sg, as tests/plugins/v1/vfiouserd/plugin.h
  * declares it. */
 struct vfud_sg_v1 {
     uint64_t iova;

@@ -5,8 +5,8 @@
  * lowers it; the other registers keep what the guest writes, and
  * reset fills them with the value of the "fill" key.
  *
- * (The EXAMPLE of vfiouserd-plugin(3).  plugins/example/test_example.c
- * runs it in the fake daemon; tests/plugin_abi/out-of-tree.test builds it
+ * (The EXAMPLE of vfiouserd-plugin(3).  tests/plugins/test_example.c
+ * runs it in the fake daemon; tests/plugins/out-of-tree.test builds it
  * from the installed header.)
  */
 #include <errno.h>

@@ -1,6 +1,6 @@
 /*
  * A plugin built against version 1 of the plugin API (abi_v1.c, compiled
- * with the header kept in tests/plugin_abi/v1) still loads into this daemon
+ * with the header kept in tests/plugins/v1) still loads into this daemon
  * and works: --dump-plugin names its version, and its version 1
  * vfud_dma_sg_get/put give it host pointers into guest memory, across two
  * DMA windows, and release them so that the windows can be unmapped.

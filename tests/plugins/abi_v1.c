@@ -1,6 +1,6 @@
 /*
  * abi_v1: a plugin compiled against the version 1 header kept in
- * tests/plugin_abi/v1 (the one before the scatter-gather entry became
+ * tests/plugins/v1 (the one before the scatter-gather entry became
  * opaque), to prove that the daemon still loads such a plugin and serves
  * version 1's vfud_dma_sg_get/put on its own array of struct vfud_sg.
  *
