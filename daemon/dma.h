@@ -22,6 +22,18 @@ struct conn;
 struct dma_log;
 struct msg;
 
+/* A scatter-gather entry (opaque to plugins since API version 2: only
+ * vfud_sg_size() tells them how big it is, so it may change).  The v1
+ * shim (plugin_api_v1.c) hands arrays of version 1's public struct here
+ * and checks at compile time that the layouts still agree. */
+struct vfud_sg {
+    uint64_t iova;   /* guest address of base */
+    void *base;      /* host address */
+    size_t len;
+    void *_map;      /* struct dma_window * held; NULL: entry empty */
+    unsigned _prot;  /* VFUD_DMA_*: WRITE marks dirty on put */
+};
+
 struct dma_window {
     gint refs;          /* the table's + one per vfud_sg entry */
     uint64_t iova;

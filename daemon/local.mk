@@ -15,7 +15,7 @@ DAEMON_CORE_SOURCES = \
 	daemon/mig_stream.c daemon/mig_stream.h \
 	daemon/migration.c daemon/migration.h \
 	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h \
-	daemon/plugin_api.c \
+	daemon/plugin_api.c daemon/plugin_api_v1.c \
 	daemon/plugin_loader.c daemon/plugin_loader.h \
 	daemon/region.c daemon/region.h \
 	daemon/sd_notify.c daemon/sd_notify.h \

@@ -271,15 +271,46 @@ API int vfud_dma_write(vfud_dev *dev, uint64_t iova, const void *buf, size_t len
     return dma_write(dev, iova, buf, len);
 }
 
-API int vfud_dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
-                        struct vfud_sg *sg, unsigned max_sg)
+API int vfud_dma_sgl_get(vfud_dev *dev, uint64_t iova, size_t len,
+                         unsigned prot, vfud_sg *sg, struct iovec *iov,
+                         unsigned max_sg)
 {
-    return dma_sg_get(dev, iova, len, prot, sg, max_sg);
+    int n;
+
+    if (iov == NULL) {
+        return -EINVAL;
+    }
+    n = dma_sg_get(dev, iova, len, prot, sg, max_sg);
+    for (int i = 0; i < n; i++) {
+        iov[i].iov_base = sg[i].base;
+        iov[i].iov_len = sg[i].len;
+    }
+    return n;
 }
 
-API void vfud_dma_sg_put(vfud_dev *dev, struct vfud_sg *sg, unsigned nr_sg)
+API void vfud_dma_sgl_put(vfud_dev *dev, vfud_sg *sg, unsigned nr_sg)
 {
     dma_sg_put(dev, sg, nr_sg);
+}
+
+API size_t vfud_sg_size(void)
+{
+    return sizeof(struct vfud_sg);
+}
+
+API vfud_sg *vfud_sg_alloc(unsigned nr)
+{
+    return g_try_new0(struct vfud_sg, MAX(nr, 1u));
+}
+
+API void vfud_sg_free(vfud_sg *sg)
+{
+    g_free(sg);
+}
+
+API vfud_sg *vfud_sg_at(vfud_sg *sg, unsigned i)
+{
+    return sg + i;
 }
 
 API void vfud_dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len)

@@ -56,9 +56,13 @@ static int plugin_check(struct plugin *p, const struct vfud_plugin *raw,
 {
     size_t n;
 
-    if (raw->_api_version != VFUD_API_VERSION) {
-        *why = g_strdup_printf("%s: plugin API version %d, this daemon speaks %d",
-                               p->path, raw->_api_version, VFUD_API_VERSION);
+    /* Older versions are served with their old meanings (plugin.h); a
+     * newer one may rely on what this daemon lacks. */
+    if (raw->_api_version < VFUD_API_VERSION_MIN ||
+        raw->_api_version > VFUD_API_VERSION) {
+        *why = g_strdup_printf("%s: plugin API version %d, this daemon speaks %d to %d",
+                               p->path, raw->_api_version,
+                               VFUD_API_VERSION_MIN, VFUD_API_VERSION);
         return -EPROTO;
     }
     if (raw->_struct_size < PLUGIN_MIN_SIZE) {

@@ -13,3 +13,4 @@ include $(srcdir)/tests/ops/local.mk
 include $(srcdir)/tests/fuzz/local.mk
 include $(srcdir)/tests/soak/local.mk
 include $(srcdir)/tests/hostile/local.mk
+include $(srcdir)/tests/plugins/local.mk

@@ -5,8 +5,22 @@
  * registers it with VFUD_REGISTER_PLUGIN().  The daemon dlopen()s it, copies
  * min(sizeof(struct vfud_plugin), _struct_size) bytes of the struct and zeroes
  * the rest, so a plugin built against an older header keeps loading: new
- * fields are only ever appended.  _api_version changes only when the meaning
- * of an existing field changes; the daemon refuses any other version.
+ * fields are only ever appended.
+ *
+ * How the API evolves (nbdkit's scheme):
+ *   - a new callback or function is appended; the version stays;
+ *   - when the meaning of a field or function changes, VFUD_API_VERSION goes
+ *     up, the old field keeps its place under a new name ending in _v<N>, an
+ *     old function stays exported by the daemon under its old name, and the
+ *     header declares only the new ones;
+ *   - the daemon loads every version from VFUD_API_VERSION_MIN to its own
+ *     and serves each plugin the meaning its version had; it refuses newer
+ *     ones, which may rely on things it lacks.
+ * Version history:
+ *   1  the first;
+ *   2  the scatter-gather entry is opaque (its size is the daemon's business):
+ *      vfud_dma_sgl_get/put and vfud_sg_alloc replace version 1's
+ *      vfud_dma_sg_get/put on a plugin-visible struct vfud_sg.
  *
  * Lifecycle (see vfiouserd-plugin(3) for the diagram):
  *
@@ -39,12 +53,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <syslog.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define VFUD_API_VERSION 1
+/* The version this header describes, and the oldest the daemon still loads. */
+#define VFUD_API_VERSION 2
+#define VFUD_API_VERSION_MIN 1
 
 #if defined(__GNUC__)
 #define VFUD_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -128,14 +145,12 @@ enum vfud_irq_type {
 #define VFUD_DMA_READ  (1u << 0) /* the device reads guest memory */
 #define VFUD_DMA_WRITE (1u << 1) /* the device writes guest memory */
 
-/* One piece of guest memory mapped into the daemon. */
-struct vfud_sg {
-    uint64_t iova; /* guest (IO virtual) address of base */
-    void *base;    /* host address */
-    size_t len;
-    void *_map;    /* daemon private: the DMA window held */
-    unsigned _prot;
-};
+/* Scatter-gather entries: each holds a reference on the DMA window that one
+ * piece of guest memory mapped into the daemon belongs to.  Opaque: the
+ * plugin keeps arrays of them (vfud_sg_alloc(), or its own memory of
+ * n * vfud_sg_size() bytes) and reads the host addresses from the iovecs
+ * vfud_dma_sgl_get() fills beside them. */
+typedef struct vfud_sg vfud_sg;
 
 /* ------------------------------------------------------------------------
  * Reset reasons
@@ -216,7 +231,7 @@ struct vfud_plugin {
                         const void *buf, size_t len);
 
     /* A DMA window is going away: it has already left the daemon's table
-     * (a new vfud_dma_sg_get() or vfud_dma_read/write on it fails), so drop
+     * (a new vfud_dma_sgl_get() or vfud_dma_read/write on it fails), so drop
      * every pointer obtained for [iova, iova + len) and return; the daemon
      * then waits (up to 2 s) for vfud_sg references still held. */
     void (*dma_unmap)(vfud_dev *dev, uint64_t iova, uint64_t len);
@@ -343,15 +358,24 @@ int vfud_irq_signal(vfud_dev *dev, enum vfud_irq_type type);
 int vfud_dma_read(vfud_dev *dev, uint64_t iova, void *buf, size_t len);
 int vfud_dma_write(vfud_dev *dev, uint64_t iova, const void *buf, size_t len);
 
-/* Direct access: fill sg[] with host pointers for [iova, iova + len), one
- * entry per DMA window crossed, holding a reference on each window until
- * vfud_dma_sg_put().  Returns the number of entries, -ENOSPC if max_sg is
- * too small, -EREMOTE if part of the range is reachable by messages only. */
-int vfud_dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
-                    struct vfud_sg *sg, unsigned max_sg);
+/* Direct access: fill sg[0..n) and iov[0..n) for [iova, iova + len), one
+ * entry per DMA window crossed; iov[i] is the host address and length of
+ * entry i, valid until vfud_dma_sgl_put() releases the window reference the
+ * entry holds.  Returns n, -ENOSPC if max_sg is too small, -EREMOTE if part
+ * of the range is reachable by messages only (nothing is held then). */
+int vfud_dma_sgl_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
+                     vfud_sg *sg, struct iovec *iov, unsigned max_sg);
 /* Releases the references; entries taken with VFUD_DMA_WRITE are logged
- * dirty for migration. */
-void vfud_dma_sg_put(vfud_dev *dev, struct vfud_sg *sg, unsigned nr_sg);
+ * dirty for migration.  Released entries may be filled again. */
+void vfud_dma_sgl_put(vfud_dev *dev, vfud_sg *sg, unsigned nr_sg);
+
+/* Scatter-gather storage (any thread).  Allocate it when a queue or a
+ * request slot is created, not per I/O: these functions allocate, the two
+ * above do not. */
+size_t vfud_sg_size(void);                 /* bytes of one entry */
+vfud_sg *vfud_sg_alloc(unsigned nr);       /* nr empty entries; NULL: ENOMEM */
+void vfud_sg_free(vfud_sg *sg);            /* entries must be put; NULL ok */
+vfud_sg *vfud_sg_at(vfud_sg *sg, unsigned i); /* entry i of an array */
 /* For a plugin that wrote guest memory through a pointer it kept. */
 void vfud_dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len);
 

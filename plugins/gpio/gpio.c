@@ -34,19 +34,18 @@
  * the device is stopped, input changes from the host wait and are applied
  * (latching an interrupt as usual) when it runs again; a loaded state
  * rewrites output-file.
+ *
+ * This file reads top-down: the card's registers, the region callbacks,
+ * the life cycle, migration.  The host side (input-file, output-file) is in
+ * gpio_host.c; the state both share is struct gpio in gpio_int.h.
  */
 #include <config.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <vfiouserd/plugin.h>
+#include "gpio_int.h"
 
 #define GPIO_BAR2_SIZE 8
 
@@ -66,34 +65,6 @@
 #define GPIO_STATE_VERSION 1
 #define GPIO_STATE_SIZE 8
 
-#define GPIO_LINE_MAX 256       /* longest input-file line */
-#define GPIO_FILE_MAX (64 << 10) /* largest regular input-file read */
-
-struct gpio {
-    uint16_t outputs;
-    uint16_t inputs;
-    uint16_t filters;
-    bool irq_enabled;
-    uint8_t irq_status;
-
-    bool stopped;         /* quiesced for migration */
-    bool held;            /* host inputs changed while stopped: */
-    uint16_t held_inputs; /* to these */
-
-    char *input_file;
-    char *output_file;
-    unsigned poll_ms;
-    bool input_is_fifo;
-
-    int fifo_fd;  /* FIFO read end, watched */
-    int fifo_wfd; /* and a write end we keep open */
-    vfud_watch *watch;
-    char line[GPIO_LINE_MAX];
-    size_t line_len;
-    bool line_too_long;
-    struct stat last_st; /* regular input-file as last read */
-};
-
 static const struct vfud_pci_id gpio_pci_id = {
     .vendor_id = 0x494f,
     .device_id = 0x0dc8,
@@ -104,6 +75,8 @@ static const struct vfud_pci_id gpio_pci_id = {
     .class_code = 0x118000,
 };
 
+/* ---- Registers ---- */
+
 static void gpio_raise(vfud_dev *dev)
 {
     int r = vfud_irq_trigger(dev, 0);
@@ -111,38 +84,6 @@ static void gpio_raise(vfud_dev *dev)
     if (r < 0) {
         vfud_log(dev, LOG_DEBUG, "INTx not delivered: %s", strerror(-r));
     }
-}
-
-/* Replace output-file with the outputs: write a temporary file beside it and
- * rename it, so a reader never sees a partial file.  0 or -errno. */
-static int gpio_write_output_file(const struct gpio *g)
-{
-    char tmp[PATH_MAX];
-    int fd, r = 0;
-
-    if (g->output_file == NULL) {
-        return 0;
-    }
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", g->output_file) >= (int)sizeof(tmp)) {
-        return -ENAMETOOLONG;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -errno;
-    }
-    if (dprintf(fd, "0x%04x\n", g->outputs) < 0) {
-        r = -errno;
-    }
-    if (close(fd) < 0 && r == 0) {
-        r = -errno;
-    }
-    if (r == 0 && rename(tmp, g->output_file) < 0) {
-        r = -errno;
-    }
-    if (r < 0) {
-        unlink(tmp);
-    }
-    return r;
 }
 
 static void gpio_set_outputs(vfud_dev *dev, struct gpio *g, uint16_t outputs)
@@ -160,7 +101,7 @@ static void gpio_set_outputs(vfud_dev *dev, struct gpio *g, uint16_t outputs)
     }
 }
 
-static void gpio_set_inputs(vfud_dev *dev, struct gpio *g, uint16_t inputs)
+void gpio_set_inputs(vfud_dev *dev, struct gpio *g, uint16_t inputs)
 {
     uint16_t changed = g->inputs ^ inputs;
     bool was_pending = g->irq_status != 0;
@@ -185,366 +126,6 @@ static void gpio_set_inputs(vfud_dev *dev, struct gpio *g, uint16_t inputs)
     if (!was_pending) {
         gpio_raise(dev);
     }
-}
-
-/* One line of input-file: tokens separated by blanks or commas, either a
- * number for all 16 inputs or N=0/N=1 for input N; '#' starts a comment.
- * The tokens are applied to *levels only if all of them are valid. */
-static int gpio_parse_line(const char *text, uint16_t *levels)
-{
-    char buf[GPIO_LINE_MAX];
-    char *tok, *save, *eq;
-    uint16_t v = *levels;
-    uint64_t n, bit;
-
-    snprintf(buf, sizeof(buf), "%s", text);
-    buf[strcspn(buf, "#")] = '\0';
-    for (tok = strtok_r(buf, " \t\r\n,", &save); tok != NULL;
-         tok = strtok_r(NULL, " \t\r\n,", &save)) {
-        eq = strchr(tok, '=');
-        if (eq == NULL) {
-            if (vfud_parse_u64(tok, &n) < 0 || n > 0xffff) {
-                return -EINVAL;
-            }
-            v = (uint16_t)n;
-            continue;
-        }
-        *eq = '\0';
-        if (vfud_parse_u64(tok, &bit) < 0 || bit > 15 ||
-            vfud_parse_u64(eq + 1, &n) < 0 || n > 1) {
-            return -EINVAL;
-        }
-        v = (uint16_t)((v & ~(1u << bit)) | (n << bit));
-    }
-    *levels = v;
-    return 0;
-}
-
-static void gpio_apply_line(vfud_dev *dev, struct gpio *g, const char *line)
-{
-    uint16_t levels = g->inputs;
-
-    if (gpio_parse_line(line, &levels) < 0) {
-        vfud_log(dev, LOG_WARNING, "input-file %s: ignoring bad line \"%s\"",
-                 g->input_file, line);
-        return;
-    }
-    gpio_set_inputs(dev, g, levels);
-}
-
-/* Feed bytes read from the FIFO; every complete line is one event. */
-static void gpio_feed(vfud_dev *dev, struct gpio *g, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\n') {
-            if (g->line_len + 1 < sizeof(g->line)) {
-                g->line[g->line_len++] = p[i];
-            } else {
-                g->line_too_long = true;
-            }
-            continue;
-        }
-        g->line[g->line_len] = '\0';
-        if (g->line_too_long) {
-            vfud_log(dev, LOG_WARNING, "input-file %s: ignoring a line longer "
-                     "than %d bytes", g->input_file, GPIO_LINE_MAX - 1);
-        } else {
-            gpio_apply_line(dev, g, g->line);
-        }
-        g->line_len = 0;
-        g->line_too_long = false;
-    }
-}
-
-/* The FIFO has data.  We hold a write end ourselves, so the reader never
- * sees end-of-file or a hang-up when a writer goes away: no reopening, and
- * the watch stays as it is.  The price: a last line without its newline waits
- * for the next one. */
-static bool gpio_fifo_ready(vfud_dev *dev, int fd, unsigned revents, void *opaque)
-{
-    struct gpio *g = opaque;
-    char buf[512];
-    ssize_t n;
-
-    while ((n = read(fd, buf, sizeof(buf))) > 0) {
-        gpio_feed(dev, g, buf, (size_t)n);
-    }
-    if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        vfud_log(dev, LOG_WARNING, "input-file %s: %s", g->input_file,
-                 strerror(errno));
-    }
-    return true;
-}
-
-static int gpio_fifo_open(vfud_dev *dev, struct gpio *g)
-{
-    int r;
-
-    g->fifo_fd = open(g->input_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (g->fifo_fd >= 0) {
-        g->fifo_wfd = open(g->input_file, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    }
-    if (g->fifo_fd < 0 || g->fifo_wfd < 0) {
-        r = -errno;
-        vfud_error(dev, "input-file %s: %s", g->input_file, strerror(-r));
-        return r;
-    }
-    g->watch = vfud_watch_fd(dev, g->fifo_fd, VFUD_EV_IN, gpio_fifo_ready, g);
-    if (g->watch == NULL) {
-        vfud_error(dev, "input-file %s: cannot watch it", g->input_file);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-/* Regular input-file: apply all its lines to the current levels and commit
- * the result as one event. */
-static void gpio_read_file(vfud_dev *dev, struct gpio *g)
-{
-    char *text, *line, *save;
-    uint16_t levels = g->inputs;
-    ssize_t n;
-    int fd;
-
-    fd = open(g->input_file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        vfud_log(dev, LOG_DEBUG, "input-file %s: %s", g->input_file, strerror(errno));
-        return;
-    }
-    text = malloc(GPIO_FILE_MAX + 1);
-    n = text ? read(fd, text, GPIO_FILE_MAX) : -1;
-    close(fd);
-    if (n < 0) {
-        vfud_log(dev, LOG_WARNING, "input-file %s: cannot read it", g->input_file);
-        free(text);
-        return;
-    }
-    text[n] = '\0';
-    for (line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (strlen(line) >= GPIO_LINE_MAX || gpio_parse_line(line, &levels) < 0) {
-            vfud_log(dev, LOG_WARNING, "input-file %s: ignoring bad line",
-                     g->input_file);
-        }
-    }
-    free(text);
-    gpio_set_inputs(dev, g, levels);
-}
-
-static bool gpio_file_poll(vfud_dev *dev, void *opaque)
-{
-    struct gpio *g = opaque;
-    struct stat st;
-
-    if (stat(g->input_file, &st) < 0) {
-        return true;
-    }
-    if (st.st_ino != g->last_st.st_ino || st.st_size != g->last_st.st_size ||
-        st.st_mtim.tv_sec != g->last_st.st_mtim.tv_sec ||
-        st.st_mtim.tv_nsec != g->last_st.st_mtim.tv_nsec) {
-        g->last_st = st;
-        gpio_read_file(dev, g);
-    }
-    return true;
-}
-
-static int gpio_create(vfud_dev *dev)
-{
-    struct gpio *g = calloc(1, sizeof(*g));
-
-    if (g == NULL) {
-        return -ENOMEM;
-    }
-    g->poll_ms = 100;
-    g->fifo_fd = -1;
-    g->fifo_wfd = -1;
-    vfud_set_private(dev, g);
-    return 0;
-}
-
-static void gpio_destroy(vfud_dev *dev)
-{
-    struct gpio *g = vfud_get_private(dev);
-
-    if (g == NULL) {
-        return;
-    }
-    if (g->watch != NULL) {
-        vfud_watch_remove(g->watch);
-    }
-    if (g->fifo_fd >= 0) {
-        close(g->fifo_fd);
-    }
-    if (g->fifo_wfd >= 0) {
-        close(g->fifo_wfd);
-    }
-    free(g->input_file);
-    free(g->output_file);
-    free(g);
-}
-
-static int gpio_config(vfud_dev *dev, const char *key, const char *value)
-{
-    struct gpio *g = vfud_get_private(dev);
-    uint64_t n;
-
-    if (strcmp(key, "inputs") == 0) {
-        if (vfud_parse_u64(value, &n) < 0 || n > 0xffff) {
-            vfud_error(dev, "inputs: expected a 16-bit number, not \"%s\"", value);
-            return -EINVAL;
-        }
-        g->inputs = (uint16_t)n;
-    } else if (strcmp(key, "input-file") == 0) {
-        free(g->input_file);
-        g->input_file = strdup(value);
-        if (g->input_file == NULL) {
-            return -ENOMEM;
-        }
-    } else if (strcmp(key, "output-file") == 0) {
-        free(g->output_file);
-        g->output_file = strdup(value);
-        if (g->output_file == NULL) {
-            return -ENOMEM;
-        }
-    } else if (strcmp(key, "input-poll-ms") == 0) {
-        if (vfud_parse_u64(value, &n) < 0 || n < 10 || n > 60000) {
-            vfud_error(dev, "input-poll-ms: expected 10..60000, not \"%s\"", value);
-            return -EINVAL;
-        }
-        g->poll_ms = (unsigned)n;
-    } else {
-        vfud_error(dev, "unknown key %s", key);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-static int gpio_config_complete(vfud_dev *dev)
-{
-    struct gpio *g = vfud_get_private(dev);
-    struct stat st;
-
-    if (g->input_file == NULL) {
-        return 0;
-    }
-    if (stat(g->input_file, &st) < 0) {
-        int r = -errno;
-
-        vfud_error(dev, "input-file %s: %s", g->input_file, strerror(-r));
-        return r;
-    }
-    if (!S_ISFIFO(st.st_mode) && !S_ISREG(st.st_mode)) {
-        vfud_error(dev, "input-file %s: not a FIFO or a regular file", g->input_file);
-        return -EINVAL;
-    }
-    g->input_is_fifo = S_ISFIFO(st.st_mode);
-    return 0;
-}
-
-static int gpio_realize(vfud_dev *dev)
-{
-    struct gpio *g = vfud_get_private(dev);
-    int r;
-
-    r = vfud_pci_init(dev, VFUD_PCI_CONVENTIONAL, &gpio_pci_id);
-    if (r < 0) {
-        return r;
-    }
-    r = vfud_region_add(dev, VFUD_REGION_BAR2, GPIO_BAR2_SIZE,
-                        VFUD_REGION_RW | VFUD_REGION_IO);
-    if (r < 0) {
-        return r;
-    }
-    r = vfud_irq_setup(dev, VFUD_IRQ_INTX, 1);
-    if (r < 0) {
-        return r;
-    }
-    r = gpio_write_output_file(g);
-    if (r < 0) {
-        vfud_error(dev, "output-file %s: %s", g->output_file, strerror(-r));
-    }
-    return r;
-}
-
-static int gpio_start(vfud_dev *dev)
-{
-    struct gpio *g = vfud_get_private(dev);
-
-    if (g->input_file == NULL) {
-        return 0;
-    }
-    if (g->input_is_fifo) {
-        return gpio_fifo_open(dev, g);
-    }
-    gpio_file_poll(dev, g);
-    g->watch = vfud_watch_timer(dev, g->poll_ms, gpio_file_poll, g);
-    if (g->watch == NULL) {
-        vfud_error(dev, "input-file %s: cannot start polling it", g->input_file);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-/* Power-on state; the inputs are the host's and keep their levels. */
-static int gpio_reset(vfud_dev *dev, enum vfud_reset_reason why)
-{
-    struct gpio *g = vfud_get_private(dev);
-
-    gpio_set_outputs(dev, g, 0);
-    g->filters = 0;
-    g->irq_enabled = false;
-    g->irq_status = 0;
-    vfud_intx_deassert(dev);
-    return 0;
-}
-
-static int gpio_quiesce(vfud_dev *dev, bool stop)
-{
-    struct gpio *g = vfud_get_private(dev);
-
-    g->stopped = stop;
-    if (!stop && g->held) {
-        g->held = false;
-        gpio_set_inputs(dev, g, g->held_inputs);
-    }
-    return 0;
-}
-
-static int gpio_save_state(vfud_dev *dev, vfud_mig_stream *out)
-{
-    struct gpio *g = vfud_get_private(dev);
-    const uint8_t st[GPIO_STATE_SIZE] = {
-        g->outputs & 0xff, g->outputs >> 8,
-        g->inputs & 0xff, g->inputs >> 8,
-        g->filters & 0xff, g->filters >> 8,
-        g->irq_enabled, g->irq_status,
-    };
-
-    return vfud_mig_write(out, st, sizeof(st));
-}
-
-static int gpio_load_state(vfud_dev *dev, uint32_t version, const void *data,
-                           size_t len)
-{
-    struct gpio *g = vfud_get_private(dev);
-    const uint8_t *st = data;
-
-    if (version != 1 || len != GPIO_STATE_SIZE) {
-        vfud_error(dev, "state version %u of %zu bytes; version 1 has %d", version,
-                   len, GPIO_STATE_SIZE);
-        return -EINVAL;
-    }
-    if (st[6] > 1 || (st[7] & ~(GPIO_STATUS_LO | GPIO_STATUS_HI | GPIO_STATUS_PENDING))) {
-        vfud_error(dev, "bad interrupt state (enable %u, status %#x)", st[6], st[7]);
-        return -EINVAL;
-    }
-    g->inputs = (uint16_t)(st[2] | st[3] << 8);
-    g->filters = (uint16_t)(st[4] | st[5] << 8);
-    g->irq_enabled = st[6];
-    g->irq_status = st[7];
-    /* Through the setter: output-file shows the loaded outputs. */
-    gpio_set_outputs(dev, g, (uint16_t)(st[0] | st[1] << 8));
-    return 0;
 }
 
 static uint8_t gpio_read_reg(vfud_dev *dev, struct gpio *g, uint64_t reg)
@@ -609,6 +190,8 @@ static void gpio_write_reg(vfud_dev *dev, struct gpio *g, uint64_t reg, uint8_t 
     }
 }
 
+/* ---- Region callbacks ---- */
+
 /* Registers are bytes; wider accesses touch consecutive registers. */
 static int gpio_region_read(vfud_dev *dev, unsigned region, uint64_t offset,
                             void *buf, size_t len)
@@ -631,6 +214,170 @@ static int gpio_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
     for (size_t i = 0; i < len; i++) {
         gpio_write_reg(dev, g, offset + i, p[i]);
     }
+    return 0;
+}
+
+/* ---- Life cycle ---- */
+
+static int gpio_create(vfud_dev *dev)
+{
+    struct gpio *g = calloc(1, sizeof(*g));
+
+    if (g == NULL) {
+        return -ENOMEM;
+    }
+    g->poll_ms = 100;
+    g->fifo_fd = -1;
+    g->fifo_wfd = -1;
+    vfud_set_private(dev, g);
+    return 0;
+}
+
+static int gpio_config(vfud_dev *dev, const char *key, const char *value)
+{
+    struct gpio *g = vfud_get_private(dev);
+    uint64_t n;
+
+    if (strcmp(key, "inputs") == 0) {
+        if (vfud_parse_u64(value, &n) < 0 || n > 0xffff) {
+            vfud_error(dev, "inputs: expected a 16-bit number, not \"%s\"", value);
+            return -EINVAL;
+        }
+        g->inputs = (uint16_t)n;
+    } else if (strcmp(key, "input-file") == 0) {
+        free(g->input_file);
+        g->input_file = strdup(value);
+        if (g->input_file == NULL) {
+            return -ENOMEM;
+        }
+    } else if (strcmp(key, "output-file") == 0) {
+        free(g->output_file);
+        g->output_file = strdup(value);
+        if (g->output_file == NULL) {
+            return -ENOMEM;
+        }
+    } else if (strcmp(key, "input-poll-ms") == 0) {
+        if (vfud_parse_u64(value, &n) < 0 || n < 10 || n > 60000) {
+            vfud_error(dev, "input-poll-ms: expected 10..60000, not \"%s\"", value);
+            return -EINVAL;
+        }
+        g->poll_ms = (unsigned)n;
+    } else {
+        vfud_error(dev, "unknown key %s", key);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int gpio_config_complete(vfud_dev *dev)
+{
+    return gpio_input_check(dev, vfud_get_private(dev));
+}
+
+static int gpio_realize(vfud_dev *dev)
+{
+    struct gpio *g = vfud_get_private(dev);
+    int r;
+
+    r = vfud_pci_init(dev, VFUD_PCI_CONVENTIONAL, &gpio_pci_id);
+    if (r < 0) {
+        return r;
+    }
+    r = vfud_region_add(dev, VFUD_REGION_BAR2, GPIO_BAR2_SIZE,
+                        VFUD_REGION_RW | VFUD_REGION_IO);
+    if (r < 0) {
+        return r;
+    }
+    r = vfud_irq_setup(dev, VFUD_IRQ_INTX, 1);
+    if (r < 0) {
+        return r;
+    }
+    r = gpio_write_output_file(g);
+    if (r < 0) {
+        vfud_error(dev, "output-file %s: %s", g->output_file, strerror(-r));
+    }
+    return r;
+}
+
+static int gpio_start(vfud_dev *dev)
+{
+    return gpio_input_start(dev, vfud_get_private(dev));
+}
+
+/* Power-on state; the inputs are the host's and keep their levels. */
+static int gpio_reset(vfud_dev *dev, enum vfud_reset_reason why)
+{
+    struct gpio *g = vfud_get_private(dev);
+
+    gpio_set_outputs(dev, g, 0);
+    g->filters = 0;
+    g->irq_enabled = false;
+    g->irq_status = 0;
+    vfud_intx_deassert(dev);
+    return 0;
+}
+
+static void gpio_destroy(vfud_dev *dev)
+{
+    struct gpio *g = vfud_get_private(dev);
+
+    if (g == NULL) {
+        return;
+    }
+    gpio_input_stop(g);
+    free(g->input_file);
+    free(g->output_file);
+    free(g);
+}
+
+/* ---- Migration ---- */
+
+static int gpio_quiesce(vfud_dev *dev, bool stop)
+{
+    struct gpio *g = vfud_get_private(dev);
+
+    g->stopped = stop;
+    if (!stop && g->held) {
+        g->held = false;
+        gpio_set_inputs(dev, g, g->held_inputs);
+    }
+    return 0;
+}
+
+static int gpio_save_state(vfud_dev *dev, vfud_mig_stream *out)
+{
+    struct gpio *g = vfud_get_private(dev);
+    const uint8_t st[GPIO_STATE_SIZE] = {
+        g->outputs & 0xff, g->outputs >> 8,
+        g->inputs & 0xff, g->inputs >> 8,
+        g->filters & 0xff, g->filters >> 8,
+        g->irq_enabled, g->irq_status,
+    };
+
+    return vfud_mig_write(out, st, sizeof(st));
+}
+
+static int gpio_load_state(vfud_dev *dev, uint32_t version, const void *data,
+                           size_t len)
+{
+    struct gpio *g = vfud_get_private(dev);
+    const uint8_t *st = data;
+
+    if (version != 1 || len != GPIO_STATE_SIZE) {
+        vfud_error(dev, "state version %u of %zu bytes; version 1 has %d", version,
+                   len, GPIO_STATE_SIZE);
+        return -EINVAL;
+    }
+    if (st[6] > 1 || (st[7] & ~(GPIO_STATUS_LO | GPIO_STATUS_HI | GPIO_STATUS_PENDING))) {
+        vfud_error(dev, "bad interrupt state (enable %u, status %#x)", st[6], st[7]);
+        return -EINVAL;
+    }
+    g->inputs = (uint16_t)(st[2] | st[3] << 8);
+    g->filters = (uint16_t)(st[4] | st[5] << 8);
+    g->irq_enabled = st[6];
+    g->irq_status = st[7];
+    /* Through the setter: output-file shows the loaded outputs. */
+    gpio_set_outputs(dev, g, (uint16_t)(st[0] | st[1] << 8));
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /*
  * Data pointers: PRP lists and SGLs are walked into a list of guest
  * segments (req->seg), which are then either translated into host iovecs
- * with vfud_dma_sg_get() (fd-backed guest memory: zero copy) or served by a
+ * with vfud_dma_sgl_get() (fd-backed guest memory: zero copy) or served by a
  * bounce buffer filled/drained with vfud_dma_read/write (message-only guest
  * memory, or buffers O_DIRECT cannot use as they are).
  */
@@ -248,7 +248,7 @@ int nvme_req_bounce(struct nvme_req *req)
 void nvme_req_release_data(struct nvme_ctrl *c, struct nvme_req *req)
 {
     if (req->nsg) {
-        vfud_dma_sg_put(c->dev, req->sg, req->nsg);
+        vfud_dma_sgl_put(c->dev, req->sg, req->nsg);
         req->nsg = 0;
     }
 }
@@ -299,9 +299,9 @@ uint16_t nvme_dptr_map(struct nvme_ctrl *c, struct nvme_req *req,
     req->niov = 0;
     req->bounced = false;
     for (unsigned i = 0; i < req->nseg && direct; i++) {
-        int n = vfud_dma_sg_get(c->dev, req->seg[i].iova, req->seg[i].len,
-                                prot, &req->sg[req->nsg],
-                                NVME_MAX_SEGS - req->nsg);
+        int n = vfud_dma_sgl_get(c->dev, req->seg[i].iova, req->seg[i].len,
+                                 prot, vfud_sg_at(req->sg, req->nsg),
+                                 &req->iov[req->nsg], NVME_MAX_SEGS - req->nsg);
 
         if (n == -EREMOTE || n == -ENOSPC) {
             direct = false;
@@ -315,17 +315,14 @@ uint16_t nvme_dptr_map(struct nvme_ctrl *c, struct nvme_req *req,
     }
     if (direct && align > 1) {
         for (unsigned i = 0; i < req->nsg; i++) {
-            if (((uintptr_t)req->sg[i].base | req->sg[i].len) & (align - 1)) {
+            if (((uintptr_t)req->iov[i].iov_base | req->iov[i].iov_len) &
+                (align - 1)) {
                 direct = false;
                 break;
             }
         }
     }
     if (direct) {
-        for (unsigned i = 0; i < req->nsg; i++) {
-            req->iov[i].iov_base = req->sg[i].base;
-            req->iov[i].iov_len = req->sg[i].len;
-        }
         req->niov = req->nsg;
         return NVME_SC_SUCCESS;
     }

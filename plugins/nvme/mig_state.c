@@ -432,6 +432,7 @@ static void load_free(struct nvme_mig_load *l)
     for (unsigned qid = 0; qid <= NVME_MAX_QUEUES; qid++) {
         if (l->sqs[qid]) {
             free(l->sqs[qid]->reqs);
+            vfud_sg_free(l->sqs[qid]->sg_pool);
             free(l->sqs[qid]);
         }
         free(l->cqs[qid]);

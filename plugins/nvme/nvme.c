@@ -46,7 +46,7 @@
  * up to poll-max-sleep-us.
  *
  * Guest memory: queue memory and the shadow buffers are mapped once with
- * vfud_dma_sg_get() and the reference is kept until the queue is deleted,
+ * vfud_dma_sgl_get() and the reference is kept until the queue is deleted,
  * the controller reset, or the client unmaps the window (dma_unmap drops
  * them on the I/O thread).  Data buffers are translated per command; when
  * the memory is message-only (-EREMOTE) the command uses a bounce buffer

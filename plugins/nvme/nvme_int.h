@@ -82,8 +82,9 @@ struct nvme_ns {
 struct nvme_gmem {
     uint64_t iova;
     uint64_t len;
-    struct vfud_sg sg; /* valid while mapped */
-    bool mapped;       /* sg holds a reference and host pointer */
+    vfud_sg *sg;       /* one entry, allocated while mapped */
+    void *base;        /* host address of iova, while mapped */
+    bool mapped;       /* sg holds a reference, base is valid */
     bool remote;       /* not mappable: use vfud_dma_read/write */
 };
 
@@ -112,6 +113,7 @@ struct nvme_sq {
     uint32_t eventidx;   /* last EventIdx published (shadow doorbells) */
     struct nvme_gmem mem;
     struct nvme_req *reqs;      /* pool */
+    vfud_sg *sg_pool;           /* NVME_MAX_SEGS entries per request */
     struct nvme_req *free_list;
     unsigned nr_reqs;
     unsigned inflight;
@@ -136,8 +138,8 @@ struct nvme_req {
     uint64_t len;      /* bytes to transfer */
     unsigned nseg;
     struct nvme_seg seg[NVME_MAX_SEGS];
-    unsigned nsg;
-    struct vfud_sg sg[NVME_MAX_SEGS];
+    unsigned nsg;      /* entries of sg held (iov[0..nsg) describes them) */
+    vfud_sg *sg;       /* NVME_MAX_SEGS entries of the SQ's sg_pool */
     struct iovec iov[NVME_MAX_SEGS];
     unsigned niov;
     void *bounce;      /* NVME_MAX_XFER bytes, allocated on first need */

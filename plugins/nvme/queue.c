@@ -24,7 +24,10 @@ void nvme_gmem_init(struct nvme_gmem *g, uint64_t iova, uint64_t len)
 void nvme_gmem_release(struct nvme_ctrl *c, struct nvme_gmem *g)
 {
     if (g->mapped) {
-        vfud_dma_sg_put(c->dev, &g->sg, 1);
+        vfud_dma_sgl_put(c->dev, g->sg, 1);
+        vfud_sg_free(g->sg);
+        g->sg = NULL;
+        g->base = NULL;
         g->mapped = false;
         atomic_fetch_sub(&c->nr_mapped, 1);
     }
@@ -46,6 +49,7 @@ void nvme_gmem_unmap_range(struct nvme_ctrl *c, struct nvme_gmem *g,
  * Returns 0, -EREMOTE (use messages) or another negative errno. */
 int nvme_gmem_map(struct nvme_ctrl *c, struct nvme_gmem *g)
 {
+    struct iovec iov;
     int n;
 
     if (g->mapped) {
@@ -54,13 +58,21 @@ int nvme_gmem_map(struct nvme_ctrl *c, struct nvme_gmem *g)
     if (g->remote) {
         return -EREMOTE;
     }
-    n = vfud_dma_sg_get(c->dev, g->iova, g->len, VFUD_DMA_READ | VFUD_DMA_WRITE,
-                        &g->sg, 1);
+    /* Allocated per mapping, not per access: a queue maps once. */
+    g->sg = vfud_sg_alloc(1);
+    if (g->sg == NULL) {
+        return -ENOMEM;
+    }
+    n = vfud_dma_sgl_get(c->dev, g->iova, g->len,
+                         VFUD_DMA_READ | VFUD_DMA_WRITE, g->sg, &iov, 1);
     if (n == 1) {
+        g->base = iov.iov_base;
         g->mapped = true;
         atomic_fetch_add(&c->nr_mapped, 1);
         return 0;
     }
+    vfud_sg_free(g->sg);
+    g->sg = NULL;
     if (n == -EREMOTE || n == -ENOSPC) {
         /* message-only memory, or a queue split over two DMA windows */
         g->remote = true;
@@ -71,7 +83,7 @@ int nvme_gmem_map(struct nvme_ctrl *c, struct nvme_gmem *g)
 
 static inline uint8_t *gmem_ptr(struct nvme_gmem *g, uint64_t off)
 {
-    return (uint8_t *)g->sg.base + off;
+    return (uint8_t *)g->base + off;
 }
 
 /* A write through a pointer held since the queue was created: the
@@ -156,11 +168,18 @@ int nvme_sq_init(struct nvme_ctrl *c, struct nvme_sq *sq, uint16_t qid,
 {
     memset(sq, 0, sizeof(*sq));
     sq->reqs = calloc(nreqs, sizeof(*sq->reqs));
-    if (!sq->reqs) {
+    /* Scatter-gather entries for every request now: none on the I/O path. */
+    sq->sg_pool = vfud_sg_alloc(nreqs * NVME_MAX_SEGS);
+    if (!sq->reqs || !sq->sg_pool) {
+        free(sq->reqs);
+        vfud_sg_free(sq->sg_pool);
+        sq->reqs = NULL;
+        sq->sg_pool = NULL;
         return -ENOMEM;
     }
     sq->nr_reqs = nreqs;
     for (unsigned i = 0; i < nreqs; i++) {
+        sq->reqs[i].sg = vfud_sg_at(sq->sg_pool, i * NVME_MAX_SEGS);
         sq->reqs[i].sq = sq;
         sq->reqs[i].next = sq->free_list;
         sq->free_list = &sq->reqs[i];
@@ -187,6 +206,8 @@ void nvme_sq_fini(struct nvme_ctrl *c, struct nvme_sq *sq)
     c->total_inflight -= sq->inflight;
     free(sq->reqs);
     sq->reqs = NULL;
+    vfud_sg_free(sq->sg_pool);
+    sq->sg_pool = NULL;
     sq->free_list = NULL;
     sq->valid = false;
 }

@@ -15,16 +15,3 @@ plugins_bad_noreal_la_LDFLAGS = $(TESTDEV_LINK_FLAGS)
 # No version script: it would name a symbol this object lacks on purpose.
 plugins_bad_nosym_la_SOURCES = plugins/testdev/bad_nosym.c
 plugins_bad_nosym_la_LDFLAGS = -rpath /nowhere -module -avoid-version -shared
-
-# Unit test of the built modules in the fake daemon (tests/harness): it
-# dlopen()s the very .so files the daemon loads.
-if HAVE_CHECK
-check_PROGRAMS += plugins/testdev/test_testdev
-TESTS += plugins/testdev/test_testdev
-plugins_testdev_test_testdev_SOURCES = plugins/testdev/test_testdev.c
-plugins_testdev_test_testdev_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(FAKE_VFUD_CFLAGS)
-plugins_testdev_test_testdev_LDFLAGS = $(AM_LDFLAGS) $(FAKE_VFUD_LINKFLAGS)
-plugins_testdev_test_testdev_LDADD = $(FAKE_VFUD_LIBS) $(CHECK_LIBS)
-EXTRA_plugins_testdev_test_testdev_DEPENDENCIES = plugins/testdev.la \
-	plugins/bad_abi.la plugins/bad_noreal.la plugins/bad_nosym.la
-endif

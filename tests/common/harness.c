@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,15 +57,23 @@ char *harness_socket(const struct harness *h, const char *device)
     return g_strdup_printf("%s/%s.sock", h->sock_dir, device);
 }
 
+bool harness_wrapped(void)
+{
+    const char *w = getenv("VFIOUSERD_WRAPPER");
+
+    return w != NULL && w[0] != '\0';
+}
+
+/* $VFIOUSERD_WRAPPER's words, then the daemon. */
 static GPtrArray *wrapper_argv(void)
 {
     GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
-    const char *w = getenv("VFIOUSERD_WRAPPER");
 
-    if (w != NULL && w[0] != '\0') {
+    if (harness_wrapped()) {
         gchar **parts = NULL;
 
-        g_assert_true(g_shell_parse_argv(w, NULL, &parts, NULL));
+        g_assert_true(g_shell_parse_argv(getenv("VFIOUSERD_WRAPPER"), NULL,
+                                         &parts, NULL));
         for (gchar **p = parts; *p != NULL; p++) {
             g_ptr_array_add(argv, g_strdup(*p));
         }
@@ -74,26 +83,71 @@ static GPtrArray *wrapper_argv(void)
     return argv;
 }
 
-static pid_t spawn(GPtrArray *argv, int out_fd)
+/* fork and exec argv with stdin /dev/null, stdout and stderr out_fd, and
+ * what `how` asks for (may be NULL); no other fd of ours. */
+static pid_t spawn(GPtrArray *argv, int out_fd, const struct harness_spawn *how)
 {
+    unsigned nr_fds = how != NULL ? how->nr_fds : 0;
+    int moved[16];
     pid_t pid;
 
+    g_assert_cmpuint(nr_fds, <=, G_N_ELEMENTS(moved));
     g_ptr_array_add(argv, NULL);
     pid = fork();
     g_assert_cmpint(pid, >=, 0);
     if (pid == 0) {
         int null = open("/dev/null", O_RDONLY);
+        char pidbuf[32];
 
         dup2(null, 0);
         dup2(out_fd, 1);
         dup2(out_fd, 2);
+        /* Passed fds: out of the way of 3.. first, then into place. */
+        for (unsigned i = 0; i < nr_fds; i++) {
+            moved[i] = fcntl(how->fds[i], F_DUPFD_CLOEXEC, 100);
+        }
+        for (unsigned i = 0; i < nr_fds; i++) {
+            dup2(moved[i], 3 + (int)i);
+        }
         /* The daemon must not inherit our test fds. */
-        for (int fd = 3; fd < 1024; fd++) {
+        for (int fd = 3 + (int)nr_fds; fd < 1024; fd++) {
             close(fd);
+        }
+        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+        for (const char *const *e = how != NULL ? how->env : NULL;
+             e != NULL && *e != NULL; e++) {
+            g_autofree char *name = g_strndup(*e, strcspn(*e, "="));
+            const char *value = strchr(*e, '=') != NULL ? strchr(*e, '=') + 1 : "";
+
+            setenv(name, strcmp(value, "self") == 0 ? pidbuf : value, 1);
+        }
+        if (how != NULL && how->uid != (uid_t)-1) {
+            /* Our private TMPDIR is not theirs (valgrind writes there). */
+            setenv("TMPDIR", "/tmp", 1);
+            if (setgroups(0, NULL) < 0 || setgid(how->gid) < 0 ||
+                setuid(how->uid) < 0) {
+                _exit(126);
+            }
         }
         execvp((char *)argv->pdata[0], (char **)argv->pdata);
         _exit(127);
     }
+    return pid;
+}
+
+pid_t harness_spawn(const char *const *args, const struct harness_spawn *how)
+{
+    g_autoptr(GPtrArray) argv = wrapper_argv();
+    int log_fd;
+    pid_t pid;
+
+    for (const char *const *a = args; *a != NULL; a++) {
+        g_ptr_array_add(argv, g_strdup(*a));
+    }
+    log_fd = open(how->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    g_assert_cmpint(log_fd, >=, 0);
+    pid = spawn(argv, log_fd, how);
+    close(log_fd);
     return pid;
 }
 
@@ -113,7 +167,7 @@ int harness_start(struct harness *h, const char *const *extra_args,
     }
     log_fd = open(h->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     g_assert_cmpint(log_fd, >=, 0);
-    h->pid = spawn(argv, log_fd);
+    h->pid = spawn(argv, log_fd, NULL);
     close(log_fd);
 
     /* Valgrind makes start-up slow. */
@@ -242,7 +296,7 @@ int harness_run(const char *const *args, char **output)
     for (const char *const *a = args; a != NULL && *a != NULL; a++) {
         g_ptr_array_add(argv, g_strdup(*a));
     }
-    pid = spawn(argv, fd);
+    pid = spawn(argv, fd, NULL);
     waitpid(pid, &status, 0);
     if (output != NULL) {
         off_t len = lseek(fd, 0, SEEK_END);
@@ -262,9 +316,7 @@ bool harness_rss_meaningful(void)
 #ifdef VFUD_SANITIZED
     return false;
 #else
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-
-    return w == NULL || w[0] == '\0';
+    return !harness_wrapped();
 #endif
 }
 

@@ -45,6 +45,27 @@ bool harness_log_contains(const struct harness *h, const char *text);
 /* Remove the directory and free. */
 void harness_free(struct harness *h);
 
+/* The one place that spawns the daemon for tests that manage it
+ * themselves: $VFIOUSERD_WRAPPER, the built daemon, then args
+ * (NULL-terminated, no config added); stdin /dev/null, stdout and stderr
+ * appended to log_path; fds[i] becomes fd 3 + i and no other fd is
+ * inherited; env entries NAME=value are set in the child ("self": its own
+ * pid, for LISTEN_PID); uid/gid other than -1: drop to them (and
+ * TMPDIR=/tmp). */
+struct harness_spawn {
+    const char *log_path;
+    const int *fds;   /* up to 16 */
+    unsigned nr_fds;
+    const char *const *env;
+    uid_t uid;        /* (uid_t)-1: unchanged */
+    gid_t gid;
+};
+pid_t harness_spawn(const char *const *args, const struct harness_spawn *how);
+
+/* Is the daemon run under $VFIOUSERD_WRAPPER (valgrind: an order of
+ * magnitude slower)?  Tests ask this, not the environment. */
+bool harness_wrapped(void);
+
 /* Run the daemon to completion with argv (after the binary; no config
  * added), capturing stdout+stderr; returns the exit status. */
 int harness_run(const char *const *args, char **output);

@@ -198,52 +198,14 @@ bool dt_wait_listening(const struct harness *h, const char *const *devices)
 pid_t dt_spawn(const char *const *args, const char *log_path, int pass_fd,
                int as_fd)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-    int log_fd;
-    pid_t pid;
+    const struct harness_spawn how = {
+        .log_path = log_path, .fds = &pass_fd, .nr_fds = pass_fd >= 0 ? 1 : 0,
+        .uid = (uid_t)-1, .gid = (gid_t)-1,
+    };
 
-    if (w != NULL && w[0] != '\0') {
-        g_auto(GStrv) parts = NULL;
-
-        ck_assert(g_shell_parse_argv(w, NULL, &parts, NULL));
-        for (char **p = parts; *p != NULL; p++) {
-            g_ptr_array_add(argv, g_strdup(*p));
-        }
-    }
-    g_ptr_array_add(argv, g_strdup(harness_daemon_path()));
-    for (const char *const *a = args; *a != NULL; a++) {
-        g_ptr_array_add(argv, g_strdup(*a));
-    }
-    g_ptr_array_add(argv, NULL);
-
-    log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    ck_assert_int_ge(log_fd, 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-
-        dup2(null, 0);
-        dup2(log_fd, 1);
-        dup2(log_fd, 2);
-        if (pass_fd >= 0) {
-            if (pass_fd == as_fd) {
-                fcntl(as_fd, F_SETFD, 0);
-            } else {
-                dup2(pass_fd, as_fd); /* the copy is not close-on-exec */
-            }
-        }
-        for (int fd = 3; fd < 1024; fd++) {
-            if (fd != as_fd || pass_fd < 0) {
-                close(fd);
-            }
-        }
-        execvp((char *)argv->pdata[0], (char **)argv->pdata);
-        _exit(127);
-    }
-    close(log_fd);
-    return pid;
+    /* Passed fds are numbered from 3. */
+    ck_assert(pass_fd < 0 || as_fd == 3);
+    return harness_spawn(args, &how);
 }
 
 int dt_wait_exit(pid_t pid, int timeout_ms)

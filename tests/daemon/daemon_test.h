@@ -55,7 +55,8 @@ bool dt_wait_listening(const struct harness *h, const char *const *devices);
 
 /* Start the daemon with exactly these arguments (after the binary and any
  * $VFIOUSERD_WRAPPER), stdout and stderr to log_path.  If pass_fd >= 0 it
- * becomes fd as_fd of the daemon; every other fd above 2 is closed. */
+ * becomes fd as_fd (3) of the daemon; every other fd above 2 is closed.
+ * (harness_spawn does it.) */
 pid_t dt_spawn(const char *const *args, const char *log_path, int pass_fd,
                int as_fd);
 /* Wait for pid to exit; its exit status (128+signal if killed), or -1 if

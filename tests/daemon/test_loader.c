@@ -166,8 +166,8 @@ START_TEST(wrong_abi)
 
     expect_refused(rc, out);
     expect_line(out, "vfiouserd: %s:2: [p0] %s: plugin API version 999, this "
-                     "daemon speaks %d",
-                h->config_path, path, VFUD_API_VERSION);
+                     "daemon speaks %d to %d",
+                h->config_path, path, VFUD_API_VERSION_MIN, VFUD_API_VERSION);
     harness_free(h);
 }
 END_TEST
@@ -381,8 +381,9 @@ START_TEST(dump_wrong_abi)
     int rc = dump("bad_abi", &out);
 
     ck_assert_msg(rc == 1, "exit status %d; output:\n%s", rc, out);
-    expect_line(out, "vfiouserd: %s: plugin API version 999, this daemon speaks %d",
-                path, VFUD_API_VERSION);
+    expect_line(out, "vfiouserd: %s: plugin API version 999, this daemon "
+                     "speaks %d to %d",
+                path, VFUD_API_VERSION_MIN, VFUD_API_VERSION);
 }
 END_TEST
 

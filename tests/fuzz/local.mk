@@ -52,7 +52,8 @@ FUZZ_NVME_SOURCES = tests/fuzz/fuzz_nvme.c tests/fuzz/fuzz_nvme.h \
 	tests/harness/fake_vfud.h tests/harness/fake_priv.h \
 	tests/harness/fake_dev.c tests/harness/fake_pci.c \
 	tests/harness/fake_irq.c tests/harness/fake_dma.c \
-	tests/harness/fake_loop.c daemon/util.c daemon/util.h
+	tests/harness/fake_loop.c daemon/util.c daemon/util.h \
+	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h
 FUZZ_NVME_CPPFLAGS = $(FUZZ_CPPFLAGS) -I$(top_srcdir)/tests/harness
 FUZZ_NVME_LIBS = $(LIBURING_LIBS) $(LIBS)
 
@@ -179,7 +180,7 @@ fuzz-coverage-engine: tests/fuzz/fuzz_cov
 	$(LLVM_PROFDATA) merge -o tests/fuzz/fuzz.profdata tests/fuzz/fuzz.profraw
 	$(LLVM_COV) report tests/fuzz/fuzz_cov -instr-profile=tests/fuzz/fuzz.profdata \
 		$(addprefix $(srcdir)/,$(filter daemon/%.c plugins/%.c,$(DAEMON_CORE_SOURCES)) \
-		plugins/testdev/testdev.c plugins/gpio/gpio.c)
+		plugins/testdev/testdev.c plugins/gpio/gpio.c plugins/gpio/gpio_host.c)
 
 fuzz-coverage-nvme: tests/fuzz/fuzz_nvme_cov
 	@mkdir -p tests/fuzz/corpus-nvme.work

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -92,12 +93,42 @@ int vfud_dma_write(vfud_dev *dev, uint64_t iova, const void *buf, size_t len)
     return dma_copy(dev, iova, (void *)buf, len, true);
 }
 
-int vfud_dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
-                    struct vfud_sg *sg, unsigned max_sg)
+/* The fake's own scatter-gather entry: plugins see only its size, so it
+ * need not look like the daemon's. */
+struct vfud_sg {
+    struct fake_window *win; /* reference held; NULL: empty */
+    unsigned prot;
+};
+
+size_t vfud_sg_size(void)
+{
+    return sizeof(struct vfud_sg);
+}
+
+vfud_sg *vfud_sg_alloc(unsigned nr)
+{
+    return calloc(nr ? nr : 1, sizeof(struct vfud_sg));
+}
+
+void vfud_sg_free(vfud_sg *sg)
+{
+    free(sg);
+}
+
+vfud_sg *vfud_sg_at(vfud_sg *sg, unsigned i)
+{
+    return sg + i;
+}
+
+int vfud_dma_sgl_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
+                     vfud_sg *sg, struct iovec *iov, unsigned max_sg)
 {
     unsigned n = 0;
     int r = 0;
 
+    if (iov == NULL) {
+        return -EINVAL;
+    }
     if (!atomic_load(&dev->bus_master)) {
         return -EPERM;
     }
@@ -123,11 +154,10 @@ int vfud_dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
         }
         off = (size_t)(iova - w->iova);
         l = w->size - off < len ? w->size - off : len;
-        sg[n].iova = iova;
-        sg[n].base = w->mem + off;
-        sg[n].len = l;
-        sg[n]._map = w;
-        sg[n]._prot = prot;
+        iov[n].iov_base = w->mem + off;
+        iov[n].iov_len = l;
+        sg[n].win = w;
+        sg[n].prot = prot;
         atomic_fetch_add(&w->refs, 1);
         n++;
         iova += l;
@@ -135,21 +165,21 @@ int vfud_dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
     }
     pthread_rwlock_unlock(&dev->win_lock);
     if (r < 0) {
-        vfud_dma_sg_put(dev, sg, n);
+        vfud_dma_sgl_put(dev, sg, n);
         return r;
     }
     return (int)n;
 }
 
-void vfud_dma_sg_put(vfud_dev *dev, struct vfud_sg *sg, unsigned nr_sg)
+void vfud_dma_sgl_put(vfud_dev *dev, vfud_sg *sg, unsigned nr_sg)
 {
     (void)dev;
     for (unsigned i = 0; i < nr_sg; i++) {
-        struct fake_window *w = sg[i]._map;
+        struct fake_window *w = sg[i].win;
 
         if (w != NULL) {
             atomic_fetch_sub(&w->refs, 1);
-            sg[i]._map = NULL;
+            sg[i].win = NULL;
         }
     }
 }

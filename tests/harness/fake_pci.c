@@ -1,8 +1,10 @@
 /*
  * The fake daemon (fake_vfud.h): PCI identity, capabilities and regions as
  * realize() declares them, config-space reads, and the guest's region
- * accesses.  The checks are the daemon's (daemon/pci_config.c, region.c),
- * so a declaration the daemon refuses fails here too.
+ * accesses.  Config space, capability placement and the BAR and capability
+ * checks are the daemon's own code (daemon/pci_config.c, pci_caps.c), and
+ * the region checks follow region.c, so a declaration the daemon refuses
+ * fails here too, and offsets are the ones a guest would see.
  */
 #include "config.h"
 
@@ -20,11 +22,6 @@
 #define CAP_MSIX    0x11
 #define EXT_CAP_DSN 0x03
 
-static bool is_pow2(uint64_t x)
-{
-    return x != 0 && (x & (x - 1)) == 0;
-}
-
 int fk_declaring(vfud_dev *dev, const char *what)
 {
     if (!dev->realizing) {
@@ -38,31 +35,24 @@ int fk_declaring(vfud_dev *dev, const char *what)
     return 0;
 }
 
-/* Record a capability; returns a config-space offset, as the daemon does
- * (the offsets mean nothing here). */
-static int add_cap(vfud_dev *dev, unsigned id, const char *what)
+/* After one of the daemon's pci_cap_add_*() calls: record the capability
+ * (fake_caps) or say why the daemon's code refused it. */
+static int cap_done(vfud_dev *dev, unsigned id, int r)
 {
-    int r = fk_declaring(dev, what);
-
     if (r < 0) {
+        fk_set_error(dev, "%s", dev->pci.error[0] != '\0' ? dev->pci.error
+                                                          : strerror(-r));
         return r;
     }
-    for (unsigned i = 0; i < dev->nr_caps; i++) {
-        if (dev->caps[i] == id && id != CAP_VENDOR) {
-            fk_set_error(dev, "%s: capability added twice", what);
-            return -EEXIST;
-        }
+    if (dev->nr_caps < FAKE_MAX_CAPS) {
+        dev->caps[dev->nr_caps++] = id;
     }
-    if (dev->nr_caps == FAKE_MAX_CAPS) {
-        fk_set_error(dev, "%s: no room for another capability", what);
-        return -ENOSPC;
-    }
-    dev->caps[dev->nr_caps++] = id;
-    return (id & FAKE_EXT_CAP(0) ? 0x100 : 0x40) + 0x10 * (int)dev->nr_caps;
+    return r;
 }
 
 /* ------------------------------------------------------------------------
- * Functions the daemon provides to plugins
+ * Functions the daemon provides to plugins: config space is the daemon's
+ * own code (daemon/pci_config.c, pci_caps.c), offsets and checks included.
  */
 
 int vfud_pci_init(vfud_dev *dev, enum vfud_pci_type type,
@@ -82,26 +72,26 @@ int vfud_pci_init(vfud_dev *dev, enum vfud_pci_type type,
     }
     dev->type = type;
     dev->id = *id;
+    pci_config_init(&dev->pci, type, id);
     dev->pci_inited = true;
     return 0;
 }
 
 int vfud_pci_add_cap_pm(vfud_dev *dev)
 {
-    return add_cap(dev, CAP_PM, "PM");
+    int r = fk_declaring(dev, "PM");
+
+    return r < 0 ? r : cap_done(dev, CAP_PM, pci_cap_add_pm(&dev->pci));
 }
 
 int vfud_pci_add_cap_msi(vfud_dev *dev, unsigned nr_vectors, unsigned flags)
 {
-    int r;
+    int r = fk_declaring(dev, "MSI");
 
-    (void)flags;
-    if (nr_vectors == 0 || nr_vectors > 32 || !is_pow2(nr_vectors)) {
-        fk_set_error(dev, "MSI: %u vectors is not a power of two up to 32",
-                     nr_vectors);
-        return -EINVAL;
+    if (r < 0) {
+        return r;
     }
-    r = add_cap(dev, CAP_MSI, "MSI");
+    r = cap_done(dev, CAP_MSI, pci_cap_add_msi(&dev->pci, nr_vectors, flags));
     if (r >= 0) {
         dev->msi_vectors = nr_vectors;
     }
@@ -112,95 +102,56 @@ int vfud_pci_add_cap_msix(vfud_dev *dev, unsigned nr_vectors,
                           unsigned table_bar, uint32_t table_offset,
                           unsigned pba_bar, uint32_t pba_offset)
 {
-    int r;
+    int r = fk_declaring(dev, "MSI-X");
 
-    if (nr_vectors == 0 || nr_vectors > FAKE_MAX_VECTORS ||
-        table_bar > VFUD_REGION_BAR5 || pba_bar > VFUD_REGION_BAR5 ||
-        ((table_offset | pba_offset) & 7)) {
-        fk_set_error(dev, "MSI-X: bad vector count, BAR or offset");
+    if (r < 0) {
+        return r;
+    }
+    if (nr_vectors > FAKE_MAX_VECTORS) {
+        fk_set_error(dev, "MSI-X: the fake counts %d vectors at most",
+                     FAKE_MAX_VECTORS);
         return -EINVAL;
     }
-    r = add_cap(dev, CAP_MSIX, "MSI-X");
+    /* whether the table fits is checked at finalize, as the daemon does:
+     * the BARs may be declared later */
+    r = cap_done(dev, CAP_MSIX,
+                 pci_cap_add_msix(&dev->pci, nr_vectors, table_bar,
+                                  table_offset, pba_bar, pba_offset));
     if (r >= 0) {
-        /* whether the table fits is checked after realize, as the daemon
-         * does: the BARs may be declared later */
         dev->msix_vectors = nr_vectors;
-        dev->msix_table_bar = table_bar;
-        dev->msix_table_offset = table_offset;
-        dev->msix_pba_bar = pba_bar;
-        dev->msix_pba_offset = pba_offset;
     }
     return r;
 }
 
 int vfud_pci_add_cap_express(vfud_dev *dev, unsigned flags)
 {
-    (void)flags;
-    if (dev->pci_inited && dev->type != VFUD_PCI_EXPRESS) {
-        fk_set_error(dev, "PCI Express capability on a conventional device");
-        return -EINVAL;
-    }
-    return add_cap(dev, CAP_EXPRESS, "PCI Express");
+    int r = fk_declaring(dev, "PCI Express");
+
+    return r < 0 ? r
+                 : cap_done(dev, CAP_EXPRESS,
+                            pci_cap_add_express(&dev->pci, flags));
 }
 
 int vfud_pci_add_cap_vendor(vfud_dev *dev, const void *data, size_t len)
 {
+    int r = fk_declaring(dev, "vendor capability");
+
+    if (r < 0) {
+        return r;
+    }
     if (data == NULL && len > 0) {
         return -EINVAL;
     }
-    if (len > 250) {
-        fk_set_error(dev, "vendor capability: %zu bytes is too long", len);
-        return -EINVAL;
-    }
-    return add_cap(dev, CAP_VENDOR, "vendor capability");
+    return cap_done(dev, CAP_VENDOR, pci_cap_add_vendor(&dev->pci, data, len));
 }
 
 int vfud_pci_add_ext_cap_dsn(vfud_dev *dev, uint64_t serial)
 {
-    (void)serial;
-    if (dev->pci_inited && dev->type != VFUD_PCI_EXPRESS) {
-        fk_set_error(dev, "extended capabilities need PCI Express");
-        return -EINVAL;
-    }
-    return add_cap(dev, FAKE_EXT_CAP(EXT_CAP_DSN), "DSN");
-}
+    int r = fk_declaring(dev, "DSN");
 
-/* The daemon's BAR rules (pci_config_set_bar). */
-static int check_bar(vfud_dev *dev, unsigned index, uint64_t size,
-                     unsigned flags)
-{
-    bool io = flags & VFUD_REGION_IO;
-    bool is64 = flags & VFUD_REGION_64BIT;
-    uint64_t min = io ? 4 : 16;
-    uint64_t max = io ? 256 : is64 ? UINT64_C(1) << 63 : UINT64_C(1) << 31;
-
-    if (index == VFUD_REGION_ROM) {
-        if ((flags & (VFUD_REGION_IO | VFUD_REGION_64BIT)) || !is_pow2(size) ||
-            size < 2048 || size > (UINT64_C(1) << 31)) {
-            fk_set_error(dev, "ROM: 32-bit memory, a power of two from 2 KiB");
-            return -EINVAL;
-        }
-        return 0;
-    }
-    if (index > 0 && (dev->regions[index - 1].flags & VFUD_REGION_64BIT)) {
-        fk_set_error(dev, "BAR %u is the upper half of a 64-bit BAR", index);
-        return -EINVAL;
-    }
-    if (io && (flags & (VFUD_REGION_64BIT | VFUD_REGION_PREFETCH))) {
-        fk_set_error(dev, "I/O BAR %u cannot be 64-bit or prefetchable", index);
-        return -EINVAL;
-    }
-    if (!is_pow2(size) || size < min || size > max) {
-        fk_set_error(dev, "BAR %u: size %#llx is not a power of two between "
-                     "%#llx and %#llx", index, (unsigned long long)size,
-                     (unsigned long long)min, (unsigned long long)max);
-        return -EINVAL;
-    }
-    if (is64 && (index == VFUD_REGION_BAR5 || dev->regions[index + 1].size)) {
-        fk_set_error(dev, "64-bit BAR %u needs slot %u free", index, index + 1);
-        return -EINVAL;
-    }
-    return 0;
+    return r < 0 ? r
+                 : cap_done(dev, FAKE_EXT_CAP(EXT_CAP_DSN),
+                            pci_ext_cap_add_dsn(&dev->pci, serial));
 }
 
 int vfud_region_add(vfud_dev *dev, unsigned index, uint64_t size,
@@ -223,8 +174,18 @@ int vfud_region_add(vfud_dev *dev, unsigned index, uint64_t size,
         fk_set_error(dev, "a region needs a size and read or write access");
         return -EINVAL;
     }
-    if (index <= VFUD_REGION_ROM && (r = check_bar(dev, index, size, flags)) < 0) {
-        return r;
+    /* as daemon/region.c does, then the daemon's BAR rules */
+    if (index < VFUD_REGION_ROM && index > 0 &&
+        (dev->regions[index - 1].flags & VFUD_REGION_64BIT)) {
+        fk_set_error(dev, "BAR %u is the upper half of a 64-bit BAR", index);
+        return -EINVAL;
+    }
+    if (index <= VFUD_REGION_ROM) {
+        r = pci_config_set_bar(&dev->pci, index, size, flags);
+        if (r < 0) {
+            fk_set_error(dev, "%s", dev->pci.error);
+            return r;
+        }
     }
     if (index == VFUD_REGION_ROM) {
         flags &= ~VFUD_REGION_WRITE;
@@ -328,24 +289,19 @@ bool vfud_pci_bus_master(vfud_dev *dev)
     return atomic_load(&dev->bus_master);
 }
 
-/* The identity part of config space; the rest reads as zeros. */
+/* The daemon's config space (zeros before vfud_pci_init()). */
 int vfud_pci_config_read(vfud_dev *dev, unsigned offset, void *buf, size_t len)
 {
-    uint8_t cfg[4096] = { 0 };
-    size_t size = dev->type == VFUD_PCI_EXPRESS ? 4096 : 256;
+    size_t size = dev->pci_inited ? dev->pci.size : PCI_CFG_SIZE_CONVENTIONAL;
 
     if (offset > size || len > size - offset) {
         return -EINVAL;
     }
-    memcpy(cfg + 0x00, &dev->id.vendor_id, 2);
-    memcpy(cfg + 0x02, &dev->id.device_id, 2);
-    cfg[0x08] = dev->id.revision;
-    cfg[0x09] = (uint8_t)dev->id.class_code;
-    cfg[0x0a] = (uint8_t)(dev->id.class_code >> 8);
-    cfg[0x0b] = (uint8_t)(dev->id.class_code >> 16);
-    memcpy(cfg + 0x2c, &dev->id.subsys_vendor_id, 2);
-    memcpy(cfg + 0x2e, &dev->id.subsys_id, 2);
-    memcpy(buf, cfg + offset, len);
+    if (!dev->pci_inited) {
+        memset(buf, 0, len);
+        return 0;
+    }
+    pci_config_read(&dev->pci, offset, buf, len);
     return 0;
 }
 
@@ -353,44 +309,23 @@ int vfud_pci_config_read(vfud_dev *dev, unsigned offset, void *buf, size_t len)
  * Inside the fake
  */
 
-static bool msix_in_bar(vfud_dev *dev, const char *what, unsigned bar,
-                        uint64_t offset, uint64_t size)
-{
-    const struct fake_region *r = &dev->regions[bar];
-
-    if (r->size == 0 || (r->flags & VFUD_REGION_IO) || offset + size > r->size) {
-        fk_set_error(dev, "MSI-X %s does not fit in memory BAR %u", what, bar);
-        return false;
-    }
-    return true;
-}
-
 int fk_pci_finalize(vfud_dev *dev)
 {
-    uint64_t table_size = 16ull * dev->msix_vectors;
-    uint64_t pba_size = 8ull * ((dev->msix_vectors + 63) / 64);
+    int r;
 
     if (!dev->pci_inited) {
         fk_set_error(dev, "plugin '%s' did not call vfud_pci_init() in realize",
                      dev->plugin.name);
         return -EINVAL;
     }
-    if (dev->msix_vectors == 0) {
-        return 0;
+    /* as daemon/device.c does after realize */
+    pci_config_set_intx(&dev->pci, dev->irq_setup[VFUD_IRQ_INTX] > 0);
+    r = pci_config_finalize(&dev->pci);
+    if (r < 0) {
+        fk_set_error(dev, "invalid PCI configuration: %s",
+                     dev->pci.error[0] != '\0' ? dev->pci.error : strerror(-r));
     }
-    if (!msix_in_bar(dev, "table", dev->msix_table_bar,
-                     dev->msix_table_offset, table_size) ||
-        !msix_in_bar(dev, "PBA", dev->msix_pba_bar, dev->msix_pba_offset,
-                     pba_size)) {
-        return -EINVAL;
-    }
-    if (dev->msix_table_bar == dev->msix_pba_bar &&
-        dev->msix_table_offset < dev->msix_pba_offset + pba_size &&
-        dev->msix_pba_offset < dev->msix_table_offset + table_size) {
-        fk_set_error(dev, "MSI-X table and PBA overlap");
-        return -EINVAL;
-    }
-    return 0;
+    return r;
 }
 
 void fk_regions_free(vfud_dev *dev)

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 
 #include "fake_vfud.h"
+#include "pci_config.h"
 
 #define FAKE_MAX_AREAS 16
 
@@ -72,8 +73,7 @@ struct vfud_dev {
     unsigned caps[FAKE_MAX_CAPS];
     unsigned nr_caps;
     unsigned msi_vectors, msix_vectors;
-    unsigned msix_table_bar, msix_pba_bar;
-    uint32_t msix_table_offset, msix_pba_offset;
+    struct pci_config pci; /* the daemon's config space code */
     struct fake_region regions[VFUD_NR_REGIONS];
     _Atomic bool bus_master;
 

@@ -20,8 +20,8 @@
  * region access, dma_unmap, migration, watches, deferred work).
  *
  * Guest memory is a set of "DMA windows" the test maps at chosen IOVAs.  A
- * window can be fd-backed (vfud_dma_sg_get hands out pointers) or
- * message-only (sg_get says -EREMOTE; vfud_dma_read/write still work, as
+ * window can be fd-backed (vfud_dma_sgl_get hands out pointers) or
+ * message-only (sgl_get says -EREMOTE; vfud_dma_read/write still work, as
  * they would through DMA_READ/DMA_WRITE messages, but not on the device
  * thread).  Counters are safe to read from any thread.
  *

@@ -60,7 +60,10 @@ static int st_realize(vfud_dev *dev)
 {
     static const struct vfud_pci_id id = { .vendor_id = 0x1234 };
 
+    /* (an Express device without the Express capability: the daemon's
+     * config space code, which the fake runs, refuses it) */
     if (vfud_pci_init(dev, VFUD_PCI_EXPRESS, &id) < 0 ||
+        vfud_pci_add_cap_express(dev, 0) < 0 ||
         vfud_pci_add_cap_msix(dev, 4, 0, msix_table_offset, 0, 0x800) < 0 ||
         vfud_region_add(dev, 0, 4096, VFUD_REGION_RW) < 0) {
         return -EINVAL;
@@ -185,6 +188,33 @@ START_TEST(test_daemon_checks)
 }
 END_TEST
 
+/* Config space is the daemon's: the identity and a capability list a
+ * guest would walk, at the offsets the daemon places them. */
+START_TEST(test_config_space)
+{
+    vfud_dev *dev = new_dev();
+    uint8_t ptr = 0, id = 0, next = 0;
+    uint16_t vendor = 0;
+    unsigned ids[4], n = 0;
+
+    ck_assert_int_eq(fake_dev_realize(dev), 0);
+    ck_assert_int_eq(vfud_pci_config_read(dev, 0x00, &vendor, 2), 0);
+    ck_assert_uint_eq(vendor, 0x1234);
+    ck_assert_int_eq(vfud_pci_config_read(dev, 0x34, &ptr, 1), 0);
+    while (ptr != 0 && n < 4) {
+        ck_assert_int_eq(vfud_pci_config_read(dev, ptr, &id, 1), 0);
+        ck_assert_int_eq(vfud_pci_config_read(dev, ptr + 1u, &next, 1), 0);
+        ids[n++] = id;
+        ptr = next;
+    }
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(ids[0], 0x10); /* PCI Express */
+    ck_assert_uint_eq(ids[1], 0x11); /* MSI-X */
+    ck_assert_int_eq(vfud_pci_config_read(dev, 4090, &vendor, 8), -EINVAL);
+    fake_dev_free(dev);
+}
+END_TEST
+
 START_TEST(test_ordering)
 {
     vfud_dev *dev = new_dev();
@@ -243,7 +273,8 @@ START_TEST(test_watches)
 
     ck_assert_int_eq(pipe(p), 0);
     ticks = 0;
-    ck_assert_ptr_nonnull(vfud_watch_timer(dev, 10, tick, NULL));
+    /* 100 ms: under valgrind 10 ms can pass before the first look */
+    ck_assert_ptr_nonnull(vfud_watch_timer(dev, 100, tick, NULL));
     w = vfud_watch_fd(dev, p[0], VFUD_EV_IN, fd_ready, NULL);
     ck_assert_ptr_nonnull(w);
     ck_assert_uint_eq(fake_watch_count(dev), 2);
@@ -295,6 +326,7 @@ int main(void)
     int failed;
 
     tcase_add_test(tc, test_daemon_checks);
+    tcase_add_test(tc, test_config_space);
     tcase_add_test(tc, test_ordering);
     tcase_add_test(tc, test_watches);
     tcase_add_test(tc, test_migration);

@@ -144,8 +144,7 @@ void hs_repeat(struct hs *s, void (*attack)(struct hs *s))
 void hs_finish(struct hs *s)
 {
     struct probe *p = s->probe;
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-    gint64 limit = P99_LIMIT_US * (w != NULL && w[0] != '\0' ? 10 : 1);
+    gint64 limit = P99_LIMIT_US * (harness_wrapped() ? 10 : 1);
     gint64 med[2], p99[2], max[2];
     long rss;
 

@@ -29,13 +29,6 @@
 #define MEM  0x100000ull
 #define PG   4096ull
 
-static bool under_wrapper(void)
-{
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-
-    return w != NULL && w[0] != '\0';
-}
-
 static const unsigned td_regs[] = {
     TD_SCRATCH, TD_BAR2_TRAPS, TD_IRQ_RESULT, TD_RESETS, TD_LAST_RESET,
     TD_DMA_SRC_LO, TD_DMA_SRC_HI, TD_DMA_DST_LO, TD_DMA_DST_HI, TD_DMA_LEN,
@@ -172,7 +165,7 @@ START_TEST(test_testdev_dma_in_flight)
     mt_migrate(s, d, &stopped_ms);
     /* Stopping did not wait for it: it gave up its wait and travelled
      * with the state, still busy. */
-    if (!under_wrapper()) {
+    if (!harness_wrapped()) {
         ck_assert_msg(stopped_ms < 500, "stopping waited %.1f ms for the DMA",
                       stopped_ms);
     }

@@ -15,13 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool under_wrapper(void)
-{
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-
-    return w != NULL && w[0] != '\0';
-}
-
 struct two {
     struct harness *hs, *hd;
     char *ps, *pd; /* socket paths */
@@ -237,7 +230,7 @@ static void measure(const char *plugin, struct harness *ha, struct harness *hb,
                     const char *dev)
 {
     enum { MAX_RUNS = 21 };
-    unsigned n = under_wrapper() ? 1 : MAX_RUNS;
+    unsigned n = harness_wrapped() ? 1 : MAX_RUNS;
     g_autofree char *pa = harness_socket(ha, dev);
     g_autofree char *pb = harness_socket(hb, dev);
     double save[MAX_RUNS], load[MAX_RUNS], stopped[MAX_RUNS], total[MAX_RUNS];

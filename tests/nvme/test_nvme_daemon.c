@@ -49,13 +49,6 @@ struct nd {
 
 static struct nd N;
 
-static bool under_valgrind(void)
-{
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-
-    return w != NULL && w[0] != '\0';
-}
-
 /* ------------------------------------------------------------------------
  * The daemon and the "guest"
  */
@@ -97,7 +90,7 @@ static void nd_connect(void)
     N.cl = pt_open(N.h, "nvme0");
     r = td_vfu_attach(&N.d, N.cl, &o);
     ck_assert_msg(r == 0, "guest set-up: %s", strerror(-r));
-    N.d.timeout_ms = under_valgrind() ? 60000 : 10000;
+    N.d.timeout_ms = harness_wrapped() ? 60000 : 10000;
 }
 
 /* Controller enabled (admin queue of 32), I/O queue 1 of 64 entries. */

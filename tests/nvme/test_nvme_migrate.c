@@ -66,13 +66,6 @@ static void teardown(void)
     g_free(shared_dir);
 }
 
-static bool slow(void)
-{
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-
-    return w != NULL && w[0] != '\0';
-}
-
 /* A daemon whose nvme0 has namespace 1 on the shared file, unless
  * ns_keys gives other namespace lines; serial NULL: the default. */
 static void side_start(struct side *s, int mode, const char *serial,
@@ -111,7 +104,7 @@ static void side_connect(struct side *s, int mode)
     s->cl = pt_open(s->h, "nvme0");
     r = td_vfu_attach(&s->d, s->cl, &o);
     ck_assert_msg(r == 0, "guest set-up: %s", strerror(-r));
-    s->d.timeout_ms = slow() ? 60000 : 10000;
+    s->d.timeout_ms = harness_wrapped() ? 60000 : 10000;
 }
 
 static void side_finish(struct side *s)

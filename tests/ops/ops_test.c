@@ -249,66 +249,12 @@ int ot_ctl(const char *const *args, char **output)
 pid_t ot_spawn(const char *const *args, const char *log_path, const int *fds,
                unsigned nr_fds, const char *const *env, uid_t as_uid, gid_t as_gid)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-    int log_fd, moved[16];
-    pid_t pid;
+    const struct harness_spawn how = {
+        .log_path = log_path, .fds = fds, .nr_fds = nr_fds, .env = env,
+        .uid = as_uid, .gid = as_gid,
+    };
 
-    ck_assert_uint_le(nr_fds, G_N_ELEMENTS(moved));
-    if (w != NULL && w[0] != '\0') {
-        g_auto(GStrv) parts = NULL;
-
-        ck_assert(g_shell_parse_argv(w, NULL, &parts, NULL));
-        for (char **p = parts; *p != NULL; p++) {
-            g_ptr_array_add(argv, g_strdup(*p));
-        }
-    }
-    g_ptr_array_add(argv, g_strdup(harness_daemon_path()));
-    for (const char *const *a = args; *a != NULL; a++) {
-        g_ptr_array_add(argv, g_strdup(*a));
-    }
-    g_ptr_array_add(argv, NULL);
-
-    log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    ck_assert_int_ge(log_fd, 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        char pidbuf[32];
-
-        dup2(null, 0);
-        dup2(log_fd, 1);
-        dup2(log_fd, 2);
-        /* Out of the way of 3.. first, then into place. */
-        for (unsigned i = 0; i < nr_fds; i++) {
-            moved[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 100);
-        }
-        for (unsigned i = 0; i < nr_fds; i++) {
-            dup2(moved[i], 3 + (int)i);
-        }
-        for (int fd = 3 + (int)nr_fds; fd < 1024; fd++) {
-            close(fd);
-        }
-        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
-        for (const char *const *e = env; e != NULL && *e != NULL; e++) {
-            g_autofree char *name = g_strndup(*e, strcspn(*e, "="));
-            const char *value = strchr(*e, '=') != NULL ? strchr(*e, '=') + 1 : "";
-
-            setenv(name, strcmp(value, "self") == 0 ? pidbuf : value, 1);
-        }
-        if (as_uid != (uid_t)-1) {
-            /* Our private TMPDIR is not theirs (valgrind writes there). */
-            setenv("TMPDIR", "/tmp", 1);
-            if (setgroups(0, NULL) < 0 || setgid(as_gid) < 0 || setuid(as_uid) < 0) {
-                _exit(126);
-            }
-        }
-        execvp((char *)argv->pdata[0], (char **)argv->pdata);
-        _exit(127);
-    }
-    close(log_fd);
-    return pid;
+    return harness_spawn(args, &how);
 }
 
 long ot_rss_kb(pid_t pid)

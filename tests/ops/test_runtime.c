@@ -30,13 +30,6 @@
 #define REG_SCRATCH 0x010
 #define REG_STALL_MS 0x034
 
-static bool under_wrapper(void)
-{
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-
-    return w != NULL && w[0] != '\0';
-}
-
 static void write_config(struct harness *h, const char *text)
 {
     g_autofree char *t = NULL;
@@ -197,7 +190,7 @@ START_TEST(remove_does_not_wait)
     ot_close(fd);
     fprintf(stderr, "remove_does_not_wait: list answered after %.1f ms, remove after "
             "%.1f ms (device stalled 2000 ms)\n", t_list - t_start, t_removed - t_start);
-    if (!under_wrapper()) {
+    if (!harness_wrapped()) {
         ck_assert_msg(t_list - t_start < 500, "list took %.0f ms", t_list - t_start);
     }
     ck_assert_msg(t_removed - t_start > 1000, "remove did not wait for the device");
@@ -611,9 +604,9 @@ START_TEST(traffic_during_changes)
      * devices while one stops would show the stuck one's 1.5 s), and no
      * more slow round trips than the machine's own hiccups explain.  Under
      * a wrapper (valgrind runs one thread at a time) only the first holds. */
-    ck_assert_msg(p.max_ms < (under_wrapper() ? 5000.0 : 1000.0),
+    ck_assert_msg(p.max_ms < (harness_wrapped() ? 5000.0 : 1000.0),
                   "a round trip on t0 took %.1f ms during the changes", p.max_ms);
-    if (!under_wrapper()) {
+    if (!harness_wrapped()) {
         double allowed = 5.0 + 3.0 * base_slow_per_s * elapsed / 1000.0;
 
         ck_assert_msg((double)p.slow <= allowed, "%lu round trips over %d ms during "

@@ -16,17 +16,9 @@
 
 #include <glib.h>
 
-/* Under valgrind every step is an order of magnitude slower. */
-static bool slow_daemon(void)
-{
-    const char *w = getenv("VFIOUSERD_WRAPPER");
-
-    return w != NULL && w[0] != '\0';
-}
-
 static int patience_ms(void)
 {
-    return slow_daemon() ? 30000 : 5000;
+    return harness_wrapped() ? 30000 : 5000;
 }
 
 /* ------------------------------------------------------------------------
@@ -92,7 +84,7 @@ bool pt_log_wait(struct harness *h, const char *text, int timeout_ms)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
-    if (slow_daemon()) {
+    if (harness_wrapped()) {
         deadline += 20 * G_USEC_PER_SEC;
     }
     for (;;) {
@@ -111,7 +103,7 @@ int pt_fd_count_settle(struct harness *h, int want, int timeout_ms)
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
     int n;
 
-    if (slow_daemon()) {
+    if (harness_wrapped()) {
         deadline += 20 * G_USEC_PER_SEC;
     }
     for (;;) {

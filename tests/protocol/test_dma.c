@@ -368,7 +368,7 @@ START_TEST(test_many_maps)
 {
     struct harness *h = pt_start_testdev(NULL);
     struct vfu_client *c = pt_open(h, "t0");
-    bool slow = getenv("VFIOUSERD_WRAPPER") != NULL && getenv("VFIOUSERD_WRAPPER")[0];
+    bool slow = harness_wrapped();
     /* The daemon advertises max_dma_maps 65535: fill the table to the
      * limit (a few thousand under valgrind), then one more. */
     unsigned n = slow ? 3000 : 65535;

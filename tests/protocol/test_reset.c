@@ -230,7 +230,7 @@ START_TEST(test_reset_during_dma_by_message)
     /* Waiting for the reset's reply serves the DMA_WRITEs that follow.
      * It must come well before the daemon's own 5 s DMA timeout would
      * have broken a deadlock. */
-    vfu_client_set_timeout(c, getenv("VFIOUSERD_WRAPPER") != NULL ? 4000 : 2500);
+    vfu_client_set_timeout(c, harness_wrapped() ? 4000 : 2500);
     ck_assert_int_eq(pt_recv(c, 0x7000, NULL), 0);
     ck_assert_uint_eq(pt_bar0(c, TD_RESETS), 1);
     ck_assert_uint_eq(pt_bar0(c, TD_DMA_STATUS) & TD_ST_BUSY, 0);

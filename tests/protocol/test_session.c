@@ -271,7 +271,7 @@ static long cpu_ms(pid_t pid)
 
 START_TEST(test_fd_exhaustion_spares_other_devices)
 {
-    bool slow = getenv("VFIOUSERD_WRAPPER") != NULL && getenv("VFIOUSERD_WRAPPER")[0];
+    bool slow = harness_wrapped();
     struct harness *h;
     struct vfu_client *hog, *other;
     struct rlimit lim;

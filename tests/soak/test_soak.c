@@ -32,10 +32,9 @@
 static unsigned env_count(const char *name, unsigned def)
 {
     const char *v = getenv(name);
-    const char *w = getenv("VFIOUSERD_WRAPPER");
     unsigned n = v != NULL ? (unsigned)strtoul(v, NULL, 0) : def;
 
-    if (v == NULL && w != NULL && w[0] != '\0') {
+    if (v == NULL && harness_wrapped()) {
         n = MAX(n / 100, 1);
     }
     return n;
