@@ -188,6 +188,12 @@ struct nvme_ctrl {
     unsigned max_q_entries;     /* MQES + 1 */
     enum nvme_doorbell_mode db_mode;
     unsigned poll_max_sleep_us; /* poll mode: longest idle back-off */
+    /* doorbells=adaptive (shadow doorbells underneath): poll this long
+     * after the last progress before publishing EventIdx and sleeping;
+     * 0: sleep at once (plain shadow) */
+    unsigned poll_idle_us;
+    bool adaptive;              /* doorbells=adaptive was configured */
+    unsigned cfg_poll_idle_us;  /* poll-idle-us, 0: not given */
     struct nvme_ns *ns[NVME_MAX_NS + 1]; /* by nsid; NULL if absent */
     uint32_t nn;                /* highest configured nsid */
     bool vwc;                   /* some namespace has a volatile cache */
@@ -244,6 +250,10 @@ struct nvme_ctrl {
     unsigned total_inflight;
     /* shadow doorbells */
     bool dbbuf;
+    /* Adaptive polling: the I/O thread polls the shadow doorbells and does
+     * not publish EventIdx, so the driver rings no real doorbell (a
+     * message) while I/O flows; see io_thread(). */
+    bool eventidx_withheld;
     struct nvme_gmem dbbuf_dbs, dbbuf_eis;
     /* async events */
     struct nvme_req *aer[NVME_AERL + 1];

@@ -374,7 +374,9 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
         uint32_t tail = sq_fetch_tail(c, sq);
 
         if (tail == sq->head) {
-            if (!q_shadowed(c, sq->qid)) {
+            if (!q_shadowed(c, sq->qid) || c->eventidx_withheld) {
+                /* (Withheld: the I/O thread polls, no ring is needed;
+                 * it publishes before it sleeps.) */
                 break;
             }
             /* Publish how far we got, then look again: a submission the
@@ -443,7 +445,9 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
                 req->next = NULL;
                 sq->inflight++;
                 c->total_inflight++;
-                sq->head = (sq->head + 1) % sq->size;
+                if (++sq->head == sq->size) {
+                    sq->head = 0; /* (a division per command showed in profiles) */
+                }
                 progress = true;
 
                 req->status = NVME_SC_SUCCESS;

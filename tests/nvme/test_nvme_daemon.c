@@ -916,6 +916,53 @@ START_TEST(test_shadow_doorbells)
 }
 END_TEST
 
+/* doorbells=adaptive: shadow doorbells, and the controller polls them for
+ * poll-idle-us after the last command before it publishes EventIdx and
+ * sleeps.  Whatever the timing (polling or asleep), every command
+ * completes with its data; once idle the controller has published how far
+ * it got, so the next submission rings the real doorbell exactly once and
+ * wakes it.  Mapped over the run: no DMA message. */
+START_TEST(test_adaptive_doorbells)
+{
+    volatile uint32_t *eis;
+    uint64_t a, b;
+    unsigned rings;
+    int waited = 0;
+
+    nd_up_with("doorbells = adaptive\npoll-idle-us = 200", SHARED(_i));
+    if (!N.share) {
+        ck_assert_int_eq(td_enable_shadow(&N.d), NVME_SC_INVALID_FIELD);
+        a = td_alloc(&N.d, 8192, 4096);
+        roundtrip(a, a + 4096, 0, 8);
+        nd_down();
+        return;
+    }
+    ck_assert_int_eq(td_enable_shadow(&N.d), 0);
+    eis = td_ptr(&N.d, N.d.eis_iova);
+    a = td_alloc(&N.d, 65536, 4096);
+    b = td_alloc(&N.d, 65536, 4096);
+    for (unsigned i = 0; i < 200; i++) {
+        roundtrip(a, b, (uint64_t)i * 16, 1 + i % 128);
+        if (i % 50 == 49) {
+            usleep(2000); /* let it fall asleep now and then */
+        }
+    }
+    /* idle: EventIdx catches up with the tail (it sleeps) */
+    while (__atomic_load_n(&eis[2], __ATOMIC_ACQUIRE) != N.d.q[1].sq_tail &&
+           waited++ < 5000) {
+        usleep(1000);
+    }
+    ck_assert_uint_eq(eis[2], N.d.q[1].sq_tail);
+    rings = N.d.rings;
+    roundtrip(a, b, 0, 8);
+    /* the write rang (it woke the controller); the read that followed may
+     * have found it polling, or asleep again */
+    ck_assert_uint_ge(N.d.rings - rings, 1);
+    ck_assert_uint_eq(dma_msgs(), 0);
+    nd_down();
+}
+END_TEST
+
 /* doorbells=poll: BAR0's doorbell page is mmappable (sparse area
  * 0x1000+4 KiB with an fd) and the controller finds doorbells written
  * there without any message; Doorbell Buffer Config is not offered. */
@@ -1360,6 +1407,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_errors, 0, 2);
     tcase_add_loop_test(tc, test_queue_full_wrap, 0, 2);
     tcase_add_loop_test(tc, test_shadow_doorbells, 0, 2);
+    tcase_add_loop_test(tc, test_adaptive_doorbells, 0, 2);
     tcase_add_loop_test(tc, test_poll_doorbells, 0, 2);
     tcase_add_loop_test(tc, test_stress_verify, 0, 2);
     tcase_add_loop_test(tc, test_reset_in_flight, 0, 2);
