@@ -629,6 +629,7 @@ static void *io_thread(void *arg)
     for (;;) {
         bool progress = false;
 
+        c->pass_ns = 0;
         if (!ctl_serve(c)) {
             break;
         }
@@ -649,6 +650,10 @@ static void *io_thread(void *arg)
             c->sqes_queued = 0;
             io_uring_submit(&c->ring);
         }
+        /* queue depth for io_stats: what is in flight but AERs (they wait
+         * for events, not for the back-end) */
+        __atomic_store_n(&c->io_ctr.depth, c->total_inflight - c->nr_aer,
+                         __ATOMIC_RELAXED);
         if (progress) {
             idle = 0;
             spun = false;

@@ -549,6 +549,22 @@ static int nvme_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
     return 0;
 }
 
+void nvme_io_stats(vfud_dev *dev, struct vfud_io_stats *st)
+{
+    const struct nvme_io_counters *k = &ctrl_of(dev)->io_ctr;
+
+    st->queue_depth = __atomic_load_n(&k->depth, __ATOMIC_RELAXED);
+    st->reads = __atomic_load_n(&k->reads, __ATOMIC_RELAXED);
+    st->writes = __atomic_load_n(&k->writes, __ATOMIC_RELAXED);
+    st->others = __atomic_load_n(&k->others, __ATOMIC_RELAXED);
+    st->bytes_read = __atomic_load_n(&k->bytes_read, __ATOMIC_RELAXED);
+    st->bytes_written = __atomic_load_n(&k->bytes_written, __ATOMIC_RELAXED);
+    st->errors = __atomic_load_n(&k->errors, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < VFUD_LAT_BUCKETS; i++) {
+        st->lat[i] = __atomic_load_n(&k->lat[i], __ATOMIC_RELAXED);
+    }
+}
+
 static struct vfud_plugin nvme_plugin = {
     .name = "nvme",
     .version = PACKAGE_VERSION,
@@ -569,6 +585,7 @@ static struct vfud_plugin nvme_plugin = {
     .quiesce = nvme_mig_quiesce,
     .save_state = nvme_mig_save_state,
     .load_state = nvme_mig_load_state,
+    .io_stats = nvme_io_stats,
 };
 
 VFUD_REGISTER_PLUGIN(nvme_plugin)

@@ -56,8 +56,9 @@
  *               in shadow mode (the rest went to the shadow buffer), stores
  *               to the mmapped page in poll mode
  *   cli us/IO   the client's own CPU per I/O
- * With --baseline, each row of the baseline daemon follows the row of the
- * daemon under test, and "ratio" is IOPS (and IOPS/core) over it.
+ * With --baseline (and/or --baseline-plugins: another build's plugins),
+ * each row of the baseline daemon follows the row of the daemon under
+ * test, and "ratio" is IOPS (and IOPS/core) over it.
  *
  * The poll and adaptive rows are compared with the figures of SPDK's own
  * vfio-user NVMe target (null bdev, one core) measured with spdk_nvme_perf
@@ -143,6 +144,7 @@ static double opt_idle;
 static char *opt_workloads;
 static char *opt_modes;
 static char *opt_baseline;
+static char *opt_baseline_plugins;
 static gboolean opt_irq;
 static gboolean opt_verbose;
 
@@ -165,6 +167,8 @@ static GOptionEntry options[] = {
       "completion queues with interrupts (default: polled, none)", NULL },
     { "baseline", 'b', 0, G_OPTION_ARG_FILENAME, &opt_baseline,
       "another vfiouserd binary to measure in the same run", "PATH" },
+    { "baseline-plugins", 0, 0, G_OPTION_ARG_FILENAME, &opt_baseline_plugins,
+      "the baseline daemon's plugin directory (default: this build's)", "DIR" },
     { "idle", 0, 0, G_OPTION_ARG_DOUBLE, &opt_idle,
       "measure the idle daemon's CPU for S seconds per mode (default 0: no)",
       "S" },
@@ -239,6 +243,11 @@ static int start_target(struct target *t, unsigned mode, unsigned daemon,
     t->mode = mode;
     t->daemon = daemon;
     g_setenv("VFIOUSERD", daemon_path[daemon], TRUE);
+    if (daemon == 1 && opt_baseline_plugins) {
+        g_setenv("VFIOUSERD_PLUGIN_DIR", opt_baseline_plugins, TRUE);
+    } else {
+        g_unsetenv("VFIOUSERD_PLUGIN_DIR");
+    }
     t->h = harness_new(cfg);
     if (harness_start(t->h, NULL, (const char *const[]){ "nvme0", NULL }) < 0) {
         g_autofree char *log = harness_log(t->h);
@@ -716,8 +725,8 @@ int main(int argc, char **argv)
         }
     }
     daemon_path[0] = g_strdup(harness_daemon_path());
-    if (opt_baseline) {
-        daemon_path[1] = opt_baseline;
+    if (opt_baseline || opt_baseline_plugins) {
+        daemon_path[1] = opt_baseline ? opt_baseline : daemon_path[0];
         nr_daemons = 2;
     }
     if (nw <= 0 || nm == 0 || opt_reps < 1 || opt_reps > MAX_REPS ||

@@ -916,6 +916,68 @@ START_TEST(test_shadow_doorbells)
 }
 END_TEST
 
+/* vfiouserctl stats DEVICE [--json]: what the plugin counted through
+ * io_stats.  Output of the tool, run as an operator would. */
+static char *ctl_run(const char *a1, const char *a2, const char *a3, int *status)
+{
+    g_autofree char *ctl = g_build_filename(N.h->sock_dir, "control", NULL);
+    const char *argv[] = { VFIOUSERCTL, "--socket", ctl, a1, a2, a3, NULL };
+    g_autoptr(GError) e = NULL;
+    char *out = NULL;
+
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out,
+                               NULL, status, &e),
+                  "cannot run vfiouserctl: %s", e ? e->message : "?");
+    return out;
+}
+
+static void assert_matches(const char *text, const char *re)
+{
+    ck_assert_msg(g_regex_match_simple(re, text, G_REGEX_MULTILINE, 0),
+                  "output does not match /%s/:\n%s", re, text);
+}
+
+START_TEST(test_io_stats)
+{
+    uint64_t a, b;
+    g_autofree char *text = NULL;
+    g_autofree char *js = NULL;
+    int st = -1;
+
+    nd_up(true);
+    a = td_alloc(&N.d, 8192, 4096);
+    b = td_alloc(&N.d, 8192, 4096);
+    for (unsigned i = 0; i < 10; i++) {
+        roundtrip(a, b, i * 8ull, 8); /* a 4 KiB write, then a read */
+    }
+    {
+        struct nvme_sqe c = rw_cmd(NVME_CMD_FLUSH, 0, 1);
+
+        ck_assert_int_eq(td_cmd(&N.d, 1, &c, NULL), 0);
+        /* beyond the namespace: an error */
+        c = rw_cmd(NVME_CMD_READ, NS_SIZE / 512, 8);
+        c.dptr1 = b;
+        ck_assert_int_eq(td_cmd(&N.d, 1, &c, NULL), NVME_SC_LBA_RANGE);
+    }
+    text = ctl_run("stats", "nvme0", NULL, &st);
+    ck_assert_msg(g_spawn_check_wait_status(st, NULL), "%s", text);
+    assert_matches(text, "^nvme0 \\(nvme\\)$");
+    assert_matches(text, "^  reads +11 \\(40\\.0.KiB\\)$");
+    assert_matches(text, "^  writes +10 \\(40\\.0.KiB\\)$");
+    assert_matches(text, "^  other +1$");
+    assert_matches(text, "^  errors +1$");
+    assert_matches(text, "^  queue depth +0$");
+    /* 22 completions in the histogram; the last bucket holds 100% */
+    assert_matches(text, "^  latency +count +cumulative$");
+    assert_matches(text, " 100\\.00%$");
+    js = ctl_run("--json", "stats", "nvme0", &st);
+    ck_assert_msg(g_spawn_check_wait_status(st, NULL), "%s", js);
+    assert_matches(js, "\"bytes_written\": *40960");
+    assert_matches(js, "\"latency\": *\\[\\s*\\{\\s*\"from_ns\"");
+    nd_down();
+}
+END_TEST
+
 /* doorbells=adaptive: shadow doorbells, and the controller polls them for
  * poll-idle-us after the last command before it publishes EventIdx and
  * sleeps.  Whatever the timing (polling or asleep), every command
@@ -1408,6 +1470,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_queue_full_wrap, 0, 2);
     tcase_add_loop_test(tc, test_shadow_doorbells, 0, 2);
     tcase_add_loop_test(tc, test_adaptive_doorbells, 0, 2);
+    tcase_add_test(tc, test_io_stats);
     tcase_add_loop_test(tc, test_poll_doorbells, 0, 2);
     tcase_add_loop_test(tc, test_stress_verify, 0, 2);
     tcase_add_loop_test(tc, test_reset_in_flight, 0, 2);
