@@ -423,6 +423,70 @@ static void cmd_status(struct control_request *req, json_object *args, void *dat
     control_answer(req, a);
 }
 
+/* The plugin's I/O counters (io_stats).  Runs on the main thread, as
+ * device_stop() and so the plugin's destroy() do: the instance cannot go
+ * away meanwhile. */
+static void cmd_stats(struct control_request *req, json_object *args, void *data)
+{
+    struct devset_entry *e = arg_device(req, args);
+    struct vfud_io_stats st;
+    json_object *a, *io, *lat;
+    vfud_dev *dev;
+
+    (void)data;
+    if (e == NULL) {
+        return;
+    }
+    dev = e->dev;
+    if (dev->ops->io_stats == NULL) {
+        answer_error(req, ENOTSUP, "device %s: plugin %s keeps no I/O counters",
+                     dev->name, dev->ops->name);
+        return;
+    }
+    if (dev->isolate) {
+        answer_error(req, ENOTSUP, "device %s runs in a process of its own "
+                     "(isolate): its counters live there", dev->name);
+        return;
+    }
+    if (dev->phase != DEV_RUNNING || !dev->created) {
+        answer_error(req, EAGAIN, "device %s is not running", dev->name);
+        return;
+    }
+    memset(&st, 0, sizeof(st));
+    st._struct_size = sizeof(st);
+    dev->ops->io_stats(dev, &st);
+    a = ok_answer();
+    add_str(a, "device", dev->name);
+    add_str(a, "plugin", dev->ops->name);
+    io = json_object_new_object();
+    add_u64(io, "reads", st.reads);
+    add_u64(io, "writes", st.writes);
+    add_u64(io, "others", st.others);
+    add_u64(io, "bytes_read", st.bytes_read);
+    add_u64(io, "bytes_written", st.bytes_written);
+    add_u64(io, "errors", st.errors);
+    add_u64(io, "queue_depth", st.queue_depth);
+    /* the buckets that counted something: [from_ns, to_ns) */
+    lat = json_object_new_array();
+    for (unsigned i = 0; i < VFUD_LAT_BUCKETS; i++) {
+        json_object *b;
+
+        if (st.lat[i] == 0) {
+            continue;
+        }
+        b = json_object_new_object();
+        add_u64(b, "from_ns", i == 0 ? 0 : 1ull << i);
+        if (i + 1 < VFUD_LAT_BUCKETS) {
+            add_u64(b, "to_ns", 1ull << (i + 1));
+        }
+        add_u64(b, "count", st.lat[i]);
+        json_object_array_add(lat, b);
+    }
+    json_object_object_add(io, "latency", lat);
+    json_object_object_add(a, "io", io);
+    control_answer(req, a);
+}
+
 static void cmd_version(struct control_request *req, json_object *args, void *data)
 {
     json_object *a = ok_answer();
@@ -569,6 +633,7 @@ static const struct command builtin_commands[] = {
     { "version", cmd_version, NULL },
     { "list", cmd_list, NULL },
     { "status", cmd_status, NULL },
+    { "stats", cmd_stats, NULL },
     { "add", cmd_add, NULL },
     { "remove", cmd_remove, NULL },
     { "reload", cmd_reload, NULL },

@@ -53,6 +53,10 @@ struct dma_state {
     GPtrArray *windows; /* struct dma_window *, sorted by iova, disjoint */
     GMutex unref_lock;  /* pairs with unref_cond: last references */
     GCond unref_cond;
+    /* Unmaps waiting on unref_cond.  A release wakes them only when this is
+     * non-zero, so the per-I/O release costs one atomic decrement and one
+     * load, never a system call (window_unref). */
+    gint unref_waiters;
     unsigned max_windows;
     uint64_t mapped_bytes;
     /* Migration: dirty-page log (dma_log.h), and plugin DMA refused while

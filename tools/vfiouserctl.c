@@ -288,6 +288,78 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------
+ * stats
+ */
+/* "500 ns", "2 us", "1 ms", "2 s": a power of two of nanoseconds, rounded
+ * to the unit it is at least one of. */
+static char *ns_text(guint64 ns)
+{
+    if (ns < 1000) {
+        return g_strdup_printf("%llu ns", (unsigned long long)ns);
+    }
+    if (ns < 1000000) {
+        return g_strdup_printf("%.3g us", (double)ns / 1e3);
+    }
+    if (ns < 1000000000) {
+        return g_strdup_printf("%.3g ms", (double)ns / 1e6);
+    }
+    return g_strdup_printf("%.3g s", (double)ns / 1e9);
+}
+
+static int cmd_stats(struct ctl *ctl, int argc, char **argv)
+{
+    json_object *rq = ctl_request_new("stats");
+    json_object *a, *io, *lat;
+    guint64 total = 0, seen = 0;
+    int r;
+
+    if (argc != 2) {
+        json_object_put(rq);
+        return ctl_usage("stats takes one device name");
+    }
+    json_object_object_add(rq, "device", json_object_new_string(argv[1]));
+    r = ctl_call(ctl, rq, &a);
+    if (r != CTL_EXIT_OK) {
+        return r;
+    }
+    if (ctl->json || !ctl_ok(a)) {
+        return ctl_finish(ctl, a);
+    }
+    io = member(a, "io");
+    {
+        g_autofree char *rd = count_text(u64(io, "reads"), u64(io, "bytes_read"));
+        g_autofree char *wr = count_text(u64(io, "writes"), u64(io, "bytes_written"));
+
+        printf("%s (%s)\n", str(a, "device", "?"), str(a, "plugin", "?"));
+        printf("  %-12s %s\n", "reads", rd);
+        printf("  %-12s %s\n", "writes", wr);
+        printf("  %-12s %llu\n", "other", (unsigned long long)u64(io, "others"));
+        printf("  %-12s %llu\n", "errors", (unsigned long long)u64(io, "errors"));
+        printf("  %-12s %llu\n", "queue depth",
+               (unsigned long long)u64(io, "queue_depth"));
+    }
+    lat = member(io, "latency");
+    for (size_t i = 0; lat != NULL && i < json_object_array_length(lat); i++) {
+        total += u64(json_object_array_get_idx(lat, i), "count");
+    }
+    if (total > 0) {
+        printf("  latency      count     cumulative\n");
+    }
+    for (size_t i = 0; total > 0 && i < json_object_array_length(lat); i++) {
+        json_object *b = json_object_array_get_idx(lat, i);
+        g_autofree char *from = ns_text(u64(b, "from_ns"));
+        g_autofree char *to = member(b, "to_ns") ? ns_text(u64(b, "to_ns"))
+                                                 : g_strdup("");
+        g_autofree char *range = g_strdup_printf("%s - %s", from, to);
+
+        seen += u64(b, "count");
+        printf("  %-20s %12llu %6.2f%%\n", range,
+               (unsigned long long)u64(b, "count"), 100.0 * (double)seen / (double)total);
+    }
+    return ctl_finish(ctl, a);
+}
+
+/* ------------------------------------------------------------------------
  * add, remove, reload, log-level, version
  */
 static int cmd_add(struct ctl *ctl, int argc, char **argv)
@@ -548,6 +620,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
     { "list", cmd_list, "list" },
     { "status", cmd_status, "status [DEVICE]" },
+    { "stats", cmd_stats, "stats DEVICE" },
     { "add", cmd_add, "add DEVICE plugin=NAME [KEY=VALUE...]" },
     { "remove", cmd_remove, "remove [--force] DEVICE" },
     { "reload", cmd_reload, "reload" },

@@ -184,6 +184,21 @@ struct vfud_config_key {
     const char *help;
 };
 
+/* I/O counters a storage-like device reports for operators ("vfiouserctl
+ * stats DEVICE"), filled by the io_stats callback.  Fields are only ever
+ * appended; _struct_size (set by the daemon) says how many it has. */
+#define VFUD_LAT_BUCKETS 32
+struct vfud_io_stats {
+    uint32_t _struct_size;
+    uint32_t queue_depth;             /* commands in flight now */
+    uint64_t reads, writes, others;   /* commands completed, by kind */
+    uint64_t bytes_read, bytes_written;
+    uint64_t errors;                  /* completed with an error status */
+    /* Completion latency: lat[i] counts commands that took [2^i, 2^(i+1))
+     * ns (lat[0] also those under 1 ns, the last one everything longer). */
+    uint64_t lat[VFUD_LAT_BUCKETS];
+};
+
 /* ------------------------------------------------------------------------
  * The plugin
  */
@@ -262,6 +277,14 @@ struct vfud_plugin {
      * the device is stopped. */
     int (*load_state)(vfud_dev *dev, uint32_t version, const void *data,
                       size_t len);
+
+    /* ---- Statistics (optional) ----
+     * Fill *st (zeroed by the daemon) for "vfiouserctl stats".  Called on
+     * the daemon's main thread while the device runs, concurrently with
+     * the device and plugin threads: read the counters with relaxed atomic
+     * loads, never block, and keep what the I/O path pays for them small
+     * enough to leave on. */
+    void (*io_stats)(vfud_dev *dev, struct vfud_io_stats *st);
 
     /* ---- new fields go here, at the end ---- */
 };

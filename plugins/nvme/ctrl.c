@@ -352,6 +352,7 @@ void nvme_ctrl_free_queues(struct nvme_ctrl *c)
     nvme_gmem_release(c, &c->dbbuf_dbs);
     nvme_gmem_release(c, &c->dbbuf_eis);
     c->dbbuf = false;
+    c->eventidx_withheld = false;
     c->nr_aer = 0;
     atomic_store(&c->cq_waiting, false);
 }
@@ -667,6 +668,7 @@ static void *io_thread(void *arg)
     for (;;) {
         bool progress = false;
 
+        c->pass_ns = 0;
         if (!ctl_serve(c)) {
             break;
         }
@@ -688,10 +690,17 @@ static void *io_thread(void *arg)
             c->sqes_queued = 0;
             io_uring_submit(&c->ring);
         }
+        /* queue depth for io_stats: what is in flight but AERs (they wait
+         * for events, not for the back-end) */
+        __atomic_store_n(&c->io_ctr.depth, c->total_inflight - c->nr_aer,
+                         __ATOMIC_RELAXED);
         if (progress) {
             idle = 0;
             spun = false;
             backoff_us = POLL_SLEEP_MIN_US;
+            if (c->poll_idle_us && io_active(c)) {
+                c->eventidx_withheld = true;
+            }
             continue;
         }
         if (c->mem_fault && io_active(c)) {
@@ -725,6 +734,29 @@ static void *io_thread(void *arg)
                     backoff_us = c->poll_max_sleep_us;
                 }
             }
+            continue;
+        }
+        if (c->eventidx_withheld) {
+            /* Adaptive: I/O flowed a moment ago, so poll the doorbells
+             * (shadow ones in guest memory, trapped ones in c->db) for
+             * poll_idle_us more: the next command is picked up without a
+             * doorbell message and a wake-up.  Then publish EventIdx (the
+             * next pass does, and looks at the doorbells once more) and
+             * sleep until the driver rings. */
+            if (io_active(c) && atomic_load_explicit(&c->ctl_op,
+                                                     memory_order_relaxed) ==
+                                    NVME_CTL_NONE) {
+                if (idle++ == 0) {
+                    idle_since = mono_ns();
+                    continue;
+                }
+                if ((idle & 63) ||
+                    mono_ns() - idle_since < c->poll_idle_us * 1000ull) {
+                    continue;
+                }
+            }
+            c->eventidx_withheld = false;
+            idle = 0;
             continue;
         }
         atomic_store(&c->sleeping, true);

@@ -40,7 +40,12 @@
  * shadowed.  No polling: an idle guest costs no CPU.  When guest memory
  * is reachable by DMA messages only, Doorbell Buffer Config is refused
  * (every shadow read would be a message round trip) and the driver keeps
- * ringing the real doorbells.  "poll": the doorbell
+ * ringing the real doorbells.  "adaptive": shadow doorbells, and while
+ * I/O flows the I/O thread polls them (and the trapped doorbell slots)
+ * without publishing EventIdx, so the driver rings no real doorbell and
+ * the thread is never woken; after poll-idle-us without work it publishes
+ * EventIdx, looks once more and sleeps, so an idle guest still costs
+ * nothing and the next submission rings and wakes it.  "poll": the doorbell
  * page is mmapped by the client (sparse area of BAR0) and the I/O thread
  * polls it, spinning a while and then sleeping with an exponential back-off
  * up to poll-max-sleep-us.
@@ -89,6 +94,7 @@
 #define DEFAULT_QUEUES 4
 #define DEFAULT_Q_ENTRIES 1024
 #define DEFAULT_POLL_SLEEP_US 1000
+#define DEFAULT_POLL_IDLE_US 1000
 
 static const struct vfud_config_key nvme_keys[] = {
     { "serial", "controller serial number (20 characters at most)" },
@@ -100,8 +106,9 @@ static const struct vfud_config_key nvme_keys[] = {
     { "subsystem-id", "PCI subsystem ID" },
     { "queues", "number of I/O queue pairs (1-128, default 4)" },
     { "queue-entries", "largest queue size, MQES+1 (2-4096, default 1024)" },
-    { "doorbells", "shadow (default) or poll" },
+    { "doorbells", "shadow (default), adaptive or poll" },
     { "poll-max-sleep-us", "poll mode: longest idle sleep (default 1000)" },
+    { "poll-idle-us", "adaptive mode: polling after the last I/O (default 1000)" },
     { "namespace.*.path", "backing file or block device" },
     { "namespace.*.size", "namespace size; creates/extends a sparse file" },
     { "namespace.*.block-size", "logical block size: 512 (default) or 4096" },
@@ -241,14 +248,25 @@ static int nvme_config(vfud_dev *dev, const char *key, const char *value)
         return 0;
     }
     if (strcmp(key, "doorbells") == 0) {
-        if (strcmp(value, "shadow") == 0) {
+        /* adaptive is shadow with a polling window: the same controller
+         * and the same migration state, so it is not a mode of its own */
+        c->adaptive = strcmp(value, "adaptive") == 0;
+        if (strcmp(value, "shadow") == 0 || c->adaptive) {
             c->db_mode = NVME_DB_SHADOW;
         } else if (strcmp(value, "poll") == 0) {
             c->db_mode = NVME_DB_POLL;
         } else {
-            vfud_error(dev, "doorbells: must be shadow or poll");
+            vfud_error(dev, "doorbells: must be shadow, adaptive or poll");
             return -EINVAL;
         }
+        return 0;
+    }
+    if (strcmp(key, "poll-idle-us") == 0) {
+        if (vfud_parse_u64(value, &v) < 0 || v < 1 || v > 1000000) {
+            vfud_error(dev, "poll-idle-us: must be 1 to 1000000");
+            return -EINVAL;
+        }
+        c->cfg_poll_idle_us = (unsigned)v;
         return 0;
     }
     if (strcmp(key, "poll-max-sleep-us") == 0) {
@@ -298,6 +316,14 @@ static int nvme_config_complete(vfud_dev *dev)
     if (n == 0) {
         vfud_error(dev, "no namespace: set path= or namespace.1.path=");
         return -EINVAL;
+    }
+    if (c->cfg_poll_idle_us && !c->adaptive) {
+        vfud_error(dev, "poll-idle-us: only with doorbells = adaptive");
+        return -EINVAL;
+    }
+    if (c->adaptive) {
+        c->poll_idle_us = c->cfg_poll_idle_us ? c->cfg_poll_idle_us
+                                              : DEFAULT_POLL_IDLE_US;
     }
     return 0;
 }
@@ -523,6 +549,22 @@ static int nvme_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
     return 0;
 }
 
+void nvme_io_stats(vfud_dev *dev, struct vfud_io_stats *st)
+{
+    const struct nvme_io_counters *k = &ctrl_of(dev)->io_ctr;
+
+    st->queue_depth = __atomic_load_n(&k->depth, __ATOMIC_RELAXED);
+    st->reads = __atomic_load_n(&k->reads, __ATOMIC_RELAXED);
+    st->writes = __atomic_load_n(&k->writes, __ATOMIC_RELAXED);
+    st->others = __atomic_load_n(&k->others, __ATOMIC_RELAXED);
+    st->bytes_read = __atomic_load_n(&k->bytes_read, __ATOMIC_RELAXED);
+    st->bytes_written = __atomic_load_n(&k->bytes_written, __ATOMIC_RELAXED);
+    st->errors = __atomic_load_n(&k->errors, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < VFUD_LAT_BUCKETS; i++) {
+        st->lat[i] = __atomic_load_n(&k->lat[i], __ATOMIC_RELAXED);
+    }
+}
+
 static struct vfud_plugin nvme_plugin = {
     .name = "nvme",
     .version = PACKAGE_VERSION,
@@ -543,6 +585,7 @@ static struct vfud_plugin nvme_plugin = {
     .quiesce = nvme_mig_quiesce,
     .save_state = nvme_mig_save_state,
     .load_state = nvme_mig_load_state,
+    .io_stats = nvme_io_stats,
 };
 
 VFUD_REGISTER_PLUGIN(nvme_plugin)

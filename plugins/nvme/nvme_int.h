@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include <liburing.h>
 #include <vfiouserd/plugin.h>
@@ -149,8 +150,22 @@ struct nvme_req {
     /* back-end completion */
     unsigned pending;  /* back-end operations outstanding */
     int res;           /* first error (negative errno), or 0 */
+    uint64_t t_fetch;  /* I/O queues: nvme_pass_ns() when fetched */
     struct nvme_req *next; /* free list / CQ wait list */
 };
+
+/* Operators' counters (vfiouserctl stats): written by the I/O thread only,
+ * with relaxed atomic stores (plain moves), read by nvme_io_stats() on the
+ * daemon's main thread. */
+struct nvme_io_counters {
+    uint64_t reads, writes, others;
+    uint64_t bytes_read, bytes_written;
+    uint64_t errors;
+    uint32_t depth;   /* I/O thread's last pass: commands in flight */
+    uint64_t lat[VFUD_LAT_BUCKETS];
+};
+#define NVME_CTR_ADD(field, v) \
+    __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
 
 /* ---- Controller ---- */
 enum nvme_doorbell_mode { NVME_DB_SHADOW = 0, NVME_DB_POLL };
@@ -192,6 +207,12 @@ struct nvme_ctrl {
     unsigned max_q_entries;     /* MQES + 1 */
     enum nvme_doorbell_mode db_mode;
     unsigned poll_max_sleep_us; /* poll mode: longest idle back-off */
+    /* doorbells=adaptive (shadow doorbells underneath): poll this long
+     * after the last progress before publishing EventIdx and sleeping;
+     * 0: sleep at once (plain shadow) */
+    unsigned poll_idle_us;
+    bool adaptive;              /* doorbells=adaptive was configured */
+    unsigned cfg_poll_idle_us;  /* poll-idle-us, 0: not given */
     struct nvme_ns *ns[NVME_MAX_NS + 1]; /* by nsid; NULL if absent */
     uint32_t nn;                /* highest configured nsid */
     bool vwc;                   /* some namespace has a volatile cache */
@@ -248,6 +269,10 @@ struct nvme_ctrl {
     unsigned total_inflight;
     /* shadow doorbells */
     bool dbbuf;
+    /* Adaptive polling: the I/O thread polls the shadow doorbells and does
+     * not publish EventIdx, so the driver rings no real doorbell (a
+     * message) while I/O flows; see io_thread(). */
+    bool eventidx_withheld;
     struct nvme_gmem dbbuf_dbs, dbbuf_eis;
     /* async events */
     struct nvme_req *aer[NVME_AERL + 1];
@@ -272,7 +297,24 @@ struct nvme_ctrl {
     uint8_t *admin_buf;
     /* DMA windows the client unmapped while we held nothing: statistics */
     uint64_t unmaps;
+    struct nvme_io_counters io_ctr;
+    /* The clock of this pass of the I/O thread's loop, read at most once
+     * per pass and only when a command needs it (0: not read yet): what
+     * latency counting costs is one clock read per busy pass, not two per
+     * command. */
+    uint64_t pass_ns;
 };
+
+static inline uint64_t nvme_pass_ns(struct nvme_ctrl *c)
+{
+    if (c->pass_ns == 0) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        c->pass_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    }
+    return c->pass_ns;
+}
 
 /* ---- nvme.c ---- */
 void nvme_ctrl_kick(struct nvme_ctrl *c);
@@ -341,6 +383,8 @@ uint16_t nvme_dptr_from_guest(struct nvme_ctrl *c, struct nvme_req *req,
                               void *buf, uint64_t len);
 int nvme_req_bounce(struct nvme_req *req);
 uint16_t nvme_errno_to_dma_status(int err);
+
+void nvme_io_stats(vfud_dev *dev, struct vfud_io_stats *st);
 
 /* ---- admin.c ---- */
 void nvme_admin_exec(struct nvme_ctrl *c, struct nvme_req *req);

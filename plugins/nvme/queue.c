@@ -395,7 +395,9 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
         uint32_t tail = sq_fetch_tail(c, sq);
 
         if (tail == sq->head) {
-            if (!q_shadowed(c, sq->qid)) {
+            if (!q_shadowed(c, sq->qid) || c->eventidx_withheld) {
+                /* (Withheld: the I/O thread polls, no ring is needed;
+                 * it publishes before it sleeps.) */
                 break;
             }
             /* Publish how far we got, then look again: a submission the
@@ -464,7 +466,9 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
                 req->next = NULL;
                 sq->inflight++;
                 c->total_inflight++;
-                sq->head = (sq->head + 1) % sq->size;
+                if (++sq->head == sq->size) {
+                    sq->head = 0; /* (a division per command showed in profiles) */
+                }
                 progress = true;
 
                 req->status = NVME_SC_SUCCESS;
@@ -474,6 +478,9 @@ bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)
                 req->bounced = false;
                 req->pending = 0;
                 req->res = 0;
+                if (sq->qid != 0) {
+                    req->t_fetch = nvme_pass_ns(c);
+                }
                 if (sq->qid == 0) {
                     nvme_admin_exec(c, req);
                 } else {
@@ -647,6 +654,32 @@ static void log_error(struct nvme_ctrl *c, const struct nvme_req *req)
              (req->status >> 8) & 7, req->status & 0xff);
 }
 
+/* An I/O command is done (whether or not its completion gets posted). */
+static void count_io(struct nvme_ctrl *c, const struct nvme_req *req)
+{
+    struct nvme_io_counters *k = &c->io_ctr;
+    uint64_t lat = nvme_pass_ns(c) - req->t_fetch;
+    unsigned b = lat ? 63u - (unsigned)__builtin_clzll(lat) : 0;
+    bool ok = req->status == NVME_SC_SUCCESS;
+
+    if (req->cmd.opcode == NVME_CMD_READ) {
+        NVME_CTR_ADD(k->reads, 1);
+        NVME_CTR_ADD(k->bytes_read, ok ? req->len : 0);
+    } else if (req->cmd.opcode == NVME_CMD_WRITE) {
+        NVME_CTR_ADD(k->writes, 1);
+        NVME_CTR_ADD(k->bytes_written, ok ? req->len : 0);
+    } else {
+        NVME_CTR_ADD(k->others, 1);
+    }
+    if (!ok) {
+        NVME_CTR_ADD(k->errors, 1);
+    }
+    if (b >= VFUD_LAT_BUCKETS) {
+        b = VFUD_LAT_BUCKETS - 1;
+    }
+    NVME_CTR_ADD(k->lat[b], 1);
+}
+
 void nvme_req_complete(struct nvme_ctrl *c, struct nvme_req *req)
 {
     struct nvme_sq *sq = req->sq;
@@ -654,6 +687,9 @@ void nvme_req_complete(struct nvme_ctrl *c, struct nvme_req *req)
 
     if (req->status != NVME_SC_SUCCESS) {
         log_error(c, req);
+    }
+    if (sq->qid != 0) {
+        count_io(c, req);
     }
 
     nvme_req_release_data(c, req);

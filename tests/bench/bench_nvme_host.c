@@ -1,48 +1,74 @@
 /*
  * bench_nvme_host: what the NVMe plugin costs the daemon per I/O, measured
- * from the host with no guest.  Run by "make bench-nvme"; prints figures,
- * never fails on them (only on errors).
+ * from the host with no guest, by a client that drives the controller the
+ * way a userspace driver does (SPDK's NVMe driver over vfio-user, or QEMU
+ * for a guest).  Run by "make bench-nvme"; prints figures, never fails on
+ * them (only on errors).
  *
  * What it does.  For each doorbell mode it starts the built daemon (the
- * VFIOUSERD variable names another binary) with one nvme device on the null
- * back-end (reads return zeroes without a system call: what is left is the
- * controller and the transport), and makes the client library the guest
- * with the NVMe test driver of tests/nvme (nvme_tdrv_vfu.h): shared
- * (memfd) guest memory given with DMA_MAP, MSI-X eventfds connected, bus
- * mastering on, the controller enabled, up to 4 I/O queue pairs of 256
- * entries.  Doorbells are what QEMU makes of a guest's doorbell writes:
+ * VFIOUSERD variable names another binary; --baseline adds a second one,
+ * measured in the same run, case by case, repetitions interleaved) with
+ * one nvme device on the null back-end (reads return zeroes without a
+ * system call: what is left is the controller and the transport), and
+ * makes the client library the guest with the NVMe test driver of
+ * tests/nvme (nvme_tdrv_vfu.h): queues in one memfd window, MSI-X eventfds
+ * connected, bus mastering on, the controller enabled, I/O queue pairs of
+ * 256 entries.  Like a real driver:
  *
- *   shadow  Doorbell Buffer Config is set up; the driver writes shadow
- *           doorbells in guest memory and rings the real one (a posted
- *           REGION_WRITE message) only when EventIdx asks for it
- *   poll    the doorbell page of BAR0 is mmapped from the daemon; the
- *           plugin's I/O thread polls it
+ *   - data buffers live in --windows DMA windows of 2 MiB, each its own
+ *     memfd mapped with its own DMA_MAP (SPDK's hugepages, a VM's memory
+ *     slots), one buffer per command slot, spread over the windows;
+ *   - commands over 8 KiB use a PRP list, written for every command;
+ *   - completion queues are polled, created without interrupts (--irq
+ *     creates them with interrupts: the daemon then signals an eventfd per
+ *     completion pass, which nobody reads);
+ *   - doorbells:
+ *       poll    the doorbell page of BAR0 is mmapped from the daemon and
+ *               written with plain stores; the plugin's I/O thread polls it
+ *       shadow  Doorbell Buffer Config is set up; the driver writes shadow
+ *               doorbells in guest memory and rings the real one (a posted
+ *               REGION_WRITE message) only when EventIdx asks for it
+ *       adaptive  the same driver; the plugin polls the shadow doorbells
+ *               while I/O flows and publishes EventIdx (asks for rings)
+ *               only after poll-idle-us without work, then sleeps
  *
- * The hot loop keeps QD 4 KiB reads (random LBAs, PRP1 only) in flight on
- * each queue: it polls every CQ in guest memory, and for each completion
- * submits the next command; it reports the CQ heads and rings the SQ tails
- * once per pass over a queue, as a driver does once per interrupt.  The
- * completion queues are created with interrupts enabled (the daemon raises
- * MSI-X eventfds as it would for a guest; the client never waits on them)
- * unless --no-irq creates polled queues.
+ * Workloads (--workloads, comma-separated; default all):
+ *   randread-qd1 randread-qd32 randwrite-qd1 randwrite-qd32   4 KiB, PRP1
+ *   seqread128k-qd8   128 KiB sequential reads, PRP1 + a PRP list
+ * each on --queues queue pairs (default 1), QD commands in flight per queue.
+ * The hot loop polls every CQ in guest memory, submits the next command for
+ * each completion, and reports the CQ head and rings the SQ tail once per
+ * pass over a queue (as SPDK's qpair processing does).
  *
  * Placement: the client on the first CPU we may use, every daemon thread
- * on the second (as a vCPU and the daemon on different cores); with one
- * CPU both share it.
+ * on the second (a server core of its own); with one CPU both share it.
  *
- * How to read the output, per case (mode, queues, QD), medians over the
- * repetitions:
+ * How to read the output, per case, medians over the repetitions:
  *   IOPS        completions per second of wall time
  *   p50/p99 us  submission (the pass that queued it) to completion seen
  *   cpu us/IO   daemon CPU time (all threads, from schedstat) per I/O
  *   cores       daemon CPU time / wall time: cores the daemon kept busy
  *   IOPS/core   IOPS / cores: what one daemon core sustains
+ *   cs/IO       daemon context switches (schedstat run count) per I/O: a
+ *               poll-mode daemon that makes no blocking system call on the
+ *               I/O path shows ~0
  *   rings/IO    real doorbell writes per I/O: posted REGION_WRITE messages
  *               in shadow mode (the rest went to the shadow buffer), stores
  *               to the mmapped page in poll mode
  *   cli us/IO   the client's own CPU per I/O
- * The last lines check the targets at QD 32: IOPS per daemon core
- * >= 1,000,000 in poll mode and >= 500,000 in shadow mode.
+ * With --baseline (and/or --baseline-plugins: another build's plugins),
+ * each row of the baseline daemon follows the row of the daemon under
+ * test, and "ratio" is IOPS (and IOPS/core) over it.
+ *
+ * The poll and adaptive rows are compared with the figures of SPDK's own
+ * vfio-user NVMe target (null bdev, one core) measured with spdk_nvme_perf
+ * on a machine of this kind (issue 11); SPDK cannot be built here, so they
+ * are constants, and the comparison is only as good as the two machines
+ * are alike.  A shared or loaded machine shows in "cores" below 1.0 at high
+ * QD; compare rows of one run, not across runs.
+ *
+ * --idle S measures, after the loaded cases of each mode, the daemon's CPU
+ * over S seconds with the client connected, queues created and no I/O.
  */
 #include "config.h"
 
@@ -69,30 +95,57 @@
 #define MAX_QD     (Q_ENTRIES - 1)
 #define MAX_CASES  64
 #define MAX_REPS   32
+#define MAX_DAEMONS 2
 #define NS_BLOCKS  (1ull << 31) /* 1 TiB of 512-byte blocks */
+#define BUF_SIZE   (128u << 10) /* a command slot's buffer: the largest I/O */
+#define WIN_SIZE   (2u << 20)
+#define DATA_IOVA  0x400000000ull /* data windows from 16 GiB */
+#define MAX_WINDOWS 1024
 
-#define TARGET_POLL   1000000.0
-#define TARGET_SHADOW  500000.0
+enum { MODE_SHADOW, MODE_POLL, MODE_ADAPTIVE, NR_MODES };
+static const char *const mode_names[NR_MODES] = { "shadow", "poll", "adaptive" };
 
-enum { MODE_SHADOW, MODE_POLL, NR_MODES };
-static const char *const mode_names[NR_MODES] = { "shadow", "poll" };
+/* What SPDK's vfio-user target did per core in issue 11 (spdk_nvme_perf,
+ * 4 KiB, null bdev, one core), IOPS low and high of its runs; 0: none. */
+struct workload {
+    const char *name;
+    uint8_t opcode;
+    uint32_t bytes;
+    unsigned qd;
+    bool sequential;
+    double spdk_lo, spdk_hi;
+};
+
+static const struct workload workloads[] = {
+    { "randread-qd1", NVME_CMD_READ, 4096, 1, false, 862e3, 901e3 },
+    { "randread-qd32", NVME_CMD_READ, 4096, 32, false, 4.51e6, 4.83e6 },
+    { "randwrite-qd1", NVME_CMD_WRITE, 4096, 1, false, 0, 0 },
+    { "randwrite-qd32", NVME_CMD_WRITE, 4096, 32, false, 4.72e6, 4.99e6 },
+    { "seqread128k-qd8", NVME_CMD_READ, 128u << 10, 8, true, 0, 0 },
+};
+#define NR_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
 struct sample {
-    double iops, p50, p99, cpu_us, cores, per_core, msgs, cli_us;
+    double iops, p50, p99, cpu_us, cores, per_core, cs, msgs, cli_us;
 };
 
 struct bench_case {
-    unsigned mode, queues, qd;
+    unsigned mode, daemon;
+    const struct workload *w;
     struct sample s[MAX_REPS];
 };
 
 static double opt_seconds = 1.0;
 static double opt_warmup = 0.2;
 static int opt_reps = 3;
-static char *opt_queues;
-static char *opt_depths;
+static int opt_queues = 1;
+static int opt_windows = 64;
+static double opt_idle;
+static char *opt_workloads;
 static char *opt_modes;
-static gboolean opt_no_irq;
+static char *opt_baseline;
+static char *opt_baseline_plugins;
+static gboolean opt_irq;
 static gboolean opt_verbose;
 
 static GOptionEntry options[] = {
@@ -102,32 +155,76 @@ static GOptionEntry options[] = {
       "warm-up before each measurement (default 0.2)", "S" },
     { "reps", 'r', 0, G_OPTION_ARG_INT, &opt_reps,
       "repetitions (default 3)", "N" },
-    { "queues", 'q', 0, G_OPTION_ARG_STRING, &opt_queues,
-      "I/O queue pairs, comma-separated (default 1,2,4)", "LIST" },
-    { "depths", 'd', 0, G_OPTION_ARG_STRING, &opt_depths,
-      "commands in flight per queue (default 1,32)", "LIST" },
+    { "queues", 'q', 0, G_OPTION_ARG_INT, &opt_queues,
+      "I/O queue pairs driven at once (default 1)", "N" },
+    { "workloads", 'w', 0, G_OPTION_ARG_STRING, &opt_workloads,
+      "comma-separated (default: all; see the source)", "LIST" },
     { "modes", 'm', 0, G_OPTION_ARG_STRING, &opt_modes,
-      "doorbell modes (default shadow,poll)", "LIST" },
-    { "no-irq", 0, 0, G_OPTION_ARG_NONE, &opt_no_irq,
-      "completion queues without interrupts (polled queues)", NULL },
+      "doorbell modes (default poll,adaptive,shadow)", "LIST" },
+    { "windows", 0, 0, G_OPTION_ARG_INT, &opt_windows,
+      "2 MiB DMA windows holding the data buffers (default 64)", "N" },
+    { "irq", 0, 0, G_OPTION_ARG_NONE, &opt_irq,
+      "completion queues with interrupts (default: polled, none)", NULL },
+    { "baseline", 'b', 0, G_OPTION_ARG_FILENAME, &opt_baseline,
+      "another vfiouserd binary to measure in the same run", "PATH" },
+    { "baseline-plugins", 0, 0, G_OPTION_ARG_FILENAME, &opt_baseline_plugins,
+      "the baseline daemon's plugin directory (default: this build's)", "DIR" },
+    { "idle", 0, 0, G_OPTION_ARG_DOUBLE, &opt_idle,
+      "measure the idle daemon's CPU for S seconds per mode (default 0: no)",
+      "S" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
       "print every measurement, and the daemon's log", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
+static const char *daemon_path[MAX_DAEMONS];
+static unsigned nr_daemons = 1;
+
 /* ------------------------------------------------------------------------
  * One daemon, one device, one client as its guest
  */
 struct target {
-    unsigned mode;
+    unsigned mode, daemon;
     struct harness *h;
     struct vfu_client *cl;
     struct tdrv d;
-    uint64_t buf[MAX_Q + 1]; /* MAX_QD pages per queue */
     unsigned nq;             /* queues created */
+    uint8_t *win[MAX_WINDOWS];
+    /* per queue and command slot: data buffer (guest address) and the
+     * page its PRP list is written to */
+    uint64_t buf[MAX_Q + 1][MAX_QD];
+    uint64_t prp_list[MAX_Q + 1][MAX_QD];
 };
 
-static int start_target(struct target *t, unsigned mode, const cpu_set_t *dcpu)
+/* The data windows, and every slot's buffer in them: slot i of all queues
+ * taken together lands in window i % n, so consecutive commands touch
+ * different windows (and different translations), as a driver's buffers
+ * spread over hugepages do. */
+static int map_data_windows(struct target *t)
+{
+    unsigned n = (unsigned)opt_windows;
+
+    for (unsigned i = 0; i < n; i++) {
+        t->win[i] = vfu_client_add_memory(t->cl, DATA_IOVA + (uint64_t)i * WIN_SIZE,
+                                          WIN_SIZE, true);
+        if (!t->win[i]) {
+            return -errno;
+        }
+    }
+    for (unsigned q = 1; q <= MAX_Q; q++) {
+        for (unsigned s = 0; s < MAX_QD; s++) {
+            unsigned idx = (q - 1) * MAX_QD + s;
+
+            t->buf[q][s] = DATA_IOVA + (uint64_t)(idx % n) * WIN_SIZE +
+                           (uint64_t)(idx / n) * BUF_SIZE;
+            t->prp_list[q][s] = td_alloc(&t->d, 4096, 4096);
+        }
+    }
+    return 0;
+}
+
+static int start_target(struct target *t, unsigned mode, unsigned daemon,
+                        const cpu_set_t *dcpu)
 {
     g_autofree char *cfg = g_strdup_printf(
         "[daemon]\nsocket-dir = @SOCKDIR@\n"
@@ -144,6 +241,13 @@ static int start_target(struct target *t, unsigned mode, const cpu_set_t *dcpu)
 
     memset(t, 0, sizeof(*t));
     t->mode = mode;
+    t->daemon = daemon;
+    g_setenv("VFIOUSERD", daemon_path[daemon], TRUE);
+    if (daemon == 1 && opt_baseline_plugins) {
+        g_setenv("VFIOUSERD_PLUGIN_DIR", opt_baseline_plugins, TRUE);
+    } else {
+        g_unsetenv("VFIOUSERD_PLUGIN_DIR");
+    }
     t->h = harness_new(cfg);
     if (harness_start(t->h, NULL, (const char *const[]){ "nvme0", NULL }) < 0) {
         g_autofree char *log = harness_log(t->h);
@@ -167,16 +271,18 @@ static int start_target(struct target *t, unsigned mode, const cpu_set_t *dcpu)
         r = td_vfu_attach(&t->d, t->cl, &o);
     }
     if (r == 0) {
+        r = map_data_windows(t);
+    }
+    if (r == 0) {
         r = td_enable(&t->d, 32);
     }
-    if (r == 0 && mode == MODE_SHADOW) {
+    if (r == 0 && (mode == MODE_SHADOW || mode == MODE_ADAPTIVE)) {
         r = td_enable_shadow(&t->d) == 0 ? 0 : -EIO;
     }
-    for (unsigned q = 1; r == 0 && q <= MAX_Q; q++) {
-        r = opt_no_irq ? td_create_io_queue_polled(&t->d, (uint16_t)q, Q_ENTRIES)
-                       : td_create_io_queue(&t->d, (uint16_t)q, Q_ENTRIES);
+    for (unsigned q = 1; r == 0 && q <= (unsigned)opt_queues; q++) {
+        r = opt_irq ? td_create_io_queue(&t->d, (uint16_t)q, Q_ENTRIES)
+                    : td_create_io_queue_polled(&t->d, (uint16_t)q, Q_ENTRIES);
         r = r == 0 ? 0 : -EIO;
-        t->buf[q] = td_alloc(&t->d, 4096ull * MAX_QD, 4096);
         t->nq = q;
     }
     if (r < 0) {
@@ -199,11 +305,12 @@ static int stop_target(struct target *t)
         if (st != 0 || opt_verbose) {
             g_autofree char *log = harness_log(t->h);
 
-            fprintf(stderr, "bench: daemon (%s) exit status %d, log:\n%s",
-                    mode_names[t->mode], st, log);
+            fprintf(stderr, "bench: daemon %s (%s) exit status %d, log:\n%s",
+                    daemon_path[t->daemon], mode_names[t->mode], st, log);
         }
         harness_free(t->h);
     }
+    memset(t, 0, sizeof(*t));
     return st;
 }
 
@@ -228,8 +335,10 @@ static double cpu_s(void)
 
 struct run_state {
     struct target *t;
+    const struct workload *w;
     unsigned nq, qd;
     uint64_t seed;
+    uint64_t next_lba;         /* sequential workloads */
     uint64_t *sent[MAX_Q + 1]; /* by CID: submission time */
     uint32_t *lat;             /* ns, one per completion */
     size_t nr_lat, cap_lat;
@@ -239,17 +348,40 @@ struct run_state {
 static void submit(struct run_state *st, uint16_t q, uint64_t now)
 {
     struct tdrv *d = &st->t->d;
+    const struct workload *w = st->w;
     struct nvme_sqe c;
     uint16_t cid = d->q[q].next_cid;
+    unsigned slot = cid % st->qd;
+    uint64_t blocks = w->bytes / 512, lba;
+    uint64_t buf = st->t->buf[q][slot];
 
     memset(&c, 0, sizeof(c));
-    st->seed = st->seed * 6364136223846793005ull + 1442695040888963407ull;
-    c.opcode = NVME_CMD_READ;
+    if (w->sequential) {
+        lba = st->next_lba;
+        st->next_lba = (st->next_lba + blocks) % NS_BLOCKS;
+    } else {
+        st->seed = st->seed * 6364136223846793005ull + 1442695040888963407ull;
+        lba = ((st->seed >> 33) % (NS_BLOCKS / blocks)) * blocks;
+    }
+    c.opcode = w->opcode;
     c.nsid = 1;
-    c.cdw10 = (uint32_t)(((st->seed >> 33) % (NS_BLOCKS / 8)) * 8);
-    c.cdw11 = 0;
-    c.cdw12 = 7; /* 8 blocks: 4 KiB */
-    c.dptr1 = st->t->buf[q] + 4096ull * (cid % st->qd);
+    c.cdw10 = (uint32_t)lba;
+    c.cdw11 = (uint32_t)(lba >> 32);
+    c.cdw12 = (uint32_t)(blocks - 1);
+    c.dptr1 = buf;
+    if (w->bytes > 8192) {
+        /* PRP2 points to a list of the remaining pages, rewritten for
+         * every command as a driver does */
+        uint64_t list = st->t->prp_list[q][slot];
+        uint64_t *ent = td_ptr(d, list);
+
+        for (uint32_t i = 1; i < w->bytes / 4096; i++) {
+            ent[i - 1] = buf + 4096ull * i;
+        }
+        c.dptr2 = list;
+    } else if (w->bytes > 4096) {
+        c.dptr2 = buf + 4096;
+    }
     st->sent[q][cid] = now;
     td_queue_cmd(d, q, &c);
 }
@@ -270,8 +402,8 @@ static int record(struct run_state *st, uint64_t ns)
     return 0;
 }
 
-/* Keep qd reads in flight on queues 1..nq for `seconds`, then collect what
- * is still due.  Returns 0 or -errno (a failed command is -EIO). */
+/* Keep qd commands in flight on queues 1..nq for `seconds`, then collect
+ * what is still due.  Returns 0 or -errno (a failed command is -EIO). */
 static int run_loop(struct run_state *st, double seconds, double *secs)
 {
     struct tdrv *d = &st->t->d;
@@ -348,14 +480,14 @@ static double pct_us(const uint32_t *v, size_t n, double q)
 static int measure(struct target *t, const struct bench_case *bc,
                    struct sample *s)
 {
-    struct run_state st = { .t = t, .nq = bc->queues, .qd = bc->qd,
+    struct run_state st = { .t = t, .w = bc->w, .nq = t->nq, .qd = bc->w->qd,
                             .seed = 0x9e3779b97f4a7c15ull };
     struct bench_cpu c0, c1;
     unsigned rings0;
     double secs = 0, cli0, cpu;
     int r;
 
-    for (unsigned q = 1; q <= bc->queues; q++) {
+    for (unsigned q = 1; q <= t->nq; q++) {
         st.sent[q] = calloc(65536, sizeof(uint64_t));
     }
     r = run_loop(&st, opt_warmup, &secs);
@@ -384,22 +516,43 @@ static int measure(struct target *t, const struct bench_case *bc,
         s->cpu_us = cpu * 1e6 / (double)st.ios;
         s->cores = cpu / secs;
         s->per_core = s->cores > 0 ? s->iops / s->cores : 0;
+        s->cs = (double)(c1.runs - c0.runs) / (double)st.ios;
         s->msgs = (double)(t->d.rings - rings0) / (double)st.ios;
         s->cli_us = (cpu_s() - cli0) * 1e6 / (double)st.ios;
         if (opt_verbose) {
-            fprintf(stderr, "  %-6s q%u qd%-3u %9.0f IOPS p50 %6.1f p99 %6.1f us "
-                    "cpu %5.2f us/IO %4.2f cores %9.0f IOPS/core rings %.3f/IO\n",
-                    mode_names[bc->mode], bc->queues, bc->qd, s->iops, s->p50,
-                    s->p99, s->cpu_us, s->cores, s->per_core, s->msgs);
+            fprintf(stderr, "  d%u %-6s %-16s %9.0f IOPS p50 %6.1f p99 %6.1f us "
+                    "cpu %5.2f us/IO %4.2f cores %9.0f IOPS/core cs %.3f/IO "
+                    "rings %.3f/IO\n", bc->daemon, mode_names[bc->mode],
+                    bc->w->name, s->iops, s->p50, s->p99, s->cpu_us, s->cores,
+                    s->per_core, s->cs, s->msgs);
         }
     } else {
-        fprintf(stderr, "bench: %s q%u qd%u: %s\n", mode_names[bc->mode],
-                bc->queues, bc->qd, g_strerror(-r));
+        fprintf(stderr, "bench: %s %s: %s\n", mode_names[bc->mode],
+                bc->w->name, g_strerror(-r));
     }
-    for (unsigned q = 1; q <= bc->queues; q++) {
+    for (unsigned q = 1; q <= t->nq; q++) {
         free(st.sent[q]);
     }
     free(st.lat);
+    return r;
+}
+
+/* Daemon CPU over `seconds` with the client connected and nothing to do. */
+static int measure_idle(struct target *t, double seconds, double *pct)
+{
+    struct bench_cpu c0, c1;
+    uint64_t t0, t1;
+    int r = bench_cpu_read(t->h->pid, &c0);
+
+    t0 = now_ns();
+    g_usleep((gulong)(seconds * 1e6));
+    t1 = now_ns();
+    if (r == 0) {
+        r = bench_cpu_read(t->h->pid, &c1);
+    }
+    if (r == 0) {
+        *pct = 100.0 * (double)(c1.ns - c0.ns) / (double)(t1 - t0);
+    }
     return r;
 }
 
@@ -413,6 +566,12 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static double med_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static double med(const struct sample *s, int n, size_t off)
 {
     double v[MAX_REPS];
@@ -420,38 +579,79 @@ static double med(const struct sample *s, int n, size_t off)
     for (int i = 0; i < n; i++) {
         memcpy(&v[i], (const char *)&s[i] + off, sizeof(double));
     }
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return med_of(v, n);
+}
+
+/* Median over the repetitions of a's field over b's (same repetition:
+ * the two ran back to back, under the same load). */
+static double med_ratio(const struct sample *a, const struct sample *b, int n,
+                        size_t off)
+{
+    double v[MAX_REPS];
+
+    for (int i = 0; i < n; i++) {
+        double x, y;
+
+        memcpy(&x, (const char *)&a[i] + off, sizeof(double));
+        memcpy(&y, (const char *)&b[i] + off, sizeof(double));
+        v[i] = y > 0 ? x / y : 0;
+    }
+    return med_of(v, n);
 }
 
 #define MED(bc, f) med((bc)->s, opt_reps, offsetof(struct sample, f))
 
 static void print_table(const struct bench_case *cases, int n)
 {
-    printf("%-6s %6s %4s %10s %8s %8s %10s %6s %10s %8s %9s\n", "mode",
-           "queues", "qd", "IOPS", "p50 us", "p99 us", "cpu us/IO", "cores",
-           "IOPS/core", "rings/IO", "cli us/IO");
+    printf("%-7s %-8s %-16s %10s %8s %8s %9s %5s %10s %6s %8s %9s\n", "daemon",
+           "mode", "workload", "IOPS", "p50 us", "p99 us", "cpu us/IO",
+           "cores", "IOPS/core", "cs/IO", "rings/IO", "cli us/IO");
     for (int i = 0; i < n; i++) {
         const struct bench_case *bc = &cases[i];
 
-        printf("%-6s %6u %4u %10.0f %8.1f %8.1f %10.3f %6.2f %10.0f %8.3f %9.3f\n",
-               mode_names[bc->mode], bc->queues, bc->qd, MED(bc, iops),
-               MED(bc, p50), MED(bc, p99), MED(bc, cpu_us), MED(bc, cores),
-               MED(bc, per_core), MED(bc, msgs), MED(bc, cli_us));
+        printf("%-7s %-8s %-16s %10.0f %8.1f %8.1f %9.3f %5.2f %10.0f %6.3f "
+               "%8.3f %9.3f\n", bc->daemon ? "base" : "test",
+               mode_names[bc->mode], bc->w->name, MED(bc, iops), MED(bc, p50),
+               MED(bc, p99), MED(bc, cpu_us), MED(bc, cores), MED(bc, per_core),
+               MED(bc, cs), MED(bc, msgs), MED(bc, cli_us));
     }
-    printf("\n# targets at QD 32: IOPS per daemon core >= %.0f (poll), "
-           ">= %.0f (shadow)\n", TARGET_POLL, TARGET_SHADOW);
+    if (nr_daemons > 1) {
+        printf("\n# test (%s) over base (%s), median of per-repetition "
+               "ratios\n", daemon_path[0], daemon_path[1]);
+        for (int i = 0; i < n; i++) {
+            const struct bench_case *a = &cases[i];
+
+            for (int j = 0; j < n; j++) {
+                const struct bench_case *b = &cases[j];
+
+                if (a->daemon == 0 && b->daemon == 1 && a->mode == b->mode &&
+                    a->w == b->w) {
+                    printf("#   %-6s %-16s IOPS %5.2fx  IOPS/core %5.2fx  "
+                           "p50 %5.2fx\n", mode_names[a->mode], a->w->name,
+                           med_ratio(a->s, b->s, opt_reps,
+                                     offsetof(struct sample, iops)),
+                           med_ratio(a->s, b->s, opt_reps,
+                                     offsetof(struct sample, per_core)),
+                           med_ratio(a->s, b->s, opt_reps,
+                                     offsetof(struct sample, p50)));
+                }
+            }
+        }
+    }
+    printf("\n# poll and adaptive modes against SPDK's vfio-user target per core (issue 11's "
+           "figures, another run on a machine of this kind)\n");
     for (int i = 0; i < n; i++) {
         const struct bench_case *bc = &cases[i];
-        double want = bc->mode == MODE_POLL ? TARGET_POLL : TARGET_SHADOW;
         double got = MED(bc, per_core);
 
-        if (bc->qd != 32) {
+        if (bc->daemon != 0 || bc->mode == MODE_SHADOW || bc->w->spdk_lo == 0) {
             continue;
         }
-        printf("#   %-6s %u queue%s: %.0f IOPS/core, %s\n", mode_names[bc->mode],
-               bc->queues, bc->queues > 1 ? "s" : " ", got,
-               got >= want ? "met" : "MISSED");
+        printf("#   %-8s %-16s %10.0f IOPS/core vs SPDK %.0f-%.0f: %.2f-%.2fx, %s\n",
+               mode_names[bc->mode], bc->w->name, got, bc->w->spdk_lo, bc->w->spdk_hi,
+               got / bc->w->spdk_hi, got / bc->w->spdk_lo,
+               got >= bc->w->spdk_hi ? "met" :
+               got >= bc->w->spdk_lo ? "within SPDK's range" : "MISSED");
     }
     fflush(stdout);
 }
@@ -459,21 +659,32 @@ static void print_table(const struct bench_case *cases, int n)
 /* ------------------------------------------------------------------------
  * Set-up
  */
-static int parse_list(const char *text, const char *def, unsigned lo,
-                      unsigned hi, unsigned *out, unsigned max)
+static int parse_workloads(const char *text, const struct workload **out)
 {
-    g_auto(GStrv) parts = g_strsplit(text ? text : def, ",", -1);
-    unsigned n = 0;
+    g_auto(GStrv) parts = NULL;
+    int n = 0;
 
+    if (!text) {
+        for (size_t i = 0; i < NR_WORKLOADS; i++) {
+            out[n++] = &workloads[i];
+        }
+        return n;
+    }
+    parts = g_strsplit(text, ",", -1);
     for (char **p = parts; *p; p++) {
-        guint64 v;
+        size_t i;
 
-        if (n == max || !g_ascii_string_to_unsigned(*p, 10, lo, hi, &v, NULL)) {
+        for (i = 0; i < NR_WORKLOADS; i++) {
+            if (strcmp(*p, workloads[i].name) == 0) {
+                break;
+            }
+        }
+        if (i == NR_WORKLOADS || n == (int)NR_WORKLOADS) {
             return -EINVAL;
         }
-        out[n++] = (unsigned)v;
+        out[n++] = &workloads[i];
     }
-    return (int)n;
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -481,36 +692,55 @@ int main(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new("- NVMe plugin host benchmark");
     g_autoptr(GError) err = NULL;
     static struct bench_case cases[MAX_CASES];
-    unsigned queues[8], depths[8], modes[NR_MODES], nm = 0;
-    int nqs, nds, nc = 0, ret = 0;
+    const struct workload *wl[NR_WORKLOADS];
+    unsigned modes[NR_MODES], nm = 0;
+    int nw, nc = 0, ret = 0;
     cpu_set_t all, ccpu, dcpu;
     struct utsname u;
+    double idle_pct[NR_MODES][MAX_DAEMONS] = { { 0 } };
 
     g_option_context_add_main_entries(ctx, options, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, "bench: %s\n", err->message);
         return 2;
     }
-    nqs = parse_list(opt_queues, "1,2,4", 1, MAX_Q, queues, 8);
-    nds = parse_list(opt_depths, "1,32", 1, MAX_QD, depths, 8);
+    nw = parse_workloads(opt_workloads, wl);
     {
-        g_auto(GStrv) parts = g_strsplit(opt_modes ? opt_modes : "shadow,poll", ",", -1);
+        g_auto(GStrv) parts = g_strsplit(opt_modes ? opt_modes : "poll,adaptive,shadow", ",", -1);
 
         for (char **p = parts; *p; p++) {
-            if (strcmp(*p, "shadow") == 0 && nm < NR_MODES) {
-                modes[nm++] = MODE_SHADOW;
-            } else if (strcmp(*p, "poll") == 0 && nm < NR_MODES) {
-                modes[nm++] = MODE_POLL;
+            unsigned m;
+
+            for (m = 0; m < NR_MODES; m++) {
+                if (strcmp(*p, mode_names[m]) == 0) {
+                    break;
+                }
+            }
+            if (m < NR_MODES && nm < NR_MODES) {
+                modes[nm++] = m;
             } else {
                 nm = 0;
                 break;
             }
         }
     }
-    if (nqs <= 0 || nds <= 0 || nm == 0 || opt_reps < 1 || opt_reps > MAX_REPS ||
-        opt_seconds <= 0 || (unsigned)(nm * nqs * nds) > MAX_CASES) {
-        fprintf(stderr, "bench: --queues 1..%d, --depths 1..%d, --modes shadow,poll, "
-                "--reps 1..%d, --seconds > 0\n", MAX_Q, MAX_QD, MAX_REPS);
+    daemon_path[0] = g_strdup(harness_daemon_path());
+    if (opt_baseline || opt_baseline_plugins) {
+        daemon_path[1] = opt_baseline ? opt_baseline : daemon_path[0];
+        nr_daemons = 2;
+    }
+    if (nw <= 0 || nm == 0 || opt_reps < 1 || opt_reps > MAX_REPS ||
+        opt_seconds <= 0 || opt_queues < 1 || opt_queues > MAX_Q ||
+        opt_windows < 1 || opt_windows > MAX_WINDOWS || opt_idle < 0 ||
+        (MAX_Q * MAX_QD + opt_windows - 1) / opt_windows * BUF_SIZE > WIN_SIZE ||
+        (unsigned)nw * nm * nr_daemons > MAX_CASES) {
+        fprintf(stderr, "bench: --queues 1..%d, --windows 64..%d, --modes "
+                "poll,adaptive,shadow, --reps 1..%d, --seconds > 0, --workloads from:",
+                MAX_Q, MAX_WINDOWS, MAX_REPS);
+        for (size_t i = 0; i < NR_WORKLOADS; i++) {
+            fprintf(stderr, " %s", workloads[i].name);
+        }
+        fprintf(stderr, "\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -536,45 +766,74 @@ int main(int argc, char **argv)
         CPU_SET(second >= 0 ? second : first, &dcpu);
         uname(&u);
         printf("# vfiouserd NVMe host benchmark, %s %s, %ld CPUs online; "
-               "client on CPU %d, daemon on CPU %d\n", u.sysname, u.release,
-               sysconf(_SC_NPROCESSORS_ONLN), first, second >= 0 ? second : first);
+               "client on CPU %d, daemon on CPU %d; load average at start: ",
+               u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN), first,
+               second >= 0 ? second : first);
+        {
+            double la[1] = { 0 };
+
+            printf("%.2f\n", getloadavg(la, 1) == 1 ? la[0] : -1.0);
+        }
     }
-    printf("# daemon: %s; null back-end, 4 KiB random reads, queues of %d "
-           "entries, interrupts %s; %d x %.1f s (+%.1f s warm-up), medians\n",
-           harness_daemon_path(), Q_ENTRIES, opt_no_irq ? "off (polled CQs)" : "on",
+    printf("# daemon: test %s%s%s; null back-end, %d queue pair%s of %d "
+           "entries, interrupts %s, data in %d DMA windows of 2 MiB; "
+           "%d x %.1f s (+%.1f s warm-up), medians\n", daemon_path[0],
+           nr_daemons > 1 ? ", base " : "", nr_daemons > 1 ? daemon_path[1] : "",
+           opt_queues, opt_queues > 1 ? "s" : "", Q_ENTRIES,
+           opt_irq ? "on (never read)" : "off (polled CQs)", opt_windows,
            opt_reps, opt_seconds, opt_warmup);
     fflush(stdout);
     bench_pin(0, &ccpu);
 
     for (unsigned m = 0; m < nm; m++) {
-        for (int qi = 0; qi < nqs; qi++) {
-            for (int di = 0; di < nds; di++) {
-                cases[nc++] = (struct bench_case){ modes[m], queues[qi], depths[di],
+        for (int wi = 0; wi < nw; wi++) {
+            for (unsigned dm = 0; dm < nr_daemons; dm++) {
+                cases[nc++] = (struct bench_case){ modes[m], dm, wl[wi],
                                                    { { 0 } } };
             }
         }
     }
+    /* Both daemons run side by side (each on the daemon CPU), measured in
+     * turn, so a change in the machine's load hits both alike. */
     for (unsigned m = 0; m < nm && ret == 0; m++) {
-        static struct target t;
+        static struct target t[MAX_DAEMONS];
 
-        if (start_target(&t, modes[m], &dcpu) < 0) {
-            stop_target(&t);
-            return 1;
+        for (unsigned dm = 0; dm < nr_daemons; dm++) {
+            if (start_target(&t[dm], modes[m], dm, &dcpu) < 0) {
+                for (unsigned k = 0; k <= dm; k++) {
+                    stop_target(&t[k]);
+                }
+                return 1;
+            }
         }
         for (int rep = 0; rep < opt_reps && ret == 0; rep++) {
             for (int i = 0; i < nc && ret == 0; i++) {
                 if (cases[i].mode == modes[m] &&
-                    measure(&t, &cases[i], &cases[i].s[rep]) < 0) {
+                    measure(&t[cases[i].daemon], &cases[i], &cases[i].s[rep]) < 0) {
                     ret = 1;
                 }
             }
         }
-        if (stop_target(&t) != 0) {
-            ret = 1;
+        for (unsigned dm = 0; dm < nr_daemons && ret == 0 && opt_idle > 0; dm++) {
+            if (measure_idle(&t[dm], opt_idle, &idle_pct[modes[m]][dm]) < 0) {
+                ret = 1;
+            }
+        }
+        for (unsigned dm = 0; dm < nr_daemons; dm++) {
+            if (stop_target(&t[dm]) != 0) {
+                ret = 1;
+            }
         }
     }
     if (ret == 0) {
         print_table(cases, nc);
+        for (unsigned m = 0; m < nm && opt_idle > 0; m++) {
+            for (unsigned dm = 0; dm < nr_daemons; dm++) {
+                printf("# idle, client connected, %s doorbells, %s daemon: "
+                       "%.2f%% of a core over %.0f s\n", mode_names[modes[m]],
+                       dm ? "base" : "test", idle_pct[modes[m]][dm], opt_idle);
+            }
+        }
     }
     return ret;
 }

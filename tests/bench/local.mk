@@ -29,12 +29,15 @@ bench: tests/bench/bench_transport tests/bench/bench_echo daemon/vfiouserd \
 		plugins/gpio.la plugins/testdev.la
 	tests/bench/bench_transport $(BENCH_ARGS)
 
-# "make bench-nvme": the NVMe plugin driven from the host by the client
-# library and the NVMe test driver (null back-end, shadow and poll
-# doorbells, 1-4 queues, QD 1 and 32): IOPS, latency, daemon CPU per I/O.
+# "make bench-nvme": the NVMe plugin driven from the host by a client that
+# behaves like SPDK's driver (data in many 2 MiB DMA windows, PRP lists,
+# polled CQs, doorbells through the mmapped BAR; null back-end): 4 KiB
+# random read/write at QD 1 and 32, 128 KiB sequential reads at QD 8; IOPS,
+# latency, daemon CPU per I/O, against SPDK's figures.
 # How to read it: the comment at the top of bench_nvme_host.c.
 #
-#     make bench-nvme BENCH_NVME_ARGS="-r 5 -s 2 --depths 1,8,32 --no-irq"
+#     make bench-nvme BENCH_NVME_ARGS="-r 5 -s 2 --idle 10 --modes poll"
+#     make bench-nvme BENCH_NVME_ARGS="--baseline /path/to/old/vfiouserd"
 if ENABLE_NVME
 check_PROGRAMS += tests/bench/bench_nvme_host
 tests_bench_bench_nvme_host_SOURCES = tests/bench/bench_nvme_host.c \

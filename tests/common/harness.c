@@ -24,7 +24,9 @@ const char *harness_daemon_path(void)
 
 const char *harness_plugin_dir(void)
 {
-    return BUILDDIR "/plugins/.libs";
+    const char *p = getenv("VFIOUSERD_PLUGIN_DIR");
+
+    return p != NULL ? p : BUILDDIR "/plugins/.libs";
 }
 
 static char *replace(const char *text, const char *from, const char *to)

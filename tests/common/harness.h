@@ -21,7 +21,8 @@ struct harness {
     char *log_path;    /* the daemon's stderr */
 };
 
-/* Paths of the build tree (set by the Makefile). */
+/* Paths of the build tree (set by the Makefile); $VFIOUSERD and
+ * $VFIOUSERD_PLUGIN_DIR name others (a benchmark's baseline build). */
 const char *harness_daemon_path(void);
 const char *harness_plugin_dir(void);
 

@@ -16,7 +16,8 @@
 #          same time as nvme0's namespace 3
 #
 #   nvme_e2e_run MODE [lab run options...]
-#     MODE: shadow (default doorbells), poll, messages (no shared memory)
+#     MODE: shadow (default doorbells), adaptive, poll, messages (no shared
+#     memory)
 nvme_e2e_lib=$(dirname "$0")/../e2e/lib.sh
 if [ ! -f "$nvme_e2e_lib" ]; then
     echo "SKIP: $(basename "$0"): no tests/e2e/lib.sh in this tree"
@@ -197,6 +198,7 @@ nvme_e2e_run() {
     img1=$e2e_tmp/disk1.img
     doorbells=shadow
     [ "$mode" = poll ] && doorbells=poll
+    [ "$mode" = adaptive ] && doorbells=adaptive
     cat >"$e2e_tmp/vfiouserd.conf" <<EOF
 [daemon]
 socket-dir = $e2e_tmp

@@ -49,10 +49,12 @@ tests_nvme_test_nvme_io_LDFLAGS = $(NVME_TEST_LINKFLAGS)
 # start it and talk to it.  "make check-nvme-valgrind" runs the daemon
 # under valgrind.
 tests_nvme_test_nvme_daemon_SOURCES = tests/nvme/test_nvme_daemon.c
-tests_nvme_test_nvme_daemon_CPPFLAGS = $(PROTO_CPPFLAGS) -I$(top_srcdir)/tests/protocol
+tests_nvme_test_nvme_daemon_CPPFLAGS = $(PROTO_CPPFLAGS) -I$(top_srcdir)/tests/protocol \
+	-DVFIOUSERCTL='"$(abs_top_builddir)/tools/vfiouserctl"'
 tests_nvme_test_nvme_daemon_CFLAGS = $(PROTO_CFLAGS)
 tests_nvme_test_nvme_daemon_LDADD = $(NVME_VFU_LDADD) $(PROTO_LDADD)
-EXTRA_tests_nvme_test_nvme_daemon_DEPENDENCIES = daemon/vfiouserd plugins/nvme.la
+EXTRA_tests_nvme_test_nvme_daemon_DEPENDENCIES = daemon/vfiouserd plugins/nvme.la \
+	tools/vfiouserctl
 
 # Migration between two daemons: also the migration tests' helpers
 # (tests/migration/migtest.h).
@@ -84,7 +86,8 @@ endif
 # (77) without the QEMU lab of tests/e2e (see tests/nvme/e2e-nvme.sh).
 if ENABLE_NVME
 TESTS += tests/nvme/nvme-shadow.test tests/nvme/nvme-poll.test \
-	tests/nvme/nvme-messages.test
+	tests/nvme/nvme-messages.test tests/nvme/nvme-adaptive.test
 endif
 EXTRA_DIST += tests/nvme/nvme-shadow.test tests/nvme/nvme-poll.test \
-	tests/nvme/nvme-messages.test tests/nvme/e2e-nvme.sh
+	tests/nvme/nvme-messages.test tests/nvme/nvme-adaptive.test \
+	tests/nvme/e2e-nvme.sh

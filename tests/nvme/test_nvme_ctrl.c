@@ -912,6 +912,17 @@ START_TEST(test_config_errors)
     ck_assert_int_lt(fake_dev_realize(dev), 0); /* no namespace at all */
     fake_dev_free(dev);
 
+    /* a polling window belongs to adaptive doorbells only */
+    dev = fake_dev_new("window");
+    ck_assert_int_eq(fake_dev_load(dev, td_plugin_path()), 0);
+    ck_assert_int_lt(fake_dev_config(dev, "poll-idle-us", "0"), 0);
+    ck_assert_int_eq(fake_dev_config(dev, "path", "/nonexistent/dir/file"), 0);
+    ck_assert_int_eq(fake_dev_config(dev, "doorbells", "shadow"), 0);
+    ck_assert_int_eq(fake_dev_config(dev, "poll-idle-us", "100"), 0);
+    ck_assert_int_lt(fake_dev_realize(dev), 0);
+    ck_assert_ptr_nonnull(strstr(fake_dev_last_error(dev), "poll-idle-us"));
+    fake_dev_free(dev);
+
     dev = fake_dev_new("missing");
     ck_assert_int_eq(fake_dev_load(dev, td_plugin_path()), 0);
     ck_assert_int_eq(fake_dev_config(dev, "path", "/nonexistent/dir/file"), 0);

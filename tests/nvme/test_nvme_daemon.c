@@ -935,6 +935,115 @@ START_TEST(test_shadow_doorbells)
 }
 END_TEST
 
+/* vfiouserctl stats DEVICE [--json]: what the plugin counted through
+ * io_stats.  Output of the tool, run as an operator would. */
+static char *ctl_run(const char *a1, const char *a2, const char *a3, int *status)
+{
+    g_autofree char *ctl = g_build_filename(N.h->sock_dir, "control", NULL);
+    const char *argv[] = { VFIOUSERCTL, "--socket", ctl, a1, a2, a3, NULL };
+    g_autoptr(GError) e = NULL;
+    char *out = NULL;
+
+    ck_assert_msg(g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out,
+                               NULL, status, &e),
+                  "cannot run vfiouserctl: %s", e ? e->message : "?");
+    return out;
+}
+
+static void assert_matches(const char *text, const char *re)
+{
+    ck_assert_msg(g_regex_match_simple(re, text, G_REGEX_MULTILINE, 0),
+                  "output does not match /%s/:\n%s", re, text);
+}
+
+START_TEST(test_io_stats)
+{
+    uint64_t a, b;
+    g_autofree char *text = NULL;
+    g_autofree char *js = NULL;
+    int st = -1;
+
+    nd_up(true);
+    a = td_alloc(&N.d, 8192, 4096);
+    b = td_alloc(&N.d, 8192, 4096);
+    for (unsigned i = 0; i < 10; i++) {
+        roundtrip(a, b, i * 8ull, 8); /* a 4 KiB write, then a read */
+    }
+    {
+        struct nvme_sqe c = rw_cmd(NVME_CMD_FLUSH, 0, 1);
+
+        ck_assert_int_eq(td_cmd(&N.d, 1, &c, NULL), 0);
+        /* beyond the namespace: an error */
+        c = rw_cmd(NVME_CMD_READ, NS_SIZE / 512, 8);
+        c.dptr1 = b;
+        ck_assert_int_eq(td_cmd(&N.d, 1, &c, NULL), NVME_SC_LBA_RANGE);
+    }
+    text = ctl_run("stats", "nvme0", NULL, &st);
+    ck_assert_msg(g_spawn_check_wait_status(st, NULL), "%s", text);
+    assert_matches(text, "^nvme0 \\(nvme\\)$");
+    assert_matches(text, "^  reads +11 \\(40\\.0.KiB\\)$");
+    assert_matches(text, "^  writes +10 \\(40\\.0.KiB\\)$");
+    assert_matches(text, "^  other +1$");
+    assert_matches(text, "^  errors +1$");
+    assert_matches(text, "^  queue depth +0$");
+    /* 22 completions in the histogram; the last bucket holds 100% */
+    assert_matches(text, "^  latency +count +cumulative$");
+    assert_matches(text, " 100\\.00%$");
+    js = ctl_run("--json", "stats", "nvme0", &st);
+    ck_assert_msg(g_spawn_check_wait_status(st, NULL), "%s", js);
+    assert_matches(js, "\"bytes_written\": *40960");
+    assert_matches(js, "\"latency\": *\\[\\s*\\{\\s*\"from_ns\"");
+    nd_down();
+}
+END_TEST
+
+/* doorbells=adaptive: shadow doorbells, and the controller polls them for
+ * poll-idle-us after the last command before it publishes EventIdx and
+ * sleeps.  Whatever the timing (polling or asleep), every command
+ * completes with its data; once idle the controller has published how far
+ * it got, so the next submission rings the real doorbell exactly once and
+ * wakes it.  Mapped over the run: no DMA message. */
+START_TEST(test_adaptive_doorbells)
+{
+    volatile uint32_t *eis;
+    uint64_t a, b;
+    unsigned rings;
+    int waited = 0;
+
+    nd_up_with("doorbells = adaptive\npoll-idle-us = 200", SHARED(_i));
+    if (!N.share) {
+        ck_assert_int_eq(td_enable_shadow(&N.d), NVME_SC_INVALID_FIELD);
+        a = td_alloc(&N.d, 8192, 4096);
+        roundtrip(a, a + 4096, 0, 8);
+        nd_down();
+        return;
+    }
+    ck_assert_int_eq(td_enable_shadow(&N.d), 0);
+    eis = td_ptr(&N.d, N.d.eis_iova);
+    a = td_alloc(&N.d, 65536, 4096);
+    b = td_alloc(&N.d, 65536, 4096);
+    for (unsigned i = 0; i < 200; i++) {
+        roundtrip(a, b, (uint64_t)i * 16, 1 + i % 128);
+        if (i % 50 == 49) {
+            usleep(2000); /* let it fall asleep now and then */
+        }
+    }
+    /* idle: EventIdx catches up with the tail (it sleeps) */
+    while (__atomic_load_n(&eis[2], __ATOMIC_ACQUIRE) != N.d.q[1].sq_tail &&
+           waited++ < 5000) {
+        usleep(1000);
+    }
+    ck_assert_uint_eq(eis[2], N.d.q[1].sq_tail);
+    rings = N.d.rings;
+    roundtrip(a, b, 0, 8);
+    /* the write rang (it woke the controller); the read that followed may
+     * have found it polling, or asleep again */
+    ck_assert_uint_ge(N.d.rings - rings, 1);
+    ck_assert_uint_eq(dma_msgs(), 0);
+    nd_down();
+}
+END_TEST
+
 /* doorbells=poll: BAR0's doorbell page is mmappable (sparse area
  * 0x1000+4 KiB with an fd) and the controller finds doorbells written
  * there without any message; Doorbell Buffer Config is not offered. */
@@ -1380,6 +1489,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_failed_command_logged);
     tcase_add_loop_test(tc, test_queue_full_wrap, 0, 2);
     tcase_add_loop_test(tc, test_shadow_doorbells, 0, 2);
+    tcase_add_loop_test(tc, test_adaptive_doorbells, 0, 2);
+    tcase_add_test(tc, test_io_stats);
     tcase_add_loop_test(tc, test_poll_doorbells, 0, 2);
     tcase_add_loop_test(tc, test_stress_verify, 0, 2);
     tcase_add_loop_test(tc, test_reset_in_flight, 0, 2);
