@@ -239,24 +239,68 @@ int nvme_ns_set_format(struct nvme_ns *ns, unsigned lba_shift)
     return 0;
 }
 
-/* Can a file be created at path? */
-static bool dir_writable(const char *path)
+/*
+ * The systemd units' StateDirectory=vfiouserd: systemd makes it, owned by
+ * the daemon's user, just before the first start, so a namespace file in it
+ * cannot be created before then, and "vfiouserd --check-config" run before
+ * the first start finds neither file nor directory.  Fixed by systemd for
+ * system services, whatever the configure prefix.
+ */
+#define NVME_UNIT_STATE_DIR "/var/lib/vfiouserd"
+
+/* The directory a file at path would be created in. */
+static void parent_dir(const char *path, char *dir, size_t size)
 {
-    char dir[PATH_MAX];
     char *slash;
 
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-        return false;
-    }
+    snprintf(dir, size, "%s", path);
     slash = strrchr(dir, '/');
     if (slash == NULL) {
-        return access(".", W_OK | X_OK) == 0;
+        snprintf(dir, size, ".");
+    } else if (slash == dir) {
+        dir[1] = '\0'; /* the root directory */
+    } else {
+        *slash = '\0';
     }
-    if (slash == dir) {
-        slash++; /* the root directory */
+}
+
+/*
+ * A missing file that start() will create: say so, since nothing else tells
+ * the administrator that a 16 GiB namespace is about to appear.  0 when it
+ * can be created (or will be, in the units' state directory), else a
+ * negative errno after saying why.
+ */
+static int check_creatable(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    char dir[PATH_MAX];
+
+    if (strlen(ns->path) >= sizeof(dir)) {
+        vfud_error(c->dev, "namespace %u: path too long", ns->nsid);
+        return -ENAMETOOLONG;
     }
-    *slash = '\0';
-    return access(dir, W_OK | X_OK) == 0;
+    parent_dir(ns->path, dir, sizeof(dir));
+    if (access(dir, W_OK | X_OK) == 0) {
+        vfud_log(c->dev, LOG_INFO, "nvme: namespace %u: %s does not exist: start "
+                 "creates it (%llu bytes, sparse)", ns->nsid, ns->path,
+                 (unsigned long long)ns->cfg_size);
+        return 0;
+    }
+    if (errno == ENOENT && strcmp(dir, NVME_UNIT_STATE_DIR) == 0) {
+        vfud_log(c->dev, LOG_NOTICE, "nvme: namespace %u: %s does not exist: "
+                 "start creates it (%llu bytes, sparse) in %s, which the systemd "
+                 "units create at their first start (StateDirectory=); "
+                 "a daemon started otherwise needs it made first", ns->nsid, ns->path,
+                 (unsigned long long)ns->cfg_size, dir);
+        return 0;
+    }
+    {
+        int e = errno;
+
+        vfud_error(c->dev, "namespace %u: %s does not exist and cannot be "
+                   "created: directory %s: %s", ns->nsid, ns->path, dir,
+                   strerror(e));
+        return -e;
+    }
 }
 
 static int open_backing(struct nvme_ctrl *c, struct nvme_ns *ns)
@@ -270,12 +314,15 @@ static int open_backing(struct nvme_ctrl *c, struct nvme_ns *ns)
     ns->fd = open(ns->path, flags);
     if (ns->fd < 0 && errno == ENOENT && ns->cfg_size && !ns->read_only) {
         /* Made in start(); here only check that it can be. */
-        if (dir_writable(ns->path)) {
-            ns->create_at_start = true;
-            ns->size_bytes = ns->cfg_size;
-            ns->dio_align = ns->cache == NVME_CACHE_NONE ? NVME_PAGE_SIZE : 1;
-            return 0;
+        int r = check_creatable(c, ns);
+
+        if (r < 0) {
+            return r;
         }
+        ns->create_at_start = true;
+        ns->size_bytes = ns->cfg_size;
+        ns->dio_align = ns->cache == NVME_CACHE_NONE ? NVME_PAGE_SIZE : 1;
+        return 0;
     }
     if (ns->fd < 0) {
         int e = errno;

@@ -598,6 +598,40 @@ START_TEST(bad_option)
 }
 END_TEST
 
+/* A namespace file that does not exist yet: the check says what start
+ * will create and creates nothing; a directory that does not exist is
+ * named.  (vfiouserd-nvme(8); the systemd units' state directory, which
+ * does not exist before their first start, is tested in the lab:
+ * tests/e2e/systemd.test.) */
+START_TEST(nvme_file_created_at_start)
+{
+    g_autofree char *so = g_build_filename(harness_plugin_dir(), "nvme.so", NULL);
+    g_autofree char *img = NULL;
+    struct run r;
+
+    if (access(so, F_OK) != 0) {
+        printf("nvme_file_created_at_start: skipped, no %s (--disable-nvme)\n", so);
+        return;
+    }
+    check_text(&r, "[n0]\nplugin = nvme\nnamespace.1.path = @DIR@/n0.img\n"
+                   "namespace.1.size = 1M\n");
+    ck_assert_msg(r.rc == 0, "exit status %d; output:\n%s", r.rc, r.out);
+    img = g_build_filename(r.h->dir, "n0.img", NULL);
+    expect_line(&r, "vfiouserd: [n0] nvme: namespace 1: %s does not exist: start "
+                "creates it (1048576 bytes, sparse)", img);
+    ck_assert_msg(access(img, F_OK) != 0, "the check created %s", img);
+    run_free(&r);
+
+    check_text(&r, "[n0]\nplugin = nvme\nnamespace.1.path = @DIR@/no-dir/n0.img\n"
+                   "namespace.1.size = 1M\n");
+    expect_failure(&r, 1);
+    EXPECT_AT(&r, 1, "[n0] device creation failed: namespace 1: %s/no-dir/n0.img does "
+              "not exist and cannot be created: directory %s/no-dir: No such file "
+              "or directory", r.h->dir, r.h->dir);
+    run_free(&r);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -634,6 +668,7 @@ static Suite *config_suite(void)
     tcase_add_test(device, socket_not_absolute);
     tcase_add_loop_test(device, invalid_device_name, 0, G_N_ELEMENTS(bad_names));
     tcase_add_test(device, longest_device_name);
+    tcase_add_test(device, nvme_file_created_at_start);
 
     tcase_add_test(syntax, key_outside_section);
     tcase_add_test(syntax, line_too_long);

@@ -7,9 +7,16 @@ E2E_TESTS = \
 	tests/e2e/gpio.test \
 	tests/e2e/testdev-dma-shared.test \
 	tests/e2e/testdev-dma-messages.test \
-	tests/e2e/testdev-reset.test
+	tests/e2e/testdev-reset.test \
+	tests/e2e/systemd-libvirt.test
 TESTS += $(E2E_TESTS)
-EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/lab/setup tests/e2e/lab/run
+EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/lab/setup tests/e2e/lab/run \
+	tests/e2e/man-block
+# systemd-libvirt.test builds this tree for --prefix=/usr here, once.
+clean-local: clean-e2e-usr-build
+clean-e2e-usr-build:
+	rm -rf tests/e2e/usr-build
+.PHONY: clean-e2e-usr-build
 
 # Programs run inside the guest, whose initramfs has no C library: linked
 # statically (libtool's -all-static), and without AM_CFLAGS/AM_LDFLAGS,
