@@ -1,0 +1,399 @@
+/*
+ * python: guest memory for scripts.
+ *
+ * dma_read/dma_write copy, and work for every DMA window; they let go of
+ * the GIL while the daemon works, since a window served by messages waits
+ * for the client (on the worker thread: see vfud_submit).
+ *
+ * dma_map hands out the windows' memory itself, one writable (or, without
+ * DMA_WRITE, read-only) memoryview per window crossed, and holds the
+ * daemon's references until the Sg is closed.  CPython cannot revoke a
+ * memoryview, so each view exports a buffer of a small object of ours
+ * that counts the buffers still exported: closing releases the views it
+ * handed out, and if the script kept a slice or a copy of one, the
+ * references are dropped only when the last of those goes away (and a
+ * warning says so), never while Python can still reach the memory.
+ */
+#include <config.h>
+
+#include "pyplugin.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define DMA_COPY_MAX (64u << 20) /* one dma_read/dma_write */
+#define SG_MAX 256               /* windows one dma_map may cross */
+
+/* What an Sg and its pieces share; freed with the last of them. */
+struct sg_state {
+    struct pydev *p;
+    struct vfud_sg *sg;
+    int nr;
+    unsigned prot;
+    Py_ssize_t exports; /* buffers handed to memoryviews, not yet released */
+    unsigned refs;      /* the Sg and each piece */
+    bool closed;        /* the script is done with it */
+    bool put;           /* the daemon's references are dropped */
+};
+
+/* The entries of a vfud_sg array, kept here so that a change in how the
+ * plugin API lays them out touches only these lines. */
+static struct vfud_sg *sg_alloc(unsigned n)
+{
+    return calloc(n, sizeof(struct vfud_sg));
+}
+
+static void *sg_base(struct vfud_sg *sg, int i)
+{
+    return sg[i].base;
+}
+
+static size_t sg_len(struct vfud_sg *sg, int i)
+{
+    return sg[i].len;
+}
+
+static uint64_t sg_iova(struct vfud_sg *sg, int i)
+{
+    return sg[i].iova;
+}
+
+static void state_put(struct sg_state *s)
+{
+    if (!s->put && s->nr > 0) {
+        vfud_dma_sg_put(s->p->dev, s->sg, (unsigned)s->nr);
+    }
+    s->put = true;
+}
+
+static void state_unref(struct sg_state *s)
+{
+    if (--s->refs == 0) {
+        state_put(s);
+        free(s->sg);
+        free(s);
+    }
+}
+
+/* ---- a piece: one window's memory, exported as a buffer ---- */
+
+struct py_piece {
+    PyObject_HEAD
+    struct sg_state *s;
+    int i;
+};
+
+static int piece_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    struct py_piece *pc = (struct py_piece *)self;
+    struct sg_state *s = pc->s;
+
+    if (s->put) {
+        PyErr_SetString(PyExc_BufferError, "this guest memory was released");
+        view->obj = NULL;
+        return -1;
+    }
+    if (PyBuffer_FillInfo(view, self, sg_base(s->sg, pc->i), (Py_ssize_t)sg_len(s->sg, pc->i),
+                          !(s->prot & VFUD_DMA_WRITE), flags) < 0) {
+        return -1;
+    }
+    s->exports++;
+    return 0;
+}
+
+static void piece_releasebuffer(PyObject *self, Py_buffer *view)
+{
+    struct sg_state *s = ((struct py_piece *)self)->s;
+
+    if (--s->exports == 0 && s->closed) {
+        state_put(s);
+    }
+}
+
+static void piece_dealloc(PyObject *self)
+{
+    state_unref(((struct py_piece *)self)->s);
+    PyObject_Free(self);
+}
+
+static PyBufferProcs piece_buffer = {
+    .bf_getbuffer = piece_getbuffer,
+    .bf_releasebuffer = piece_releasebuffer,
+};
+
+static PyTypeObject py_piece_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vfiouserd._GuestMemory",
+    .tp_basicsize = sizeof(struct py_piece),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = piece_dealloc,
+    .tp_as_buffer = &piece_buffer,
+};
+
+/* ---- Sg: the script's handle ---- */
+
+struct py_sg {
+    PyObject_HEAD
+    struct sg_state *s;
+    PyObject *views; /* list of memoryview, one per window */
+};
+
+static PyObject *sg_close(PyObject *self, PyObject *unused)
+{
+    struct py_sg *g = (struct py_sg *)self;
+    struct sg_state *s = g->s;
+
+    if (s->closed) {
+        Py_RETURN_NONE;
+    }
+    s->closed = true;
+    for (Py_ssize_t i = 0; g->views != NULL && i < PyList_GET_SIZE(g->views); i++) {
+        PyObject *r = PyObject_CallMethod(PyList_GET_ITEM(g->views, i), "release", NULL);
+
+        if (r == NULL) {
+            /* It was exported further (np.frombuffer): see below. */
+            PyErr_Clear();
+        }
+        Py_XDECREF(r);
+    }
+    Py_CLEAR(g->views);
+    if (s->exports == 0) {
+        state_put(s);
+    } else {
+        vfud_log(s->p->dev, LOG_WARNING, "python: a view of guest memory outlives its "
+                 "dma_map(): the DMA window stays held until it is freed");
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *sg_enter(PyObject *self, PyObject *unused)
+{
+    struct py_sg *g = (struct py_sg *)self;
+
+    if (g->views == NULL) {
+        PyErr_SetString(PyExc_ValueError, "this Sg is closed");
+        return NULL;
+    }
+    Py_INCREF(g->views);
+    return g->views;
+}
+
+static PyObject *sg_exit(PyObject *self, PyObject *args)
+{
+    PyObject *r = sg_close(self, NULL);
+
+    Py_XDECREF(r);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_RETURN_FALSE;
+}
+
+static PyObject *sg_get_views(PyObject *self, void *closure)
+{
+    return sg_enter(self, NULL);
+}
+
+static PyObject *sg_get_iovas(PyObject *self, void *closure)
+{
+    struct sg_state *s = ((struct py_sg *)self)->s;
+    PyObject *l = PyList_New(s->nr);
+
+    for (int i = 0; l != NULL && i < s->nr; i++) {
+        PyList_SET_ITEM(l, i, PyLong_FromUnsignedLongLong(sg_iova(s->sg, i)));
+    }
+    return l;
+}
+
+static void sg_dealloc(PyObject *self)
+{
+    struct py_sg *g = (struct py_sg *)self;
+    PyObject *r = sg_close(self, NULL);
+
+    Py_XDECREF(r);
+    PyErr_Clear();
+    state_unref(g->s);
+    PyObject_Free(self);
+}
+
+static PyMethodDef sg_methods[] = {
+    { "close", sg_close, METH_NOARGS, "release the guest memory" },
+    { "__enter__", sg_enter, METH_NOARGS, "the views" },
+    { "__exit__", sg_exit, METH_VARARGS, "close()" },
+    { NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef sg_getset[] = {
+    { "views", sg_get_views, NULL, "one memoryview per DMA window crossed", NULL },
+    { "iovas", sg_get_iovas, NULL, "the guest address of each view", NULL },
+    { NULL, NULL, NULL, NULL, NULL },
+};
+
+PyTypeObject py_sg_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vfiouserd.Sg",
+    .tp_basicsize = sizeof(struct py_sg),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Guest memory held by dma_map(); a context manager.",
+    .tp_dealloc = sg_dealloc,
+    .tp_methods = sg_methods,
+    .tp_getset = sg_getset,
+};
+
+/* Get the window references for [iova, iova + len). */
+static int sg_get(struct pydev *p, uint64_t iova, size_t len, unsigned prot,
+                  struct sg_state *s)
+{
+    unsigned max = 16;
+    int r;
+
+    for (;;) {
+        s->sg = sg_alloc(max);
+        if (s->sg == NULL) {
+            return -ENOMEM;
+        }
+        r = vfud_dma_sg_get(p->dev, iova, len, prot, s->sg, max);
+        if (r != -ENOSPC || max >= SG_MAX) {
+            break;
+        }
+        free(s->sg);
+        max = SG_MAX;
+    }
+    if (r < 0) {
+        free(s->sg);
+        s->sg = NULL;
+        return r;
+    }
+    s->nr = r;
+    return 0;
+}
+
+PyObject *py_dma_map(PyObject *self, PyObject *args)
+{
+    unsigned long long iova, len;
+    unsigned prot;
+    struct sg_state *s;
+    struct py_sg *g;
+    int r;
+
+    if (!PyArg_ParseTuple(args, "KKI:dma_map", &iova, &len, &prot)) {
+        return NULL;
+    }
+    struct pydev *p = py_device_pydev(self);
+    if (p == NULL) {
+        return NULL;
+    }
+    if (len == 0 || prot == 0 || (prot & ~(VFUD_DMA_READ | VFUD_DMA_WRITE))) {
+        return py_errno(-EINVAL, "dma_map: length and prot (DMA_READ | DMA_WRITE) needed");
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return PyErr_NoMemory();
+    }
+    s->p = p;
+    s->prot = prot;
+    s->refs = 1;
+    r = sg_get(p, iova, (size_t)len, prot, s);
+    if (r < 0) {
+        free(s);
+        return py_errno(r, "dma_map");
+    }
+    g = PyObject_New(struct py_sg, &py_sg_type);
+    if (g == NULL) {
+        state_unref(s);
+        return NULL;
+    }
+    g->s = s;
+    g->views = PyList_New(s->nr);
+    for (int i = 0; g->views != NULL && i < s->nr; i++) {
+        struct py_piece *pc = PyObject_New(struct py_piece, &py_piece_type);
+        PyObject *mv;
+
+        if (pc == NULL) {
+            Py_CLEAR(g->views);
+            break;
+        }
+        pc->s = s;
+        pc->i = i;
+        s->refs++;
+        mv = PyMemoryView_FromObject((PyObject *)pc);
+        Py_DECREF(pc);
+        if (mv == NULL) {
+            Py_CLEAR(g->views);
+            break;
+        }
+        PyList_SET_ITEM(g->views, i, mv);
+    }
+    if (g->views == NULL) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    return (PyObject *)g;
+}
+
+PyObject *py_dma_read(PyObject *self, PyObject *args)
+{
+    unsigned long long iova, len;
+    PyObject *b;
+    int r;
+
+    if (!PyArg_ParseTuple(args, "KK:dma_read", &iova, &len)) {
+        return NULL;
+    }
+    struct pydev *p = py_device_pydev(self);
+    if (p == NULL) {
+        return NULL;
+    }
+    if (len > DMA_COPY_MAX) {
+        return py_errno(-EINVAL, "dma_read: at most 64 MiB at once");
+    }
+    b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+    if (b == NULL) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    r = vfud_dma_read(p->dev, iova, PyBytes_AS_STRING(b), (size_t)len);
+    Py_END_ALLOW_THREADS
+    if (r < 0) {
+        Py_DECREF(b);
+        return py_errno(r, "dma_read");
+    }
+    return b;
+}
+
+PyObject *py_dma_write(PyObject *self, PyObject *args)
+{
+    unsigned long long iova;
+    Py_buffer buf;
+    int r;
+
+    if (!PyArg_ParseTuple(args, "Ky*:dma_write", &iova, &buf)) {
+        return NULL;
+    }
+    struct pydev *p = py_device_pydev(self);
+    if (p == NULL || (size_t)buf.len > DMA_COPY_MAX) {
+        PyBuffer_Release(&buf);
+        return p == NULL ? NULL : py_errno(-EINVAL, "dma_write: at most 64 MiB at once");
+    }
+    Py_BEGIN_ALLOW_THREADS
+    r = vfud_dma_write(p->dev, iova, buf.buf, (size_t)buf.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    if (r < 0) {
+        return py_errno(r, "dma_write");
+    }
+    Py_RETURN_NONE;
+}
+
+int py_dma_ready(PyObject *module)
+{
+    if (PyType_Ready(&py_piece_type) < 0 || PyType_Ready(&py_sg_type) < 0) {
+        return -1;
+    }
+    Py_INCREF(&py_sg_type);
+    if (PyModule_AddObject(module, "Sg", (PyObject *)&py_sg_type) < 0) {
+        Py_DECREF(&py_sg_type);
+        return -1;
+    }
+    return 0;
+}
