@@ -33,3 +33,39 @@ plugins_python_test_python_LDADD = $(FAKE_VFUD_LIBS) $(CHECK_LIBS)
 EXTRA_plugins_python_test_python_DEPENDENCIES = plugins/python.la
 endif
 endif
+
+# The man page, with the examples inserted from the files above.
+EXTRA_DIST += plugins/python/vfiouserd-python.3.in plugins/python/man-include.awk
+CLEANFILES += plugins/python/vfiouserd-python.3
+if ENABLE_PYTHON
+man_MANS = plugins/python/vfiouserd-python.3
+endif
+plugins/python/vfiouserd-python.3: $(srcdir)/plugins/python/vfiouserd-python.3.in \
+		$(srcdir)/plugins/python/man-include.awk \
+		$(srcdir)/plugins/python/examples/idio16.py \
+		$(srcdir)/plugins/python/examples/dmaengine.py
+	$(AM_V_GEN)$(MKDIR_P) plugins/python && \
+	$(AWK) -v src=$(srcdir) -f $(srcdir)/plugins/python/man-include.awk \
+		$(srcdir)/plugins/python/vfiouserd-python.3.in >$@.tmp && mv $@.tmp $@
+
+# The man page's examples are the shipped files, its command runs.
+if ENABLE_PYTHON
+TESTS += plugins/python/man.test
+check_SCRIPTS += plugins/python/vfiouserd-python.3
+endif
+EXTRA_DIST += plugins/python/man.test
+
+# The plugin in the real daemon: failures contained (tests/daemon helpers).
+if ENABLE_PYTHON
+if HAVE_CHECK
+check_PROGRAMS += plugins/python/test_python_daemon
+TESTS += plugins/python/test_python_daemon
+plugins_python_test_python_daemon_SOURCES = plugins/python/test_python_daemon.c \
+	$(DAEMON_TEST_COMMON)
+plugins_python_test_python_daemon_CPPFLAGS = $(DAEMON_TEST_CPPFLAGS) -I$(top_srcdir)/tests/daemon
+plugins_python_test_python_daemon_CFLAGS = $(DAEMON_TEST_CFLAGS)
+plugins_python_test_python_daemon_LDADD = $(DAEMON_TEST_LDADD)
+EXTRA_plugins_python_test_python_daemon_DEPENDENCIES = $(DAEMON_TEST_DEPS) \
+	plugins/python.la
+endif
+endif

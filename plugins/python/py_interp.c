@@ -164,7 +164,7 @@ int py_start(void)
 {
     PyConfig config;
     PyStatus st;
-    PyObject *tb, *mod;
+    PyObject *tb, *mod, *argv;
     pthread_t t;
 
     if (started) {
@@ -186,6 +186,12 @@ int py_start(void)
                 st.err_msg != NULL ? st.err_msg : "unknown error");
         return -ENOEXEC;
     }
+    /* Some modules expect a sys.argv. */
+    argv = Py_BuildValue("[s]", "vfiouserd");
+    if (argv == NULL || PySys_SetObject("argv", argv) < 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(argv);
     /* Imported now: its types must be ready before the first Device. */
     mod = PyImport_ImportModule("vfiouserd");
     Py_XDECREF(mod);

@@ -82,6 +82,9 @@ static void python_destroy(vfud_dev *dev)
     Py_CLEAR(p->module);
     Py_CLEAR(p->device);
     Py_CLEAR(p->keys);
+    /* What is left in cycles may hold guest memory (py_dma.c) that needs
+     * p: collect it while p is still there. */
+    PyGC_Collect();
     py_leave(g);
     free(p->module_name);
     free(p->script);
