@@ -69,3 +69,14 @@ EXTRA_plugins_python_test_python_daemon_DEPENDENCIES = $(DAEMON_TEST_DEPS) \
 	plugins/python.la
 endif
 endif
+
+# Sanitizer builds: LeakSanitizer is told about the interpreter (see
+# lsan.supp); test programs and the daemons they start inherit this.
+EXTRA_DIST += plugins/python/lsan.supp
+if ENABLE_SANITIZERS
+if ENABLE_PYTHON
+AM_TESTS_ENVIRONMENT = \
+	LSAN_OPTIONS="suppressions=$(abs_top_srcdir)/plugins/python/lsan.supp$${LSAN_OPTIONS:+:$$LSAN_OPTIONS}"; \
+	export LSAN_OPTIONS;
+endif
+endif

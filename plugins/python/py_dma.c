@@ -208,10 +208,15 @@ static PyObject *sg_get_iovas(PyObject *self, void *closure)
 static void sg_dealloc(PyObject *self)
 {
     struct py_sg *g = (struct py_sg *)self;
-    PyObject *r = sg_close(self, NULL);
+    PyObject *type, *value, *tb, *r;
 
+    /* Often freed while an exception unwinds the script's frames: close
+     * without losing it. */
+    PyErr_Fetch(&type, &value, &tb);
+    r = sg_close(self, NULL);
     Py_XDECREF(r);
     PyErr_Clear();
+    PyErr_Restore(type, value, tb);
     state_unref(g->s);
     PyObject_Free(self);
 }

@@ -50,9 +50,9 @@ struct py_slot {
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct py_slot *slots;
+/* Each thread's slot.  A key, not __thread: the plugin is dlopen()ed, and
+ * LeakSanitizer's scan of dynamic TLS crashes in sanitizer builds. */
 static pthread_key_t slot_key;
-static __thread struct py_slot *my_slot;
-static __thread bool ts_kept;
 
 static int64_t now_us(void)
 {
@@ -80,19 +80,21 @@ static void slot_free(void *data)
 
 static struct py_slot *slot_get(void)
 {
-    if (my_slot == NULL) {
-        my_slot = calloc(1, sizeof(*my_slot));
-        if (my_slot == NULL) {
+    struct py_slot *s = pthread_getspecific(slot_key);
+
+    if (s == NULL) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL) {
             return NULL;
         }
-        my_slot->tid = PyThread_get_thread_ident();
-        pthread_setspecific(slot_key, my_slot);
+        s->tid = PyThread_get_thread_ident();
+        pthread_setspecific(slot_key, s);
         pthread_mutex_lock(&slots_lock);
-        my_slot->next = slots;
-        slots = my_slot;
+        s->next = slots;
+        slots = s;
         pthread_mutex_unlock(&slots_lock);
     }
-    return my_slot;
+    return s;
 }
 
 /* Interrupt the call that the slot of tid runs if it is still call seq and
@@ -205,7 +207,6 @@ int py_start(void)
     }
     pthread_detach(t);
     /* The main thread keeps its thread state; release the GIL. */
-    ts_kept = true;
     PyEval_SaveThread();
     started = true;
     return 0;
@@ -213,12 +214,12 @@ int py_start(void)
 
 PyGILState_STATE py_enter(void)
 {
+    bool fresh = PyGILState_GetThisThreadState() == NULL;
     PyGILState_STATE s = PyGILState_Ensure();
 
-    if (!ts_kept) {
+    if (fresh) {
         /* One more reference than released: the thread state stays. */
         (void)PyGILState_Ensure();
-        ts_kept = true;
     }
     return s;
 }

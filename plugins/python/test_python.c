@@ -553,6 +553,75 @@ START_TEST(test_two_devices)
 }
 END_TEST
 
+/* dma_map(): views of guest memory, released at the end of the with; a
+ * slice kept beyond it holds the window until it goes, never less. */
+static const char sg_py[] =
+    "import vfiouserd as vfu\n"
+    "PCI_ID = dict(vendor_id=0x1234, device_id=0x5678)\n"
+    "REGIONS = {vfu.BAR0: (4096, vfu.RW)}\n"
+    "kept = old = None\n"
+    "def write(region, offset, data):\n"
+    "    global kept, old\n"
+    "    if offset == 0:\n"
+    "        with device.dma_map(0x100ffe, 4, vfu.DMA_READ | vfu.DMA_WRITE) as views:\n"
+    "            assert [v.nbytes for v in views] == [2, 2]\n"
+    "            views[0][:] = b'ab'\n"
+    "            views[1][:] = bytes(views[0])\n"
+    "            old = views[1]\n"
+    "    elif offset == 4:\n"
+    "        with device.dma_map(0x100000, 16, vfu.DMA_WRITE) as views:\n"
+    "            kept = views[0][4:8]\n"
+    "    elif offset == 8:\n"
+    "        kept[:] = b'wxyz'\n"
+    "        kept = None\n"
+    "    elif offset == 12:\n"
+    "        old[0]\n"
+    "    elif offset == 16:\n"
+    "        with device.dma_map(0x100000, 16, vfu.DMA_READ) as views:\n"
+    "            views[0][0] = 1\n"
+    "def read(region, offset, size):\n"
+    "    return bytes(size)\n";
+
+START_TEST(test_dma_views)
+{
+    vfud_dev *dev = new_dev("sg0");
+    uint8_t *a, *b;
+
+    ck_assert_int_eq(fake_dev_configure(dev, "script", script("sg.py", sg_py), NULL), 0);
+    ck_assert_int_eq(fake_dev_realize(dev), 0);
+    fake_set_bus_master(dev, true);
+    a = fake_dma_map(dev, 0x100000, 0x1000, false);
+    b = fake_dma_map(dev, 0x101000, 0x1000, false);
+
+    /* across two windows, one view each */
+    fake_write32(dev, VFUD_REGION_BAR0, 0, 0);
+    ck_assert_mem_eq(a + 0xffe, "ab", 2);
+    ck_assert_mem_eq(b, "ab", 2);
+    ck_assert_int_eq(fake_sg_refs(dev), 0);
+    /* a view used after its with: an error, not a stale pointer */
+    ck_assert_int_eq(fake_region_write(dev, VFUD_REGION_BAR0, 12, a, 4), -EIO);
+    ck_assert_str_eq(fake_dev_last_error(dev), "write raised ValueError: operation "
+                     "forbidden on released memoryview object");
+
+    /* a slice kept past the with keeps the window, and works, until freed */
+    grab_start();
+    fake_write32(dev, VFUD_REGION_BAR0, 4, 0);
+    ck_assert_ptr_nonnull(strstr(grab_stop(), "outlives its dma_map()"));
+    ck_assert_int_eq(fake_sg_refs(dev), 1);
+    fake_write32(dev, VFUD_REGION_BAR0, 8, 0);
+    ck_assert_mem_eq(a + 4, "wxyz", 4);
+    ck_assert_int_eq(fake_sg_refs(dev), 0);
+
+    /* without DMA_WRITE the views are read-only */
+    ck_assert_int_eq(fake_region_write(dev, VFUD_REGION_BAR0, 16, a, 4), -EIO);
+    ck_assert_msg(strstr(fake_dev_last_error(dev), "TypeError") != NULL, "%s",
+                  fake_dev_last_error(dev));
+    ck_assert_int_eq(fake_sg_refs(dev), 0);
+    ck_assert_int_eq(fake_dma_unmap(dev, 0x100000), 0);
+    fake_dev_free(dev);
+}
+END_TEST
+
 static Suite *python_suite(void)
 {
     Suite *s = suite_create("python");
@@ -565,6 +634,7 @@ static Suite *python_suite(void)
     tcase_add_test(tc, test_exceptions);
     tcase_add_test(tc, test_load_failures);
     tcase_add_test(tc, test_two_devices);
+    tcase_add_test(tc, test_dma_views);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -24,6 +24,7 @@ REGIONS = {vfu.BAR0: (4096, vfu.RW), vfu.BAR4: (4096, vfu.RW)}
 BUF_SIZE = 65536
 ID = 0x7E57DE01
 FILL, COPY, TO_DEV, FROM_DEV = range(4)
+BAR2_RESET = struct.pack("<16384I", *(0xB2000000 | o for o in range(0, 65536, 4)))
 BUSY, DONE, ERROR = 1, 2, 4
 
 magic = 0
@@ -53,7 +54,7 @@ def reset(why):
         regs.clear()
         regs.update({0x11C: 0xFFFFFFFF, 0x024: resets, 0x028: 0 if why is None else why + 1})
     buf[:] = bytes(BUF_SIZE)
-    bar2[:] = struct.pack("<16384I", *(0xB2000000 | o for o in range(0, 65536, 4)))
+    bar2[:] = BAR2_RESET
 
 
 def read(region, offset, size):
