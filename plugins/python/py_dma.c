@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 
 #define DMA_COPY_MAX (64u << 20) /* one dma_read/dma_write */
 #define SG_MAX 256               /* windows one dma_map may cross */
@@ -27,7 +28,9 @@
 /* What an Sg and its pieces share; freed with the last of them. */
 struct sg_state {
     struct pydev *p;
-    struct vfud_sg *sg;
+    void *sg;           /* the daemon's entries (opaque) */
+    struct iovec *iov;  /* host address and length of each */
+    uint64_t iova;      /* guest address of the first */
     int nr;
     unsigned prot;
     Py_ssize_t exports; /* buffers handed to memoryviews, not yet released */
@@ -36,32 +39,68 @@ struct sg_state {
     bool put;           /* the daemon's references are dropped */
 };
 
-/* The entries of a vfud_sg array, kept here so that a change in how the
- * plugin API lays them out touches only these lines. */
-static struct vfud_sg *sg_alloc(unsigned n)
+/* The plugin API's scatter-gather calls.  Version 2 made the entries
+ * opaque (the host addresses come back as iovecs); version 1 had them in a
+ * struct vfud_sg.  Everything else here works on the iovecs. */
+#if VFUD_API_VERSION >= 2
+static int sg_take(struct sg_state *s, size_t len, unsigned max)
 {
-    return calloc(n, sizeof(struct vfud_sg));
+    s->sg = vfud_sg_alloc(max);
+    s->iov = calloc(max, sizeof(*s->iov));
+    if (s->sg == NULL || s->iov == NULL) {
+        return -ENOMEM;
+    }
+    return vfud_dma_sgl_get(s->p->dev, s->iova, len, s->prot, s->sg, s->iov, max);
 }
 
-static void *sg_base(struct vfud_sg *sg, int i)
+static void sg_give_back(struct sg_state *s)
 {
-    return sg[i].base;
+    vfud_dma_sgl_put(s->p->dev, s->sg, (unsigned)s->nr);
 }
 
-static size_t sg_len(struct vfud_sg *sg, int i)
+static void sg_free(struct sg_state *s)
 {
-    return sg[i].len;
+    vfud_sg_free(s->sg);
+    free(s->iov);
+    s->sg = NULL;
+    s->iov = NULL;
+}
+#else
+static int sg_take(struct sg_state *s, size_t len, unsigned max)
+{
+    struct vfud_sg *sg = calloc(max, sizeof(*sg));
+    int r;
+
+    s->sg = sg;
+    s->iov = calloc(max, sizeof(*s->iov));
+    if (sg == NULL || s->iov == NULL) {
+        return -ENOMEM;
+    }
+    r = vfud_dma_sg_get(s->p->dev, s->iova, len, s->prot, sg, max);
+    for (int i = 0; i < r; i++) {
+        s->iov[i] = (struct iovec){ .iov_base = sg[i].base, .iov_len = sg[i].len };
+    }
+    return r;
 }
 
-static uint64_t sg_iova(struct vfud_sg *sg, int i)
+static void sg_give_back(struct sg_state *s)
 {
-    return sg[i].iova;
+    vfud_dma_sg_put(s->p->dev, s->sg, (unsigned)s->nr);
 }
+
+static void sg_free(struct sg_state *s)
+{
+    free(s->sg);
+    free(s->iov);
+    s->sg = NULL;
+    s->iov = NULL;
+}
+#endif
 
 static void state_put(struct sg_state *s)
 {
     if (!s->put && s->nr > 0) {
-        vfud_dma_sg_put(s->p->dev, s->sg, (unsigned)s->nr);
+        sg_give_back(s);
     }
     s->put = true;
 }
@@ -70,7 +109,7 @@ static void state_unref(struct sg_state *s)
 {
     if (--s->refs == 0) {
         state_put(s);
-        free(s->sg);
+        sg_free(s);
         free(s);
     }
 }
@@ -93,7 +132,7 @@ static int piece_getbuffer(PyObject *self, Py_buffer *view, int flags)
         view->obj = NULL;
         return -1;
     }
-    if (PyBuffer_FillInfo(view, self, sg_base(s->sg, pc->i), (Py_ssize_t)sg_len(s->sg, pc->i),
+    if (PyBuffer_FillInfo(view, self, s->iov[pc->i].iov_base, (Py_ssize_t)s->iov[pc->i].iov_len,
                           !(s->prot & VFUD_DMA_WRITE), flags) < 0) {
         return -1;
     }
@@ -199,8 +238,11 @@ static PyObject *sg_get_iovas(PyObject *self, void *closure)
     struct sg_state *s = ((struct py_sg *)self)->s;
     PyObject *l = PyList_New(s->nr);
 
+    uint64_t iova = s->iova;
+
     for (int i = 0; l != NULL && i < s->nr; i++) {
-        PyList_SET_ITEM(l, i, PyLong_FromUnsignedLongLong(sg_iova(s->sg, i)));
+        PyList_SET_ITEM(l, i, PyLong_FromUnsignedLongLong(iova));
+        iova += s->iov[i].iov_len;
     }
     return l;
 }
@@ -245,28 +287,17 @@ PyTypeObject py_sg_type = {
     .tp_getset = sg_getset,
 };
 
-/* Get the window references for [iova, iova + len). */
-static int sg_get(struct pydev *p, uint64_t iova, size_t len, unsigned prot,
-                  struct sg_state *s)
+/* Take the window references for [s->iova, s->iova + len). */
+static int sg_get(struct sg_state *s, size_t len)
 {
-    unsigned max = 16;
-    int r;
+    int r = sg_take(s, len, 16);
 
-    for (;;) {
-        s->sg = sg_alloc(max);
-        if (s->sg == NULL) {
-            return -ENOMEM;
-        }
-        r = vfud_dma_sg_get(p->dev, iova, len, prot, s->sg, max);
-        if (r != -ENOSPC || max >= SG_MAX) {
-            break;
-        }
-        free(s->sg);
-        max = SG_MAX;
+    if (r == -ENOSPC) {
+        sg_free(s);
+        r = sg_take(s, len, SG_MAX);
     }
     if (r < 0) {
-        free(s->sg);
-        s->sg = NULL;
+        sg_free(s);
         return r;
     }
     s->nr = r;
@@ -297,8 +328,9 @@ PyObject *py_dma_map(PyObject *self, PyObject *args)
     }
     s->p = p;
     s->prot = prot;
+    s->iova = iova;
     s->refs = 1;
-    r = sg_get(p, iova, (size_t)len, prot, s);
+    r = sg_get(s, (size_t)len);
     if (r < 0) {
         free(s);
         return py_errno(r, "dma_map");
