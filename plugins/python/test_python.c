@@ -622,6 +622,72 @@ START_TEST(test_dma_views)
 }
 END_TEST
 
+/* The other callbacks reach the script, and work it schedules runs. */
+static const char calls_py[] =
+    "import os, threading, vfiouserd as vfu\n"
+    "PCI_ID = dict(vendor_id=0x1234, device_id=0x5678)\n"
+    "REGIONS = {vfu.BAR0: (4096, vfu.RW)}\n"
+    "log = []\n"
+    "def attach(): log.append('attach')\n"
+    "def detach(): log.append('detach')\n"
+    "def dma_unmap(iova, length): log.append('unmap %x+%x' % (iova, length))\n"
+    "def quiesce(stop): log.append('stop' if stop else 'run')\n"
+    "def reset(why): log.append('reset %d' % why)\n"
+    "def on_fd(fd, ev):\n"
+    "    log.append('fd %d' % len(os.read(fd, 100)))\n"
+    "    raise RuntimeError('once')\n"
+    "def job(what):\n"
+    "    log.append('%s %s' % (what, threading.current_thread() is threading.main_thread()))\n"
+    "    if what == 'submit':\n"
+    "        log.append('dma %s' % device.dma_read(0x200000, 4).hex())\n"
+    "def start():\n"
+    "    global r\n"
+    "    r, w = os.pipe()\n"
+    "    os.write(w, b'hello')\n"
+    "    device.watch_fd(r, vfu.EV_IN, on_fd)\n"
+    "def write(region, offset, data):\n"
+    "    device.defer(job, 'defer')\n"
+    "    device.submit(job, 'submit')\n"
+    "def read(region, offset, size):\n"
+    "    return ','.join(log).encode().ljust(size, b'\\0')[:size]\n";
+
+START_TEST(test_callbacks)
+{
+    vfud_dev *dev = new_dev("calls0");
+    char text[257] = "";
+    uint8_t *msg;
+
+    ck_assert_int_eq(fake_dev_configure(dev, "script", script("calls.py", calls_py),
+                                        NULL), 0);
+    ck_assert_int_eq(fake_dev_realize(dev), 0);
+    fake_set_bus_master(dev, true);
+    msg = fake_dma_map(dev, 0x200000, 0x1000, true);
+    memcpy(msg, "\x01\x02\x03\x04", 4);
+    fake_dev_attach(dev);
+    /* the fd watch runs once and is removed when its function raises */
+    grab_start();
+    ck_assert_int_eq(fake_dev_run_watches(dev, 1000), 1);
+    ck_assert_ptr_nonnull(strstr(grab_stop(), "python: a watch_fd() function raised "
+                                 "RuntimeError: once"));
+    ck_assert_uint_eq(fake_watch_count(dev), 0);
+    /* defer: after the access, on the device thread; submit: on the worker,
+     * where DMA by messages works */
+    fake_write32(dev, VFUD_REGION_BAR0, 0, 0);
+    for (int i = 0; i < 500 && strstr(text, "dma") == NULL; i++) {
+        usleep(10000);
+        ck_assert_int_eq(fake_region_read(dev, VFUD_REGION_BAR0, 0, text, 256), 0);
+    }
+    ck_assert_int_eq(fake_dev_quiesce(dev, true), 0);
+    ck_assert_int_eq(fake_dev_quiesce(dev, false), 0);
+    ck_assert_int_eq(fake_dev_reset(dev, VFUD_RESET_DEVICE), 0);
+    fake_dev_detach(dev);
+    ck_assert_int_eq(fake_region_read(dev, VFUD_REGION_BAR0, 0, text, 256), 0);
+    ck_assert_str_eq(text, "attach,fd 5,defer True,submit False,dma 01020304,stop,run,"
+                     "reset 0,unmap 200000+1000,detach");
+    fake_dev_free(dev);
+}
+END_TEST
+
 static Suite *python_suite(void)
 {
     Suite *s = suite_create("python");
@@ -635,6 +701,7 @@ static Suite *python_suite(void)
     tcase_add_test(tc, test_load_failures);
     tcase_add_test(tc, test_two_devices);
     tcase_add_test(tc, test_dma_views);
+    tcase_add_test(tc, test_callbacks);
     suite_add_tcase(s, tc);
     return s;
 }
