@@ -46,6 +46,7 @@ struct py_slot {
     unsigned fired;        /* CallbackTimeout raised in this call */
     struct pydev *p;
     const char *what;
+    struct pydev *cur;     /* the device whose script runs here, or NULL */
 };
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -151,6 +152,87 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
+/* ---- sys.stdout and sys.stderr: lines into the log of the device whose
+ * script printed them (print(), tracebacks of threads, warnings). ---- */
+
+struct py_writer {
+    PyObject_HEAD
+    int level;
+    struct pydev *owner; /* of the partial line in buf */
+    char buf[1024];
+    size_t len;
+};
+
+static void writer_flush_line(struct py_writer *w)
+{
+    if (w->owner != NULL) {
+        vfud_log(w->owner->dev, w->level, "python: %.*s", (int)w->len, w->buf);
+    } else {
+        fprintf(stderr, "python: %.*s\n", (int)w->len, w->buf);
+    }
+    w->len = 0;
+}
+
+static PyObject *writer_write(PyObject *self, PyObject *arg)
+{
+    struct py_writer *w = (struct py_writer *)self;
+    struct py_slot *s = pthread_getspecific(slot_key);
+    struct pydev *cur = s != NULL ? s->cur : NULL;
+    Py_ssize_t n;
+    const char *text = PyUnicode_AsUTF8AndSize(arg, &n);
+
+    if (text == NULL) {
+        return NULL;
+    }
+    if (w->len > 0 && w->owner != cur) {
+        writer_flush_line(w); /* another device's unfinished line */
+    }
+    w->owner = cur;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (text[i] == '\n') {
+            writer_flush_line(w);
+        } else if (w->len < sizeof(w->buf)) {
+            w->buf[w->len++] = text[i];
+        }
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *writer_flush(PyObject *self, PyObject *unused)
+{
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef writer_methods[] = {
+    { "write", writer_write, METH_O, "log complete lines" },
+    { "flush", writer_flush, METH_NOARGS, "lines are logged when complete" },
+    { NULL, NULL, 0, NULL },
+};
+
+static PyTypeObject py_writer_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "vfiouserd._LogWriter",
+    .tp_basicsize = sizeof(struct py_writer),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_methods = writer_methods,
+};
+
+static int redirect(const char *name, int level)
+{
+    struct py_writer *w = PyObject_New(struct py_writer, &py_writer_type);
+    int r;
+
+    if (w == NULL) {
+        return -1;
+    }
+    w->level = level;
+    w->owner = NULL;
+    w->len = 0;
+    r = PySys_SetObject(name, (PyObject *)w);
+    Py_DECREF(w);
+    return r;
+}
+
 /* Keep a shared object loaded for ever: the one holding addr. */
 static void pin(void *addr)
 {
@@ -174,6 +256,9 @@ int py_start(void)
     }
     pin((void *)py_start);
     pin((void *)Py_InitializeFromConfig);
+    if (pthread_key_create(&slot_key, slot_free) != 0) {
+        return -ENOMEM;
+    }
     if (PyImport_AppendInittab("vfiouserd", py_module_init) < 0) {
         return -ENOMEM;
     }
@@ -188,6 +273,12 @@ int py_start(void)
                 st.err_msg != NULL ? st.err_msg : "unknown error");
         return -ENOEXEC;
     }
+    /* print() and friends go to the log, not the daemon's stdout. */
+    if (PyType_Ready(&py_writer_type) < 0 || redirect("stdout", LOG_INFO) < 0 ||
+        redirect("stderr", LOG_WARNING) < 0) {
+        PyErr_Print();
+        return -ENOEXEC;
+    }
     /* Some modules expect a sys.argv. */
     argv = Py_BuildValue("[s]", "vfiouserd");
     if (argv == NULL || PySys_SetObject("argv", argv) < 0) {
@@ -200,7 +291,7 @@ int py_start(void)
     tb = PyImport_ImportModule("traceback");
     format_exception = tb != NULL ? PyObject_GetAttrString(tb, "format_exception") : NULL;
     Py_XDECREF(tb);
-    if (mod == NULL || format_exception == NULL || pthread_key_create(&slot_key, slot_free) != 0 ||
+    if (mod == NULL || format_exception == NULL ||
         pthread_create(&t, NULL, watchdog, NULL) != 0) {
         PyErr_Print();
         return -ENOEXEC;
@@ -342,6 +433,7 @@ PyObject *py_call_obj(struct pydev *p, const char *what, PyObject *callable,
 {
     struct py_slot *s = slot_get();
     bool timed = s != NULL && s->deadline_us == 0 && p->timeout_ms > 0;
+    struct pydev *prev;
     unsigned fired = 0;
     PyObject *res;
 
@@ -362,7 +454,14 @@ PyObject *py_call_obj(struct pydev *p, const char *what, PyObject *callable,
         s->deadline_us = now_us() + (int64_t)p->timeout_ms * 1000;
         pthread_mutex_unlock(&slots_lock);
     }
+    prev = s != NULL ? s->cur : NULL;
+    if (s != NULL) {
+        s->cur = p;
+    }
     res = PyObject_Call(callable, args, NULL);
+    if (s != NULL) {
+        s->cur = prev;
+    }
     Py_DECREF(args);
     if (timed) {
         pthread_mutex_lock(&slots_lock);

@@ -121,6 +121,20 @@ static char *grab_stop(void)
     return text;
 }
 
+/* Does text have a line starting with head and ending with tail? */
+static bool dt_match(const char *text, const char *head, const char *tail)
+{
+    for (const char *l = strstr(text, head); l != NULL; l = strstr(l + 1, head)) {
+        const char *end = strchr(l, '\n');
+
+        if (end != NULL && (size_t)(end - l) + 1 >= strlen(tail) &&
+            strncmp(end + 1 - strlen(tail), tail, strlen(tail)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* ------------------------------------------------------------------------
  * idio16.py
  */
@@ -624,7 +638,7 @@ END_TEST
 
 /* The other callbacks reach the script, and work it schedules runs. */
 static const char calls_py[] =
-    "import os, threading, vfiouserd as vfu\n"
+    "import os, sys, threading, vfiouserd as vfu\n"
     "PCI_ID = dict(vendor_id=0x1234, device_id=0x5678)\n"
     "REGIONS = {vfu.BAR0: (4096, vfu.RW)}\n"
     "log = []\n"
@@ -635,6 +649,8 @@ static const char calls_py[] =
     "def reset(why): log.append('reset %d' % why)\n"
     "def on_fd(fd, ev):\n"
     "    log.append('fd %d' % len(os.read(fd, 100)))\n"
+    "    print('fd', fd, 'ready', end='', file=sys.stderr)\n"
+    "    print('!', file=sys.stderr)\n"
     "    raise RuntimeError('once')\n"
     "def job(what):\n"
     "    log.append('%s %s' % (what, threading.current_thread() is threading.main_thread()))\n"
@@ -654,7 +670,7 @@ static const char calls_py[] =
 START_TEST(test_callbacks)
 {
     vfud_dev *dev = new_dev("calls0");
-    char text[257] = "";
+    char text[257] = "", *log;
     uint8_t *msg;
 
     ck_assert_int_eq(fake_dev_configure(dev, "script", script("calls.py", calls_py),
@@ -667,8 +683,11 @@ START_TEST(test_callbacks)
     /* the fd watch runs once and is removed when its function raises */
     grab_start();
     ck_assert_int_eq(fake_dev_run_watches(dev, 1000), 1);
-    ck_assert_ptr_nonnull(strstr(grab_stop(), "python: a watch_fd() function raised "
+    log = grab_stop();
+    ck_assert_ptr_nonnull(strstr(log, "python: a watch_fd() function raised "
                                  "RuntimeError: once"));
+    /* what the script printed to sys.stderr: a warning of its device */
+    ck_assert_msg(dt_match(log, "[calls0] <4> python: fd ", " ready!\n"), "%s", log);
     ck_assert_uint_eq(fake_watch_count(dev), 0);
     /* defer: after the access, on the device thread; submit: on the worker,
      * where DMA by messages works */
