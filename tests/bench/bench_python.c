@@ -14,13 +14,16 @@
  *
  *   bench_python [-r REPS] [-s SECONDS]       (default 5 x 1 s)
  *
- * Output: round trips per second for each device and access, the ratio
- * python/C, and the extra time per access in microseconds (the cost of
- * entering Python: taking the GIL, building the arguments, the script's
- * own code).
+ * Output, for each access: round trips per second of each device and the
+ * ratio python/C; then the daemon's CPU time per round trip (all its
+ * threads, from schedstat, while only that device is driven) and what
+ * Python adds to it: taking the GIL, building the arguments, the script's
+ * own code.  On a busy machine round trips per second mostly measure
+ * wake-ups; the CPU time per round trip is the steadier figure.
  */
 #include "config.h"
 
+#include "bench.h"
 #include "harness.h"
 #include "vfu_client.h"
 
@@ -43,12 +46,20 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Round trips per second on c for secs seconds; 0 on error. */
-static double measure(struct vfu_client *c, bool write, double secs)
+/* Round trips per second on c for secs seconds, and the daemon's CPU
+ * microseconds per round trip meanwhile; 0 on error. */
+static double measure(pid_t daemon, struct vfu_client *c, bool write, double secs,
+                      double *cpu_us)
 {
     uint8_t buf[4] = { 0 };
     unsigned long n = 0;
-    double t0 = now_s(), t;
+    struct bench_cpu c0, c1;
+    double t0, t;
+
+    if (bench_cpu_read(daemon, &c0) < 0) {
+        return 0;
+    }
+    t0 = now_s();
 
     do {
         for (int i = 0; i < 64; i++) {
@@ -64,6 +75,10 @@ static double measure(struct vfu_client *c, bool write, double secs)
         n += 64;
         t = now_s() - t0;
     } while (t < secs);
+    if (bench_cpu_read(daemon, &c1) < 0) {
+        return 0;
+    }
+    *cpu_us = (double)(c1.ns - c0.ns) / 1e3 / n;
     return n / t;
 }
 
@@ -99,6 +114,8 @@ int main(int argc, char **argv)
     double secs = 1;
     static const char *const devs[] = { "gpio0", "pygpio0", NULL };
     double fig[2][2][MAX_REPS]; /* [device][write][rep] */
+    double cpu[2][2][MAX_REPS];
+    double warm;
     struct vfu_client *c[2] = { NULL, NULL };
     g_autofree char *conf = NULL;
     struct harness *h;
@@ -134,14 +151,14 @@ int main(int argc, char **argv)
         if ((c[d] = connect_dev(h, devs[d])) == NULL) {
             goto out;
         }
-        measure(c[d], false, 0.2); /* warm-up */
+        measure(h->pid, c[d], false, 0.2, &warm); /* warm-up */
     }
     for (int r = 0; r < reps; r++) {
         for (int k = 0; k < 2; k++) {
             int d = (r + k) % 2; /* alternate which goes first */
 
             for (int w = 0; w < 2; w++) {
-                fig[d][w][r] = measure(c[d], w, secs);
+                fig[d][w][r] = measure(h->pid, c[d], w, secs, &cpu[d][w][r]);
                 if (fig[d][w][r] == 0) {
                     goto out;
                 }
@@ -150,13 +167,14 @@ int main(int argc, char **argv)
     }
     printf("# region round trips per second, 4 bytes at BAR2+4, one in flight; "
            "median of %d x %.1f s\n", reps, secs);
-    printf("%-6s %12s %12s %8s %14s\n", "access", "C gpio", "python", "py/C",
-           "python +us/op");
+    printf("%-6s %10s %10s %6s | %14s %14s %10s\n", "access", "C rt/s", "py rt/s",
+           "py/C", "C cpu us/rt", "py cpu us/rt", "py +us");
     for (int w = 0; w < 2; w++) {
         double cg = median(fig[0][w], reps), py = median(fig[1][w], reps);
+        double cc = median(cpu[0][w], reps), pc = median(cpu[1][w], reps);
 
-        printf("%-6s %12.0f %12.0f %8.2f %14.1f\n", w ? "write" : "read", cg, py,
-               py / cg, (1e6 / py) - (1e6 / cg));
+        printf("%-6s %10.0f %10.0f %6.2f | %14.1f %14.1f %10.1f\n", w ? "write" : "read",
+               cg, py, py / cg, cc, pc, pc - cc);
     }
     rc = 0;
 out:

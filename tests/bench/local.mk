@@ -72,7 +72,8 @@ EXTRA_DIST += tests/bench/bench-nvme-guest.sh
 #     make bench-python BENCH_PYTHON_ARGS="-r 7 -s 2"
 if ENABLE_PYTHON
 check_PROGRAMS += tests/bench/bench_python
-tests_bench_bench_python_SOURCES = tests/bench/bench_python.c
+tests_bench_bench_python_SOURCES = tests/bench/bench_python.c \
+	tests/bench/bench_cpu.c tests/bench/bench.h
 tests_bench_bench_python_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/tests/client -I$(top_srcdir)/tests/common \
 	-DPY_EXAMPLES='"$(abs_top_srcdir)/plugins/python/examples"'
