@@ -3,6 +3,7 @@ include $(srcdir)/plugins/gpio/local.mk
 include $(srcdir)/plugins/testdev/local.mk
 include $(srcdir)/plugins/nvme/local.mk
 include $(srcdir)/plugins/example/local.mk
+include $(srcdir)/plugins/python/local.mk
 
 # libtool's .la files mean nothing to dlopen(): keep the plugin directory
 # to .so files only.

@@ -67,3 +67,24 @@ bench-nvme-guest: daemon/vfiouserd plugins/nvme.la
 		$(BENCH_NVME_GUEST_ARGS)
 endif
 EXTRA_DIST += tests/bench/bench-nvme-guest.sh
+
+# "make bench-python": region round trips per second of the python
+# plugin's idio16.py against the C gpio plugin, the same card, in one
+# daemon (see the comment at the top of bench_python.c).
+#
+#     make bench-python BENCH_PYTHON_ARGS="-r 7 -s 2"
+if ENABLE_PYTHON
+check_PROGRAMS += tests/bench/bench_python
+tests_bench_bench_python_SOURCES = tests/bench/bench_python.c \
+	tests/bench/bench_cpu.c tests/bench/bench.h
+tests_bench_bench_python_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/tests/client -I$(top_srcdir)/tests/common \
+	-DPY_EXAMPLES='"$(abs_top_srcdir)/plugins/python/examples"'
+tests_bench_bench_python_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_bench_bench_python_LDADD = tests/client/libvfuclient.la \
+	tests/common/libharness.la $(GLIB_LIBS)
+
+BENCH_PYTHON_ARGS =
+bench-python: tests/bench/bench_python daemon/vfiouserd plugins/gpio.la plugins/python.la
+	tests/bench/bench_python $(BENCH_PYTHON_ARGS)
+endif

@@ -8,7 +8,9 @@ E2E_TESTS = \
 	tests/e2e/testdev-dma-shared.test \
 	tests/e2e/testdev-dma-messages.test \
 	tests/e2e/testdev-reset.test \
-	tests/e2e/systemd-libvirt.test
+	tests/e2e/systemd-libvirt.test \
+	tests/e2e/python-idio16.test \
+	tests/e2e/python-dma.test
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/lab/setup tests/e2e/lab/run \
 	tests/e2e/man-block

@@ -3,12 +3,16 @@
  * lab guest, linked statically).  No driver binds to testdev, so this
  * program is its driver, through sysfs:
  *
- *   vfu-testdev [--magic N] dma     identity, BAR2 sparse mmap, DMA + MSI-X
- *   vfu-testdev [--magic N] reset   the same, then a reset through
- *                                   /sys/bus/pci/devices/BDF/reset, checks
- *                                   of the state after it, DMA + MSI-X again
+ *   vfu-testdev [--device ID] [--magic N] dma     identity, BAR2 sparse mmap,
+ *                                                 DMA + MSI-X
+ *   vfu-testdev [--device ID] [--magic N] reset   the same, then a reset
+ *                                   through /sys/bus/pci/devices/BDF/reset,
+ *                                   checks of the state after it, DMA +
+ *                                   MSI-X again
  *
  * The register map is the one at the top of plugins/testdev/testdev.c.
+ * --device picks another device id of vendor fffd with that interface
+ * (the python plugin's dmaengine.py is fffd:0002); the default is 0x0001.
  *
  * MSI-X without an interrupt handler: QEMU emulates the vector table and
  * delivers a vector by writing the entry's data to the entry's address
@@ -267,6 +271,8 @@ static void wr(struct td *td, unsigned reg, uint32_t v)
     td->bar0[reg / 4] = v;
 }
 
+static const char *want_device = "0x0001";
+
 static void td_find(struct td *td)
 {
     DIR *d = opendir("/sys/bus/pci/devices");
@@ -288,7 +294,7 @@ static void td_find(struct td *td)
         if (!read_text(path, device, sizeof(device))) {
             continue;
         }
-        if (strcmp(vendor, "0xfffd") == 0 && strcmp(device, "0x0001") == 0) {
+        if (strcmp(vendor, "0xfffd") == 0 && strcmp(device, want_device) == 0) {
             snprintf(td->bdf, sizeof(td->bdf), "%s", e->d_name);
             snprintf(td->dir, sizeof(td->dir), "/sys/bus/pci/devices/%s", e->d_name);
             closedir(d);
@@ -296,7 +302,7 @@ static void td_find(struct td *td)
         }
     }
     closedir(d);
-    fail("no PCI device fffd:0001");
+    fail("no PCI device fffd:%s", want_device + 2);
 }
 
 /* Memory decoding through the kernel, Bus Master by hand: both are what a
@@ -657,6 +663,11 @@ int main(int argc, char **argv)
     const char *cmd;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc >= 3 && strcmp(argv[1], "--device") == 0) {
+        want_device = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     if (argc >= 3 && strcmp(argv[1], "--magic") == 0) {
         magic = strtoull(argv[2], NULL, 0);
         check_magic = true;
@@ -664,7 +675,7 @@ int main(int argc, char **argv)
         argv += 2;
     }
     if (argc != 2 || (strcmp(argv[1], "dma") != 0 && strcmp(argv[1], "reset") != 0)) {
-        fprintf(stderr, "usage: vfu-testdev [--magic N] dma|reset\n");
+        fprintf(stderr, "usage: vfu-testdev [--device ID] [--magic N] dma|reset\n");
         return 2;
     }
     cmd = argv[1];
