@@ -25,6 +25,17 @@
  * for holes and errors instead of signals.  So a window keeps a duplicate
  * of its fd until judged.
  *
+ * A cheaper first signal, tried at DMA_MAP: the client's own mapping of
+ * the file, in /proc/PID/maps (PID from SO_PEERCRED).  Lines for the file
+ * (device and inode of the fd) that overlap the window's part of it say
+ * "s" (shared) or "p" (private): any private one demotes the window at
+ * once; shared ones covering the whole part make it trusted at once, with
+ * no message at all (clients that never answer DMA_READ, such as SPDK's,
+ * need that).  The file is readable only when we may ptrace the client
+ * (same user, or root); otherwise, or when no line matches, the content
+ * check decides.  VFIOUSERD_PEER_MAPS=no skips it (tests of the content
+ * check).
+ *
  * Locking: judging needs messages, so nothing is held while waiting for
  * the client; verify_lock only orders the file read against closing the
  * fd when another thread settles the window first.  Once shared, the
@@ -41,7 +52,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* conn->dma_warned bits: one warning of each kind per client. */
@@ -64,10 +80,118 @@ static bool first_warning(vfud_dev *dev, int bit)
     return first;
 }
 
+static void warn_private(vfud_dev *dev, const struct dma_window *w,
+                         const char *how)
+{
+    dev_debug(dev, "DMA window [%#llx, %#llx): %s; reached by messages",
+              (unsigned long long)w->iova,
+              (unsigned long long)(w->iova + w->size), how);
+    if (first_warning(dev, WARNED_PRIVATE)) {
+        dev_warn(dev, "guest memory [%#llx, %#llx) came with a file, but the "
+                 "client does not share it: the file holds other data than "
+                 "the guest sees (QEMU: a memory backend with share=off; "
+                 "libvirt: <memoryBacking> without <access mode='shared'/>). "
+                 "DMA to such memory goes by messages, which is slow: give "
+                 "the memory backend share=on",
+                 (unsigned long long)w->iova,
+                 (unsigned long long)(w->iova + w->size));
+    }
+}
+
+static gint cmp_u64_pair(gconstpointer a, gconstpointer b)
+{
+    const uint64_t *x = a, *y = b;
+
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* From the client's /proc/PID/maps: DMA_TRUST_SHARED, _PRIVATE, or
+ * _PENDING (unreadable, or nothing conclusive). */
+static enum dma_trust peer_mapping(vfud_dev *dev, const struct dma_window *w,
+                                   int fd)
+{
+    const char *env = getenv("VFIOUSERD_PEER_MAPS");
+    g_autofree char *path = NULL;
+    g_autofree char *text = NULL;
+    g_autoptr(GArray) shared = NULL; /* [from, to) file ranges, uint64_t[2] */
+    uint64_t lo = w->fd_offset, hi = w->fd_offset + w->size, covered;
+    bool private_seen = false;
+    struct stat st;
+    char *line, *next;
+
+    if ((env != NULL && strcmp(env, "no") == 0) || dev->conn == NULL ||
+        dev->conn->pid <= 0 || fstat(fd, &st) < 0) {
+        return DMA_TRUST_PENDING;
+    }
+    path = g_strdup_printf("/proc/%d/maps", (int)dev->conn->pid);
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return DMA_TRUST_PENDING;
+    }
+    shared = g_array_new(FALSE, FALSE, 2 * sizeof(uint64_t));
+    for (line = text; line != NULL && *line != '\0'; line = next) {
+        uint64_t start, end, off, r[2];
+        unsigned maj, min;
+        unsigned long long ino;
+        char perms[5];
+
+        next = strchr(line, '\n');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+        if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %x:%x %llu",
+                   &start, &end, perms, &off, &maj, &min, &ino) != 7 ||
+            maj != major(st.st_dev) || min != minor(st.st_dev) ||
+            ino != (unsigned long long)st.st_ino || end <= start ||
+            off >= hi || off + (end - start) <= lo) {
+            continue;
+        }
+        if (perms[3] != 's') {
+            private_seen = true;
+            break;
+        }
+        r[0] = MAX(off, lo);
+        r[1] = MIN(off + (end - start), hi);
+        g_array_append_val(shared, r);
+    }
+    if (private_seen) {
+        return DMA_TRUST_PRIVATE;
+    }
+    /* The shared lines must cover the window's part of the file (the
+     * kernel may show one mapping as several lines). */
+    g_array_sort(shared, cmp_u64_pair);
+    covered = lo;
+    for (guint i = 0; i < shared->len; i++) {
+        const uint64_t *r = &g_array_index(shared, uint64_t, 2 * i);
+
+        if (r[0] > covered) {
+            break;
+        }
+        covered = MAX(covered, r[1]);
+    }
+    return covered >= hi ? DMA_TRUST_SHARED : DMA_TRUST_PENDING;
+}
+
 void dma_verify_adopt(vfud_dev *dev, struct dma_window *w, int fd)
 {
     gint *count = &dev->dma.verify_fds;
     int dup = -1;
+
+    /* Not in the table yet: nobody else sees w. */
+    switch (peer_mapping(dev, w, fd)) {
+    case DMA_TRUST_SHARED:
+        w->trust = DMA_TRUST_SHARED;
+        w->addr = w->vaddr;
+        dev_debug(dev, "DMA window [%#llx, %#llx): the client maps its file "
+                  "shared; used directly", (unsigned long long)w->iova,
+                  (unsigned long long)(w->iova + w->size));
+        return;
+    case DMA_TRUST_PRIVATE:
+        w->trust = DMA_TRUST_PRIVATE;
+        warn_private(dev, w, "the client maps its file privately");
+        return;
+    default:
+        break;
+    }
 
     if (g_atomic_int_add(count, 1) < DMA_VERIFY_MAX_FDS) {
         dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -195,24 +319,12 @@ static void settle(vfud_dev *dev, struct dma_window *w, enum dma_trust t)
         w->addr = w->vaddr;
         g_rw_lock_writer_unlock(&dev->dma.lock);
         dev_debug(dev, "DMA window [%#llx, %#llx): the mapping shows the "
-                  "guest's memory; used directly from now on",
+                  "guest's memory; used directly",
                   (unsigned long long)w->iova,
                   (unsigned long long)(w->iova + w->size));
         return;
     }
-    dev_debug(dev, "DMA window [%#llx, %#llx): the client keeps a private "
-              "copy; reached by messages", (unsigned long long)w->iova,
-              (unsigned long long)(w->iova + w->size));
-    if (first_warning(dev, WARNED_PRIVATE)) {
-        dev_warn(dev, "guest memory [%#llx, %#llx) came with a file, but the "
-                 "client does not share it: the file holds other data than "
-                 "the guest sees (QEMU: a memory backend with share=off; "
-                 "libvirt: <memoryBacking> without <access mode='shared'/>). "
-                 "DMA to such memory goes by messages, which is slow: give "
-                 "the memory backend share=on",
-                 (unsigned long long)w->iova,
-                 (unsigned long long)(w->iova + w->size));
-    }
+    warn_private(dev, w, "the client keeps a private copy");
 }
 
 void dma_verify_observe(vfud_dev *dev, struct dma_window *w, uint64_t iova,

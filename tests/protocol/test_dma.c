@@ -456,11 +456,10 @@ START_TEST(test_dma_shared_memory)
     ck_assert_ptr_nonnull(mem);
     pt_bus_master(c, true);
     dma_all_ops(c, mem, 0x100000);
-    /* Through the mmap: not one message after the first DMA's, a
-     * DMA_WRITE whose data the daemon then found in the file. */
+    /* Through the mmap: not one message (the daemon saw in our
+     * /proc/PID/maps that we map the memfd shared). */
     vfu_client_dma_stats(c, &rd, &wr);
-    ck_assert_uint_eq(rd, 0);
-    ck_assert_uint_eq(wr, 1);
+    ck_assert_uint_eq(rd + wr, 0);
     vfu_client_close(c);
     pt_finish(h);
 }

@@ -6,6 +6,10 @@
  * shared window must not be demoted (daemon/dma_verify.h).  testdev's DMA
  * engine does the accesses (vfud_dma_read/write); tests/nvme's
  * test_nvme_daemon covers vfud_dma_sg_get with the same memory.
+ *
+ * The daemon may read our /proc/PID/maps (we are its child), which settles
+ * a window at DMA_MAP; the content check, what it does when it may not,
+ * is tested with VFIOUSERD_PEER_MAPS=no.
  */
 #include "config.h"
 
@@ -29,11 +33,16 @@ static void fill_pattern(uint8_t *p, size_t len, unsigned seed)
  * demoted, and the client is warned once however many windows. */
 START_TEST(test_private_window_demoted)
 {
-    struct harness *h = pt_start_testdev(NULL);
-    struct vfu_client *c = pt_open(h, "t0");
-    uint8_t *mem = vfu_client_add_memory_private(c, 0x100000, 0x10000);
-    uint8_t *mem2 = vfu_client_add_memory_private(c, 0x200000, 0x10000);
+    struct harness *h;
+    uint8_t *mem, *mem2;
+    struct vfu_client *c;
     uint64_t rd, wr, rd1, wr1;
+
+    setenv("VFIOUSERD_PEER_MAPS", "no", 1);
+    h = pt_start_testdev(NULL);
+    c = pt_open(h, "t0");
+    mem = vfu_client_add_memory_private(c, 0x100000, 0x10000);
+    mem2 = vfu_client_add_memory_private(c, 0x200000, 0x10000);
 
     ck_assert_ptr_nonnull(mem);
     ck_assert_ptr_nonnull(mem2);
@@ -94,11 +103,15 @@ END_TEST
  * then on no message is sent and nobody is warned. */
 START_TEST(test_shared_window_trusted)
 {
-    struct harness *h = pt_start_testdev(NULL);
-    struct vfu_client *c = pt_open(h, "t0");
-    uint8_t *mem = vfu_client_add_memory(c, 0x100000, 0x10000, true);
+    struct harness *h;
+    struct vfu_client *c;
+    uint8_t *mem;
     uint64_t rd, wr;
 
+    setenv("VFIOUSERD_PEER_MAPS", "no", 1);
+    h = pt_start_testdev(NULL);
+    c = pt_open(h, "t0");
+    mem = vfu_client_add_memory(c, 0x100000, 0x10000, true);
     ck_assert_ptr_nonnull(mem);
     pt_bus_master(c, true);
     /* Zeroes both ways: still by messages. */
@@ -133,11 +146,17 @@ END_TEST
 /* The check's fd is closed once the window is judged. */
 START_TEST(test_check_fd_released)
 {
-    struct harness *h = pt_start_testdev(NULL);
-    struct vfu_client *c = pt_open(h, "t0");
-    int base = harness_fd_count(h->pid);
-    uint8_t *mem = vfu_client_add_memory(c, 0x100000, 0x4000, true);
-    uint8_t *priv = vfu_client_add_memory_private(c, 0x200000, 0x4000);
+    struct harness *h;
+    struct vfu_client *c;
+    int base;
+    uint8_t *mem, *priv;
+
+    setenv("VFIOUSERD_PEER_MAPS", "no", 1);
+    h = pt_start_testdev(NULL);
+    c = pt_open(h, "t0");
+    base = harness_fd_count(h->pid);
+    mem = vfu_client_add_memory(c, 0x100000, 0x4000, true);
+    priv = vfu_client_add_memory_private(c, 0x200000, 0x4000);
 
     ck_assert_ptr_nonnull(mem);
     ck_assert_ptr_nonnull(priv);
@@ -152,6 +171,41 @@ START_TEST(test_check_fd_released)
 }
 END_TEST
 
+/* With our /proc/PID/maps readable: private memory is demoted at the map
+ * (no check message, one warning), shared memory used from the first DMA
+ * (no message at all), and no fd is kept for either. */
+START_TEST(test_peer_maps)
+{
+    struct harness *h = pt_start_testdev(NULL);
+    struct vfu_client *c = pt_open(h, "t0");
+    int base = harness_fd_count(h->pid);
+    uint8_t *priv = vfu_client_add_memory_private(c, 0x100000, 0x10000);
+    uint8_t *mem = vfu_client_add_memory(c, 0x200000, 0x10000, true);
+    uint64_t rd, wr;
+
+    ck_assert_ptr_nonnull(priv);
+    ck_assert_ptr_nonnull(mem);
+    pt_log_wait_count(h, WARNING, 1);
+    ck_assert_int_eq(harness_fd_count(h->pid), base);
+    pt_bus_master(c, true);
+    fill_pattern(priv + 0x2000, 0x1000, 1);
+    ck_assert_uint_eq(pt_dma(c, TD_OP_COPY, 0x102000, 0x105000, 0x1000, 0), TD_ST_DONE);
+    ck_assert_int_eq(memcmp(priv + 0x5000, priv + 0x2000, 0x1000), 0);
+    vfu_client_dma_stats(c, &rd, &wr);
+    ck_assert_uint_eq(rd, 1);
+    ck_assert_uint_eq(wr, 1);
+    fill_pattern(mem + 0x2000, 0x1000, 2);
+    ck_assert_uint_eq(pt_dma(c, TD_OP_COPY, 0x202000, 0x205000, 0x1000, 0), TD_ST_DONE);
+    ck_assert_int_eq(memcmp(mem + 0x5000, mem + 0x2000, 0x1000), 0);
+    vfu_client_dma_stats(c, &rd, &wr);
+    ck_assert_uint_eq(rd, 1);
+    ck_assert_uint_eq(wr, 1);
+    ck_assert_uint_eq(pt_log_count(h, WARNING), 1);
+    vfu_client_close(c);
+    pt_finish(h);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dma_private");
@@ -160,6 +214,7 @@ int main(void)
     tcase_add_test(tc, test_private_window_demoted);
     tcase_add_test(tc, test_shared_window_trusted);
     tcase_add_test(tc, test_check_fd_released);
+    tcase_add_test(tc, test_peer_maps);
     suite_add_tcase(s, tc);
     return pt_run(s);
 }
