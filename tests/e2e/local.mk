@@ -7,9 +7,15 @@ E2E_TESTS = \
 	tests/e2e/gpio.test \
 	tests/e2e/testdev-dma-shared.test \
 	tests/e2e/testdev-dma-messages.test \
-	tests/e2e/testdev-reset.test
+	tests/e2e/testdev-reset.test \
+	tests/e2e/memory-ram.test \
+	tests/e2e/memory-memfd.test \
+	tests/e2e/memory-memfd-private.test \
+	tests/e2e/memory-file.test \
+	tests/e2e/memory-file-private.test
 TESTS += $(E2E_TESTS)
-EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/lab/setup tests/e2e/lab/run
+EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/guest-memory.sh \
+	tests/e2e/lab/setup tests/e2e/lab/run
 
 # Programs run inside the guest, whose initramfs has no C library: linked
 # statically (libtool's -all-static), and without AM_CFLAGS/AM_LDFLAGS,
