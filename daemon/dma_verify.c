@@ -64,6 +64,10 @@
 #define WARNED_PRIVATE 1
 #define WARNED_FDS 2
 
+/* /proc/PID/maps reads per client: QEMU maps a few dozen windows per boot;
+ * a client mapping thousands must not make us parse its maps each time. */
+#define PEER_MAPS_MAX_READS 1024
+
 static GMutex verify_lock;
 
 /* Warn once per client (any thread). */
@@ -120,9 +124,11 @@ static enum dma_trust peer_mapping(vfud_dev *dev, const struct dma_window *w,
     char *line, *next;
 
     if ((env != NULL && strcmp(env, "no") == 0) || dev->conn == NULL ||
-        dev->conn->pid <= 0 || fstat(fd, &st) < 0) {
+        dev->conn->pid <= 0 ||
+        dev->conn->peer_maps_read >= PEER_MAPS_MAX_READS || fstat(fd, &st) < 0) {
         return DMA_TRUST_PENDING;
     }
+    dev->conn->peer_maps_read++;
     path = g_strdup_printf("/proc/%d/maps", (int)dev->conn->pid);
     if (!g_file_get_contents(path, &text, NULL, NULL)) {
         return DMA_TRUST_PENDING;
