@@ -181,6 +181,7 @@ void dma_verify_adopt(vfud_dev *dev, struct dma_window *w, int fd)
 {
     gint *count = &dev->dma.verify_fds;
     int dup = -1;
+    bool full;
 
     /* Not in the table yet: nobody else sees w. */
     switch (peer_mapping(dev, w, fd)) {
@@ -199,7 +200,8 @@ void dma_verify_adopt(vfud_dev *dev, struct dma_window *w, int fd)
         break;
     }
 
-    if (g_atomic_int_add(count, 1) < DMA_VERIFY_MAX_FDS) {
+    full = g_atomic_int_add(count, 1) >= DMA_VERIFY_MAX_FDS;
+    if (!full) {
         dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     }
     if (dup < 0) {
@@ -212,10 +214,9 @@ void dma_verify_adopt(vfud_dev *dev, struct dma_window *w, int fd)
                      "others like it) is reached by messages, which is slow",
                      (unsigned long long)w->iova,
                      (unsigned long long)(w->iova + w->size),
-                     dup == -1 && g_atomic_int_get(count) >= DMA_VERIFY_MAX_FDS
-                         ? "too many windows wait for their first use to be "
-                           "checked"
-                         : g_strerror(e));
+                     full ? "too many windows wait for their first use to be "
+                            "checked"
+                          : g_strerror(e));
         }
         return;
     }
