@@ -68,6 +68,8 @@ struct conn {
     uint64_t client_max_xfer;
     uint64_t client_pgsize;
     bool write_multiple;    /* we accepted REGION_WRITE_MULTI */
+    guint dma_warned;       /* dma_verify.c: warnings given (atomic bits) */
+    unsigned peer_maps_read; /* dma_verify.c: /proc/PID/maps reads */
 
     /* peer credentials (SO_PEERCRED) */
     pid_t pid;

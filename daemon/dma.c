@@ -18,6 +18,7 @@
 #include "device.h"
 #include "dma.h"
 #include "dma_log.h"
+#include "dma_verify.h"
 #include "util.h"
 
 #include <errno.h>
@@ -46,6 +47,7 @@ static void window_free(struct dma_window *w)
     if (w->map_base != NULL) {
         munmap(w->map_base, w->map_len);
     }
+    dma_verify_forget(w);
     g_free(w);
 }
 
@@ -187,7 +189,10 @@ static int window_mmap(vfud_dev *dev, struct dma_window *w, int fd)
     madvise(p, end - start, MADV_DONTDUMP);
     w->map_base = p;
     w->map_len = end - start;
-    w->addr = (uint8_t *)p + (w->fd_offset - start);
+    /* Not w->addr yet: the client may keep a private copy of this memory
+     * (dma_verify.h). */
+    w->vaddr = (uint8_t *)p + (w->fd_offset - start);
+    dma_verify_adopt(dev, w, fd);
     return 0;
 }
 
@@ -267,7 +272,7 @@ static int window_add(vfud_dev *dev, struct dma_window *w, int fd)
               (unsigned long long)(w->iova + w->size),
               w->prot & VFUD_DMA_READ ? "r" : "-",
               w->prot & VFUD_DMA_WRITE ? "w" : "-",
-              w->addr != NULL ? "mmapped" : "by messages");
+              w->vaddr != NULL ? "mmapped" : "by messages");
     return 0;
 }
 
@@ -509,8 +514,8 @@ static const uint8_t *dma_read_reply_data(const struct vfio_user_dma_rw *rep,
 }
 
 /* One message round trip for [iova, iova + len) of a message-only window. */
-static int dma_by_message(vfud_dev *dev, bool is_write, uint64_t iova,
-                          void *buf, size_t len)
+int dma_by_message(vfud_dev *dev, bool is_write, uint64_t iova, void *buf,
+                   size_t len)
 {
     struct conn *c;
     int r = 0;
@@ -586,7 +591,7 @@ static int dma_rw(vfud_dev *dev, bool is_write, uint64_t iova, void *buf,
         struct dma_window *w;
         size_t n;
         uint64_t off;
-        bool by_message;
+        bool by_message, unchecked;
 
         g_rw_lock_reader_lock(&dma->lock);
         w = window_find(dma, iova);
@@ -601,6 +606,11 @@ static int dma_rw(vfud_dev *dev, bool is_write, uint64_t iova, void *buf,
         off = iova - w->iova;
         n = (size_t)MIN((uint64_t)len, w->size - off);
         by_message = w->addr == NULL;
+        /* Keep the window to judge it from this access (dma_verify.h). */
+        unchecked = by_message && dma_verify_pending(w);
+        if (unchecked) {
+            g_atomic_int_inc(&w->refs);
+        }
         if (!by_message) {
             if (is_write) {
                 memcpy(w->addr + off, buf, n);
@@ -611,6 +621,12 @@ static int dma_rw(vfud_dev *dev, bool is_write, uint64_t iova, void *buf,
         g_rw_lock_reader_unlock(&dma->lock);
         if (by_message) {
             r = dma_by_message(dev, is_write, iova, buf, n);
+            if (unchecked) {
+                if (r == 0) {
+                    dma_verify_observe(dev, w, iova, buf, n);
+                }
+                window_unref(dma, w);
+            }
             if (r < 0) {
                 return r;
             }
@@ -642,7 +658,10 @@ int dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
                struct vfud_sg *sg, unsigned max_sg)
 {
     struct dma_state *dma = &dev->dma;
-    unsigned n = 0;
+    struct dma_window *unchecked = NULL;
+    uint64_t iova0 = iova;
+    size_t len0 = len;
+    unsigned n = 0, checks = 0;
     int r = check_access(dev, iova, len);
 
     if (r <= 0) {
@@ -651,6 +670,7 @@ int dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
     if (prot == 0 || (prot & ~(VFUD_DMA_READ | VFUD_DMA_WRITE))) {
         return -EINVAL;
     }
+again:
     g_rw_lock_reader_lock(&dma->lock);
     while (len > 0) {
         struct dma_window *w = window_find(dma, iova);
@@ -667,6 +687,13 @@ int dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
         }
         if (w->addr == NULL) {
             r = -EREMOTE;
+            /* No pointer before the window is known to be the guest's
+             * memory; the device thread cannot wait for the check. */
+            if (dma_verify_pending(w) && checks < 8 &&
+                !device_on_own_thread(dev)) {
+                unchecked = w;
+                g_atomic_int_inc(&w->refs);
+            }
             break;
         }
         if (n == max_sg) {
@@ -688,6 +715,24 @@ int dma_sg_get(vfud_dev *dev, uint64_t iova, size_t len, unsigned prot,
     g_rw_lock_reader_unlock(&dma->lock);
     if (r < 0) {
         dma_sg_put(dev, sg, n);
+        if (unchecked != NULL) {
+            /* A window still pending after its check (all zeroes) is by
+             * messages this time. */
+            bool shared = dma_verify_probe(
+                dev, unchecked, iova,
+                (size_t)MIN((uint64_t)len, unchecked->iova + unchecked->size - iova));
+
+            window_unref(dma, unchecked);
+            unchecked = NULL;
+            checks++;
+            if (shared) {
+                iova = iova0;
+                len = len0;
+                n = 0;
+                r = 0;
+                goto again;
+            }
+        }
         return r;
     }
     return (int)n;

@@ -46,6 +46,12 @@ struct dma_window {
     uint8_t *addr;      /* host address of iova; NULL: by messages only */
     void *map_base;     /* what to munmap */
     size_t map_len;
+    /* A mapped window is used by messages until dma_verify.c has seen that
+     * the mapping shows the guest's memory (addr stays NULL till then). */
+    uint8_t *vaddr;     /* host address of iova in the mapping */
+    gint trust;         /* enum dma_trust */
+    int vfd;            /* the file, kept for the check... */
+    gint *vfd_count;    /* ...while this (the device's count) is set */
 };
 
 struct dma_state {
@@ -64,6 +70,7 @@ struct dma_state {
      * did not listen). */
     struct dma_log *log;
     gint stopped;
+    gint verify_fds;    /* fds held by windows waiting for their check */
 };
 
 #define DMA_MAX_WINDOWS 65535u
@@ -78,6 +85,11 @@ unsigned dma_window_count(vfud_dev *dev);
 
 int handle_dma_map(struct conn *c, struct msg *m);
 int handle_dma_unmap(struct conn *c, struct msg *m);
+
+/* A round trip by DMA_READ/DMA_WRITE messages (any thread but the
+ * device's, which gets -EDEADLK). */
+int dma_by_message(vfud_dev *dev, bool is_write, uint64_t iova, void *buf,
+                   size_t len);
 
 /* Plugin API backends. */
 int dma_read(vfud_dev *dev, uint64_t iova, void *buf, size_t len);

@@ -8,6 +8,7 @@ DAEMON_CORE_SOURCES = \
 	daemon/dispatch.c daemon/dispatch.h \
 	daemon/dma.c daemon/dma.h \
 	daemon/dma_log.c daemon/dma_log.h \
+	daemon/dma_verify.c daemon/dma_verify.h \
 	daemon/irq.c daemon/irq.h \
 	daemon/isolate.c daemon/isolate.h \
 	daemon/listener.c daemon/listener.h \

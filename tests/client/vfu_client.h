@@ -114,6 +114,17 @@ uint64_t vfu_client_request_errors(const struct vfu_client *c);
  * lives until vfu_client_close(). */
 void *vfu_client_add_memory(struct vfu_client *c, uint64_t iova, size_t size,
                             bool share);
+/* The same memory DMA_MAPped with its fd, but mapped privately by the
+ * client (MAP_PRIVATE), as QEMU 11 does with memory-backend-memfd/-file
+ * share=off: what the client writes after the map is not in the file the
+ * server got.  The server must notice and use DMA_READ/DMA_WRITE. */
+void *vfu_client_add_memory_private(struct vfu_client *c, uint64_t iova,
+                                    size_t size);
+/* Serve the server's DMA_READ/DMA_WRITE for [iova, iova + size) from fd at
+ * offset (mapped shared; fd stays the caller's), without sending DMA_MAP:
+ * for tests that send their own maps.  0 or -errno. */
+int vfu_client_track_memory(struct vfu_client *c, uint64_t iova, size_t size,
+                            int fd, uint64_t offset);
 /* The client's view of guest address iova (NULL if not inside memory). */
 void *vfu_client_guest_ptr(struct vfu_client *c, uint64_t iova, size_t len);
 

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -48,12 +49,49 @@ static bool mem_overlaps(const struct vfu_client *c, uint64_t iova,
 
 static void mem_unmap_one(struct vfu_mem *m)
 {
-    munmap(m->ptr, m->size);
+    munmap(m->ptr - m->lead, m->size + m->lead);
     close(m->fd);
 }
 
-void *vfu_client_add_memory(struct vfu_client *c, uint64_t iova, size_t size,
-                            bool share)
+int vfu_client_track_memory(struct vfu_client *c, uint64_t iova, size_t size,
+                            int fd, uint64_t offset)
+{
+    struct vfu_mem m = {.iova = iova, .size = size, .lead = offset & 4095};
+    struct vfu_mem *table;
+    void *p;
+    int r;
+
+    if (size == 0 || iova + size < iova) {
+        return -EINVAL;
+    }
+    if (mem_overlaps(c, iova, size)) {
+        return -EEXIST;
+    }
+    m.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (m.fd < 0) {
+        return -errno;
+    }
+    p = mmap(NULL, size + m.lead, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd,
+             (off_t)(offset - m.lead));
+    if (p == MAP_FAILED) {
+        r = -errno;
+        close(m.fd);
+        return r;
+    }
+    m.ptr = (uint8_t *)p + m.lead;
+    table = realloc(c->mem, (c->nr_mem + 1) * sizeof(*table));
+    if (table == NULL) {
+        mem_unmap_one(&m);
+        return -ENOMEM;
+    }
+    c->mem = table;
+    c->mem[c->nr_mem++] = m;
+    return 0;
+}
+
+/* mode: 0 message-only, 1 shared, 2 private with the fd sent. */
+static void *add_memory(struct vfu_client *c, uint64_t iova, size_t size,
+                        int mode)
 {
     struct vfu_mem m = {.iova = iova, .size = size, .fd = -1};
     struct vfu_mem *table;
@@ -77,7 +115,11 @@ void *vfu_client_add_memory(struct vfu_client *c, uint64_t iova, size_t size,
         errno = r;
         return NULL;
     }
-    m.ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, m.fd, 0);
+    /* Private: what we write is a copy-on-write page the file (and so a
+     * server mapping it) never sees, as QEMU's memory backends with
+     * share=off. */
+    m.ptr = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                 mode == 2 ? MAP_PRIVATE : MAP_SHARED, m.fd, 0);
     if (m.ptr == MAP_FAILED) {
         r = errno;
         close(m.fd);
@@ -95,7 +137,7 @@ void *vfu_client_add_memory(struct vfu_client *c, uint64_t iova, size_t size,
      * has seen the DMA_MAP. */
     c->mem[c->nr_mem++] = m;
 
-    r = vfu_client_dma_map(c, iova, size, share ? m.fd : -1, 0,
+    r = vfu_client_dma_map(c, iova, size, mode != 0 ? m.fd : -1, 0,
                            VFIO_USER_F_DMA_REGION_READ |
                                VFIO_USER_F_DMA_REGION_WRITE);
     if (r < 0) {
@@ -105,6 +147,18 @@ void *vfu_client_add_memory(struct vfu_client *c, uint64_t iova, size_t size,
         return NULL;
     }
     return m.ptr;
+}
+
+void *vfu_client_add_memory(struct vfu_client *c, uint64_t iova, size_t size,
+                            bool share)
+{
+    return add_memory(c, iova, size, share ? 1 : 0);
+}
+
+void *vfu_client_add_memory_private(struct vfu_client *c, uint64_t iova,
+                                    size_t size)
+{
+    return add_memory(c, iova, size, 2);
 }
 
 void vfu_mem_release(struct vfu_client *c)

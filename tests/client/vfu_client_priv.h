@@ -42,6 +42,7 @@ struct vfu_mem {
     size_t size;
     uint8_t *ptr;
     int fd;
+    size_t lead; /* bytes mapped before ptr (an unaligned file offset) */
 };
 
 struct vfu_client {

@@ -10,10 +10,15 @@ E2E_TESTS = \
 	tests/e2e/testdev-reset.test \
 	tests/e2e/systemd-libvirt.test \
 	tests/e2e/python-idio16.test \
-	tests/e2e/python-dma.test
+	tests/e2e/python-dma.test \
+	tests/e2e/memory-ram.test \
+	tests/e2e/memory-memfd.test \
+	tests/e2e/memory-memfd-private.test \
+	tests/e2e/memory-file.test \
+	tests/e2e/memory-file-private.test
 TESTS += $(E2E_TESTS)
-EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/lab/setup tests/e2e/lab/run \
-	tests/e2e/man-block
+EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/guest-memory.sh \
+	tests/e2e/lab/setup tests/e2e/lab/run tests/e2e/man-block
 # systemd-libvirt.test builds this tree for --prefix=/usr here, once.
 clean-local: clean-e2e-usr-build
 clean-e2e-usr-build:

@@ -182,7 +182,9 @@ int td_vfu_attach(struct tdrv *d, struct vfu_client *cl,
         t->efd[i] = -1;
     }
     td_init(d, &vfu_transport, t);
-    d->mem = vfu_client_add_memory(cl, TD_MEM_IOVA, TD_MEM_SIZE, o->share);
+    d->mem = o->share && o->private_mem
+                 ? vfu_client_add_memory_private(cl, TD_MEM_IOVA, TD_MEM_SIZE)
+                 : vfu_client_add_memory(cl, TD_MEM_IOVA, TD_MEM_SIZE, o->share);
     if (!d->mem) {
         r = -errno;
         goto fail;

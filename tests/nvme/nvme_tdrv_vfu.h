@@ -18,6 +18,8 @@
 
 struct td_vfu_opts {
     bool share;          /* memfd guest memory (else message-only) */
+    bool private_mem;    /* with share: mapped privately, as QEMU's
+                          * share=off (the daemon must use messages) */
     bool poll_doorbells; /* map the doorbell page (a doorbells=poll device) */
     unsigned vectors;    /* MSI-X vectors to connect: I/O queues + 1 */
 };

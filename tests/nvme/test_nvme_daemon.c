@@ -7,9 +7,11 @@
  * doorbells as posted writes.
  *
  * Most tests run twice (Check loop index): with guest memory shared as a
- * memfd (the daemon works on it in place: no DMA message may be seen),
- * and message-only (every access is a DMA_READ/DMA_WRITE the client
- * answers).  What each test asserts is said above it.
+ * memfd (the daemon works on it in place: no DMA message may be seen), and
+ * message-only (every access is a DMA_READ/DMA_WRITE the client answers).
+ * test_read_write runs a third time with the memfd sent but mapped
+ * privately by the client (QEMU's share=off): the daemon must notice and
+ * use messages.  What each test asserts is said above it.
  */
 #include "config.h"
 
@@ -43,6 +45,7 @@ struct nd {
     struct vfu_client *cl;
     struct tdrv d;
     bool share;
+    bool priv;
     bool poll;
     char *img; /* namespace 1's backing file */
 };
@@ -82,6 +85,7 @@ static void nd_connect(void)
 {
     struct td_vfu_opts o = {
         .share = N.share,
+        .private_mem = N.priv,
         .poll_doorbells = N.poll,
         .vectors = QUEUES + 1,
     };
@@ -105,6 +109,16 @@ static void nd_up_with(const char *extra, bool share)
 static void nd_up(bool share)
 {
     nd_up_with(NULL, share);
+}
+
+/* Loop index 0: shared, 1: message-only, 2: private memory with its fd. */
+static void nd_up_mem(int mode)
+{
+    nd_start(NULL, mode != 1);
+    N.priv = mode == 2;
+    nd_connect();
+    ck_assert_int_eq(td_enable(&N.d, 32), 0);
+    ck_assert_int_eq(td_create_io_queue(&N.d, 1, 64), 0);
 }
 
 static void nd_disconnect(void)
@@ -502,7 +516,7 @@ START_TEST(test_read_write)
     uint64_t a, b, pages[40], list, seg, seg2;
     struct nvme_sqe c;
 
-    nd_up(SHARED(_i));
+    nd_up_mem(_i);
     a = td_alloc(&N.d, 256 << 10, 4096);
     b = td_alloc(&N.d, 256 << 10, 4096);
     roundtrip(a, b, 0, 1);                  /* PRP1, one block */
@@ -562,11 +576,16 @@ START_TEST(test_read_write)
                             2048), 0);
 
     ck_assert_uint_ge(td_vfu_irqs(&N.d, 1), 1);
-    if (N.share) {
+    if (N.share && !N.priv) {
         ck_assert_uint_eq(dma_msgs(), 0);
     } else {
         ck_assert_uint_gt(dma_msgs(), 100);
     }
+    if (N.priv) {
+        pt_log_wait_count(N.h, "give the memory backend share=on", 1);
+    }
+    ck_assert_uint_eq(pt_log_count(N.h, "give the memory backend share=on"),
+                      N.priv ? 1 : 0);
     nd_down();
 }
 END_TEST
@@ -1483,7 +1502,8 @@ static Suite *suite(void)
     /* loops: 0 = shared guest memory, 1 = message-only */
     tcase_add_loop_test(tc, test_bringup, 0, 2);
     tcase_add_loop_test(tc, test_admin, 0, 2);
-    tcase_add_loop_test(tc, test_read_write, 0, 2);
+    /* 2 = private memory sent with its fd */
+    tcase_add_loop_test(tc, test_read_write, 0, 3);
     tcase_add_loop_test(tc, test_other_io, 0, 2);
     tcase_add_loop_test(tc, test_errors, 0, 2);
     tcase_add_test(tc, test_failed_command_logged);

@@ -7,6 +7,7 @@ PROTO_TESTS = \
 	tests/protocol/test_framing \
 	tests/protocol/test_version \
 	tests/protocol/test_dma \
+	tests/protocol/test_dma_private \
 	tests/protocol/test_regions \
 	tests/protocol/test_irqs \
 	tests/protocol/test_reset \
@@ -46,6 +47,12 @@ tests_protocol_test_dma_CPPFLAGS = $(PROTO_CPPFLAGS)
 tests_protocol_test_dma_CFLAGS = $(PROTO_CFLAGS)
 tests_protocol_test_dma_LDADD = $(PROTO_LDADD)
 EXTRA_tests_protocol_test_dma_DEPENDENCIES = $(PROTO_DEPS)
+
+tests_protocol_test_dma_private_SOURCES = tests/protocol/test_dma_private.c
+tests_protocol_test_dma_private_CPPFLAGS = $(PROTO_CPPFLAGS)
+tests_protocol_test_dma_private_CFLAGS = $(PROTO_CFLAGS)
+tests_protocol_test_dma_private_LDADD = $(PROTO_LDADD)
+EXTRA_tests_protocol_test_dma_private_DEPENDENCIES = $(PROTO_DEPS)
 
 tests_protocol_test_regions_SOURCES = tests/protocol/test_regions.c
 tests_protocol_test_regions_CPPFLAGS = $(PROTO_CPPFLAGS)
