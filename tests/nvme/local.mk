@@ -72,6 +72,21 @@ check-nvme-valgrind: tests/nvme/test_nvme_daemon daemon/vfiouserd plugins/nvme.l
 		VFIOUSERD_WRAPPER="$(VALGRIND) --error-exitcode=99 -q --leak-check=full --errors-for-leak-kinds=definite"
 # (no .PHONY: automake warns when it is declared under two conditions)
 
+# The NBD back-end against real servers (nbdkit, qemu-nbd) the test starts.
+if HAVE_LIBNBD
+check_LTLIBRARIES += tests/nvme/libnbdserver.la
+tests_nvme_libnbdserver_la_SOURCES = tests/nvme/nbd_server.c \
+	tests/nvme/nbd_server.h
+check_PROGRAMS += tests/nvme/test_nvme_nbd
+TESTS += tests/nvme/test_nvme_nbd
+tests_nvme_test_nvme_nbd_SOURCES = tests/nvme/test_nvme_nbd.c
+tests_nvme_test_nvme_nbd_CFLAGS = $(NVME_TEST_CFLAGS) $(LIBNBD_CFLAGS)
+tests_nvme_test_nvme_nbd_LDADD = tests/nvme/libnbdserver.la $(NVME_TEST_LDADD) \
+	$(LIBNBD_LIBS)
+tests_nvme_test_nvme_nbd_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+EXTRA_tests_nvme_test_nvme_nbd_DEPENDENCIES = plugins/nvme.la
+endif
+
 # built by 'make check', run by hand: bench_nvme [shadow|poll] [qd] [s]
 tests_nvme_bench_nvme_SOURCES = tests/nvme/bench_nvme.c
 tests_nvme_bench_nvme_CFLAGS = $(NVME_TEST_CFLAGS)
