@@ -394,12 +394,12 @@ START_TEST(test_qemu_nbd_qcow2)
 END_TEST
 
 /* The server killed while 32 writes wait in it (the delay filter holds
- * each for 300 ms), restarted 500 ms later: every write completes without
+ * each for 2 s), restarted 500 ms later: every write completes without
  * error, and everything reads back, from the guest and from the file. */
 START_TEST(test_server_restart)
 {
     const char *const filters[] = { "--filter=delay", NULL };
-    const char *const params[] = { "delay-write=300ms", NULL };
+    const char *const params[] = { "delay-write=2000ms", NULL };
     enum { N = 32, NLB = 8 }; /* 4 KiB each: PRP1 alone */
     uint64_t a, b;
     struct nvme_cqe cqe;
