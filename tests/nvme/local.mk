@@ -85,7 +85,10 @@ tests_nvme_test_nvme_nbd_LDADD = tests/nvme/libnbdserver.la $(NVME_TEST_LDADD) \
 	$(LIBNBD_LIBS)
 tests_nvme_test_nvme_nbd_LDFLAGS = $(NVME_TEST_LINKFLAGS)
 EXTRA_tests_nvme_test_nvme_nbd_DEPENDENCIES = plugins/nvme.la
+# vfiouserd-nvme(8)'s BACK-ENDS examples, run as printed
+TESTS += tests/nvme/nvme-backends.test
 endif
+EXTRA_DIST += tests/nvme/nvme-backends.test
 
 # built by 'make check', run by hand: bench_nvme [shadow|poll] [qd] [s]
 tests_nvme_bench_nvme_SOURCES = tests/nvme/bench_nvme.c
