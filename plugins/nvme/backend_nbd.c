@@ -249,7 +249,10 @@ static int op_callback(void *opaque, int *error)
         nb->done_head = op;
     }
     nb->done_tail = op;
-    return 1; /* retire the command */
+    /* Retire the command, unless the connection is dying: then libnbd
+     * may be inside nbd_aio_* issuing it, and (1.14) reads the command
+     * after this callback; it frees it with the handle instead. */
+    return *error == ENOTCONN ? 0 : 1;
 }
 
 static struct nbd_conn *pick_conn(struct nvme_nbd *nb)

@@ -64,6 +64,9 @@ tests_nvme_test_nvme_migrate_CPPFLAGS = $(MIG_CPPFLAGS) \
 tests_nvme_test_nvme_migrate_CFLAGS = $(MIG_CFLAGS)
 tests_nvme_test_nvme_migrate_LDADD = $(NVME_VFU_LDADD) $(MIG_LDADD)
 EXTRA_tests_nvme_test_nvme_migrate_DEPENDENCIES = daemon/vfiouserd plugins/nvme.la
+if HAVE_LIBNBD
+tests_nvme_test_nvme_migrate_LDADD += tests/nvme/libnbdserver.la
+endif
 
 check-nvme-valgrind: tests/nvme/test_nvme_daemon daemon/vfiouserd plugins/nvme.la
 	@test -n "$(VALGRIND)" || { echo "valgrind not found"; exit 77; }
