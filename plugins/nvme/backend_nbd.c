@@ -556,7 +556,16 @@ void nvme_nbd_event(struct nvme_ctrl *c, void *tag, int res)
         return; /* the socket of a connection that is gone */
     }
     if (ev->kind == EV_IN) {
-        (void)nbd_aio_notify_read(conn->h);
+        /* Only if there is something to read: libnbd 1.14 told to read
+         * with nothing there waits in REPLY.START and issues no command
+         * until the server sends something, which it never does if none
+         * is in flight.  A synchronous call (nvme_nbd_flush_sync) may have
+         * read what made this poll fire. */
+        struct pollfd p = { .fd = nbd_aio_get_fd(conn->h), .events = POLLIN };
+
+        if (poll(&p, 1, 0) > 0) {
+            (void)nbd_aio_notify_read(conn->h);
+        }
     } else {
         (void)nbd_aio_notify_write(conn->h);
     }

@@ -435,6 +435,10 @@ START_TEST(test_server_restart)
                                 NLB * 512), 0);
         check_file((uint64_t)i * NLB * 3 * 512, td_ptr(&D, a + off), NLB * 512);
     }
+    /* a normal shutdown (CC.SHN) flushes through the new connections */
+    D.tr->wr32(&D, NVME_REG_CC, D.tr->rd32(&D, NVME_REG_CC) | 1u << 14);
+    ck_assert_int_eq(td_wait_csts(&D, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_DONE), 0);
+    ck_assert_int_eq(td_disable(&D), 0);
     down();
 }
 END_TEST
