@@ -6,7 +6,8 @@
  * What it does.  For each doorbell mode it starts the built daemon (the
  * VFIOUSERD variable names another binary) with one nvme device on the null
  * back-end (reads return zeroes without a system call: what is left is the
- * controller and the transport), and makes the client library the guest
+ * controller and the transport) or, with --nbd URI, on an NBD export
+ * ("make bench-nvme-nbd": nbdkit's memory plugin), and makes the client library the guest
  * with the NVMe test driver of tests/nvme (nvme_tdrv_vfu.h): shared
  * (memfd) guest memory given with DMA_MAP, MSI-X eventfds connected, bus
  * mastering on, the controller enabled, up to 4 I/O queue pairs of 256
@@ -94,6 +95,8 @@ static char *opt_depths;
 static char *opt_modes;
 static gboolean opt_no_irq;
 static gboolean opt_verbose;
+static char *opt_nbd;
+static int opt_nbd_mib = 1024;
 
 static GOptionEntry options[] = {
     { "seconds", 's', 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
@@ -110,10 +113,20 @@ static GOptionEntry options[] = {
       "doorbell modes (default shadow,poll)", "LIST" },
     { "no-irq", 0, 0, G_OPTION_ARG_NONE, &opt_no_irq,
       "completion queues without interrupts (polled queues)", NULL },
+    { "nbd", 0, 0, G_OPTION_ARG_STRING, &opt_nbd,
+      "namespace on this NBD export instead of the null back-end", "URI" },
+    { "nbd-size", 0, 0, G_OPTION_ARG_INT, &opt_nbd_mib,
+      "MiB of the NBD export the reads spread over (default 1024)", "MiB" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
       "print every measurement, and the daemon's log", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
 };
+
+/* Blocks the random reads spread over. */
+static uint64_t ns_blocks(void)
+{
+    return opt_nbd ? ((uint64_t)opt_nbd_mib << 20) / 512 : NS_BLOCKS;
+}
 
 /* ------------------------------------------------------------------------
  * One daemon, one device, one client as its guest
@@ -129,11 +142,13 @@ struct target {
 
 static int start_target(struct target *t, unsigned mode, const cpu_set_t *dcpu)
 {
+    g_autofree char *ns = opt_nbd ? g_strdup_printf("namespace.1.uri = %s\n", opt_nbd)
+                                  : g_strdup("backend = null\nsize = 1T\n");
     g_autofree char *cfg = g_strdup_printf(
         "[daemon]\nsocket-dir = @SOCKDIR@\n"
-        "[nvme0]\nplugin = nvme\nbackend = null\nsize = 1T\n"
+        "[nvme0]\nplugin = nvme\n%s"
         "queues = %d\nqueue-entries = %d\ndoorbells = %s\n",
-        MAX_Q, Q_ENTRIES, mode_names[mode]);
+        ns, MAX_Q, Q_ENTRIES, mode_names[mode]);
     g_autofree char *path = NULL;
     struct td_vfu_opts o = {
         .share = true,
@@ -246,7 +261,7 @@ static void submit(struct run_state *st, uint16_t q, uint64_t now)
     st->seed = st->seed * 6364136223846793005ull + 1442695040888963407ull;
     c.opcode = NVME_CMD_READ;
     c.nsid = 1;
-    c.cdw10 = (uint32_t)(((st->seed >> 33) % (NS_BLOCKS / 8)) * 8);
+    c.cdw10 = (uint32_t)(((st->seed >> 33) % (ns_blocks() / 8)) * 8);
     c.cdw11 = 0;
     c.cdw12 = 7; /* 8 blocks: 4 KiB */
     c.dptr1 = st->t->buf[q] + 4096ull * (cid % st->qd);
@@ -539,9 +554,10 @@ int main(int argc, char **argv)
                "client on CPU %d, daemon on CPU %d\n", u.sysname, u.release,
                sysconf(_SC_NPROCESSORS_ONLN), first, second >= 0 ? second : first);
     }
-    printf("# daemon: %s; null back-end, 4 KiB random reads, queues of %d "
+    printf("# daemon: %s; %s%s, 4 KiB random reads, queues of %d "
            "entries, interrupts %s; %d x %.1f s (+%.1f s warm-up), medians\n",
-           harness_daemon_path(), Q_ENTRIES, opt_no_irq ? "off (polled CQs)" : "on",
+           harness_daemon_path(), opt_nbd ? "NBD export " : "null back-end",
+           opt_nbd ? opt_nbd : "", Q_ENTRIES, opt_no_irq ? "off (polled CQs)" : "on",
            opt_reps, opt_seconds, opt_warmup);
     fflush(stdout);
     bench_pin(0, &ccpu);
