@@ -90,8 +90,10 @@ tests_nvme_test_nvme_nbd_LDFLAGS = $(NVME_TEST_LINKFLAGS)
 EXTRA_tests_nvme_test_nvme_nbd_DEPENDENCIES = plugins/nvme.la
 # vfiouserd-nvme(8)'s BACK-ENDS examples, run as printed
 TESTS += tests/nvme/nvme-backends.test
+# end to end on an NBD export, the server restarted under fio (lab; ~2 min)
+TESTS += tests/nvme/nvme-nbd.test
 endif
-EXTRA_DIST += tests/nvme/nvme-backends.test
+EXTRA_DIST += tests/nvme/nvme-backends.test tests/nvme/nvme-nbd.test
 
 # built by 'make check', run by hand: bench_nvme [shadow|poll] [qd] [s]
 tests_nvme_bench_nvme_SOURCES = tests/nvme/bench_nvme.c
