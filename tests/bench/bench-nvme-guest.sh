@@ -57,7 +57,7 @@ lib=$(dirname "$0")/../e2e/lib.sh
 [ -f "$lib" ] || { echo "SKIP: no tests/e2e/lib.sh"; exit 77; }
 . "$lib"
 # a long enough deadline for the whole run: 3 jobs x 3 devices x reps
-VFU_E2E_TIMEOUT=$((9 * reps * (runtime + 5) + 120))
+VFU_E2E_TIMEOUT=$((9 * reps * (runtime + 15) + 240))
 e2e_timeout=$VFU_E2E_TIMEOUT
 
 e2e_setup
