@@ -1,9 +1,10 @@
 /*
  * NVMe plugin, NBD back-end (namespace.N.uri), against real NBD servers
  * the tests start: nbdkit's memory and file plugins (with filters that
- * take away FUA, zeroing or multi-conn, or log the connections), and
- * qemu-nbd serving a qcow2 image.  What the guest writes is checked on
- * the server's side (the file, or a connection of the test's own).  The
+ * take away zeroing or multi-conn, or log the connections), and qemu-nbd
+ * serving a qcow2 image; Format NVM erasing the export.  What the guest
+ * writes is checked on the server's side (the file, or a connection of the
+ * test's own).  The
  * server killed with SIGKILL while writes are in flight and restarted:
  * every write completes and reads back.  The server gone for good: I/O
  * fails with Namespace Not Ready after reconnect-timeout, and works again
@@ -251,6 +252,16 @@ START_TEST(test_memory_io)
     ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_READ, (48ull << 20) / 512, 1, b, 0),
                      NVME_SC_LBA_RANGE);
     check_zeroing(false);
+    /* Format NVM with user data erase: the export reads back as zeroes */
+    fill(a, 4096, 11);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 4000, 8, a, 0), 0);
+    memset(&c, 0, sizeof(c));
+    c.opcode = NVME_ADM_FORMAT_NVM;
+    c.nsid = 1;
+    c.cdw10 = 1u << 9; /* LBAF 0, SES 1 */
+    ck_assert_int_eq(td_cmd(&D, 0, &c, NULL), 0);
+    memset(td_ptr(&D, a), 0, 4096);
+    check_server(4000 * 512, td_ptr(&D, a), 4096);
     ck_assert_uint_eq(fake_read32(D.dev, 0, NVME_REG_CSTS) & NVME_CSTS_CFS, 0);
     down();
 }
