@@ -684,28 +684,34 @@ static struct nbd_handle *any_handle(struct nvme_nbd *nb)
 int nvme_nbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
 {
     struct nvme_nbd *nb = ns->nbd;
-    struct nbd_handle *h;
-    int r = 0;
+    int r = -ENOTCONN;
 
     if (!nb || !nb->can_flush) {
         return 0;
     }
-    h = any_handle(nb);
-    if (!h) {
-        vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: cannot flush: no "
-                 "connection to the NBD server %s", ns->nsid, ns->uri);
-        return -ENOTCONN;
+    /* One connection that flushes is enough (multi-conn, or only one);
+     * one whose server went away unnoticed fails at once: the next. */
+    for (unsigned i = 0; i < nb->nconns && r < 0; i++) {
+        if (!nb->conn[i].ready) {
+            continue;
+        }
+        if (nbd_flush(nb->conn[i].h, 0) == 0) {
+            r = 0;
+        } else {
+            r = -(nbd_get_errno() ? nbd_get_errno() : EIO);
+            vfud_log(c->dev, LOG_WARNING, "nvme: namespace %u: flush on NBD "
+                     "connection %u failed: %s", ns->nsid, i, nbd_get_error());
+        }
     }
-    if (nbd_flush(h, 0) < 0) {
-        r = -(nbd_get_errno() ? nbd_get_errno() : EIO);
-        vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: flush failed: %s",
-                 ns->nsid, nbd_get_error());
+    if (r < 0) {
+        vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: cannot flush the NBD "
+                 "export %s", ns->nsid, ns->uri);
     }
     /* (other commands' replies read meanwhile are in the done list) */
+    for (unsigned i = 0; i < nb->nconns; i++) {
+        conn_update(&nb->conn[i]);
+    }
     if (c->ring_ok) {
-        for (unsigned i = 0; i < nb->nconns; i++) {
-            conn_update(&nb->conn[i]);
-        }
         reap(nb);
     }
     return r;
