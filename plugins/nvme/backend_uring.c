@@ -13,6 +13,7 @@
 
 #define OP_RW    0u
 #define OP_OTHER 1u
+#define OP_NBD   NVME_UD_NBD /* not an operation: the NBD back-end's */
 #define OP_MASK  3u
 
 struct io_uring_sqe *nvme_uring_get_sqe(struct nvme_ctrl *c)
@@ -119,6 +120,10 @@ int nvme_uring_process(struct nvme_ctrl *c)
 
         io_uring_cqe_seen(&c->ring, cqe);
         n++;
+        if ((ud & OP_MASK) == OP_NBD) {
+            nvme_nbd_event(c, (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK), res);
+            continue;
+        }
         struct nvme_req *req = (struct nvme_req *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
 
         c->backend_inflight--;

@@ -305,6 +305,9 @@ void nvme_flush_all_sync(struct nvme_ctrl *c)
             vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: flush failed: %m",
                      id);
         }
+        if (ns && !ns->read_only && ns->backend == NVME_BACKEND_NBD) {
+            (void)nvme_nbd_flush_sync(c, ns); /* logs its failure */
+        }
     }
 }
 

@@ -64,6 +64,11 @@ static uint16_t errno_to_status(const struct nvme_req *req, int err)
     if (err == -ENOSPC || err == -EDQUOT) {
         return NVME_SC_CAP_EXCEEDED;
     }
+    if (err == -ENOTCONN) {
+        /* network storage away for longer than its reconnect timeout:
+         * not a media error, and worth retrying later (DNR clear) */
+        return NVME_SC_NS_NOT_READY;
+    }
     switch (req->cmd.opcode) {
     case NVME_CMD_READ:
     case NVME_CMD_COMPARE:
@@ -226,6 +231,10 @@ static void exec_rw(struct nvme_ctrl *c, struct nvme_req *req,
             return;
         }
     }
+    if (ns->backend == NVME_BACKEND_NBD) {
+        (void)nvme_nbd_rw(c, req); /* completes the command, even on error */
+        return;
+    }
     if (nvme_uring_rw(c, req) < 0) {
         io_done(c, req, NVME_SC_INTERNAL);
     }
@@ -245,7 +254,8 @@ static void exec_flush(struct nvme_ctrl *c, struct nvme_req *req)
         if (ns->backend == NVME_BACKEND_NULL || ns->read_only) {
             continue;
         }
-        if (nvme_uring_flush(c, req, ns) < 0) {
+        if ((ns->backend == NVME_BACKEND_NBD ? nvme_nbd_flush(c, req, ns)
+                                             : nvme_uring_flush(c, req, ns)) < 0) {
             req->res = -EIO;
         }
     }
@@ -281,7 +291,12 @@ static void exec_write_zeroes(struct nvme_ctrl *c, struct nvme_req *req,
     req->len = nlb << ns->lba_shift;
     req->fua = (cmd->cdw12 & NVME_RW_FUA) || !c->wce || !ns->write_cache;
     req->pending = 1;
-    if (ns->backend_no_fallocate) {
+    if (ns->backend == NVME_BACKEND_NBD) {
+        if (nvme_nbd_zero(c, req, req->offset, req->len,
+                          cmd->cdw12 & NVME_WZ_DEAC) < 0) {
+            req->res = -EIO;
+        }
+    } else if (ns->backend_no_fallocate) {
         req->res = -EOPNOTSUPP;
     } else {
         /* Deallocating also reads back zeroes (DLFEAT), so DEAC may punch. */
@@ -331,7 +346,16 @@ static void exec_dsm(struct nvme_ctrl *c, struct nvme_req *req,
     }
     req->fua = false;
     req->pending = 1;
-    if (ns->backend_no_fallocate) {
+    if (ns->backend == NVME_BACKEND_NBD) {
+        for (unsigned i = 0; i < nr; i++) {
+            if (rg[i].nlb && nvme_nbd_zero(c, req, rg[i].slba << ns->lba_shift,
+                                           (uint64_t)rg[i].nlb << ns->lba_shift,
+                                           true) < 0) {
+                req->res = -EIO;
+                break;
+            }
+        }
+    } else if (ns->backend_no_fallocate) {
         req->res = -EOPNOTSUPP;
     } else {
         for (unsigned i = 0; i < nr; i++) {

@@ -1,4 +1,4 @@
-# The NVMe controller plugin (needs liburing).
+# The NVMe controller plugin (needs liburing; libnbd for the NBD back-end).
 if ENABLE_NVME
 plugin_LTLIBRARIES += plugins/nvme.la
 plugins_nvme_la_SOURCES = \
@@ -16,8 +16,11 @@ plugins_nvme_la_SOURCES = \
 	plugins/nvme/nvme_spec.h \
 	plugins/nvme/nvme_int.h \
 	plugins/nvme/nvme_mig.h
-plugins_nvme_la_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS)
-plugins_nvme_la_LIBADD = $(LIBURING_LIBS)
+plugins_nvme_la_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS) $(LIBNBD_CFLAGS)
+plugins_nvme_la_LIBADD = $(LIBURING_LIBS) $(LIBNBD_LIBS)
+if HAVE_LIBNBD
+plugins_nvme_la_SOURCES += plugins/nvme/backend_nbd.c
+endif
 plugins_nvme_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
 dist_man_MANS += plugins/nvme/vfiouserd-nvme.8
 endif

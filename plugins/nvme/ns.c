@@ -39,6 +39,7 @@ struct nvme_ns *nvme_ns_get_or_create(struct nvme_ctrl *c, uint32_t nsid)
     ns->backend = NVME_BACKEND_URING;
     ns->fd = -1;
     ns->dio_align = 1;
+    ns->nbd_timeout_s = 10;
     c->ns[nsid] = ns;
     if (nsid > c->nn) {
         c->nn = nsid;
@@ -91,6 +92,34 @@ int nvme_ns_config(struct nvme_ctrl *c, struct nvme_ns *ns, const char *key,
         free(ns->path);
         ns->path = strdup(value);
         return ns->path ? 0 : -ENOMEM;
+    }
+    if (strcmp(key, "uri") == 0) {
+#ifdef HAVE_LIBNBD
+        free(ns->uri);
+        ns->uri = strdup(value);
+        ns->backend = NVME_BACKEND_NBD;
+        return ns->uri ? 0 : -ENOMEM;
+#else
+        vfud_error(dev, "namespace %u: uri: built without libnbd (NBD)",
+                   ns->nsid);
+        return -ENOTSUP;
+#endif
+    }
+    if (strcmp(key, "connections") == 0 ||
+        strcmp(key, "reconnect-timeout") == 0) {
+        bool conns = key[0] == 'c';
+
+        if (vfud_parse_u64(value, &u) < 0 || (conns ? u < 1 || u > 16 : u > 3600)) {
+            vfud_error(dev, "namespace %u: %s must be %s", ns->nsid, key,
+                       conns ? "1 to 16" : "0 to 3600 (seconds)");
+            return -EINVAL;
+        }
+        if (conns) {
+            ns->nbd_conns = (unsigned)u;
+        } else {
+            ns->nbd_timeout_s = (unsigned)u;
+        }
+        return 0;
     }
     if (strcmp(key, "size") == 0) {
         if (vfud_parse_size(value, &u) < 0 || u == 0) {
@@ -380,6 +409,9 @@ int nvme_ns_prepare(struct nvme_ctrl *c, struct nvme_ns *ns)
 {
     int flags = O_RDWR | O_CLOEXEC | (ns->cache == NVME_CACHE_NONE ? O_DIRECT : 0);
 
+    if (ns->backend == NVME_BACKEND_NBD) {
+        return nvme_nbd_prepare(c, ns);
+    }
     if (ns->create_at_start) {
         ns->fd = open(ns->path, flags | O_CREAT | O_EXCL, 0600);
         if (ns->fd < 0) {
@@ -417,6 +449,12 @@ int nvme_ns_open(struct nvme_ctrl *c, struct nvme_ns *ns)
             return -EINVAL;
         }
         ns->size_bytes = ns->cfg_size;
+    } else if (ns->backend == NVME_BACKEND_NBD) {
+        r = nvme_nbd_open(c, ns);
+        if (r < 0) {
+            nvme_ns_close(ns);
+            return r;
+        }
     } else {
         if (!ns->path) {
             vfud_error(c->dev, "namespace %u: no path", ns->nsid);
@@ -442,6 +480,7 @@ int nvme_ns_open(struct nvme_ctrl *c, struct nvme_ns *ns)
 
 void nvme_ns_close(struct nvme_ns *ns)
 {
+    nvme_nbd_close(ns);
     if (ns->fd >= 0) {
         close(ns->fd);
         ns->fd = -1;
@@ -455,5 +494,6 @@ void nvme_ns_free(struct nvme_ns *ns)
     }
     nvme_ns_close(ns);
     free(ns->path);
+    free(ns->uri);
     free(ns);
 }

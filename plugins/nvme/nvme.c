@@ -116,6 +116,10 @@ static const struct vfud_config_key nvme_keys[] = {
     { "namespace.*.cache", "writeback (default) or none (O_DIRECT)" },
     { "namespace.*.write-cache", "report a volatile write cache (default on)" },
     { "namespace.*.backend", "uring (default) or null" },
+    { "namespace.*.uri", "NBD export instead of a path (nbd://, nbd+unix://)" },
+    { "namespace.*.connections", "NBD: connections with multi-conn (default 4)" },
+    { "namespace.*.reconnect-timeout",
+      "NBD: seconds the server may be away before I/O fails (default 10)" },
     { "namespace.*.uuid", "namespace UUID (default: derived from serial)" },
     { "namespace.*.nguid", "namespace NGUID (default: derived from serial)" },
     { "namespace.*.eui64", "namespace EUI-64 (default: derived from serial)" },
@@ -126,6 +130,7 @@ static const struct vfud_config_key nvme_keys[] = {
     { "cache", "shorthand for namespace.1.cache" },
     { "write-cache", "shorthand for namespace.1.write-cache" },
     { "backend", "shorthand for namespace.1.backend" },
+    { "uri", "shorthand for namespace.1.uri" },
     { NULL, NULL },
 };
 

@@ -11,6 +11,7 @@
 #ifndef VFUD_NVME_INT_H
 #define VFUD_NVME_INT_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -49,7 +50,8 @@ struct nvme_mig;
 struct nvme_mig_load;
 
 /* ---- Namespaces (ns.c) ---- */
-enum nvme_backend_kind { NVME_BACKEND_URING = 0, NVME_BACKEND_NULL };
+enum nvme_backend_kind { NVME_BACKEND_URING = 0, NVME_BACKEND_NULL,
+                         NVME_BACKEND_NBD };
 enum nvme_cache_mode { NVME_CACHE_WRITEBACK = 0, NVME_CACHE_NONE };
 
 struct nvme_ns {
@@ -65,6 +67,9 @@ struct nvme_ns {
     enum nvme_backend_kind backend;
     uint8_t uuid[16], nguid[16], eui64[8];
     bool have_uuid, have_nguid, have_eui64;
+    char *uri;                /* NBD back-end: the export */
+    unsigned nbd_conns;       /* 0: the default */
+    unsigned nbd_timeout_s;   /* server away longer: I/O fails */
     /* runtime */
     int fd;
     bool is_blockdev;
@@ -77,6 +82,7 @@ struct nvme_ns {
      * realize(), which --check-config also runs. */
     bool create_at_start;
     bool grow_at_start;
+    struct nvme_nbd *nbd;     /* NBD back-end state (backend_nbd.c) */
 };
 
 /* ---- Guest memory of a queue or shadow buffer (queue.c) ---- */
@@ -417,6 +423,47 @@ int nvme_uring_fallocate(struct nvme_ctrl *c, struct nvme_req *req,
 struct io_uring_sqe *nvme_uring_get_sqe(struct nvme_ctrl *c);
 int nvme_uring_process(struct nvme_ctrl *c);
 void nvme_null_rw(struct nvme_ctrl *c, struct nvme_req *req);
+
+/* ---- backend_nbd.c (with libnbd) ----
+ * Ring entries the NBD back-end submits (polls on its sockets, timers)
+ * carry this tag in the low bits of their user_data; nvme_uring_process()
+ * hands them to nvme_nbd_event(). */
+#define NVME_UD_NBD 2u
+#ifdef HAVE_LIBNBD
+int nvme_nbd_open(struct nvme_ctrl *c, struct nvme_ns *ns);
+int nvme_nbd_prepare(struct nvme_ctrl *c, struct nvme_ns *ns);
+void nvme_nbd_close(struct nvme_ns *ns);
+int nvme_nbd_rw(struct nvme_ctrl *c, struct nvme_req *req);
+int nvme_nbd_flush(struct nvme_ctrl *c, struct nvme_req *req,
+                   struct nvme_ns *ns);
+int nvme_nbd_zero(struct nvme_ctrl *c, struct nvme_req *req, uint64_t off,
+                  uint64_t len, bool may_trim);
+void nvme_nbd_event(struct nvme_ctrl *c, void *tag, int res);
+int nvme_nbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns);
+int nvme_nbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns);
+#else
+/* Without libnbd no namespace has the NBD back-end (ns.c refuses uri=),
+ * so none of these is reached. */
+static inline int nvme_nbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
+{ (void)c; (void)ns; return -ENOTSUP; }
+static inline int nvme_nbd_prepare(struct nvme_ctrl *c, struct nvme_ns *ns)
+{ (void)c; (void)ns; return -ENOTSUP; }
+static inline void nvme_nbd_close(struct nvme_ns *ns) { (void)ns; }
+static inline int nvme_nbd_rw(struct nvme_ctrl *c, struct nvme_req *req)
+{ (void)c; (void)req; return -ENOTSUP; }
+static inline int nvme_nbd_flush(struct nvme_ctrl *c, struct nvme_req *req,
+                                 struct nvme_ns *ns)
+{ (void)c; (void)req; (void)ns; return -ENOTSUP; }
+static inline int nvme_nbd_zero(struct nvme_ctrl *c, struct nvme_req *req,
+                                uint64_t off, uint64_t len, bool may_trim)
+{ (void)c; (void)req; (void)off; (void)len; (void)may_trim; return -ENOTSUP; }
+static inline void nvme_nbd_event(struct nvme_ctrl *c, void *tag, int res)
+{ (void)c; (void)tag; (void)res; }
+static inline int nvme_nbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
+{ (void)c; (void)ns; return 0; }
+static inline int nvme_nbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
+{ (void)c; (void)ns; return -ENOTSUP; }
+#endif
 
 /* ---- little-endian helpers for building data structures ---- */
 static inline void nvme_put16(uint8_t *p, uint16_t v)

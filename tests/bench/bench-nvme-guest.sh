@@ -3,7 +3,7 @@
 # Linux guest sees them.  Run by "make bench-nvme-guest"; prints figures,
 # never fails on them (only when something does not work).
 #
-#   bench-nvme-guest.sh [--runtime S] [--reps N] [--size MiB]
+#   bench-nvme-guest.sh [--runtime S] [--reps N] [--size MiB] [--nbd]
 #
 # One boot of the QEMU lab (tests/e2e/lab, as the end-to-end tests use it;
 # skips with 77 without it) with four NVMe controllers attached at once,
@@ -15,6 +15,10 @@
 #   shadow  the plugin with doorbells=shadow (device "sh0")
 #   adaptive the plugin with doorbells=adaptive (device "ad0")
 #   poll    the plugin with doorbells=poll   (device "po0")
+#
+# --nbd: the plugin devices share one NBD export instead (nbdkit's file
+# plugin serving one such file on a UNIX socket): QEMU's NVMe with
+# -drive file=nbd+unix:///?socket=..., ours with namespace.1.uri.
 #
 # The plugin devices run in one daemon (its threads are named after the
 # devices, so their CPU time is told apart).  Guest memory is a shared
@@ -39,12 +43,14 @@ set -u
 runtime=10
 reps=3
 size=256
+nbd=""
 while [ $# -gt 0 ]; do
     case "$1" in
+    --nbd) nbd=1; shift ;;
     --runtime) runtime=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
-    *) echo "usage: $0 [--runtime S] [--reps N] [--size MiB]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--runtime S] [--reps N] [--size MiB] [--nbd]" >&2; exit 2 ;;
     esac
 done
 
@@ -53,14 +59,29 @@ lib=$(dirname "$0")/../e2e/lib.sh
 . "$lib"
 # a long enough deadline for the whole run: 3 jobs x 4 devices x reps (fio
 # starts slowly under TCG on a busy host)
-VFU_E2E_TIMEOUT=$((12 * reps * (runtime + 10) + 120))
+VFU_E2E_TIMEOUT=$((12 * reps * (runtime + 15) + 240))
 e2e_timeout=$VFU_E2E_TIMEOUT
 
 e2e_setup
 for d in qemu sh0 ad0 po0; do
+    [ -n "$nbd" ] && [ $d != qemu ] && continue
     dd if=/dev/zero of="$e2e_tmp/$d.img" bs=1M count="$size" 2>/dev/null ||
         e2e_fail "cannot create $e2e_tmp/$d.img"
 done
+ns_sh0="path = $e2e_tmp/sh0.img"
+ns_ad0="path = $e2e_tmp/ad0.img"
+ns_po0="path = $e2e_tmp/po0.img"
+qemu_file="$e2e_tmp/qemu.img"
+if [ -n "$nbd" ]; then
+    command -v nbdkit >/dev/null || e2e_skip "no nbdkit"
+    nbdkit -U "$e2e_tmp/nbd.sock" -P "$e2e_tmp/nbdkit.pid" file \
+        file="$e2e_tmp/qemu.img" || e2e_fail "nbdkit did not start"
+    trap 'kill "$(cat "$e2e_tmp/nbdkit.pid")"; e2e_cleanup' EXIT
+    ns_sh0="uri = nbd+unix:///?socket=$e2e_tmp/nbd.sock"
+    ns_ad0=$ns_sh0
+    ns_po0=$ns_sh0
+    qemu_file="nbd+unix:///?socket=$e2e_tmp/nbd.sock"
+fi
 cat >"$e2e_tmp/vfiouserd.conf" <<EOF
 [daemon]
 socket-dir = $e2e_tmp
@@ -70,21 +91,21 @@ plugin = nvme
 serial = VFUD-BENCH-SHADOW
 queues = 4
 doorbells = shadow
-path = $e2e_tmp/sh0.img
+$ns_sh0
 
 [ad0]
 plugin = nvme
 serial = VFUD-BENCH-ADAPTIVE
 queues = 4
 doorbells = adaptive
-path = $e2e_tmp/ad0.img
+$ns_ad0
 
 [po0]
 plugin = nvme
 serial = VFUD-BENCH-POLL
 queues = 4
 doorbells = poll
-path = $e2e_tmp/po0.img
+$ns_po0
 EOF
 
 cat >"$e2e_tmp/guest.sh" <<GUEST
@@ -163,7 +184,7 @@ e2e_say "$reps repetitions x 3 jobs x 4 devices x $runtime s, images of $size Mi
 e2e_boot --socket "$e2e_tmp/sh0.sock" --socket "$e2e_tmp/ad0.sock" \
     --socket "$e2e_tmp/po0.sock" \
     "$e2e_tmp/guest.sh" -smp 2 \
-    -drive "if=none,id=q0,file=$e2e_tmp/qemu.img,format=raw" \
+    -drive "if=none,id=q0,file=$qemu_file,format=raw" \
     -device "nvme,serial=QEMU-BENCH,drive=q0"
 e2e_wait_guest
 e2e_console_has "BENCH: DONE"
@@ -187,6 +208,7 @@ tr -d '\r' <"$e2e_tmp/console" | grep '^RESULT ' >"$e2e_tmp/results"
 echo
 echo "# vfiouserd NVMe vs QEMU's NVMe in the lab guest ($(uname -r) host," \
     "$(nproc) CPUs, guest kernel $(cat "$VFU_LAB/kver"), TCG unless VFU_LAB_KVM=1)"
+[ -n "$nbd" ] && echo "# every device on one NBD export: nbdkit file plugin, UNIX socket"
 echo "# fio, libaio, O_DIRECT, iodepth 32, $runtime s per run, medians of $reps;" \
     "ratio = our IOPS / QEMU's"
 awk -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" '

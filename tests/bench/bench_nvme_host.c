@@ -9,7 +9,9 @@
  * VFIOUSERD variable names another binary; --baseline adds a second one,
  * measured in the same run, case by case, repetitions interleaved) with
  * one nvme device on the null back-end (reads return zeroes without a
- * system call: what is left is the controller and the transport), and
+ * system call: what is left is the controller and the transport) or, with
+ * --nbd URI, on an NBD export ("make bench-nvme-nbd": nbdkit's memory
+ * plugin), and
  * makes the client library the guest with the NVMe test driver of
  * tests/nvme (nvme_tdrv_vfu.h): queues in one memfd window, MSI-X eventfds
  * connected, bus mastering on, the controller enabled, I/O queue pairs of
@@ -147,6 +149,8 @@ static char *opt_baseline;
 static char *opt_baseline_plugins;
 static gboolean opt_irq;
 static gboolean opt_verbose;
+static char *opt_nbd;
+static int opt_nbd_mib = 1024;
 
 static GOptionEntry options[] = {
     { "seconds", 's', 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
@@ -172,6 +176,10 @@ static GOptionEntry options[] = {
     { "idle", 0, 0, G_OPTION_ARG_DOUBLE, &opt_idle,
       "measure the idle daemon's CPU for S seconds per mode (default 0: no)",
       "S" },
+    { "nbd", 0, 0, G_OPTION_ARG_STRING, &opt_nbd,
+      "namespace on this NBD export instead of the null back-end", "URI" },
+    { "nbd-size", 0, 0, G_OPTION_ARG_INT, &opt_nbd_mib,
+      "MiB of the NBD export the I/O spreads over (default 1024)", "MiB" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
       "print every measurement, and the daemon's log", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -223,14 +231,23 @@ static int map_data_windows(struct target *t)
     return 0;
 }
 
+/* Blocks the I/O spreads over. */
+static uint64_t ns_blocks(void)
+{
+    return opt_nbd ? ((uint64_t)opt_nbd_mib << 20) / 512 : NS_BLOCKS;
+}
+
 static int start_target(struct target *t, unsigned mode, unsigned daemon,
                         const cpu_set_t *dcpu)
 {
+    g_autofree char *ns = opt_nbd
+        ? g_strdup_printf("namespace.1.uri = %s\n", opt_nbd)
+        : g_strdup("backend = null\nsize = 1T\n");
     g_autofree char *cfg = g_strdup_printf(
         "[daemon]\nsocket-dir = @SOCKDIR@\n"
-        "[nvme0]\nplugin = nvme\nbackend = null\nsize = 1T\n"
+        "[nvme0]\nplugin = nvme\n%s"
         "queues = %d\nqueue-entries = %d\ndoorbells = %s\n",
-        MAX_Q, Q_ENTRIES, mode_names[mode]);
+        ns, MAX_Q, Q_ENTRIES, mode_names[mode]);
     g_autofree char *path = NULL;
     struct td_vfu_opts o = {
         .share = true,
@@ -358,10 +375,10 @@ static void submit(struct run_state *st, uint16_t q, uint64_t now)
     memset(&c, 0, sizeof(c));
     if (w->sequential) {
         lba = st->next_lba;
-        st->next_lba = (st->next_lba + blocks) % NS_BLOCKS;
+        st->next_lba = (st->next_lba + blocks) % ns_blocks();
     } else {
         st->seed = st->seed * 6364136223846793005ull + 1442695040888963407ull;
-        lba = ((st->seed >> 33) % (NS_BLOCKS / blocks)) * blocks;
+        lba = ((st->seed >> 33) % (ns_blocks() / blocks)) * blocks;
     }
     c.opcode = w->opcode;
     c.nsid = 1;
@@ -775,10 +792,11 @@ int main(int argc, char **argv)
             printf("%.2f\n", getloadavg(la, 1) == 1 ? la[0] : -1.0);
         }
     }
-    printf("# daemon: test %s%s%s; null back-end, %d queue pair%s of %d "
+    printf("# daemon: test %s%s%s; %s%s, %d queue pair%s of %d "
            "entries, interrupts %s, data in %d DMA windows of 2 MiB; "
            "%d x %.1f s (+%.1f s warm-up), medians\n", daemon_path[0],
            nr_daemons > 1 ? ", base " : "", nr_daemons > 1 ? daemon_path[1] : "",
+           opt_nbd ? "NBD export " : "null back-end", opt_nbd ? opt_nbd : "",
            opt_queues, opt_queues > 1 ? "s" : "", Q_ENTRIES,
            opt_irq ? "on (never read)" : "off (polled CQs)", opt_windows,
            opt_reps, opt_seconds, opt_warmup);

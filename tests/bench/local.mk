@@ -52,6 +52,14 @@ tests_bench_bench_nvme_host_LDADD = $(NVME_VFU_LDADD) \
 BENCH_NVME_ARGS =
 bench-nvme: tests/bench/bench_nvme_host daemon/vfiouserd plugins/nvme.la
 	tests/bench/bench_nvme_host $(BENCH_NVME_ARGS)
+
+# "make bench-nvme-nbd": the same with the namespace on an NBD export,
+# nbdkit's memory plugin (1 GiB) on a UNIX socket.
+bench-nvme-nbd: tests/bench/bench_nvme_host daemon/vfiouserd plugins/nvme.la
+	@command -v nbdkit >/dev/null || { echo "bench-nvme-nbd: needs nbdkit"; exit 1; }
+	d=$$(mktemp -d) && nbdkit -U $$d/sock -P $$d/pid memory size=1G && \
+	tests/bench/bench_nvme_host --nbd "nbd+unix:///?socket=$$d/sock" \
+		$(BENCH_NVME_ARGS); r=$$?; kill $$(cat $$d/pid); rm -rf $$d; exit $$r
 endif
 
 # "make bench-nvme-guest": in one boot of the QEMU lab, fio in the guest
@@ -60,6 +68,7 @@ endif
 # See the comment at the top of bench-nvme-guest.sh.
 #
 #     make bench-nvme-guest BENCH_NVME_GUEST_ARGS="--runtime 20 --reps 5"
+#     make bench-nvme-guest BENCH_NVME_GUEST_ARGS=--nbd    (all on one NBD export)
 if ENABLE_NVME
 BENCH_NVME_GUEST_ARGS =
 bench-nvme-guest: daemon/vfiouserd plugins/nvme.la

@@ -45,6 +45,9 @@ FUZZ_NVME_PLUGIN_SOURCES = plugins/nvme/admin.c plugins/nvme/dptr.c \
 	plugins/nvme/backend_uring.c plugins/nvme/backend_null.c \
 	plugins/nvme/mig_format.c plugins/nvme/mig_state.c \
 	plugins/nvme/nvme_int.h plugins/nvme/nvme_spec.h plugins/nvme/nvme_mig.h
+if HAVE_LIBNBD
+FUZZ_NVME_PLUGIN_SOURCES += plugins/nvme/backend_nbd.c
+endif
 FUZZ_NVME_SOURCES = tests/fuzz/fuzz_nvme.c tests/fuzz/fuzz_nvme.h \
 	tests/fuzz/fuzz_nvme_priv.h tests/fuzz/fuzz_nvme_guest.c \
 	tests/fuzz/fuzz_nvme_sync.c tests/fuzz/plugin_nvme.c tests/fuzz/fuzz.h \
@@ -55,7 +58,7 @@ FUZZ_NVME_SOURCES = tests/fuzz/fuzz_nvme.c tests/fuzz/fuzz_nvme.h \
 	tests/harness/fake_loop.c daemon/util.c daemon/util.h \
 	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h
 FUZZ_NVME_CPPFLAGS = $(FUZZ_CPPFLAGS) -I$(top_srcdir)/tests/harness
-FUZZ_NVME_LIBS = $(LIBURING_LIBS) $(LIBS)
+FUZZ_NVME_LIBS = $(LIBURING_LIBS) $(LIBNBD_LIBS) $(LIBS)
 
 if HAVE_CHECK
 check_PROGRAMS += tests/fuzz/test_fuzz_replay tests/fuzz/test_fuzz_nvme_seeds
@@ -76,7 +79,8 @@ tests_fuzz_test_fuzz_nvme_replay_SOURCES = tests/fuzz/fuzz_main.c $(FUZZ_NVME_SO
 tests_fuzz_test_fuzz_nvme_replay_CPPFLAGS = $(FUZZ_NVME_CPPFLAGS) -DFUZZ_REPLAY \
 	-DFUZZ_SRCDIR='"$(abs_top_srcdir)/tests/fuzz"' \
 	-DFUZZ_CORPUS='"corpus-nvme"' -DFUZZ_REGRESSIONS='"regressions-nvme"'
-tests_fuzz_test_fuzz_nvme_replay_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS) $(GLIB_CFLAGS)
+tests_fuzz_test_fuzz_nvme_replay_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS) $(LIBNBD_CFLAGS) \
+	$(GLIB_CFLAGS)
 tests_fuzz_test_fuzz_nvme_replay_LDADD = $(FUZZ_NVME_LIBS) $(GLIB_LIBS)
 
 tests_fuzz_test_fuzz_nvme_seeds_SOURCES = tests/fuzz/fuzz_nvme_seeds.c \
@@ -111,7 +115,8 @@ tests/fuzz/fuzz_engine: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(DAEMON_C
 tests/fuzz/fuzz_nvme: $(addprefix $(srcdir)/,$(FUZZ_NVME_SOURCES)) \
 		$(FUZZ_NVME_INCLUDED) config.h
 	$(AM_V_GEN)$(CLANG) $(FUZZ_CFLAGS) $(DEFS) $(FUZZ_NVME_CPPFLAGS) $(CPPFLAGS) \
-		$(LIBURING_CFLAGS) $(addprefix $(srcdir)/,$(FUZZ_NVME_C_FILES)) \
+		$(LIBURING_CFLAGS) $(LIBNBD_CFLAGS) \
+		$(addprefix $(srcdir)/,$(FUZZ_NVME_C_FILES)) \
 		-o $@ $(FUZZ_NVME_LIBS)
 
 # One target after the other: each wants a CPU of its own.

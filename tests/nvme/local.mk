@@ -66,6 +66,9 @@ tests_nvme_test_nvme_migrate_CPPFLAGS = $(MIG_CPPFLAGS) \
 tests_nvme_test_nvme_migrate_CFLAGS = $(MIG_CFLAGS)
 tests_nvme_test_nvme_migrate_LDADD = $(NVME_VFU_LDADD) $(MIG_LDADD)
 EXTRA_tests_nvme_test_nvme_migrate_DEPENDENCIES = daemon/vfiouserd plugins/nvme.la
+if HAVE_LIBNBD
+tests_nvme_test_nvme_migrate_LDADD += tests/nvme/libnbdserver.la
+endif
 
 check-nvme-valgrind: tests/nvme/test_nvme_daemon daemon/vfiouserd plugins/nvme.la
 	@test -n "$(VALGRIND)" || { echo "valgrind not found"; exit 77; }
@@ -73,6 +76,26 @@ check-nvme-valgrind: tests/nvme/test_nvme_daemon daemon/vfiouserd plugins/nvme.l
 		CK_TIMEOUT_MULTIPLIER=10 \
 		VFIOUSERD_WRAPPER="$(VALGRIND) --error-exitcode=99 -q --leak-check=full --errors-for-leak-kinds=definite"
 # (no .PHONY: automake warns when it is declared under two conditions)
+
+# The NBD back-end against real servers (nbdkit, qemu-nbd) the test starts.
+if HAVE_LIBNBD
+check_LTLIBRARIES += tests/nvme/libnbdserver.la
+tests_nvme_libnbdserver_la_SOURCES = tests/nvme/nbd_server.c \
+	tests/nvme/nbd_server.h
+check_PROGRAMS += tests/nvme/test_nvme_nbd
+TESTS += tests/nvme/test_nvme_nbd
+tests_nvme_test_nvme_nbd_SOURCES = tests/nvme/test_nvme_nbd.c
+tests_nvme_test_nvme_nbd_CFLAGS = $(NVME_TEST_CFLAGS) $(LIBNBD_CFLAGS)
+tests_nvme_test_nvme_nbd_LDADD = tests/nvme/libnbdserver.la $(NVME_TEST_LDADD) \
+	$(LIBNBD_LIBS)
+tests_nvme_test_nvme_nbd_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+EXTRA_tests_nvme_test_nvme_nbd_DEPENDENCIES = plugins/nvme.la
+# vfiouserd-nvme(8)'s BACK-ENDS examples, run as printed
+TESTS += tests/nvme/nvme-backends.test
+# end to end on an NBD export, the server restarted under fio (lab; ~2 min)
+TESTS += tests/nvme/nvme-nbd.test
+endif
+EXTRA_DIST += tests/nvme/nvme-backends.test tests/nvme/nvme-nbd.test
 
 # built by 'make check', run by hand: bench_nvme [shadow|poll] [qd] [s]
 tests_nvme_bench_nvme_SOURCES = tests/nvme/bench_nvme.c

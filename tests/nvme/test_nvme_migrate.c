@@ -8,7 +8,8 @@
  * destination with the queues it had.
  *
  * Also: the DMA log sees the controller's writes to queue memory (for a
- * VMM's pre-copy of guest RAM).
+ * VMM's pre-copy of guest RAM); and a move between daemons whose namespace
+ * is the same NBD export, with writes in flight in the server.
  *
  * Loop index of the migration tests: 0 shadow doorbells (with the shadow
  * doorbell buffer), 1 poll doorbells (mmapped page), 2 shadow doorbells
@@ -26,6 +27,9 @@
 
 #include "migtest.h"
 #include "nvme_tdrv_vfu.h"
+#ifdef HAVE_LIBNBD
+#include "nbd_server.h"
+#endif
 
 #define NS_SIZE (64ull << 20)
 #define SERIAL  "VFUD-MIGRATE-01"
@@ -1113,6 +1117,96 @@ START_TEST(test_queue_writes_logged)
 }
 END_TEST
 
+#ifdef HAVE_LIBNBD
+/* Two daemons ("two hosts") whose namespace 1 is the same NBD export
+ * (nbdkit's file plugin, every write held 200 ms by the delay filter):
+ * eight writes are in the server when the source stops; stopping waits
+ * for them and flushes, the stream carries the controller, not the
+ * data, and the destination connects to the export itself: the guest's
+ * completions and data are all there, read through the destination. */
+START_TEST(test_migrate_nbd)
+{
+    enum { SYNC = 16, ASYNC = 8 };
+    static char file[200], file_arg[220];
+    const char *args[] = { "--filter=delay", "file", file_arg,
+                           "delay-write=200ms", NULL };
+    struct nbd_server srv;
+    struct side src, dst;
+    struct tdrv *d;
+    struct nvme_cqe e;
+    struct figures f;
+    uint64_t buf[SYNC + ASYNC];
+    g_autofree char *keys = NULL;
+    FILE *fp;
+
+    if (!ns_have("nbdkit")) {
+        fprintf(stderr, "SKIP test_migrate_nbd: no nbdkit\n");
+        return;
+    }
+    ck_assert_int_eq(ns_init(&srv), 0);
+    snprintf(file, sizeof(file), "%s/disk.raw", srv.dir);
+    snprintf(file_arg, sizeof(file_arg), "file=%s", file);
+    fp = fopen(file, "w");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_int_eq(ftruncate(fileno(fp), (off_t)NS_SIZE), 0);
+    fclose(fp);
+    ck_assert_int_eq(ns_start(&srv, "nbdkit", args), 0);
+    keys = g_strdup_printf("namespace.1.uri = %s\n", srv.uri);
+
+    side_start(&src, M_SHADOW, NULL, keys);
+    side_connect(&src, M_SHADOW);
+    d = &src.d;
+    ck_assert_int_eq(td_enable(d, 32), 0);
+    ck_assert_int_eq(td_create_io_queue(d, 1, 64), 0);
+    ck_assert_int_eq(td_enable_shadow(d), 0);
+    for (unsigned i = 0; i < SYNC + ASYNC; i++) {
+        buf[i] = td_alloc(d, 4096, 4096);
+        fill(d, buf[i], 4096, 700 + i);
+    }
+    for (unsigned i = 0; i < SYNC; i++) {
+        ck_assert_int_eq(td_rw(d, 1, NVME_CMD_WRITE, 8 * i, 8, buf[i], 0), 0);
+    }
+    for (unsigned i = SYNC; i < SYNC + ASYNC; i++) {
+        struct nvme_sqe c = rw(NVME_CMD_WRITE, 8 * i, 8, buf[i]);
+
+        td_queue_cmd(d, 1, &c);
+    }
+    td_ring(d, 1);
+    side_start(&dst, M_SHADOW, NULL, keys);
+    side_connect(&dst, M_SHADOW);
+    f = migrate(&src, &dst);
+    report_stop(&src);
+    /* far less than the 96 KiB the guest wrote: no data blocks */
+    ck_assert_uint_lt(f.bytes, 16384);
+    printf("nbd: stream %zu bytes, stopped %.1f ms\n", f.bytes, f.stopped_ms);
+
+    d = &dst.d;
+    for (unsigned i = 0; i < ASYNC; i++) {
+        ck_assert_int_eq(td_wait(d, 1, &e), 0);
+        ck_assert_int_eq(td_status(&e), 0);
+    }
+    for (unsigned i = 0; i < SYNC + ASYNC; i++) {
+        memset(td_ptr(d, buf[i]), 0, 4096);
+        ck_assert_int_eq(td_rw(d, 1, NVME_CMD_READ, 8 * i, 8, buf[i], 0), 0);
+        ck_assert_msg(same(d, buf[i], 4096, 700 + i), "block %u", i);
+    }
+    /* and the server has them (the file behind it) */
+    fp = fopen(file, "r");
+    ck_assert_ptr_nonnull(fp);
+    for (unsigned i = 0; i < SYNC + ASYNC; i++) {
+        uint8_t b[4096];
+
+        ck_assert_int_eq(pread(fileno(fp), b, 4096, (off_t)i * 4096), 4096);
+        ck_assert_int_eq(memcmp(b, td_ptr(d, buf[i]), 4096), 0);
+    }
+    fclose(fp);
+    side_finish(&dst);
+    side_finish(&src);
+    ns_cleanup(&srv);
+}
+END_TEST
+#endif
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nvme_migrate");
@@ -1126,6 +1220,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_queue_writes_logged);
     tcase_add_test(tc, test_bad_streams);
     tcase_add_test(tc, test_other_configuration);
+#ifdef HAVE_LIBNBD
+    tcase_add_test(tc, test_migrate_nbd);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }
