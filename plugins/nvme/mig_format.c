@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The NVMe controller's migration state on the wire (state version 1).
  *
