@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Example configurations.  They install as *.example so that "make install"
 # never replaces the administrator's real vfiouserd.conf or NAME.conf.
 sysconf_vfiouserddir = $(sysconfdir)/vfiouserd

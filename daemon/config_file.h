@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The configuration file: a [daemon] section and one section per device.
  * Parsing only checks what the daemon itself owns; plugin keys are kept, in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A client connection: framing of the byte stream into messages (with the
  * fds that came with them), the send queue, and server->client requests

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The control socket (see control.h for the protocol, vfiouserctl(8) for
  * the commands).

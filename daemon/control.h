@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The control socket: vfiouserctl(8) and scripts ask the running daemon
  * for its devices' status and change them (add, remove, reload, log

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Devices: plugin instance life cycle, the per-device thread and its
  * GMainContext, accepting clients, client loss and reset.

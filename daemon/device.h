@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A configured device: one plugin instance, one listening socket, one thread
  * with its own GMainContext serving one client at a time.

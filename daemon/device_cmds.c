@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Device-level commands: DEVICE_GET_INFO, DEVICE_RESET, and DIRTY_PAGES of
  * the removed migration v1 protocol.  DEVICE_FEATURE and MIG_DATA_* are in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The set of devices the daemon serves, and changing it while the daemon
  * runs: start-up from the configuration, add and remove (control socket),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The command table.  Each entry bounds the payload and the number of fds a
  * command may carry; the dispatcher checks those (and that VERSION came

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The command table: for each vfio-user command its payload bounds, how
  * many fds it may carry, and its handler.  Handlers return 0 or -errno; the

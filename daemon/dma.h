@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Guest memory: the DMA windows a client maps (DMA_MAP / DMA_UNMAP), their
  * translation for plugins, and DMA by messages for windows without an fd.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * DMA logging: which guest pages the device wrote since they were last
  * reported.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * DMA logging (dirty-page tracking) for migration: DEVICE_FEATURE
  * DMA_LOGGING_START / STOP / REPORT.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Interrupts: the eventfds a client attaches with SET_IRQS, masking, pending
  * bits, and routing of a plugin's "raise vector n" to whatever the guest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * isolate = process: a device served by a child process of its own, so a
  * plugin that crashes takes down only that device.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Creating a device's listening socket in the file system. */
 #ifndef VFIOUSERD_LISTENER_H
 #define VFIOUSERD_LISTENER_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # The daemon.  Its sources are listed once in DAEMON_CORE_SOURCES so unit
 # tests and fuzz targets can build the engine without main.c.
 DAEMON_CORE_SOURCES = \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Logging for the daemon and, through vfud_log(), its plugins.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Writing and reading the migration stream (format in mig_stream.h).
  *

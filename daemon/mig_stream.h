@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The migration stream: what STOP_COPY produces and RESUMING consumes.
  * Daemon-owned and versioned; the plugin's own bytes travel inside it.

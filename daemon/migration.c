@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Migration: state machine, data session, DEVICE_FEATURE.
  *

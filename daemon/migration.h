@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Migration (vfio-user migration v2, PROTOCOL.md §2.13-2.15): the device
  * state machine driven by DEVICE_FEATURE MIG_DEVICE_STATE, the data

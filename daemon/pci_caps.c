@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * PCI capabilities: placement in the standard (0x40-0xff) and extended
  * (0x100-0xfff) lists, each capability's registers and masks, the side

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * PCI configuration space: the type-0 header, BARs, the ROM BAR and the
  * masked read/write engine.  Capabilities are in pci_caps.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The plugin API (include/vfiouserd/plugin.h): the only symbols the daemon
  * exports.  Thin checks and forwarding to the modules that own the state.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Functions of plugin API version 1 that version 2 replaced, still exported
  * for plugins built against the version 1 header (plugin.h says how the API

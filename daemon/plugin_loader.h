@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Finding, loading and checking plugins.  A plugin is loaded once and shared
  * by every device that names it; load() runs on first use, unload() and

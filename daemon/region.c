@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Regions: declaration by plugins, GET_REGION_INFO (with the sparse-mmap
  * capability and the fd), and accesses by message.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Regions of a device (BARs, ROM, VGA; config space is pci_config's) and the
  * commands that reach them: GET_REGION_INFO, GET_REGION_IO_FDS, REGION_READ,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * systemd's readiness protocol without libsystemd: one datagram to the
  * socket named by $NOTIFY_SOCKET.  A no-op when the variable is unset.

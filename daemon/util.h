@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Small helpers shared by the daemon's modules. */
 #ifndef VFIOUSERD_UTIL_H
 #define VFIOUSERD_UTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * VERSION: the first message of every connection.  We read the client's
  * capabilities (json-c) and answer with ours.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfio-user wire format: packed structs named after the protocol
  * (docs/interop/vfio-user.rst).  Integers are host byte order.  Shared by

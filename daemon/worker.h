@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The per-device worker thread behind vfud_submit(): runs plugin jobs one
  * at a time, off the device thread, so they may wait for DMA messages.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Manual pages of the daemon, its configuration and the plugin API.  Each
 # plugin's own page lives next to its source (plugins/<name>/).
 dist_man_MANS += \

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Device-model plugins: each keeps its rules in plugins/<name>/local.mk.
 include $(srcdir)/plugins/gpio/local.mk
 include $(srcdir)/plugins/testdev/local.mk

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # systemd units and the sysusers.d entry for the user they run as.
 #
 # The .in files are filled in by make, not by configure: only make expands

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Tests: each area keeps its rules in its own local.mk.
 include $(srcdir)/tests/common/local.mk
 include $(srcdir)/tests/client/local.mk

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfiouserctl's connection to the daemon's control socket, shared by its
  * subcommands (tools/vfiouserctl.c, and others such as migration that live

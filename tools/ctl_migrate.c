@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfiouserctl migrate: see ctl_migrate.h.  Speaks the client side of
  * migration v2 (PROTOCOL.md §2.13-2.15) with the test client library.

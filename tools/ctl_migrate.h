@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Move a device's state from one vfiouserd socket to another
  * (vfiouserctl migrate SRC DST): the tool is the vfio-user client of both

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # vfiouserctl: the command-line client of the daemon's control socket
 # (vfiouserctl(8)).  ctl.c is its connection and answer handling, shared by
 # subcommands that live in files of their own; "migrate" (ctl_migrate.c)

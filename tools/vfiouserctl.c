@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfiouserctl: ask a running vfiouserd about its devices and change them,
  * through its control socket.  See vfiouserctl(8).

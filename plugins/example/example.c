@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * example: a PCI device with one 4 KiB memory BAR of scratch
  * registers and an INTx line.  Register 0x000 reads a fixed

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # example: the plugin of vfiouserd-plugin(3)'s EXAMPLE (man/local.mk puts
 # this source in the page).  Built for the tests only (tests/plugins),
 # never installed.

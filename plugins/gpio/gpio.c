@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * gpio: a card compatible with the ACCES PCI-IDIO-16 (16 FET outputs,
  * 16 isolated inputs, one change-of-state interrupt), so that Linux's

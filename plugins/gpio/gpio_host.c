@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * gpio: the host side of the card.  input-file (a FIFO watched on the
  * device thread, or a regular file polled every input-poll-ms) changes the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * gpio plugin internals: the card's state, shared by the card (gpio.c) and
  * its host side, input-file and output-file (gpio_host.c).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # gpio: ACCES PCI-IDIO-16 compatible card (installed plugin + man page).
 plugin_LTLIBRARIES += plugins/gpio.la
 plugins_gpio_la_SOURCES = plugins/gpio/gpio.c plugins/gpio/gpio_host.c \

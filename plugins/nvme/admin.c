@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Admin command set: Identify, features, queue management, log pages,
  * asynchronous events, Abort, Doorbell Buffer Config and Format NVM.

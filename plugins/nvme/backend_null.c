@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * null back-end: reads return zeroes, writes are discarded, everything
  * completes inline on the I/O thread without a system call.  For

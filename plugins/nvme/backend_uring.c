@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * io_uring back-end: one ring per controller, owned by the I/O thread.
  * Each back-end operation carries its request pointer and an operation tag

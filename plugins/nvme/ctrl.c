@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Controller: BAR0 registers, enable / disable (controller reset) /
  * shutdown, and the I/O thread that owns all queue state.

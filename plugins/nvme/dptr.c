@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Data pointers: PRP lists and SGLs are walked into a list of guest
  * segments (req->seg), which are then either translated into host iovecs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVM command set: Read, Write (FUA), Compare, Flush, Write Zeroes and
  * Dataset Management.  Commands are validated here, their data pointers

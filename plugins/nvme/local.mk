@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # The NVMe controller plugin (needs liburing; libnbd for the NBD back-end).
 if ENABLE_NVME
 plugin_LTLIBRARIES += plugins/nvme.la

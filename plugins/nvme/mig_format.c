@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The NVMe controller's migration state on the wire (state version 2;
  * version 1 is version 2 without the HOST record).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Migration, the controller's side: quiesce and resume, capturing the
  * state of a stopped controller, and on the destination checking a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Namespaces: configuration keys, opening the backing file or block
  * device, sizes and formats, and the identifiers (EUI-64, NGUID, UUID)

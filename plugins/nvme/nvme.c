@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * nvme: an NVMe 1.4 PCIe controller backed by files or block devices.
  *

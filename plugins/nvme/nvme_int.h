@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Internal state of the NVMe controller plugin.  See nvme.c for the design.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Migration of the NVMe controller: the state that travels, held in one
  * plain struct on both sides so that the wire format (mig_format.c) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVMe constants and wire structures used by the NVMe plugin: only what the
  * controller needs, named after the NVMe Base Specification 1.4 (and the NVM

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Submission and completion queues: guest memory access (cached host
  * pointers with a message fallback), fetching SQEs, posting CQEs with the

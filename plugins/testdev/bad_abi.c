@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bad_abi: a plugin built for an API version this daemon does not know.
  * The loader must refuse it and say why.  The registration macro is used as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bad_noreal: a plugin without the required realize callback.  The loader
  * must refuse it and say why.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # testdev: the test-suite's device, and broken plugins for loader tests.
 # All are check-only modules: "-rpath /nowhere" makes libtool build shared
 # objects although nothing is installed.  They land in plugins/.libs/.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * testdev: a PCI Express device for the test-suite (built, never installed).
  * It exercises every part of the plugin API that a test can observe; the

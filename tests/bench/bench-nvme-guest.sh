@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # bench-nvme-guest: the NVMe plugin against QEMU's built-in NVMe device, as a
 # Linux guest sees them.  Run by "make bench-nvme-guest"; prints figures,
 # never fails on them (only when something does not work).

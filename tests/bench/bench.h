@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The transport benchmark's pieces: a lean pipelined client for the hot
  * loop (bench_client.c), CPU accounting and pinning of processes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The benchmark's hot loop: raw sends and receives on a socket that the
  * client library has connected and negotiated, so that the client costs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * CPUs and processes.  CPU time of another process, all threads together.  schedstat gives
  * nanoseconds (the scheduler's own sum_exec_runtime) and the number of

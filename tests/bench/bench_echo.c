@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bench_echo: the transport limit for the benchmark.  A vfio-user server
  * that only frames and answers, so that the daemon can be compared with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bench_nvme_host: what the NVMe plugin costs the daemon per I/O, measured
  * from the host with no guest, by a client that drives the controller the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The benchmark's table: medians over the repetitions, and ratios taken per
  * repetition (daemon and echo measured back to back) before their median,

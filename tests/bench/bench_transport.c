@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bench_transport: how close the daemon's message path comes to the limit
  * of its transport.  Run by "make bench"; prints figures, never fails on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/bench: "make bench", the transport benchmark.  It prints figures and
 # never fails on them, so it is not part of "make check"; check_PROGRAMS
 # only makes "make check" compile it, so it keeps building.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/client: the vfio-user client library used by tests, benchmarks and
 # tools (noinst: linked into programs, never installed on its own).
 noinst_LTLIBRARIES += tests/client/libvfuclient.la

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Tests of the vfio-user test client against a scripted fake server: a
  * thread on the other end of a socketpair() that reads what the client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Test client: connection lifecycle and the loop that waits for one reply
  * while serving whatever the server asks of us in between (the protocol

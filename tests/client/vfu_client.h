@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A vfio-user client for tests, benchmarks and tools: speaks the client side
  * of the protocol over a UNIX socket, owns "guest memory" it can hand to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * VERSION negotiation and one helper per client command.  The helpers check
  * replies about as strictly as QEMU 11.1.3 does (exact sizes, no stray fds),

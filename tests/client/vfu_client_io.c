@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Framing for the test client: one whole message out per send, one whole
  * message in per receive.

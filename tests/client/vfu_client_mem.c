@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The client's "guest memory": memfd-backed windows it DMA_MAPs to the
  * server, and the server->client commands that reach them by message

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Internals of the test client, shared by its files:
  *   vfu_client.c      lifecycle and the "wait for my reply" loop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Running the real daemon from tests: write a config into a private
  * temporary directory, start the built vfiouserd on it, wait for its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared test support: start the built daemon from tests (harness) — used
 # by the daemon, protocol and plugin tests.
 check_LTLIBRARIES += tests/common/libharness.la

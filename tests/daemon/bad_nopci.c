@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bad_nopci: a plugin whose realize succeeds without declaring a PCI
  * function (no vfud_pci_init).  The daemon must refuse the device at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bad_undef: a plugin that needs a symbol neither the daemon nor any library
  * provides.  dlopen() with RTLD_NOW must fail, and the daemon must say so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Helpers shared by the daemon tests (tests/daemon/test_*.c): each test
  * program links this file and tests/common/harness.c, and runs alone.

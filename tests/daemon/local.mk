@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/daemon: the daemon as a whole, started from its build-tree binary by
 # the test harness: configuration file, plugin loader, life cycle, sd_notify.
 # Each program runs alone: tests/daemon/test_lifecycle (-v with CK_VERBOSITY).

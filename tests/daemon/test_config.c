@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The configuration file, through "vfiouserd --check-config": good files
  * pass with exit status 0, and each kind of mistake gives exit status 1 and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * isolate = process: a device served by a process of its own.  testdev's
  * CRASH register makes its plugin die of SIGSEGV in a callback; the other

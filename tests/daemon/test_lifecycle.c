@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The daemon's life: sockets appear with the configured mode, owner and
  * group; SIGTERM removes them and exits 0; start-up is all or nothing

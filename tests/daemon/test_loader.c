@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The plugin loader: good plugins load (by short name or by path), broken
  * ones are refused at start-up with a message that names the file, the

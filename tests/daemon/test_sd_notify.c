@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The service manager protocol (sd_notify(3)) spoken without libsystemd:
  * the test plays systemd, binding the datagram socket NOTIFY_SOCKET names

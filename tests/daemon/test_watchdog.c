@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The plugin callback time limit: a callback running longer than the
  * [daemon] callback-warn-ms limit is reported while it runs (the client may

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared part of the end-to-end tests (sourced by tests/e2e/*.test).
 #
 # A test boots the QEMU lab guest (tests/e2e/lab/run) against the daemon

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/e2e: end-to-end tests with a real guest.  Each test boots the QEMU
 # lab (tests/e2e/lab/setup builds it, tests/e2e/lab/run boots it) against the
 # daemon and plugins of this build, and skips with exit 77 and a message

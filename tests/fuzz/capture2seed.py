@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Turn QEMU wire captures (text logs, one message per line with decoded
 fields, as in shared/vfio-user/captures/) into seed inputs for the fuzz
 target tests/fuzz/fuzz_engine.c.

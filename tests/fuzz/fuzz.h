@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fuzz targets, of the message engine (fuzz_engine.c) and of the NVMe
  * plugin (fuzz_nvme.c), and what they link in: the plugins, compiled into

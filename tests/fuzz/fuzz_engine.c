@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fuzz target: arbitrary byte streams, with and without fds, from a client
  * into the daemon's message engine serving a real device.

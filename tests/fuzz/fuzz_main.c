@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A fuzz target without libFuzzer: runs LLVMFuzzerTestOneInput on each
  * file named (directories: each file in them, in name order).  make check

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The NVMe fuzz target (fuzz_nvme.c): its input format, shared with the
  * seed generator (fuzz_nvme_seeds.c), and what its files tell each other.

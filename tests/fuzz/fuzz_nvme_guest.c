@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The guest of the NVMe fuzz target: its memory (three DMA windows of the
  * fake daemon) and a driver that submits what the input says, reaps

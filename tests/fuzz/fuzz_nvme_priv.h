@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Inside the NVMe fuzz target: the guest it plays (fuzz_nvme_guest.c) and
  * the controller run without its I/O thread (fuzz_nvme_sync.c).  These

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The seed corpus of the NVMe fuzz target (corpus-nvme/), written in the
  * input format of fuzz_nvme.h: what Linux's nvme driver does when it

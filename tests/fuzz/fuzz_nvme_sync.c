@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The NVMe controller without its I/O thread, for the fuzz target.
  *

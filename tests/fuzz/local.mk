@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/fuzz: two libFuzzer targets, their seed corpora and the inputs that
 # once failed them.
 #

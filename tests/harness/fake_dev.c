@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fake daemon (fake_vfud.h): a device's life, logging and errors,
  * config parsing (the daemon's own parsers) and migration.

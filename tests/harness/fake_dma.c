@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fake daemon (fake_vfud.h): guest memory.  Each DMA window is an
  * anonymous mapping at an IOVA the test chose; a message-only window is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fake daemon (fake_vfud.h): interrupts.  There is no guest and no
  * eventfd: a trigger is counted per vector, INTx is a level the test can

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fake daemon (fake_vfud.h): running work.  vfud_submit() jobs run on
  * one worker thread per device, in order, as the daemon's (daemon/worker.c);

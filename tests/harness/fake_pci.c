@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fake daemon (fake_vfud.h): PCI identity, capabilities and regions as
  * realize() declares them, config-space reads, and the guest's region

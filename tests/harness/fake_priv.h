@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Inside the fake daemon (fake_vfud.h): the device record its files share,
  * and their helpers (prefix fk_).  One file per concern, as in daemon/:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A fake daemon for plugin unit tests: implements every function of
  * <vfiouserd/plugin.h>, loads a plugin .so with dlopen(RTLD_NOW) and lets a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # A fake daemon implementing the plugin API, for plugin unit tests.  It
 # parses config values with the daemon's own daemon/util.c and builds config
 # space with its pci_config.c and pci_caps.c.

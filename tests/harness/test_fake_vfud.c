@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit test of the fake daemon itself, with a plugin linked into the test:
  * it behaves as fake_vfud.h says where plugin tests rely on it (ordering of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Helpers of the hostile-client tests.  Each test starts a daemon with two
  * testdevs: "t0" takes the attack, "t1" is a bystander whose latency a probe

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/hostile: clients that attack the daemon (absurd sizes, floods of
 # fds, fds of the wrong kind, address-space overflow, a client that never
 # reads, one that sends a byte a second).  Each case checks that the

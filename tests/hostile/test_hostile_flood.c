@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A client that pipelines requests with large replies in big writes and
  * never reads the replies.  The daemon must stop serving it once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Hostile messages: sizes of 4 GiB, 1,000 fds, DMA_MAP of fds that are not
  * memory, maps that overflow the address space, SET_IRQS with fds that are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Slow clients: one that never reads its replies (the daemon stops reading
  * its requests at CONN_SEND_HIGH_WATER, keeps its memory bounded, and drops

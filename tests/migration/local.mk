@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/migration: migration v2 against the built daemon, between two
 # daemons (each test starts its own), with the test client and the
 # migration tool.  "make check-migration-valgrind" runs them with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Helpers of the migration tests (on top of tests/protocol's proto.h):
  * DEVICE_FEATURE calls, migration states, reading and writing streams, a

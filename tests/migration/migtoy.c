@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * migtoy: the smallest migratable device, built three ways for the
  * migration tests (the build passes MIGTOY_VERSION):

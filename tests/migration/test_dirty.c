@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * DMA logging (§2.13 DMA_LOGGING_START / STOP / REPORT): testdev writes
  * guest pages with its DMA engine while logging runs and the report shows

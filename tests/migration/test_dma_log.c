@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The dirty-page log (daemon/dma_log.c) on its own: edges the protocol
  * tests cannot reach cheaply, such as chunk boundaries (every 32768

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * DEVICE_FEATURE (§2.13): PROBE, GET and SET of the migration features and
  * their flag validation, the MIG_DATA_SIZE query, the VERSION "migration"

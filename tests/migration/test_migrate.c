@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Whole migrations between two daemons (each its own process and socket),
  * driven the way a VMM would with one client per daemon: the destination's

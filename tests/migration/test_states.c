@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The migration state machine (§2.13 MIG_DEVICE_STATE): every (from, to)
  * pair, what the device does in each state (interrupts held and DMA

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Bad migration data (§2.14-2.15): MIG_DATA_* in the wrong state or
  * malformed, and streams the destination must refuse while keeping its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The migration tool (vfud-migrate, i.e. vfiouserctl migrate): moves a
  * device between two daemons by itself, for each plugin; options; refusal

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfud-migrate SRC-SOCKET DST-SOCKET: ctl_migrate() as a program, for the
  * tests (vfiouserctl migrate is the same function for operators).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Rough hot-path benchmark of the NVMe plugin in the fake daemon: one
  * "guest" thread keeps QD commands of 4 KiB in flight on one queue against

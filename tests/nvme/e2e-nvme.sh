@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared part of the NVMe end-to-end tests (sourced by tests/nvme/*.test):
 # the lab guest binds Linux's nvme driver to the plugin through the real
 # daemon and QEMU's vfio-user-pci, checks what nvme-cli reports against the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Tests of the NVMe plugin.
 #
 # The test driver (nvme_tdrv.h) plays the guest; its NVMe logic is

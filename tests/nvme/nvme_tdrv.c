@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The test driver's NVMe logic: see nvme_tdrv.h.  Nothing here knows how
  * the controller is reached (d->tr does).

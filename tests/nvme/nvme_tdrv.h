@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A tiny NVMe host driver for the plugin's tests and benchmarks: it plays
  * the guest (queues in guest memory, doorbells as register writes, shadow

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The test driver's fake-daemon transport: see nvme_tdrv_fake.h.
  */

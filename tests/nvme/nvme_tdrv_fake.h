@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The test driver (nvme_tdrv.h) on the fake daemon: the plugin is loaded
  * into the test program (tests/harness), registers are direct calls, guest

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The test driver's vfio-user transport: see nvme_tdrv_vfu.h.
  */

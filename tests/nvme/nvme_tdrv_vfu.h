@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The test driver (nvme_tdrv.h) on the real daemon: a vfio-user client
  * (tests/client) plays QEMU.  It gives the device guest memory with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVMe plugin, controller level: PCI identity, registers, enable/disable,
  * Identify, features, queue management and its error cases, log pages,

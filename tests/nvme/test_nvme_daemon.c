@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The NVMe plugin in the real daemon, driven the way QEMU and a guest's
  * driver drive it, with no guest: the client library (tests/client)

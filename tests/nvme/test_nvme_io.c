@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVMe plugin, I/O path: Read/Write with every PRP shape and SGLs, the
  * error statuses (PRP offset, LBA range, MDTS, DMA outside guest memory,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Live migration of the NVMe plugin between two daemons, each its own
  * process, both configured with the same namespace file (shared storage).

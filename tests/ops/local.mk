@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/ops: operations -- the control socket and vfiouserctl, devices
 # added, removed and reloaded at run time, reconnecting clients, socket
 # activation, access control.  Each program starts the built daemon and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Helpers of the operations tests (tests/ops/test_*.c): a control socket
  * client, running vfiouserctl, spawning the daemon with inherited sockets

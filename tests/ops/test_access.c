@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Access control: allowed-uids / allowed-gids checked with SO_PEERCRED at
  * accept (a refused client is closed before anything is read, and logged

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Socket activation without systemd: the test plays the service manager,
  * binding the sockets itself and starting the daemon with them as fds 3,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The control socket and vfiouserctl: where the socket is and who may use
  * it (mode 0600, control-socket keys, --control-socket, none), the line

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Reconnect: what a guest reboot or a QEMU restart looks like to the
  * daemon.  100 times, a client attaches as QEMU does (VERSION, DMA_MAP of

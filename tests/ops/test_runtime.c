@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Devices changed while the daemon runs: add and remove (refused while a
  * client is attached unless forced, which detaches it), reload (sections

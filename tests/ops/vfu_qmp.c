@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfu-qmp: send one QMP command to a QEMU monitor socket and print its
  * result, for the hot-plug end-to-end test (no socat or python needed).

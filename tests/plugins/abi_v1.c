@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * abi_v1: a plugin compiled against the version 1 header kept in
  * tests/plugins/v1 (the one before the scatter-gather entry became

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/plugins: the plugins' own tests, in one place (tests/nvme has the
 # NVMe plugin's).  Unit tests of the built modules run them in the fake
 # daemon (tests/harness) and dlopen() the very .so files the daemon loads.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A plugin built against version 1 of the plugin API (abi_v1.c, compiled
  * with the header kept in tests/plugins/v1) still loads into this daemon

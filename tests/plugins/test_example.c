@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit test of the example plugin (plugins/.libs/example.so, the EXAMPLE of
  * vfiouserd-plugin(3)) in the fake daemon: what it declares, its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit test of the gpio module (plugins/.libs/gpio.so) in the fake daemon
  * (tests/harness): the register sequences of Linux's gpio-pci-idio-16

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit test of the testdev module (plugins/.libs/testdev.so) in the fake
  * daemon (tests/harness), against the register map documented in

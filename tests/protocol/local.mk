@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/protocol: the built daemon driven over its socket by the test
 # client (tests/client), one program per concern; each test starts its own
 # daemon (tests/common/harness).  "make check-protocol-valgrind" runs them

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Shared helpers of the protocol tests: start the built daemon on a testdev
  * (or gpio) device, talk to it with the test client, send malformed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * DMA_MAP / DMA_UNMAP (§2.2, §2.3) and the device's access to guest memory
  * through them (testdev's DMA engine): shared memfd windows (mmapped by the

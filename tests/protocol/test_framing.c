@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Framing: how the daemon cuts the byte stream into messages and attaches
  * fds to them, and what it does with messages that are malformed as

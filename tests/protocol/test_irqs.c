@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Interrupts: DEVICE_GET_IRQ_INFO (§2.7) and DEVICE_SET_IRQS (§2.8), every
  * action x data combination of the table in §2.8 and each malformed

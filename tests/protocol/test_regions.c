@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Device and region commands: DEVICE_GET_INFO (§2.4), GET_REGION_INFO with
  * the sparse-mmap capability and its fd (§2.5), GET_REGION_IO_FDS (§2.6),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Replay of what QEMU 11.1.3 sends while it realizes a vfio-user-pci
  * device and the guest firmware starts: the message sequence of the wire

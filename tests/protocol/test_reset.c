@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Resets: DEVICE_RESET (§2.12) and a Function Level Reset started through
  * the PCI Express Device Control register.  Both return the device and its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Client sessions: what a disconnect releases (§1.8: DMA windows and
  * eventfds go, the device stays, the next client is served), a disconnect

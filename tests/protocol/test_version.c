@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * VERSION (§2.1): what the daemon answers QEMU, how big its answer may be
  * (trap 4), the order rules (first message, only once) and the client

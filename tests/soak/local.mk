@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/soak: one daemon through 10,000 client life cycles and 1,000,000
 # mixed messages; its fd count and RSS must be flat afterwards.  Runs in
 # make check (about a minute; see test_soak.c for SOAK_CYCLES and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Soak: one daemon (a testdev and a gpio) through 10,000 client life
  * cycles (connect, VERSION, DMA_MAP with and without fd, eventfds attached

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # tests/unit: Check-based unit tests, one program per module.
 if HAVE_CHECK
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests for the PCI configuration space emulation
  * (daemon/pci_config.c, daemon/pci_caps.c): everything is exercised through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfu-gpio: guest side of the gpio end-to-end test (runs inside the lab
  * guest, linked statically).

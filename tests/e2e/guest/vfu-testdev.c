@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfu-testdev: guest side of the testdev end-to-end tests (runs inside the
  * lab guest, linked statically).  No driver binds to testdev, so this

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfiouserd plugin API — the only header a device-model plugin includes.
  *
