@@ -414,8 +414,12 @@ void devset_free(struct devset *ds)
     }
     g_ptr_array_set_size(ds->entries, 0);
     if (ds->current != NULL) {
-        g_autoptr(GPtrArray) errors = log_capture_end();
+        /* the operation's captured errors go unreported: it is cancelled */
+        GPtrArray *errors = log_capture_end();
 
+        if (errors != NULL) {
+            g_ptr_array_unref(errors);
+        }
         ds->current->done(devset_error(ESHUTDOWN, "daemon stopping"),
                           ds->current->opaque);
         op_free(ds->current);

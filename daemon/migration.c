@@ -426,7 +426,11 @@ static int set_state(vfud_dev *dev, struct migration *mig, uint32_t target)
         return 0;
     }
     while (mig->state != target) {
-        next_state(mig, mig->state, target, &n);
+        /* path_exists() walked these steps already; checking again is what
+         * lets the compiler (gcc 16) see that n is always set. */
+        if (next_state(mig, mig->state, target, &n) < 0) {
+            return -EINVAL;
+        }
         r = arc(dev, mig, n);
         if (r < 0) {
             dev_warn(dev, "migration: %s -> %s failed at %s -> %s: %s; the device is "

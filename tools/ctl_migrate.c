@@ -87,17 +87,22 @@ static int feature_get(struct vfu_client *c, unsigned index, void *out, size_t l
 
 static int set_state(struct side *s, uint32_t state)
 {
-    struct {
-        struct vfio_user_device_feature h;
-        struct vfio_user_device_feature_mig_state st;
-    } __attribute__((packed)) req = {
-        .h = { .argsz = sizeof(req),
-               .flags = VFIO_USER_DEVICE_FEATURE_SET |
-                        VFIO_USER_DEVICE_FEATURE_MIG_DEVICE_STATE },
-        .st = { .device_state = state },
+    /* header and payload side by side in bytes: a struct holding the
+     * header, which ends in a flexible array, is a GNU extension */
+    uint8_t req[sizeof(struct vfio_user_device_feature) +
+                sizeof(struct vfio_user_device_feature_mig_state)];
+    struct vfio_user_device_feature h = {
+        .argsz = sizeof(req),
+        .flags = VFIO_USER_DEVICE_FEATURE_SET |
+                 VFIO_USER_DEVICE_FEATURE_MIG_DEVICE_STATE,
     };
-    int r = vfu_client_call(s->c, VFIO_USER_DEVICE_FEATURE, &req, sizeof(req), NULL, 0,
-                            NULL, NULL, NULL, NULL);
+    struct vfio_user_device_feature_mig_state st = { .device_state = state };
+    int r;
+
+    memcpy(req, &h, sizeof(h));
+    memcpy(req + sizeof(h), &st, sizeof(st));
+    r = vfu_client_call(s->c, VFIO_USER_DEVICE_FEATURE, req, sizeof(req), NULL, 0,
+                        NULL, NULL, NULL, NULL);
 
     if (r < 0) {
         return fail(r, "%s %s: cannot go to %s (see that daemon's log)", s->name,

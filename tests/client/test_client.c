@@ -505,19 +505,20 @@ static int make_memfd(const char *text)
 static void script_region_info(struct srv *s)
 {
     struct vfio_user_region_info ri;
-    struct {
-        struct vfio_user_region_info info;
-        struct vfio_user_cap_sparse_mmap cap;
-        struct vfio_user_sparse_mmap_area areas[2];
-    } __attribute__((packed)) full = {
-        .info = {80, 0xf, 0, 32, 0x1000, 0},
-        .cap = {{VFIO_REGION_INFO_CAP_SPARSE_MMAP, 1, 0}, 2, 0},
-        .areas = {{0, 0x800}, {0xc00, 0x400}},
-    };
+    struct vfio_user_region_info info = {80, 0xf, 0, 32, 0x1000, 0};
+    const struct vfio_user_cap_sparse_mmap cap = {
+        {VFIO_REGION_INFO_CAP_SPARSE_MMAP, 1, 0}, 2, 0};
+    const struct vfio_user_sparse_mmap_area areas[2] = {{0, 0x800}, {0xc00, 0x400}};
+    /* laid out by hand: a struct holding cap, which ends in a flexible
+     * array, before the areas would be a GNU extension */
+    uint8_t full[sizeof(info) + sizeof(cap) + sizeof(areas)];
     struct srv_msg m;
     int fd;
 
     _Static_assert(sizeof(full) == 80, "layout");
+    memcpy(full, &info, sizeof(info));
+    memcpy(full + sizeof(info), &cap, sizeof(cap));
+    memcpy(full + sizeof(info) + sizeof(cap), areas, sizeof(areas));
     /* Round 1: too small, with an fd the client must throw away. */
     if (!srv_expect(s, &m, VFIO_USER_DEVICE_GET_REGION_INFO)) {
         return;
@@ -539,7 +540,7 @@ static void script_region_info(struct srv *s)
     fd = make_memfd("region0");
     SRV_CHECK(s, fd >= 0);
     SRV_CHECK(s, srv_send(s, m.hdr.msg_id, m.hdr.cmd, VFIO_USER_F_TYPE_REPLY,
-                          0, &full, sizeof(full), &fd, 1, 0) == 0);
+                          0, full, sizeof(full), &fd, 1, 0) == 0);
     close(fd);
 
     /* Config space: no caps, no fd, one round. */
@@ -553,8 +554,9 @@ static void script_region_info(struct srv *s)
     if (!srv_expect(s, &m, VFIO_USER_DEVICE_GET_REGION_INFO)) {
         return;
     }
-    full.info.argsz = 32;
-    SRV_CHECK(s, srv_reply(s, &m, &full, sizeof(full)) == 0);
+    info.argsz = 32;
+    memcpy(full, &info, sizeof(info));
+    SRV_CHECK(s, srv_reply(s, &m, full, sizeof(full)) == 0);
 
     /* A server that asks for more on every round. */
     for (uint32_t want = 80; want <= 120; want += 40) {

@@ -73,6 +73,9 @@ void vfud_log(vfud_dev *dev, int level, const char *fmt, ...)
 }
 
 static void set_error_v(vfud_dev *dev, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void set_error_v(vfud_dev *dev, const char *fmt, va_list ap)
 {
     pthread_mutex_lock(&dev->error_lock);
     vsnprintf(dev->last_error, sizeof(dev->last_error), fmt, ap);

@@ -45,7 +45,7 @@ static void attack_claims_of_4gib(struct hs *s)
     g_autofree uint8_t *junk = g_malloc0(1 << 20);
     struct vfio_user_region_access rd = { .region = PT_BAR0, .count = UINT32_MAX };
     struct {
-        struct vfio_user_region_access a;
+        struct pt_region_access a;
         uint32_t v;
     } __attribute__((packed)) wr = { .a = { .region = PT_BAR0, .count = UINT32_MAX } };
     struct vfio_user_irq_set irq = {

@@ -91,7 +91,7 @@ START_TEST(one_byte_a_second)
     struct vfu_client *c;
     g_autoptr(GByteArray) msg = g_byte_array_new();
     struct {
-        struct vfio_user_region_access a;
+        struct pt_region_access a;
         uint32_t v;
     } __attribute__((packed)) wr = {
         .a = { .offset = TD_SCRATCH, .region = PT_BAR0, .count = 4 },

@@ -86,6 +86,29 @@
 #define PT_BOOL    VFIO_IRQ_SET_DATA_BOOL
 #define PT_EVENTFD VFIO_IRQ_SET_DATA_EVENTFD
 
+/* The fixed parts of wire structs that end in a flexible array, for test
+ * messages that put the payload right after them in one struct (a member
+ * whose type ends in a flexible array is a GNU extension clang warns
+ * about).  Same layout as the protocol's structs. */
+struct pt_region_access {
+    uint64_t offset;
+    uint32_t region;
+    uint32_t count;
+} __attribute__((packed));
+struct pt_write_multi {
+    uint64_t wr_cnt;
+} __attribute__((packed));
+struct pt_dma_rw {
+    uint64_t addr;
+    uint64_t count;
+} __attribute__((packed));
+_Static_assert(sizeof(struct pt_region_access) == sizeof(struct vfio_user_region_access),
+               "pt_region_access layout");
+_Static_assert(sizeof(struct pt_write_multi) == sizeof(struct vfio_user_write_multi),
+               "pt_write_multi layout");
+_Static_assert(sizeof(struct pt_dma_rw) == sizeof(struct vfio_user_dma_rw),
+               "pt_dma_rw layout");
+
 /* ---- the daemon ---- */
 
 /* Start the daemon on devices_config (sections after [daemon]) and wait

@@ -412,7 +412,7 @@ START_TEST(test_write_multi_refused)
      * REGION_WRITE_MULTI is refused and its writes are not done. */
     struct vfu_client *c = pt_open(h, "t0");
     struct {
-        struct vfio_user_write_multi head;
+        struct pt_write_multi head;
         struct vfio_user_write_multi_entry e[2];
     } m = {
         .head = { .wr_cnt = 2 },

@@ -401,12 +401,12 @@ START_TEST(test_twin_socket)
     struct stat st;
     struct {
         struct vfio_user_header hdr;
-        struct vfio_user_dma_rw rw;
+        struct pt_dma_rw rw;
         uint8_t data[64];
     } req;
     struct {
         struct vfio_user_header hdr;
-        struct vfio_user_dma_rw rw;
+        struct pt_dma_rw rw;
     } rep;
     uint32_t status;
     int tfd;

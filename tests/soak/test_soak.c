@@ -177,7 +177,7 @@ static void add_kind(struct session *s, GByteArray *buf, struct expect *ex,
                      unsigned *nex, unsigned k)
 {
     struct {
-        struct vfio_user_region_access a;
+        struct pt_region_access a;
         uint32_t v;
     } __attribute__((packed)) w = {
         .a = { .offset = TD_SCRATCH, .region = PT_BAR0, .count = 4 },

@@ -45,6 +45,8 @@
 #define GPIO_WAIT_MS  (180 * 1000) /* per step: TCG on a loaded machine */
 #define GPIO_QUIET_MS 300          /* no event for this long: the burst is over */
 
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 static void fail(const char *fmt, ...)
 {
     va_list ap;

@@ -113,6 +113,8 @@ struct td {
     unsigned dmas;           /* successful DMAs since the last reset */
 };
 
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 static void fail(const char *fmt, ...)
 {
     va_list ap;
@@ -124,6 +126,8 @@ static void fail(const char *fmt, ...)
     va_end(ap);
     exit(1);
 }
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void say(const char *fmt, ...)
 {
