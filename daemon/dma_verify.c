@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The check that a mapped DMA window is the guest's memory (dma_verify.h).
  *

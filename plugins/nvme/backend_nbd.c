@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NBD back-end (libnbd): the namespace is an export of an NBD server named
  * by an NBD URI (nbd://host:port/export, nbd+unix:///export?socket=PATH).

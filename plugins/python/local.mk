@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # python: device models written in Python (embeds CPython; optional,
 # ./configure --disable-python).
 if ENABLE_PYTHON

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * python: the vfiouserd module a script imports, and its Device type: one
  * object per configured device, the script's global `device`.  Each

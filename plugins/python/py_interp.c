@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * python: the interpreter, calls into scripts, their failures and their
  * time limit.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * python: a device model written in Python.  The section names a script
  * (`script = mydevice.py`); the plugin runs it as a module of its own and

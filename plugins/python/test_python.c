@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit test of the python module (plugins/.libs/python.so) in the fake
  * daemon (tests/harness): the two shipped examples (idio16.py the way

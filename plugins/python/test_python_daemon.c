@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The python plugin in the real daemon (tests/common/harness, client
  * library): a script's exception and a script that never returns give the

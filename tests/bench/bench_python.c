@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bench_python: what a device model in Python costs per region access.
  * Run by "make bench-python"; prints figures, never fails on them.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared part of the guest-memory matrix (sourced by tests/e2e/memory-*.test):
 # one lab boot per kind of guest RAM QEMU can have, with testdev's DMA engine
 # and an NVMe controller in one daemon.  In the guest: vfu-testdev's DMA

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NBD servers for the tests of the NVMe plugin's NBD back-end: nbdkit or
  * qemu-nbd started in the foreground on a UNIX socket in a fresh temporary

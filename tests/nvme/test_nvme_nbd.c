@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVMe plugin, NBD back-end (namespace.N.uri), against real NBD servers
  * the tests start: nbdkit's memory and file plugins (with filters that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Guest memory that comes with an fd but is private to the client, as
  * QEMU 11 sends it with memory-backend-memfd/-file,share=off: the daemon

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Replay of what SPDK's vfio-user client sends when spdk_nvme_identify or
  * spdk_nvme_perf attaches to an NVMe controller (trtype VFIOUSER) and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # A DMA engine with the register interface of the test-suite's testdev
 # (see the top of plugins/testdev/testdev.c), so the same guest program
 # drives both; PCI id fffd:0002 (testdev is fffd:0001).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # ACCES PCI-IDIO-16 (16 outputs, 16 inputs, change-of-state interrupt) as
 # the gpio plugin models it (vfiouserd-gpio(8)), for Linux's gpio-pci-idio-16.
 # BAR2, byte registers: +0/+4 outputs 0-7/8-15, +1/+5 inputs 0-7/8-15
