@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Build vfiouserd-python(3) from its .in: a line "@EXAMPLE path@" becomes
 # the file at src/path, escaped for roff's no-fill mode (backslashes,
 # hyphens that must stay ASCII, lines that would read as requests).
