@@ -6,6 +6,6 @@
 sbin_PROGRAMS += tools/vfiouserctl
 tools_vfiouserctl_SOURCES = tools/vfiouserctl.c tools/ctl.c tools/ctl.h \
 	tools/ctl_migrate.c tools/ctl_migrate.h
-tools_vfiouserctl_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/client
+tools_vfiouserctl_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/common/client
 tools_vfiouserctl_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
-tools_vfiouserctl_LDADD = tests/client/libvfuclient.la $(GLIB_LIBS) $(JSONC_LIBS)
+tools_vfiouserctl_LDADD = common/client/libvfuclient.la $(GLIB_LIBS) $(JSONC_LIBS)

@@ -16,10 +16,10 @@ tests_bench_bench_transport_SOURCES = tests/bench/bench_transport.c \
 	tests/bench/bench_client.c tests/bench/bench_cpu.c \
 	tests/bench/bench_report.c tests/bench/bench.h
 tests_bench_bench_transport_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/tests/client -I$(top_srcdir)/tests/common \
+	-I$(top_srcdir)/common/client -I$(top_srcdir)/tests/common \
 	-DBENCH_ECHO_PATH='"$(abs_top_builddir)/tests/bench/bench_echo"'
 tests_bench_bench_transport_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
-tests_bench_bench_transport_LDADD = tests/client/libvfuclient.la \
+tests_bench_bench_transport_LDADD = common/client/libvfuclient.la \
 	tests/common/libharness.la $(GLIB_LIBS)
 
 # No ".PHONY: bench": automake warns when .PHONY is declared both here and
@@ -44,7 +44,7 @@ check_PROGRAMS += tests/bench/bench_nvme_host
 tests_bench_bench_nvme_host_SOURCES = tests/bench/bench_nvme_host.c \
 	tests/bench/bench_cpu.c tests/bench/bench.h
 tests_bench_bench_nvme_host_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/tests/client -I$(top_srcdir)/tests/common \
+	-I$(top_srcdir)/common/client -I$(top_srcdir)/tests/common \
 	-I$(top_srcdir)/tests/nvme
 tests_bench_bench_nvme_host_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 tests_bench_bench_nvme_host_LDADD = $(NVME_VFU_LDADD) \
@@ -88,10 +88,10 @@ check_PROGRAMS += tests/bench/bench_python
 tests_bench_bench_python_SOURCES = tests/bench/bench_python.c \
 	tests/bench/bench_cpu.c tests/bench/bench.h
 tests_bench_bench_python_CPPFLAGS = $(AM_CPPFLAGS) \
-	-I$(top_srcdir)/tests/client -I$(top_srcdir)/tests/common \
+	-I$(top_srcdir)/common/client -I$(top_srcdir)/tests/common \
 	-DPY_EXAMPLES='"$(abs_top_srcdir)/plugins/python/examples"'
 tests_bench_bench_python_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
-tests_bench_bench_python_LDADD = tests/client/libvfuclient.la \
+tests_bench_bench_python_LDADD = common/client/libvfuclient.la \
 	tests/common/libharness.la $(GLIB_LIBS)
 
 BENCH_PYTHON_ARGS =

@@ -23,9 +23,9 @@ TESTS += $(DAEMON_TESTS)
 
 DAEMON_TEST_COMMON = tests/daemon/daemon_test.c tests/daemon/daemon_test.h
 DAEMON_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/common \
-	-I$(top_srcdir)/tests/client -DBUILDDIR='"$(abs_top_builddir)"'
+	-I$(top_srcdir)/common/client -DBUILDDIR='"$(abs_top_builddir)"'
 DAEMON_TEST_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(CHECK_CFLAGS)
-DAEMON_TEST_LDADD = tests/common/libharness.la tests/client/libvfuclient.la \
+DAEMON_TEST_LDADD = tests/common/libharness.la common/client/libvfuclient.la \
 	$(GLIB_LIBS) $(CHECK_LIBS) $(JSONC_LIBS)
 # The tests run the daemon and load these plugins: build them first.
 DAEMON_TEST_DEPS = daemon/vfiouserd plugins/gpio.la plugins/testdev.la \

@@ -36,6 +36,11 @@ EXTRA_DIST += tests/fuzz/capture2seed.py tests/fuzz/corpus tests/fuzz/regression
 FUZZ_TARGET_SOURCES = tests/fuzz/fuzz_engine.c tests/fuzz/fuzz.h \
 	tests/fuzz/plugin_testdev.c tests/fuzz/plugin_gpio.c
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz
+# What the engine target is built from besides its own files: the engine,
+# the shared code, and the process's files it sets devices up with.
+FUZZ_ENGINE_FILES = $(ENGINE_SOURCES) $(PROTOCOL_SOURCES) $(UTILS_SOURCES) \
+	$(DAEMON_PROC_SOURCES)
+FUZZ_ENGINE_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(LIBS)
 
 # The NVMe target: the plugin's sources but nvme.c (plugin_nvme.c renames
 # its registration) and ctrl.c (fuzz_nvme_sync.c includes it), and the
@@ -56,8 +61,8 @@ FUZZ_NVME_SOURCES = tests/fuzz/fuzz_nvme.c tests/fuzz/fuzz_nvme.h \
 	tests/harness/fake_vfud.h tests/harness/fake_priv.h \
 	tests/harness/fake_dev.c tests/harness/fake_pci.c \
 	tests/harness/fake_irq.c tests/harness/fake_dma.c \
-	tests/harness/fake_loop.c daemon/util.c daemon/util.h \
-	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h
+	tests/harness/fake_loop.c common/utils/util.c common/utils/util.h \
+	engine/pci_config.c engine/pci_caps.c engine/pci_config.h
 FUZZ_NVME_CPPFLAGS = $(FUZZ_CPPFLAGS) -I$(top_srcdir)/tests/harness
 FUZZ_NVME_LIBS = $(LIBURING_LIBS) $(LIBNBD_LIBS) $(LIBS)
 
@@ -70,7 +75,7 @@ TESTS += tests/fuzz/test_fuzz_nvme_replay
 endif
 endif
 tests_fuzz_test_fuzz_replay_SOURCES = tests/fuzz/fuzz_main.c \
-	$(FUZZ_TARGET_SOURCES) $(DAEMON_CORE_SOURCES)
+	$(FUZZ_TARGET_SOURCES) $(DAEMON_PROC_SOURCES)
 tests_fuzz_test_fuzz_replay_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_REPLAY \
 	-DFUZZ_SRCDIR='"$(abs_top_srcdir)/tests/fuzz"'
 tests_fuzz_test_fuzz_replay_CFLAGS = $(DAEMON_CFLAGS)
@@ -101,17 +106,17 @@ FUZZ_SECONDS = 300
 FUZZ_ARGS =
 FUZZ_CFLAGS = -std=gnu11 -pthread -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_C_FILES = $(filter %.c,$(FUZZ_TARGET_SOURCES) $(DAEMON_CORE_SOURCES))
+FUZZ_C_FILES = $(filter %.c,$(FUZZ_TARGET_SOURCES) $(FUZZ_ENGINE_FILES))
 FUZZ_NVME_C_FILES = $(filter %.c,$(FUZZ_NVME_SOURCES))
 # what the NVMe target's sources include besides their own headers
 FUZZ_NVME_INCLUDED = $(srcdir)/plugins/nvme/ctrl.c $(srcdir)/plugins/nvme/nvme.c
 CLEANFILES += tests/fuzz/fuzz_engine tests/fuzz/fuzz_nvme
 
 if HAVE_LIBFUZZER
-tests/fuzz/fuzz_engine: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(DAEMON_CORE_SOURCES)) config.h
+tests/fuzz/fuzz_engine: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(FUZZ_ENGINE_FILES)) config.h
 	$(AM_V_GEN)$(CLANG) $(FUZZ_CFLAGS) $(DEFS) $(FUZZ_CPPFLAGS) $(CPPFLAGS) \
 		$(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
-		$(addprefix $(srcdir)/,$(FUZZ_C_FILES)) -o $@ $(DAEMON_LIBS)
+		$(addprefix $(srcdir)/,$(FUZZ_C_FILES)) -o $@ $(FUZZ_ENGINE_LIBS)
 
 tests/fuzz/fuzz_nvme: $(addprefix $(srcdir)/,$(FUZZ_NVME_SOURCES)) \
 		$(FUZZ_NVME_INCLUDED) config.h
@@ -155,13 +160,13 @@ fuzz-run-nvme: tests/fuzz/fuzz_nvme
 LLVM_PROFDATA = llvm-profdata
 LLVM_COV = llvm-cov
 FUZZ_COV_FLAGS = -std=gnu11 -pthread -g -O0 -fprofile-instr-generate -fcoverage-mapping
-tests/fuzz/fuzz_cov: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(DAEMON_CORE_SOURCES)) \
+tests/fuzz/fuzz_cov: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(FUZZ_ENGINE_FILES)) \
 		$(srcdir)/tests/fuzz/fuzz_main.c config.h
 	$(AM_V_GEN)$(CLANG) $(FUZZ_COV_FLAGS) $(DEFS) $(FUZZ_CPPFLAGS) $(CPPFLAGS) \
 		-DFUZZ_REPLAY -DFUZZ_SRCDIR='"$(abs_top_srcdir)/tests/fuzz"' \
 		$(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
 		$(addprefix $(srcdir)/,$(FUZZ_C_FILES)) $(srcdir)/tests/fuzz/fuzz_main.c \
-		-o $@ $(DAEMON_LIBS)
+		-o $@ $(FUZZ_ENGINE_LIBS)
 tests/fuzz/fuzz_nvme_cov: $(addprefix $(srcdir)/,$(FUZZ_NVME_SOURCES)) \
 		$(FUZZ_NVME_INCLUDED) $(srcdir)/tests/fuzz/fuzz_main.c config.h
 	$(AM_V_GEN)$(CLANG) $(FUZZ_COV_FLAGS) $(DEFS) $(FUZZ_NVME_CPPFLAGS) $(CPPFLAGS) \
@@ -185,7 +190,7 @@ fuzz-coverage-engine: tests/fuzz/fuzz_cov
 		tests/fuzz/corpus.work > /dev/null
 	$(LLVM_PROFDATA) merge -o tests/fuzz/fuzz.profdata tests/fuzz/fuzz.profraw
 	$(LLVM_COV) report tests/fuzz/fuzz_cov -instr-profile=tests/fuzz/fuzz.profdata \
-		$(addprefix $(srcdir)/,$(filter daemon/%.c plugins/%.c,$(DAEMON_CORE_SOURCES)) \
+		$(addprefix $(srcdir)/,$(filter %.c,$(FUZZ_ENGINE_FILES)) \
 		plugins/testdev/testdev.c plugins/gpio/gpio.c plugins/gpio/gpio_host.c)
 
 fuzz-coverage-nvme: tests/fuzz/fuzz_nvme_cov

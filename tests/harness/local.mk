@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # A fake daemon implementing the plugin API, for plugin unit tests.  It
-# parses config values with the daemon's own daemon/util.c and builds config
+# parses config values with the daemon's own common/utils/util.c and builds config
 # space with its pci_config.c and pci_caps.c.
 if HAVE_CHECK
 check_LTLIBRARIES += tests/harness/libfakevfud.la
@@ -9,8 +9,8 @@ tests_harness_libfakevfud_la_SOURCES = \
 	tests/harness/fake_dev.c tests/harness/fake_pci.c \
 	tests/harness/fake_irq.c tests/harness/fake_dma.c \
 	tests/harness/fake_loop.c \
-	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h \
-	daemon/util.c daemon/util.h
+	engine/pci_config.c engine/pci_caps.c engine/pci_config.h \
+	common/utils/util.c common/utils/util.h
 # (own flags: its objects must not be shared with the daemon's)
 tests_harness_libfakevfud_la_CFLAGS = $(AM_CFLAGS)
 tests_harness_libfakevfud_la_LIBADD = $(LIBS)

@@ -8,10 +8,10 @@
 check_PROGRAMS += tests/migration/vfud-migrate
 tests_migration_vfud_migrate_SOURCES = tests/migration/vfud_migrate.c \
 	tools/ctl_migrate.c tools/ctl_migrate.h
-tests_migration_vfud_migrate_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/client \
+tests_migration_vfud_migrate_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/common/client \
 	-I$(top_srcdir)/tools
 tests_migration_vfud_migrate_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
-tests_migration_vfud_migrate_LDADD = tests/client/libvfuclient.la $(GLIB_LIBS) $(JSONC_LIBS)
+tests_migration_vfud_migrate_LDADD = common/client/libvfuclient.la $(GLIB_LIBS) $(JSONC_LIBS)
 
 # Test plugins: one source, three builds (see migtoy.c); loaded by path.
 MIGTOY_LINK_FLAGS = -rpath /nowhere $(PLUGIN_LINK_FLAGS)
@@ -46,11 +46,11 @@ tests_migration_libmigtest_la_CPPFLAGS = $(MIG_CPPFLAGS)
 tests_migration_libmigtest_la_CFLAGS = $(MIG_CFLAGS)
 
 MIG_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/common \
-	-I$(top_srcdir)/tests/client -I$(top_srcdir)/tests/protocol \
+	-I$(top_srcdir)/common/client -I$(top_srcdir)/tests/protocol \
 	-I$(top_srcdir)/tools -DMT_BUILDDIR='"$(abs_top_builddir)"'
 MIG_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
 MIG_LDADD = tests/migration/libmigtest.la tests/protocol/libproto.la \
-	tests/common/libharness.la tests/client/libvfuclient.la \
+	tests/common/libharness.la common/client/libvfuclient.la \
 	$(JSONC_LIBS) $(GLIB_LIBS) $(CHECK_LIBS)
 MIG_DEPS = daemon/vfiouserd plugins/testdev.la plugins/gpio.la \
 	tests/migration/migtoy_v1.la tests/migration/migtoy_v2.la \
@@ -58,7 +58,7 @@ MIG_DEPS = daemon/vfiouserd plugins/testdev.la plugins/gpio.la \
 
 # The dirty-page log alone, built from the daemon's source.
 tests_migration_test_dma_log_SOURCES = tests/migration/test_dma_log.c \
-	daemon/dma_log.c daemon/dma_log.h
+	engine/dma_log.c engine/dma_log.h
 tests_migration_test_dma_log_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GLIB_CFLAGS)
 tests_migration_test_dma_log_LDADD = $(GLIB_LIBS) $(CHECK_LIBS)
 

@@ -11,10 +11,10 @@ check_LTLIBRARIES += tests/nvme/libnvmetdrv.la tests/nvme/libnvmetdrv_vfu.la
 tests_nvme_libnvmetdrv_la_SOURCES = tests/nvme/nvme_tdrv.c tests/nvme/nvme_tdrv.h
 tests_nvme_libnvmetdrv_vfu_la_SOURCES = tests/nvme/nvme_tdrv_vfu.c \
 	tests/nvme/nvme_tdrv_vfu.h
-tests_nvme_libnvmetdrv_vfu_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/client
+tests_nvme_libnvmetdrv_vfu_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/common/client
 # what a program driving the real daemon links
 NVME_VFU_LDADD = tests/nvme/libnvmetdrv_vfu.la tests/nvme/libnvmetdrv.la \
-	tests/client/libvfuclient.la
+	common/client/libvfuclient.la
 endif
 
 if HAVE_CHECK

@@ -17,10 +17,10 @@ TESTS += $(OPS_TESTS)
 OPS_TEST_COMMON = tests/ops/ops_test.c tests/ops/ops_test.h \
 	tests/daemon/daemon_test.c tests/daemon/daemon_test.h
 OPS_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/common \
-	-I$(top_srcdir)/tests/client -I$(top_srcdir)/tests/daemon \
+	-I$(top_srcdir)/common/client -I$(top_srcdir)/tests/daemon \
 	-DBUILDDIR='"$(abs_top_builddir)"'
 OPS_TEST_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(CHECK_CFLAGS) $(JSONC_CFLAGS)
-OPS_TEST_LDADD = tests/common/libharness.la tests/client/libvfuclient.la \
+OPS_TEST_LDADD = tests/common/libharness.la common/client/libvfuclient.la \
 	$(GLIB_LIBS) $(CHECK_LIBS) $(JSONC_LIBS)
 OPS_TEST_DEPS = daemon/vfiouserd tools/vfiouserctl plugins/gpio.la plugins/testdev.la
 

@@ -24,10 +24,10 @@ tests_protocol_libproto_la_SOURCES = tests/protocol/proto.c tests/protocol/proto
 tests_protocol_libproto_la_CPPFLAGS = $(PROTO_CPPFLAGS)
 tests_protocol_libproto_la_CFLAGS = $(PROTO_CFLAGS)
 
-PROTO_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/common -I$(top_srcdir)/tests/client
+PROTO_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/common -I$(top_srcdir)/common/client
 PROTO_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
 PROTO_LDADD = tests/protocol/libproto.la tests/common/libharness.la \
-	tests/client/libvfuclient.la $(JSONC_LIBS) $(GLIB_LIBS) $(CHECK_LIBS)
+	common/client/libvfuclient.la $(JSONC_LIBS) $(GLIB_LIBS) $(CHECK_LIBS)
 # What the tests run: the daemon and the plugins they load.
 PROTO_DEPS = daemon/vfiouserd plugins/testdev.la plugins/gpio.la
 

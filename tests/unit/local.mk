@@ -6,7 +6,7 @@ if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_pci_config
 TESTS += tests/unit/test_pci_config
 tests_unit_test_pci_config_SOURCES = tests/unit/test_pci_config.c \
-	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h
+	engine/pci_config.c engine/pci_caps.c engine/pci_config.h
 tests_unit_test_pci_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_pci_config_LDADD = $(CHECK_LIBS)
 
