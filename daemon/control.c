@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "device.h"
+#include "device_proc.h"
 #include "devset.h"
 #include "listener.h"
 #include "log.h"
@@ -268,7 +269,7 @@ static json_object *device_summary(const struct devset_entry *e)
     add_str(o, "name", e->dev->name);
     add_str(o, "plugin", e->dev->ops->name);
     add_str(o, "state", state_name(e, &s));
-    add_str(o, "socket", e->dev->sock.path);
+    add_str(o, "socket", e->dev->proc->sock.path);
     json_object_object_add(o, "client_pid",
                            s.connected ? json_object_new_int(s.pid) : NULL);
     return o;
@@ -296,7 +297,7 @@ static json_object *device_status(struct devset *ds, const struct devset_entry *
     device_snapshot(e->dev, &s);
     add_str(o, "name", dev->name);
     add_str(o, "plugin", dev->ops->name);
-    add_str(o, "plugin_path", dev->plugin->path);
+    add_str(o, "plugin_path", dev->proc->plugin->path);
     add_str(o, "origin", e->from_file ? "config" : "runtime");
     add_str(o, "state", state_name(e, &s));
     if (s.isolated) {
@@ -309,9 +310,9 @@ static json_object *device_status(struct devset *ds, const struct devset_entry *
         json_object_object_add(o, "isolated", iso);
     }
 
-    add_str(sock, "path", dev->sock.path);
+    add_str(sock, "path", dev->proc->sock.path);
     json_object_object_add(sock, "activated", json_object_new_boolean(e->activated));
-    snprintf(mode, sizeof(mode), "%04o", (unsigned)dev->sock.mode);
+    snprintf(mode, sizeof(mode), "%04o", (unsigned)dev->proc->sock.mode);
     add_str(sock, "mode", e->activated ? NULL : mode);
     json_object_object_add(o, "socket", sock);
 
@@ -425,7 +426,7 @@ static void cmd_status(struct control_request *req, json_object *args, void *dat
 }
 
 /* The plugin's I/O counters (io_stats).  Runs on the main thread, as
- * device_stop() and so the plugin's destroy() do: the instance cannot go
+ * device_proc_free() and so the plugin's destroy() do: the instance cannot go
  * away meanwhile. */
 static void cmd_stats(struct control_request *req, json_object *args, void *data)
 {
@@ -444,7 +445,7 @@ static void cmd_stats(struct control_request *req, json_object *args, void *data
                      dev->name, dev->ops->name);
         return;
     }
-    if (dev->isolate) {
+    if (dev->proc->isolate) {
         answer_error(req, ENOTSUP, "device %s runs in a process of its own "
                      "(isolate): its counters live there", dev->name);
         return;

@@ -173,8 +173,8 @@ static void dispose(vfud_dev *dev)
     if (dev == NULL) {
         return;
     }
-    p = dev->plugin;
-    device_free(dev);
+    p = dev->proc->plugin;
+    device_proc_free(dev);
     plugin_close(p);
 }
 
@@ -216,12 +216,12 @@ static int prepare(struct devset *ds, const struct daemon_config *cfg,
         }
         return r;
     }
-    dev = device_new(dc->name, p);
+    dev = device_proc_new(dc->name, p);
     dev->log_level = dc->log_level;
-    dev->isolate = dc->isolate;
+    dev->proc->isolate = dc->isolate;
     device_set_access(dev, config_device_allowed_uids(cfg, dc),
                       config_device_allowed_gids(cfg, dc));
-    r = device_configure(dev, file, dc);
+    r = device_proc_configure(dev, file, dc);
     if (r == 0) {
         r = device_realize(dev);
     }
@@ -252,12 +252,12 @@ static void announce(const struct devset_entry *e)
 
     if (e->activated) {
         /* The number it was passed as: what the caller knows. */
-        if (dev->sock.path != NULL) {
+        if (dev->proc->sock.path != NULL) {
             log_notice(dev->name, "plugin %s, serving listening socket fd %d at %s; "
                        "attach with: -device '{\"driver\":\"vfio-user-pci\","
                        "\"socket\":{\"type\":\"unix\",\"path\":\"%s\"}}'",
-                       dev->ops->name, e->inherited_fd, dev->sock.path,
-                       dev->sock.path);
+                       dev->ops->name, e->inherited_fd, dev->proc->sock.path,
+                       dev->proc->sock.path);
         } else {
             log_notice(dev->name, "plugin %s, serving listening socket fd %d",
                        dev->ops->name, e->inherited_fd);
@@ -266,7 +266,7 @@ static void announce(const struct devset_entry *e)
         log_notice(dev->name, "plugin %s, listening on %s; attach with: "
                    "-device '{\"driver\":\"vfio-user-pci\",\"socket\":"
                    "{\"type\":\"unix\",\"path\":\"%s\"}}'",
-                   dev->ops->name, dev->sock.path, dev->sock.path);
+                   dev->ops->name, dev->proc->sock.path, dev->proc->sock.path);
     }
 }
 
@@ -306,11 +306,11 @@ static int start_entry(struct devset *ds, const struct daemon_config *cfg,
     }
     sock.path = path;
     if (e->dc->isolate) {
-        g_free(e->dev->iso_config);
-        e->dev->iso_config = config_isolated_text(cfg, e->dc, plugin_dir_for(ds, cfg),
+        g_free(e->dev->proc->iso_config);
+        e->dev->proc->iso_config = config_isolated_text(cfg, e->dc, plugin_dir_for(ds, cfg),
                                                   path);
     }
-    return device_start(e->dev, &sock);
+    return device_proc_start(e->dev, &sock);
 }
 
 /* ------------------------------------------------------------------------
@@ -575,8 +575,8 @@ static void add_run(struct devset_op *op)
     log_notice(dev->name, "added at run time");
     a = ok_answer();
     add_string(a, "device", dev->name);
-    if (dev->sock.path != NULL) {
-        add_string(a, "socket", dev->sock.path);
+    if (dev->proc->sock.path != NULL) {
+        add_string(a, "socket", dev->proc->sock.path);
     }
     op_finish(op, a);
 }
@@ -657,7 +657,7 @@ static bool same_socket(const struct devset_entry *e, const struct daemon_config
         return true; /* matched by name, whatever the configuration says */
     }
     path = config_device_socket(cfg, dc);
-    return g_strcmp0(path, e->dev->sock.path) == 0;
+    return g_strcmp0(path, e->dev->proc->sock.path) == 0;
 }
 
 static bool ids_same(const GArray *a, const GArray *b)
@@ -699,18 +699,18 @@ static void apply_settings(struct devset_entry *e, const struct daemon_config *c
     device_set_access(dev, config_device_allowed_uids(cfg, dc),
                       config_device_allowed_gids(cfg, dc));
     config_device_perms(cfg, dc, &p);
-    if (dev->unlink_on_stop && dev->sock.path != NULL &&
-        (dev->sock.mode != p.mode || dev->sock.set_owner != p.has_uid ||
-         dev->sock.set_group != p.has_gid || (p.has_uid && dev->sock.uid != p.uid) ||
-         (p.has_gid && dev->sock.gid != p.gid))) {
+    if (dev->proc->unlink_on_stop && dev->proc->sock.path != NULL &&
+        (dev->proc->sock.mode != p.mode || dev->proc->sock.set_owner != p.has_uid ||
+         dev->proc->sock.set_group != p.has_gid || (p.has_uid && dev->proc->sock.uid != p.uid) ||
+         (p.has_gid && dev->proc->sock.gid != p.gid))) {
         g_autofree char *why = NULL;
 
-        dev->sock.mode = p.mode;
-        dev->sock.set_owner = p.has_uid;
-        dev->sock.set_group = p.has_gid;
-        dev->sock.uid = p.uid;
-        dev->sock.gid = p.gid;
-        if (listener_set_perms(&dev->sock, &why) < 0) {
+        dev->proc->sock.mode = p.mode;
+        dev->proc->sock.set_owner = p.has_uid;
+        dev->proc->sock.set_group = p.has_gid;
+        dev->proc->sock.uid = p.uid;
+        dev->proc->sock.gid = p.gid;
+        if (listener_set_perms(&dev->proc->sock, &why) < 0) {
             log_error(dev->name, "%s", why);
         }
     }

@@ -19,6 +19,7 @@
 
 #include "config_file.h"
 #include "device.h"
+#include "device_proc.h"
 
 struct devset;
 

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include "device.h"
+#include "device_proc.h"
 #include "isolate.h"
 #include "log.h"
 #include "util.h"
@@ -77,7 +78,7 @@ static int spawn_child(vfud_dev *dev)
         self_exe, "--isolated-child", "-c", "/proc/self/fd/4", "--fd=3",
         "--log", log_target_name(), log_enabled(LOG_DEBUG) ? "-v" : NULL, NULL,
     };
-    size_t len = strlen(dev->iso_config);
+    size_t len = strlen(dev->proc->iso_config);
     int source_fds[2], target_fds[2] = { 3, 4 };
     int cfd, r = 0;
     GPid pid;
@@ -86,12 +87,12 @@ static int spawn_child(vfud_dev *dev)
     if (cfd < 0) {
         return -errno;
     }
-    if (write(cfd, dev->iso_config, len) != (ssize_t)len) {
+    if (write(cfd, dev->proc->iso_config, len) != (ssize_t)len) {
         r = errno != 0 ? -errno : -EIO;
         close(cfd);
         return r;
     }
-    source_fds[0] = dev->listen_fd;
+    source_fds[0] = dev->proc->listen_fd;
     source_fds[1] = cfd;
     if (!g_spawn_async_with_pipes_and_fds(NULL, argv, (const char *const *)env,
                                           G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
@@ -102,11 +103,11 @@ static int spawn_child(vfud_dev *dev)
         return -ECHILD;
     }
     close(cfd);
-    dev->iso_pid = pid;
-    dev->iso_started = g_get_monotonic_time();
-    dev->iso_watch = g_child_watch_source_new(pid);
-    g_source_set_callback(dev->iso_watch, G_SOURCE_FUNC(child_exited), dev, NULL);
-    g_source_attach(dev->iso_watch, dev->ctx);
+    dev->proc->iso_pid = pid;
+    dev->proc->iso_started = g_get_monotonic_time();
+    dev->proc->iso_watch = g_child_watch_source_new(pid);
+    g_source_set_callback(dev->proc->iso_watch, G_SOURCE_FUNC(child_exited), dev, NULL);
+    g_source_attach(dev->proc->iso_watch, dev->ctx);
     dev_info(dev, "isolated process pid %d started", (int)pid);
     return 0;
 }
@@ -115,15 +116,15 @@ static gboolean restart(gpointer data)
 {
     vfud_dev *dev = data;
 
-    g_source_unref(dev->iso_timer);
-    dev->iso_timer = NULL;
-    dev->iso_restarts++;
+    g_source_unref(dev->proc->iso_timer);
+    dev->proc->iso_timer = NULL;
+    dev->proc->iso_restarts++;
     if (spawn_child(dev) < 0) {
         /* Try again later, as after a crash. */
-        dev->iso_backoff_ms = MIN(dev->iso_backoff_ms * 2, RESTART_MAX_MS);
-        dev->iso_timer = g_timeout_source_new(dev->iso_backoff_ms);
-        g_source_set_callback(dev->iso_timer, restart, dev, NULL);
-        g_source_attach(dev->iso_timer, dev->ctx);
+        dev->proc->iso_backoff_ms = MIN(dev->proc->iso_backoff_ms * 2, RESTART_MAX_MS);
+        dev->proc->iso_timer = g_timeout_source_new(dev->proc->iso_backoff_ms);
+        g_source_set_callback(dev->proc->iso_timer, restart, dev, NULL);
+        g_source_attach(dev->proc->iso_timer, dev->ctx);
     }
     return G_SOURCE_REMOVE;
 }
@@ -145,49 +146,49 @@ static void describe(gint status, char *buf, size_t len)
 static void child_exited(GPid pid, gint status, gpointer data)
 {
     vfud_dev *dev = data;
-    gint64 ran_ms = (g_get_monotonic_time() - dev->iso_started) / 1000;
+    gint64 ran_ms = (g_get_monotonic_time() - dev->proc->iso_started) / 1000;
     char how[128];
 
     g_spawn_close_pid(pid);
-    g_source_unref(dev->iso_watch);
-    dev->iso_watch = NULL;
-    dev->iso_pid = 0;
+    g_source_unref(dev->proc->iso_watch);
+    dev->proc->iso_watch = NULL;
+    dev->proc->iso_pid = 0;
     describe(status, how, sizeof(how));
-    if (ran_ms >= RESTART_RESET_MS || dev->iso_backoff_ms == 0) {
-        dev->iso_backoff_ms = RESTART_MIN_MS;
+    if (ran_ms >= RESTART_RESET_MS || dev->proc->iso_backoff_ms == 0) {
+        dev->proc->iso_backoff_ms = RESTART_MIN_MS;
     } else {
-        dev->iso_backoff_ms = MIN(dev->iso_backoff_ms * 2, RESTART_MAX_MS);
+        dev->proc->iso_backoff_ms = MIN(dev->proc->iso_backoff_ms * 2, RESTART_MAX_MS);
     }
     dev_err(dev, "isolated process pid %d %s after %lld ms; restarting it in %u ms "
-            "(restart %u)", (int)pid, how, (long long)ran_ms, dev->iso_backoff_ms,
-            dev->iso_restarts + 1);
-    dev->iso_timer = g_timeout_source_new(dev->iso_backoff_ms);
-    g_source_set_callback(dev->iso_timer, restart, dev, NULL);
-    g_source_attach(dev->iso_timer, dev->ctx);
+            "(restart %u)", (int)pid, how, (long long)ran_ms, dev->proc->iso_backoff_ms,
+            dev->proc->iso_restarts + 1);
+    dev->proc->iso_timer = g_timeout_source_new(dev->proc->iso_backoff_ms);
+    g_source_set_callback(dev->proc->iso_timer, restart, dev, NULL);
+    g_source_attach(dev->proc->iso_timer, dev->ctx);
 }
 
 int isolate_start(vfud_dev *dev)
 {
-    dev->iso_backoff_ms = 0;
+    dev->proc->iso_backoff_ms = 0;
     return spawn_child(dev);
 }
 
 void isolate_stop(vfud_dev *dev)
 {
-    pid_t pid = dev->iso_pid;
+    pid_t pid = dev->proc->iso_pid;
     gint64 deadline = g_get_monotonic_time() + (gint64)STOP_WAIT_MS * 1000;
     int status;
 
-    if (dev->iso_timer != NULL) {
-        g_source_destroy(dev->iso_timer);
-        g_source_unref(dev->iso_timer);
-        dev->iso_timer = NULL;
+    if (dev->proc->iso_timer != NULL) {
+        g_source_destroy(dev->proc->iso_timer);
+        g_source_unref(dev->proc->iso_timer);
+        dev->proc->iso_timer = NULL;
     }
-    if (dev->iso_watch != NULL) {
+    if (dev->proc->iso_watch != NULL) {
         /* We reap it ourselves now. */
-        g_source_destroy(dev->iso_watch);
-        g_source_unref(dev->iso_watch);
-        dev->iso_watch = NULL;
+        g_source_destroy(dev->proc->iso_watch);
+        g_source_unref(dev->proc->iso_watch);
+        dev->proc->iso_watch = NULL;
     }
     if (pid <= 0) {
         return;
@@ -203,5 +204,5 @@ void isolate_stop(vfud_dev *dev)
         }
         g_usleep(10000);
     }
-    dev->iso_pid = 0;
+    dev->proc->iso_pid = 0;
 }

@@ -23,7 +23,7 @@
 /* main(): where our own binary is, for starting children. */
 void isolate_init(const char *argv0);
 /* Device start (main thread; the device thread is not running yet): the
- * child runs with dev->iso_config.  0 or -errno. */
+ * child runs with dev->proc->iso_config.  0 or -errno. */
 int isolate_start(vfud_dev *dev);
 /* Device thread, at its end: stop the child and wait for it. */
 void isolate_stop(vfud_dev *dev);

@@ -2,7 +2,9 @@
 #include "config.h"
 
 #include "device.h"
+#include "device_proc.h"
 #include "listener.h"
+#include "log.h"
 #include "util.h"
 
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <glib-unix.h>
 
 /* A second concurrent client is accepted only to be told no (with a log
  * line), so a small backlog is enough. */
@@ -286,4 +289,140 @@ done:
     unsetenv("LISTEN_FDS");
     unsetenv("LISTEN_FDNAMES");
     return r;
+}
+
+/* ------------------------------------------------------------------------
+ * Accepting clients (device thread): who may connect, one at a time, and
+ * a pause when the process runs out of fds.
+ */
+
+/* After accept() runs out of fds, wait this long before trying again. */
+#define ACCEPT_RETRY_MS 200
+
+static gboolean on_accept(gint fd, GIOCondition cond, gpointer data);
+
+void listener_watch(vfud_dev *dev)
+{
+    dev->proc->listen_src = g_unix_fd_source_new(dev->proc->listen_fd, G_IO_IN);
+    g_source_set_callback(dev->proc->listen_src, G_SOURCE_FUNC(on_accept), dev, NULL);
+    g_source_attach(dev->proc->listen_src, dev->ctx);
+}
+
+static gboolean listen_resume(gpointer data)
+{
+    vfud_dev *dev = data;
+
+    listener_watch(dev);
+    return G_SOURCE_REMOVE;
+}
+
+/* Out of fds: the pending connection stays in the backlog and the socket
+ * stays readable, so stop watching it for a while instead of spinning. */
+static void listen_pause(vfud_dev *dev, int err)
+{
+    GSource *t = g_timeout_source_new(ACCEPT_RETRY_MS);
+
+    dev_warn(dev, "cannot accept a client: %s; retrying in %d ms",
+             g_strerror(err), ACCEPT_RETRY_MS);
+    g_source_destroy(dev->proc->listen_src);
+    g_source_unref(dev->proc->listen_src);
+    dev->proc->listen_src = NULL;
+    g_source_set_callback(t, listen_resume, dev, NULL);
+    g_source_attach(t, dev->ctx);
+    g_source_unref(t);
+}
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59 /* Linux 4.13 */
+#endif
+
+static bool id_listed(const GArray *ids, guint32 id)
+{
+    for (guint i = 0; ids != NULL && i < ids->len; i++) {
+        if (g_array_index(ids, guint32, i) == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* allowed-uids / allowed-gids, from the peer's credentials as the kernel
+ * recorded them at connect(): its uid, its group and (SO_PEERGROUPS) its
+ * supplementary groups. */
+static bool peer_allowed(vfud_dev *dev, int fd, const struct ucred *cred)
+{
+    bool ok = false;
+
+    g_mutex_lock(&dev->conn_lock);
+    if ((dev->proc->allowed_uids == NULL || dev->proc->allowed_uids->len == 0) &&
+        (dev->proc->allowed_gids == NULL || dev->proc->allowed_gids->len == 0)) {
+        ok = true;
+    } else if (cred->pid < 0) {
+        ok = false; /* no credentials: nothing to check against */
+    } else if (id_listed(dev->proc->allowed_uids, cred->uid) ||
+               id_listed(dev->proc->allowed_gids, cred->gid)) {
+        ok = true;
+    } else if (dev->proc->allowed_gids != NULL && dev->proc->allowed_gids->len > 0) {
+        gid_t groups[256];
+        socklen_t len = sizeof(groups);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+            for (size_t i = 0; i < len / sizeof(gid_t) && !ok; i++) {
+                ok = id_listed(dev->proc->allowed_gids, groups[i]);
+            }
+        }
+    }
+    g_mutex_unlock(&dev->conn_lock);
+    return ok;
+}
+
+static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
+{
+    vfud_dev *dev = data;
+    struct ucred cred = { .pid = -1 };
+    socklen_t len = sizeof(cred);
+    int cfd;
+
+    cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (cfd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+            errno == ENOMEM) {
+            listen_pause(dev, errno);
+            return G_SOURCE_REMOVE;
+        }
+        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+            dev_warn(dev, "accept failed: %s", g_strerror(errno));
+        }
+        return G_SOURCE_CONTINUE;
+    }
+    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        cred.pid = -1;
+        cred.uid = (uid_t)-1;
+        cred.gid = (gid_t)-1;
+    }
+    if (!peer_allowed(dev, cfd, &cred)) {
+        /* Before reading a single byte: the device never sees it. */
+        dev_warn(dev, "refused a client (pid %d uid %u gid %u): not in "
+                 "allowed-uids or allowed-gids", (int)cred.pid,
+                 (unsigned)cred.uid, (unsigned)cred.gid);
+        dev->proc->clients_refused++;
+        close(cfd);
+        return G_SOURCE_CONTINUE;
+    }
+    if (device_attach(dev, cfd, &cred) < 0) {
+        dev->proc->clients_refused++;
+        close(cfd);
+        return G_SOURCE_CONTINUE;
+    }
+    dev->proc->clients_served++;
+    return G_SOURCE_CONTINUE;
+}
+
+void listener_unwatch(vfud_dev *dev)
+{
+    if (dev->proc->listen_src != NULL) {
+        g_source_destroy(dev->proc->listen_src);
+        g_source_unref(dev->proc->listen_src);
+        dev->proc->listen_src = NULL;
+    }
 }

@@ -4,10 +4,13 @@
 # operations; it serves devices with the engine (engine/).
 DAEMON_PROC_SOURCES = \
 	daemon/config_file.c daemon/config_file.h \
+	daemon/device_ops.c \
+	daemon/device_proc.c daemon/device_proc.h \
 	daemon/isolate.c daemon/isolate.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/plugin_loader.c daemon/plugin_loader.h \
-	daemon/sd_notify.c daemon/sd_notify.h
+	daemon/sd_notify.c daemon/sd_notify.h \
+	daemon/watchdog.c daemon/watchdog.h
 
 DAEMON_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
 DAEMON_LIBS = $(ENGINE_LIBS) $(GLIB_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(LIBS)

@@ -10,6 +10,7 @@
 #include "config_file.h"
 #include "control.h"
 #include "device.h"
+#include "device_proc.h"
 #include "isolate.h"
 #include "devset.h"
 #include "listener.h"
@@ -400,6 +401,7 @@ int main(int argc, char **argv)
     }
     log_init(target);
     isolate_init(argv[0]);
+    device_proc_init();
     if (o.verbose) {
         log_set_level(LOG_DEBUG);
     }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "config.h"
 
+#include "device.h"
 #include "plugin_loader.h"
 #include "log.h"
 
@@ -202,17 +203,7 @@ void plugin_close(struct plugin *p)
 
 bool plugin_knows_key(const struct plugin *p, const char *key)
 {
-    const struct vfud_config_key *k = p->ops.config_keys;
-
-    if (k == NULL) {
-        return true;
-    }
-    for (; k->name != NULL; k++) {
-        if (strcmp(k->name, key) == 0 || g_pattern_match_simple(k->name, key)) {
-            return true;
-        }
-    }
-    return false;
+    return device_knows_key(&p->ops, key);
 }
 
 void plugin_dump(const struct plugin *p, FILE *out)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Devices: plugin instance life cycle, the per-device thread and its
- * GMainContext, accepting clients, client loss and reset.
+ * GMainContext, attaching clients, client loss and reset.
  *
  * create/config/realize/start/destroy run on the main thread, before the
  * device thread exists or after it has stopped; everything else of a
@@ -11,11 +11,8 @@
 
 #include "conn.h"
 #include "device.h"
-#include "isolate.h"
-#include "listener.h"
 #include "log.h"
 #include "migration.h"
-#include "sd_notify.h"
 #include "util.h"
 #include "worker.h"
 
@@ -29,11 +26,9 @@
 
 #include <glib-unix.h>
 
-/* After accept() runs out of fds, wait this long before trying again. */
-#define ACCEPT_RETRY_MS 200
-
 static __thread vfud_dev *current_device;
 static __thread char *current_error;
+static struct device_hooks hooks;
 
 struct deferred_work {
     vfud_work_fn fn;
@@ -62,6 +57,28 @@ char *device_take_error(void)
 
     current_error = NULL;
     return e;
+}
+
+void device_set_hooks(const struct device_hooks *h)
+{
+    hooks = *h;
+}
+
+/* "STATUS=dev: ..." for the service manager, if the process wants it. */
+static void device_status(vfud_dev *dev, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void device_status(vfud_dev *dev, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    if (hooks.status == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    hooks.status(dev, msg);
 }
 
 bool device_log_enabled(const vfud_dev *dev, int level)
@@ -93,15 +110,15 @@ void device_log(const vfud_dev *dev, int level, const char *fmt, ...)
  * Timing plugin callbacks
  */
 static unsigned cb_limit_ms = 1000;
-static GMutex watch_lock;
-static GCond watch_cond;
-static GList *watched;        /* running devices */
-static GThread *watch_thread;
-static bool watch_quit;
 
 void device_set_callback_limit(unsigned ms)
 {
     cb_limit_ms = ms;
+}
+
+unsigned device_callback_limit(void)
+{
+    return cb_limit_ms;
 }
 
 /* Every region access passes here twice, so the clock is the coarse one:
@@ -109,7 +126,7 @@ void device_set_callback_limit(unsigned ms)
  * clock-source read (in a VM the biggest single item of the daemon's user
  * time in make bench).  Its tick (1-10 ms) is far below the limits this
  * serves, which are in hundreds of ms.  Microseconds; never 0. */
-static gint64 cb_clock(void)
+gint64 device_cb_clock(void)
 {
     struct timespec ts;
 
@@ -120,14 +137,13 @@ static gint64 cb_clock(void)
 void device_cb_enter(vfud_dev *dev, const char *name)
 {
     dev->cb_name = name;
-    dev->cb_reported = false;
-    __atomic_store_n(&dev->cb_started, cb_clock(), __ATOMIC_RELEASE);
+    __atomic_store_n(&dev->cb_started, device_cb_clock(), __ATOMIC_RELEASE);
 }
 
 void device_cb_leave(vfud_dev *dev)
 {
     gint64 t0 = __atomic_exchange_n(&dev->cb_started, 0, __ATOMIC_ACQ_REL);
-    gint64 ms = (cb_clock() - t0) / 1000;
+    gint64 ms = (device_cb_clock() - t0) / 1000;
 
     if (cb_limit_ms > 0 && t0 != 0 && ms >= cb_limit_ms) {
         dev_warn(dev, "plugin callback %s returned after %lld ms (limit %u ms)",
@@ -135,76 +151,16 @@ void device_cb_leave(vfud_dev *dev)
     }
 }
 
-/* Wakes twice per limit, only while some device runs. */
-static gpointer watchdog(gpointer data)
-{
-    g_mutex_lock(&watch_lock);
-    while (!watch_quit) {
-        gint64 now = cb_clock();
-
-        for (GList *l = watched; l != NULL; l = l->next) {
-            vfud_dev *dev = l->data;
-            gint64 t0 = __atomic_load_n(&dev->cb_started, __ATOMIC_ACQUIRE);
-
-            if (t0 != 0 && (now - t0) / 1000 >= cb_limit_ms && !dev->cb_reported) {
-                dev->cb_reported = true;
-                dev_warn(dev, "plugin callback %s has been running for %lld ms "
-                         "(limit %u ms); the client may give up waiting",
-                         dev->cb_name, (long long)((now - t0) / 1000), cb_limit_ms);
-            }
-        }
-        g_cond_wait_until(&watch_cond, &watch_lock,
-                          g_get_monotonic_time() + cb_limit_ms * 500);
-    }
-    g_mutex_unlock(&watch_lock);
-    return NULL;
-}
-
-static void watch_add(vfud_dev *dev)
-{
-    if (cb_limit_ms == 0) {
-        return;
-    }
-    g_mutex_lock(&watch_lock);
-    watched = g_list_prepend(watched, dev);
-    if (watch_thread == NULL) {
-        watch_quit = false;
-        watch_thread = g_thread_new("watchdog", watchdog, NULL);
-    }
-    g_mutex_unlock(&watch_lock);
-}
-
-static void watch_remove(vfud_dev *dev)
-{
-    GThread *t = NULL;
-
-    g_mutex_lock(&watch_lock);
-    watched = g_list_remove(watched, dev);
-    if (watched == NULL && watch_thread != NULL) {
-        watch_quit = true;
-        g_cond_broadcast(&watch_cond);
-        t = watch_thread;
-        watch_thread = NULL;
-    }
-    g_mutex_unlock(&watch_lock);
-    if (t != NULL) {
-        g_thread_join(t);
-    }
-}
-
 /* ------------------------------------------------------------------------
  * Creation and configuration
  */
-vfud_dev *device_new(const char *name, struct plugin *plugin)
+vfud_dev *device_new(const char *name, const struct vfud_plugin *ops)
 {
     vfud_dev *dev = g_new0(vfud_dev, 1);
 
     dev->name = g_strdup(name);
-    dev->plugin = plugin;
-    dev->ops = &plugin->ops;
+    dev->ops = ops;
     dev->log_level = -1;
-    dev->listen_fd = -1;
-    dev->sock.fd = -1;
     for (unsigned i = 0; i < VFUD_NR_REGIONS; i++) {
         region_init(&dev->regions[i]);
     }
@@ -228,25 +184,28 @@ static void report_failure(vfud_dev *dev, const char *where, const char *what,
               why != NULL ? why : g_strerror(r < 0 ? -r : EINVAL));
 }
 
-static char *location(const char *file, unsigned line)
+bool device_knows_key(const struct vfud_plugin *ops, const char *key)
 {
-    if (line == 0) {
-        return g_strdup(file);
+    const struct vfud_config_key *k = ops->config_keys;
+
+    if (k == NULL) {
+        return true;
     }
-    return g_strdup_printf("%s:%u", file, line);
+    for (; k->name != NULL; k++) {
+        if (strcmp(k->name, key) == 0 || g_pattern_match_simple(k->name, key)) {
+            return true;
+        }
+    }
+    return false;
 }
 
-int device_configure(vfud_dev *dev, const char *file,
-                     const struct device_config *cfg)
+int device_configure(vfud_dev *dev, const char *where,
+                     const struct device_key *keys, unsigned n)
 {
     int r, errors = 0;
 
     g_free(dev->where);
-    g_free(dev->socket_where);
-    dev->write_multiple = cfg->write_multiple;
-    dev->where = location(file, cfg->line);
-    dev->socket_where = location(file, cfg->socket != NULL ? cfg->socket_line
-                                                           : cfg->line);
+    dev->where = g_strdup(where);
     if (dev->ops->create != NULL) {
         r = dev->ops->create(dev);
         if (r < 0) {
@@ -255,17 +214,16 @@ int device_configure(vfud_dev *dev, const char *file,
         }
     }
     dev->created = true;
-    for (guint i = 0; i < cfg->keys->len; i++) {
-        const struct config_entry *e = g_ptr_array_index(cfg->keys, i);
-        g_autofree char *at = location(file, e->line);
+    for (unsigned i = 0; i < n; i++) {
+        const struct device_key *e = &keys[i];
 
-        if (!plugin_knows_key(dev->plugin, e->key)) {
-            log_error(NULL, "%s: [%s] unknown key '%s'", at, dev->name, e->key);
+        if (!device_knows_key(dev->ops, e->key)) {
+            log_error(NULL, "%s: [%s] unknown key '%s'", e->where, dev->name, e->key);
             errors++;
             continue;
         }
         if (dev->ops->config == NULL) {
-            log_error(NULL, "%s: [%s] plugin '%s' takes no keys ('%s')", at,
+            log_error(NULL, "%s: [%s] plugin '%s' takes no keys ('%s')", e->where,
                       dev->name, dev->ops->name, e->key);
             errors++;
             continue;
@@ -274,7 +232,7 @@ int device_configure(vfud_dev *dev, const char *file,
         if (r < 0) {
             g_autofree char *why = device_take_error();
 
-            log_error(NULL, "%s: [%s] %s = %s: %s", at, dev->name, e->key,
+            log_error(NULL, "%s: [%s] %s = %s: %s", e->where, dev->name, e->key,
                       e->value, why != NULL ? why : g_strerror(-r));
             errors++;
         }
@@ -353,8 +311,6 @@ struct conn *device_get_conn(vfud_dev *dev)
     return c;
 }
 
-static gboolean on_accept(gint fd, GIOCondition cond, gpointer data);
-
 /* A client that has not negotiated VERSION in time is dropped: one client
  * at a time means a silent connection would keep QEMU out for good. */
 static unsigned handshake_timeout_ms = 10000;
@@ -399,114 +355,8 @@ static void handshake_cancel(vfud_dev *dev)
     }
 }
 
-static void listen_watch(vfud_dev *dev)
+int device_attach(vfud_dev *dev, int cfd, const struct ucred *cred)
 {
-    dev->listen_src = g_unix_fd_source_new(dev->listen_fd, G_IO_IN);
-    g_source_set_callback(dev->listen_src, G_SOURCE_FUNC(on_accept), dev, NULL);
-    g_source_attach(dev->listen_src, dev->ctx);
-}
-
-static gboolean listen_resume(gpointer data)
-{
-    vfud_dev *dev = data;
-
-    listen_watch(dev);
-    return G_SOURCE_REMOVE;
-}
-
-/* Out of fds: the pending connection stays in the backlog and the socket
- * stays readable, so stop watching it for a while instead of spinning. */
-static void listen_pause(vfud_dev *dev, int err)
-{
-    GSource *t = g_timeout_source_new(ACCEPT_RETRY_MS);
-
-    dev_warn(dev, "cannot accept a client: %s; retrying in %d ms",
-             g_strerror(err), ACCEPT_RETRY_MS);
-    g_source_destroy(dev->listen_src);
-    g_source_unref(dev->listen_src);
-    dev->listen_src = NULL;
-    g_source_set_callback(t, listen_resume, dev, NULL);
-    g_source_attach(t, dev->ctx);
-    g_source_unref(t);
-}
-
-#ifndef SO_PEERGROUPS
-#define SO_PEERGROUPS 59 /* Linux 4.13 */
-#endif
-
-static bool id_listed(const GArray *ids, guint32 id)
-{
-    for (guint i = 0; ids != NULL && i < ids->len; i++) {
-        if (g_array_index(ids, guint32, i) == id) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* allowed-uids / allowed-gids, from the peer's credentials as the kernel
- * recorded them at connect(): its uid, its group and (SO_PEERGROUPS) its
- * supplementary groups. */
-static bool peer_allowed(vfud_dev *dev, int fd, const struct ucred *cred)
-{
-    bool ok = false;
-
-    g_mutex_lock(&dev->conn_lock);
-    if ((dev->allowed_uids == NULL || dev->allowed_uids->len == 0) &&
-        (dev->allowed_gids == NULL || dev->allowed_gids->len == 0)) {
-        ok = true;
-    } else if (cred->pid < 0) {
-        ok = false; /* no credentials: nothing to check against */
-    } else if (id_listed(dev->allowed_uids, cred->uid) ||
-               id_listed(dev->allowed_gids, cred->gid)) {
-        ok = true;
-    } else if (dev->allowed_gids != NULL && dev->allowed_gids->len > 0) {
-        gid_t groups[256];
-        socklen_t len = sizeof(groups);
-
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
-            for (size_t i = 0; i < len / sizeof(gid_t) && !ok; i++) {
-                ok = id_listed(dev->allowed_gids, groups[i]);
-            }
-        }
-    }
-    g_mutex_unlock(&dev->conn_lock);
-    return ok;
-}
-
-static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
-{
-    vfud_dev *dev = data;
-    struct ucred cred = { .pid = -1 };
-    socklen_t len = sizeof(cred);
-    int cfd;
-
-    cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (cfd < 0) {
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-            errno == ENOMEM) {
-            listen_pause(dev, errno);
-            return G_SOURCE_REMOVE;
-        }
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-            dev_warn(dev, "accept failed: %s", g_strerror(errno));
-        }
-        return G_SOURCE_CONTINUE;
-    }
-    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-        cred.pid = -1;
-        cred.uid = (uid_t)-1;
-        cred.gid = (gid_t)-1;
-    }
-    if (!peer_allowed(dev, cfd, &cred)) {
-        /* Before reading a single byte: the device never sees it. */
-        dev_warn(dev, "refused a client (pid %d uid %u gid %u): not in "
-                 "allowed-uids or allowed-gids", (int)cred.pid,
-                 (unsigned)cred.uid, (unsigned)cred.gid);
-        dev->clients_refused++;
-        close(cfd);
-        return G_SOURCE_CONTINUE;
-    }
     if (dev->conn != NULL && conn_finish_if_hung_up(dev->conn)) {
         /* The last client closed just before this one connected: we saw
          * the new connection before its EOF. */
@@ -515,23 +365,20 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
     if (dev->conn != NULL) {
         /* One client at a time; the current one is not disturbed. */
         dev_warn(dev, "refused a second client (pid %d uid %u): the device "
-                 "is serving pid %d", (int)cred.pid, (unsigned)cred.uid,
+                 "is serving pid %d", (int)cred->pid, (unsigned)cred->uid,
                  (int)dev->conn->pid);
-        dev->clients_refused++;
-        close(cfd);
-        return G_SOURCE_CONTINUE;
+        return -EBUSY;
     }
     g_mutex_lock(&dev->conn_lock);
     dev->conn = conn_new(dev, cfd);
     dev->conn->write_multiple = dev->write_multiple;
     dev->client_since = g_get_real_time();
     g_mutex_unlock(&dev->conn_lock);
-    dev->clients_served++;
     handshake_deadline(dev);
-    dev_info(dev, "client connected (pid %d uid %u gid %u)", (int)cred.pid,
-             (unsigned)cred.uid, (unsigned)cred.gid);
-    sd_notify_printf("STATUS=%s: client pid %d connected", dev->name, (int)cred.pid);
-    return G_SOURCE_CONTINUE;
+    dev_info(dev, "client connected (pid %d uid %u gid %u)", (int)cred->pid,
+             (unsigned)cred->uid, (unsigned)cred->gid);
+    device_status(dev, "client pid %d connected", (int)cred->pid);
+    return 0;
 }
 
 void device_client_gone(vfud_dev *dev, const char *why)
@@ -568,7 +415,7 @@ void device_client_gone(vfud_dev *dev, const char *why)
     }
     dev_info(dev, "client disconnected (%s) after %llu messages, %llu errors",
              why, (unsigned long long)c->msgs_in, (unsigned long long)c->errors);
-    sd_notify_printf("STATUS=%s: client disconnected (%s)", dev->name, why);
+    device_status(dev, "client disconnected (%s)", why);
     conn_unref(c);
 }
 
@@ -651,215 +498,6 @@ void device_run_deferred(vfud_dev *dev)
 }
 
 /* ------------------------------------------------------------------------
- * Operations: stopping without waiting, access, snapshots
- */
-struct device_stop_request {
-    vfud_dev *dev;
-    bool force;
-    const char *why;
-    GMainContext *ctx;
-    device_stopped_fn done;
-    void *opaque;
-    int result;
-};
-
-static void stop_request_free(gpointer data)
-{
-    struct device_stop_request *rq = data;
-
-    g_main_context_unref(rq->ctx);
-    g_free(rq);
-}
-
-/* Main context: hand the outcome to whoever asked. */
-static gboolean stop_answered(gpointer data)
-{
-    struct device_stop_request *rq = data;
-    vfud_dev *dev = rq->dev;
-
-    g_source_unref(dev->stop_src); /* the context keeps it until we return */
-    dev->stop_src = NULL;
-    dev->stop_rq = NULL;
-    rq->done(dev, rq->result, rq->opaque); /* may free dev */
-    return G_SOURCE_REMOVE;
-}
-
-/* Device thread (or main, before the thread exists): post the answer. */
-static void stop_answer(vfud_dev *dev, int result)
-{
-    struct device_stop_request *rq = dev->stop_rq;
-    GSource *s = g_idle_source_new();
-
-    rq->result = result;
-    g_source_set_callback(s, stop_answered, rq, stop_request_free);
-    /* Set before attaching: the answer may run at once on the main thread. */
-    dev->stop_src = s;
-    g_source_attach(s, rq->ctx);
-}
-
-static gboolean stop_on_thread(gpointer data)
-{
-    vfud_dev *dev = data;
-    struct device_stop_request *rq = dev->stop_rq;
-
-    if (!rq->force && dev->conn != NULL) {
-        /* A client came since the caller looked: it is not disturbed. */
-        stop_answer(dev, -EBUSY);
-        return G_SOURCE_REMOVE;
-    }
-    if (dev->listen_src != NULL) {
-        /* Accept nobody else while going. */
-        g_source_destroy(dev->listen_src);
-        g_source_unref(dev->listen_src);
-        dev->listen_src = NULL;
-    }
-    if (dev->conn != NULL) {
-        device_client_gone(dev, rq->why);
-    }
-    g_main_loop_quit(dev->loop); /* device_thread() posts the answer */
-    return G_SOURCE_REMOVE;
-}
-
-void device_stop_async(vfud_dev *dev, bool force, const char *why,
-                       GMainContext *ctx, device_stopped_fn done, void *opaque)
-{
-    struct device_stop_request *rq = g_new0(struct device_stop_request, 1);
-    GSource *s;
-
-    rq->dev = dev;
-    rq->force = force;
-    rq->why = why;
-    rq->ctx = g_main_context_ref(ctx);
-    rq->done = done;
-    rq->opaque = opaque;
-    dev->stop_rq = rq;
-    if (dev->thread == NULL) {
-        stop_answer(dev, 0);
-        return;
-    }
-    s = g_idle_source_new();
-    g_source_set_priority(s, G_PRIORITY_HIGH);
-    g_source_set_callback(s, stop_on_thread, dev, NULL);
-    g_source_attach(s, dev->ctx);
-    g_source_unref(s);
-}
-
-static GArray *ids_copy(const GArray *ids)
-{
-    GArray *c;
-
-    if (ids == NULL || ids->len == 0) {
-        return NULL;
-    }
-    c = g_array_sized_new(FALSE, FALSE, sizeof(guint32), ids->len);
-    g_array_append_vals(c, ids->data, ids->len);
-    return c;
-}
-
-void device_set_access(vfud_dev *dev, const GArray *uids, const GArray *gids)
-{
-    GArray *old_u, *old_g;
-
-    g_mutex_lock(&dev->conn_lock);
-    old_u = dev->allowed_uids;
-    old_g = dev->allowed_gids;
-    dev->allowed_uids = ids_copy(uids);
-    dev->allowed_gids = ids_copy(gids);
-    g_mutex_unlock(&dev->conn_lock);
-    if (old_u != NULL) {
-        g_array_unref(old_u);
-    }
-    if (old_g != NULL) {
-        g_array_unref(old_g);
-    }
-}
-
-bool device_has_client(vfud_dev *dev)
-{
-    bool r;
-
-    g_mutex_lock(&dev->conn_lock);
-    r = dev->conn != NULL;
-    g_mutex_unlock(&dev->conn_lock);
-    return r;
-}
-
-/* The device thread writes these plainly; a relaxed atomic read gets some
- * recent value without tearing. */
-#define READ_COUNTER(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-
-void device_snapshot(vfud_dev *dev, struct device_snapshot *s)
-{
-    struct conn *c;
-
-    memset(s, 0, sizeof(*s));
-    s->phase = dev->phase;
-    s->pid = -1;
-    s->log_level = __atomic_load_n(&dev->log_level, __ATOMIC_RELAXED);
-    s->clients_served = READ_COUNTER(dev->clients_served);
-    s->clients_refused = READ_COUNTER(dev->clients_refused);
-    s->isolated = dev->isolate;
-    s->iso_pid = READ_COUNTER(dev->iso_pid);
-    s->iso_restarts = READ_COUNTER(dev->iso_restarts);
-
-    /* conn stays allocated while it is dev->conn (conn_lock). */
-    g_mutex_lock(&dev->conn_lock);
-    c = dev->conn;
-    if (c != NULL) {
-        s->connected = true;
-        s->versioned = READ_COUNTER(c->versioned);
-        s->pid = c->pid;
-        s->uid = c->uid;
-        s->gid = c->gid;
-        s->since = dev->client_since;
-        s->client.msgs_in = READ_COUNTER(c->msgs_in);
-        s->client.bytes_in = READ_COUNTER(c->bytes_in);
-        s->client.msgs_out = READ_COUNTER(c->msgs_out);
-        s->client.bytes_out = READ_COUNTER(c->bytes_out);
-        s->client.errors = READ_COUNTER(c->errors);
-    }
-    s->past = dev->totals;
-    g_mutex_unlock(&dev->conn_lock);
-
-    if (dev->phase >= DEV_REALIZED && dev->dma.windows != NULL) {
-        g_rw_lock_reader_lock(&dev->dma.lock);
-        s->dma_windows = dev->dma.windows->len;
-        s->dma_bytes = dev->dma.mapped_bytes;
-        g_rw_lock_reader_unlock(&dev->dma.lock);
-    }
-    g_mutex_lock(&dev->irq.lock);
-    for (unsigned t = 0; t < VFUD_NR_IRQ_TYPES; t++) {
-        s->irq_count[t] = dev->irq.count[t];
-        for (unsigned i = 0; dev->irq.vec[t] != NULL && i < dev->irq.count[t]; i++) {
-            if (dev->irq.vec[t][i].efd >= 0) {
-                s->irq_attached[t]++;
-            }
-        }
-    }
-    s->irq_raised = dev->irq.stats_raised;
-    s->irq_delivered = dev->irq.stats_delivered;
-    g_mutex_unlock(&dev->irq.lock);
-
-    /* Config space bytes the guest writes through the device thread: a
-     * stale bit at worst, for display only. */
-    if (dev->pci_declared) {
-        if (pci_config_msix_enabled(&dev->pci)) {
-            s->irq_mode = "msix";
-        } else if (pci_config_msi_enabled(&dev->pci)) {
-            s->irq_mode = "msi";
-        } else if (dev->irq.count[VFUD_IRQ_INTX] > 0 &&
-                   !pci_config_intx_disabled(&dev->pci)) {
-            s->irq_mode = "intx";
-        } else {
-            s->irq_mode = "none";
-        }
-        s->bus_master = pci_config_bus_master(&dev->pci);
-    } else {
-        s->irq_mode = "none";
-    }
-}
-
-/* ------------------------------------------------------------------------
  * Serving
  */
 static gpointer device_thread(gpointer data)
@@ -871,58 +509,30 @@ static gpointer device_thread(gpointer data)
     g_main_loop_run(dev->loop);
     /* Leaving: the client (if any) goes first, while the plugin lives. */
     device_client_gone(dev, "daemon stopping");
-    if (dev->isolate) {
-        isolate_stop(dev);
-    }
     if (dev->worker != NULL) {
         worker_drain(dev->worker, NULL);
     }
     device_run_deferred(dev);
+    if (hooks.thread_exit != NULL) {
+        hooks.thread_exit(dev);
+    }
     g_main_context_pop_thread_default(dev->ctx);
     g_free(current_error);
     current_error = NULL;
     current_device = NULL;
-    if (dev->stop_rq != NULL) {
-        stop_answer(dev, 0);
-    }
     return NULL;
 }
 
-int device_start(vfud_dev *dev, const struct device_socket *sock)
+void device_start_thread(vfud_dev *dev)
 {
-    g_autofree char *why = NULL;
-    int r;
+    dev->loop = g_main_loop_new(dev->ctx, FALSE);
+    dev->phase = DEV_RUNNING;
+    dev->thread = g_thread_new(dev->name, device_thread, dev);
+}
 
-    dev->sock = *sock;
-    dev->sock.path = g_strdup(sock->path);
-    if (sock->fd >= 0) {
-        dev->listen_fd = sock->fd;
-    } else {
-        r = listener_bind(&dev->sock, &dev->listen_fd, &why);
-        if (r < 0) {
-            log_error(NULL, "%s: [%s] %s", dev->socket_where, dev->name, why);
-            return r;
-        }
-        dev->unlink_on_stop = true;
-    }
-    util_set_nonblock(dev->listen_fd, true);
-    if (dev->isolate) {
-        /* The plugin instance lives in the child: the one realized here
-         * only proved the configuration good. */
-        if (dev->created && dev->ops->destroy != NULL) {
-            dev->ops->destroy(dev);
-        }
-        dev->created = false;
-        r = isolate_start(dev);
-        if (r < 0) {
-            return r;
-        }
-        dev->loop = g_main_loop_new(dev->ctx, FALSE);
-        dev->phase = DEV_RUNNING;
-        dev->thread = g_thread_new(dev->name, device_thread, dev);
-        return 0;
-    }
-    listen_watch(dev);
+int device_start(vfud_dev *dev)
+{
+    int r;
 
     if (dev->ops->start != NULL) {
         r = dev->ops->start(dev);
@@ -931,10 +541,7 @@ int device_start(vfud_dev *dev, const struct device_socket *sock)
             return r;
         }
     }
-    dev->loop = g_main_loop_new(dev->ctx, FALSE);
-    dev->phase = DEV_RUNNING;
-    dev->thread = g_thread_new(dev->name, device_thread, dev);
-    watch_add(dev);
+    device_start_thread(dev);
     return 0;
 }
 
@@ -957,19 +564,6 @@ void device_stop(vfud_dev *dev)
         g_source_unref(s);
         g_thread_join(dev->thread);
         dev->thread = NULL;
-        watch_remove(dev);
-    }
-    if (dev->stop_src != NULL) {
-        /* A device_stop_async answer nobody will take now (shutdown). */
-        g_source_destroy(dev->stop_src);
-        g_source_unref(dev->stop_src);
-        dev->stop_src = NULL;
-        dev->stop_rq = NULL;
-    }
-    if (dev->listen_src != NULL) {
-        g_source_destroy(dev->listen_src);
-        g_source_unref(dev->listen_src);
-        dev->listen_src = NULL;
     }
     if (dev->worker != NULL) {
         worker_free(dev->worker);
@@ -978,12 +572,6 @@ void device_stop(vfud_dev *dev)
     if (dev->created && dev->ops->destroy != NULL) {
         dev->ops->destroy(dev);
         dev->created = false;
-    }
-    if (dev->listen_fd >= 0) {
-        util_close(&dev->listen_fd);
-        if (dev->unlink_on_stop && dev->sock.path != NULL) {
-            unlink(dev->sock.path);
-        }
     }
     dev->phase = DEV_STOPPED;
 }
@@ -1009,22 +597,13 @@ void device_free(vfud_dev *dev)
     irq_cleanup(&dev->irq);
     dma_cleanup(&dev->dma);
     migration_free(dev);
-    if (dev->allowed_uids != NULL) {
-        g_array_unref(dev->allowed_uids);
-    }
-    if (dev->allowed_gids != NULL) {
-        g_array_unref(dev->allowed_gids);
-    }
     g_mutex_clear(&dev->conn_lock);
     g_mutex_clear(&dev->defer_lock);
     if (dev->loop != NULL) {
         g_main_loop_unref(dev->loop);
     }
     g_main_context_unref(dev->ctx);
-    g_free(dev->sock.path);
     g_free(dev->where);
-    g_free(dev->socket_where);
-    g_free(dev->iso_config);
     g_free(dev->name);
     g_free(dev);
 }

@@ -21,8 +21,8 @@ ENGINE_SOURCES = \
 
 noinst_LTLIBRARIES += engine/libengine.la
 engine_libengine_la_SOURCES = $(ENGINE_SOURCES)
-engine_libengine_la_CPPFLAGS = $(ENGINE_CPPFLAGS) -I$(top_srcdir)/daemon
-engine_libengine_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
+engine_libengine_la_CPPFLAGS = $(ENGINE_CPPFLAGS)
+engine_libengine_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
 # What a program linking the engine links too.
 ENGINE_LIBS = engine/libengine.la common/protocol/libprotocol.la \
-	common/utils/libutils.la $(GLIB_LIBS) $(LIBS)
+	common/utils/libutils.la $(GLIB_LIBS) $(JSONC_LIBS) $(LIBS)

@@ -44,7 +44,6 @@
 #include "fuzz.h"
 #include "irq.h"
 #include "log.h"
-#include "plugin_loader.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -62,6 +61,7 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <glib-unix.h>
 
 /* Guest RAM memfds: large enough for the windows of the captures (QEMU
  * maps 512 MiB); sparse, so only what the device touches costs memory. */
@@ -123,37 +123,58 @@ static void die(const char *fmt, ...)
     abort();
 }
 
-/* What plugin_open() does after dlsym(), for a plugin linked in. */
-static struct plugin *linked_plugin(struct vfud_plugin *(*init)(void))
+/* What the daemon's plugin_open() does after dlsym(), for a plugin linked
+ * in. */
+static const struct vfud_plugin *linked_plugin(struct vfud_plugin *(*init)(void))
 {
-    struct plugin *p = g_new0(struct plugin, 1);
+    struct vfud_plugin *ops = g_new0(struct vfud_plugin, 1);
     struct vfud_plugin *raw = init();
 
-    p->path = g_strdup("(linked in)");
-    memcpy(&p->ops, raw, MIN(sizeof(p->ops), raw->_struct_size));
-    p->users = 1;
-    if (p->ops.load != NULL && p->ops.load() < 0) {
-        die("%s: load failed", p->ops.name);
+    memcpy(ops, raw, MIN(sizeof(*ops), raw->_struct_size));
+    if (ops->load != NULL && ops->load() < 0) {
+        die("%s: load failed", ops->name);
     }
-    return p;
+    return ops;
+}
+
+/* What the daemon's listener does, access lists aside: hand each
+ * connection to the engine, on the device thread. */
+static gboolean on_accept(gint lfd, GIOCondition cond, gpointer data)
+{
+    vfud_dev *dev = data;
+    struct ucred cred = { .pid = -1 };
+    socklen_t len = sizeof(cred);
+    int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+    if (cfd < 0) {
+        return G_SOURCE_CONTINUE;
+    }
+    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        cred.pid = -1;
+        cred.uid = (uid_t)-1;
+        cred.gid = (gid_t)-1;
+    }
+    if (device_attach(dev, cfd, &cred) < 0) {
+        close(cfd);
+    }
+    return G_SOURCE_CONTINUE;
 }
 
 static void device_setup(struct fuzz_device *fd)
 {
-    struct daemon_config *cfg = config_new("fuzz");
-    struct device_config *dc = config_add_device(cfg, fd->name, 1);
-    struct device_socket sock = { .fd = -1 };
+    struct device_key keys[8];
+    unsigned n = 0;
+    GSource *src;
     int lfd;
 
-    for (unsigned i = 0; fd->keys[i] != NULL; i += 2) {
-        config_device_add_key(dc, fd->keys[i], fd->keys[i + 1], 2 + i / 2);
+    for (unsigned i = 0; fd->keys[i] != NULL && n < G_N_ELEMENTS(keys); i += 2) {
+        keys[n++] = (struct device_key){ fd->keys[i], fd->keys[i + 1], "fuzz" };
     }
-    dc->write_multiple = fd->write_multiple;
     fd->dev = device_new(fd->name, linked_plugin(fd->init));
-    if (device_configure(fd->dev, "fuzz", dc) < 0 || device_realize(fd->dev) < 0) {
+    fd->dev->write_multiple = fd->write_multiple;
+    if (device_configure(fd->dev, "fuzz", keys, n) < 0 || device_realize(fd->dev) < 0) {
         die("%s: cannot create the device", fd->name);
     }
-    config_free(cfg);
 
     /* An abstract socket: nothing to clean up in the file system. */
     fd->addr.sun_family = AF_UNIX;
@@ -166,8 +187,12 @@ static void device_setup(struct fuzz_device *fd)
         listen(lfd, 4) < 0) {
         die("%s: listening socket: %s", fd->name, strerror(errno));
     }
-    sock.fd = lfd;
-    if (device_start(fd->dev, &sock) < 0) {
+    util_set_nonblock(lfd, true);
+    src = g_unix_fd_source_new(lfd, G_IO_IN);
+    g_source_set_callback(src, G_SOURCE_FUNC(on_accept), fd->dev, NULL);
+    g_source_attach(src, fd->dev->ctx);
+    g_source_unref(src);
+    if (device_start(fd->dev) < 0) {
         die("%s: cannot start the device", fd->name);
     }
 }

@@ -36,11 +36,11 @@ EXTRA_DIST += tests/fuzz/capture2seed.py tests/fuzz/corpus tests/fuzz/regression
 FUZZ_TARGET_SOURCES = tests/fuzz/fuzz_engine.c tests/fuzz/fuzz.h \
 	tests/fuzz/plugin_testdev.c tests/fuzz/plugin_gpio.c
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/fuzz
-# What the engine target is built from besides its own files: the engine,
-# the shared code, and the process's files it sets devices up with.
-FUZZ_ENGINE_FILES = $(ENGINE_SOURCES) $(PROTOCOL_SOURCES) $(UTILS_SOURCES) \
-	$(DAEMON_PROC_SOURCES)
-FUZZ_ENGINE_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(LIBS)
+FUZZ_ENGINE_CPPFLAGS = $(ENGINE_CPPFLAGS) -I$(top_srcdir)/tests/fuzz
+# What the engine target is built from besides its own files: the engine
+# and the shared code, nothing of the process (daemon/).
+FUZZ_ENGINE_FILES = $(ENGINE_SOURCES) $(PROTOCOL_SOURCES) $(UTILS_SOURCES)
+FUZZ_ENGINE_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(LIBS)
 
 # The NVMe target: the plugin's sources but nvme.c (plugin_nvme.c renames
 # its registration) and ctrl.c (fuzz_nvme_sync.c includes it), and the
@@ -75,11 +75,11 @@ TESTS += tests/fuzz/test_fuzz_nvme_replay
 endif
 endif
 tests_fuzz_test_fuzz_replay_SOURCES = tests/fuzz/fuzz_main.c \
-	$(FUZZ_TARGET_SOURCES) $(DAEMON_PROC_SOURCES)
-tests_fuzz_test_fuzz_replay_CPPFLAGS = $(FUZZ_CPPFLAGS) -DFUZZ_REPLAY \
+	$(FUZZ_TARGET_SOURCES)
+tests_fuzz_test_fuzz_replay_CPPFLAGS = $(FUZZ_ENGINE_CPPFLAGS) -DFUZZ_REPLAY \
 	-DFUZZ_SRCDIR='"$(abs_top_srcdir)/tests/fuzz"'
-tests_fuzz_test_fuzz_replay_CFLAGS = $(DAEMON_CFLAGS)
-tests_fuzz_test_fuzz_replay_LDADD = $(DAEMON_LIBS)
+tests_fuzz_test_fuzz_replay_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
+tests_fuzz_test_fuzz_replay_LDADD = $(ENGINE_LIBS)
 
 tests_fuzz_test_fuzz_nvme_replay_SOURCES = tests/fuzz/fuzz_main.c $(FUZZ_NVME_SOURCES)
 tests_fuzz_test_fuzz_nvme_replay_CPPFLAGS = $(FUZZ_NVME_CPPFLAGS) -DFUZZ_REPLAY \
@@ -114,8 +114,8 @@ CLEANFILES += tests/fuzz/fuzz_engine tests/fuzz/fuzz_nvme
 
 if HAVE_LIBFUZZER
 tests/fuzz/fuzz_engine: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(FUZZ_ENGINE_FILES)) config.h
-	$(AM_V_GEN)$(CLANG) $(FUZZ_CFLAGS) $(DEFS) $(FUZZ_CPPFLAGS) $(CPPFLAGS) \
-		$(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
+	$(AM_V_GEN)$(CLANG) $(FUZZ_CFLAGS) $(DEFS) $(FUZZ_ENGINE_CPPFLAGS) $(CPPFLAGS) \
+		$(GLIB_CFLAGS) $(JSONC_CFLAGS) \
 		$(addprefix $(srcdir)/,$(FUZZ_C_FILES)) -o $@ $(FUZZ_ENGINE_LIBS)
 
 tests/fuzz/fuzz_nvme: $(addprefix $(srcdir)/,$(FUZZ_NVME_SOURCES)) \
@@ -162,9 +162,9 @@ LLVM_COV = llvm-cov
 FUZZ_COV_FLAGS = -std=gnu11 -pthread -g -O0 -fprofile-instr-generate -fcoverage-mapping
 tests/fuzz/fuzz_cov: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(FUZZ_ENGINE_FILES)) \
 		$(srcdir)/tests/fuzz/fuzz_main.c config.h
-	$(AM_V_GEN)$(CLANG) $(FUZZ_COV_FLAGS) $(DEFS) $(FUZZ_CPPFLAGS) $(CPPFLAGS) \
+	$(AM_V_GEN)$(CLANG) $(FUZZ_COV_FLAGS) $(DEFS) $(FUZZ_ENGINE_CPPFLAGS) $(CPPFLAGS) \
 		-DFUZZ_REPLAY -DFUZZ_SRCDIR='"$(abs_top_srcdir)/tests/fuzz"' \
-		$(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) \
+		$(GLIB_CFLAGS) $(JSONC_CFLAGS) \
 		$(addprefix $(srcdir)/,$(FUZZ_C_FILES)) $(srcdir)/tests/fuzz/fuzz_main.c \
 		-o $@ $(FUZZ_ENGINE_LIBS)
 tests/fuzz/fuzz_nvme_cov: $(addprefix $(srcdir)/,$(FUZZ_NVME_SOURCES)) \
