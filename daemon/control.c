@@ -728,7 +728,7 @@ static void handle_line(struct control_conn *cc, const char *line, size_t len)
 /* ------------------------------------------------------------------------
  * Connections
  */
-static void conn_close(struct control_conn *cc)
+static void control_conn_close(struct control_conn *cc)
 {
     struct control *ctl = cc->ctl;
 
@@ -818,7 +818,7 @@ static void conn_process(struct control_conn *cc)
     if (!conn_flush(cc) ||
         (cc->eof && cc->pending == NULL && cc->in->len == 0 &&
          cc->out->len == cc->out_off)) {
-        conn_close(cc);
+        control_conn_close(cc);
         return;
     }
     conn_update(cc);
@@ -887,7 +887,7 @@ static GSourceFuncs fd_source_funcs = {
     .dispatch = fd_source_dispatch,
 };
 
-static void conn_new(struct control *ctl, int fd)
+static void control_conn_new(struct control *ctl, int fd)
 {
     struct control_conn *cc = g_new0(struct control_conn, 1);
     struct ucred cred = { .pid = -1, .uid = (uid_t)-1, .gid = (gid_t)-1 };
@@ -927,7 +927,7 @@ static gboolean on_control_accept(gint fd, GIOCondition cond, gpointer data)
         close(cfd);
         return G_SOURCE_CONTINUE;
     }
-    conn_new(ctl, cfd);
+    control_conn_new(ctl, cfd);
     return G_SOURCE_CONTINUE;
 }
 
@@ -971,7 +971,7 @@ void control_free(struct control *ctl)
         return;
     }
     while (ctl->conns != NULL) {
-        conn_close(ctl->conns->data);
+        control_conn_close(ctl->conns->data);
     }
     g_source_destroy(ctl->listen_src);
     g_source_unref(ctl->listen_src);

@@ -12,21 +12,21 @@ struct timed {
     gint64 reported; /* the cb_started already logged, or 0 */
 };
 
-static GMutex watch_lock;
-static GCond watch_cond;
-static GList *watched;        /* struct timed: running devices */
-static GThread *watch_thread;
-static bool watch_quit;
+static GMutex wd_lock;
+static GCond wd_cond;
+static GList *timed_devs;        /* struct timed: running devices */
+static GThread *wd_thread;
+static bool wd_quit;
 
 /* Wakes twice per limit, only while some device runs. */
 static gpointer watchdog(gpointer data)
 {
-    g_mutex_lock(&watch_lock);
-    while (!watch_quit) {
+    g_mutex_lock(&wd_lock);
+    while (!wd_quit) {
         unsigned limit_ms = device_callback_limit();
         gint64 now = device_cb_clock();
 
-        for (GList *l = watched; l != NULL; l = l->next) {
+        for (GList *l = timed_devs; l != NULL; l = l->next) {
             struct timed *w = l->data;
             vfud_dev *dev = w->dev;
             gint64 t0 = __atomic_load_n(&dev->cb_started, __ATOMIC_ACQUIRE);
@@ -38,10 +38,10 @@ static gpointer watchdog(gpointer data)
                          dev->cb_name, (long long)((now - t0) / 1000), limit_ms);
             }
         }
-        g_cond_wait_until(&watch_cond, &watch_lock,
+        g_cond_wait_until(&wd_cond, &wd_lock,
                           g_get_monotonic_time() + limit_ms * 500);
     }
-    g_mutex_unlock(&watch_lock);
+    g_mutex_unlock(&wd_lock);
     return NULL;
 }
 
@@ -54,36 +54,36 @@ void watchdog_add(vfud_dev *dev)
     }
     w = g_new0(struct timed, 1);
     w->dev = dev;
-    g_mutex_lock(&watch_lock);
-    watched = g_list_prepend(watched, w);
-    if (watch_thread == NULL) {
-        watch_quit = false;
-        watch_thread = g_thread_new("watchdog", watchdog, NULL);
+    g_mutex_lock(&wd_lock);
+    timed_devs = g_list_prepend(timed_devs, w);
+    if (wd_thread == NULL) {
+        wd_quit = false;
+        wd_thread = g_thread_new("watchdog", watchdog, NULL);
     }
-    g_mutex_unlock(&watch_lock);
+    g_mutex_unlock(&wd_lock);
 }
 
 void watchdog_remove(vfud_dev *dev)
 {
     GThread *t = NULL;
 
-    g_mutex_lock(&watch_lock);
-    for (GList *l = watched; l != NULL; l = l->next) {
+    g_mutex_lock(&wd_lock);
+    for (GList *l = timed_devs; l != NULL; l = l->next) {
         struct timed *w = l->data;
 
         if (w->dev == dev) {
-            watched = g_list_delete_link(watched, l);
+            timed_devs = g_list_delete_link(timed_devs, l);
             g_free(w);
             break;
         }
     }
-    if (watched == NULL && watch_thread != NULL) {
-        watch_quit = true;
-        g_cond_broadcast(&watch_cond);
-        t = watch_thread;
-        watch_thread = NULL;
+    if (timed_devs == NULL && wd_thread != NULL) {
+        wd_quit = true;
+        g_cond_broadcast(&wd_cond);
+        t = wd_thread;
+        wd_thread = NULL;
     }
-    g_mutex_unlock(&watch_lock);
+    g_mutex_unlock(&wd_lock);
     if (t != NULL) {
         g_thread_join(t);
     }

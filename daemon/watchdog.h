@@ -12,7 +12,7 @@
 #include <vfiouserd/plugin.h>
 
 /* A device starts or stops running (main thread).  The thread runs while
- * some device is watched, and not at all with the limit 0. */
+ * some device is timed, and not at all with the limit 0. */
 void watchdog_add(vfud_dev *dev);
 void watchdog_remove(vfud_dev *dev);
 

@@ -17,6 +17,7 @@
 
 #include "conn.h"
 #include "device.h"
+#include "dispatch.h"
 #include "dma.h"
 #include "dma_log.h"
 #include "dma_verify.h"

@@ -84,9 +84,6 @@ void dma_cleanup(struct dma_state *dma);
 void dma_unmap_all(vfud_dev *dev);
 unsigned dma_window_count(vfud_dev *dev);
 
-int handle_dma_map(struct conn *c, struct msg *m);
-int handle_dma_unmap(struct conn *c, struct msg *m);
-
 /* A round trip by DMA_READ/DMA_WRITE messages (any thread but the
  * device's, which gets -EDEADLK). */
 int dma_by_message(vfud_dev *dev, bool is_write, uint64_t iova, void *buf,

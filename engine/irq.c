@@ -26,6 +26,7 @@
 
 #include "conn.h"
 #include "device.h"
+#include "dispatch.h"
 #include "irq.h"
 #include "util.h"
 

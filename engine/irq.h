@@ -74,7 +74,4 @@ int irq_signal(vfud_dev *dev, enum vfud_irq_type type);
 bool irq_msix_access(vfud_dev *dev, unsigned index, uint64_t offset,
                      void *buf, size_t len, bool is_write, int *result);
 
-int handle_irq_info(struct conn *c, struct msg *m);
-int handle_set_irqs(struct conn *c, struct msg *m);
-
 #endif

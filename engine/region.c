@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "device.h"
+#include "dispatch.h"
 #include "region.h"
 #include "util.h"
 

@@ -43,10 +43,4 @@ int region_set_mmap_fd(vfud_dev *dev, unsigned index, int fd,
 int region_access(vfud_dev *dev, unsigned index, uint64_t offset, void *buf,
                   size_t len, bool is_write);
 
-int handle_region_info(struct conn *c, struct msg *m);
-int handle_region_io_fds(struct conn *c, struct msg *m);
-int handle_region_read(struct conn *c, struct msg *m);
-int handle_region_write(struct conn *c, struct msg *m);
-int handle_region_write_multi(struct conn *c, struct msg *m);
-
 #endif
