@@ -147,6 +147,40 @@ void control_answer(struct control_request *req, json_object *answer)
     request_free(req);
 }
 
+static void add_str(json_object *o, const char *key, const char *v)
+{
+    json_object_object_add(o, key, v != NULL ? json_object_new_string(v) : NULL);
+}
+
+static const char *errno_name(int err)
+{
+    switch (err) {
+    case EINVAL: return "EINVAL";
+    case ENOENT: return "ENOENT";
+    case EEXIST: return "EEXIST";
+    case EBUSY: return "EBUSY";
+    case ENOSYS: return "ENOSYS";
+    case E2BIG: return "E2BIG";
+    case EPROTO: return "EPROTO";
+    case ESHUTDOWN: return "ESHUTDOWN";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    default: return "EIO";
+    }
+}
+
+/* {"ok": false, "error": text, "code": "EXXX"} */
+static json_object *error_answer(int err, const char *text)
+{
+    json_object *a = json_object_new_object();
+
+    json_object_object_add(a, "ok", json_object_new_boolean(0));
+    json_object_object_add(a, "error", json_object_new_string(text));
+    json_object_object_add(a, "code", json_object_new_string(errno_name(err)));
+    return a;
+}
+
 static void answer_error(struct control_request *req, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -158,12 +192,7 @@ static void answer_error(struct control_request *req, int err, const char *fmt, 
     va_start(ap, fmt);
     text = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    control_answer(req, devset_error(err, "%s", text));
-}
-
-static void devset_answered(json_object *answer, void *opaque)
-{
-    control_answer(opaque, answer);
+    control_answer(req, error_answer(err, text));
 }
 
 static json_object *ok_answer(void)
@@ -172,6 +201,81 @@ static json_object *ok_answer(void)
 
     json_object_object_add(a, "ok", json_object_new_boolean(1));
     return a;
+}
+
+static json_object *string_list(const GPtrArray *names)
+{
+    json_object *l = json_object_new_array();
+
+    for (guint i = 0; names != NULL && i < names->len; i++) {
+        json_object_array_add(l, json_object_new_string(g_ptr_array_index(names, i)));
+    }
+    return l;
+}
+
+/* The answer to add, remove or reload: {"ok": true, ...} or {"ok": false,
+ * "error": "...", "code": "EBUSY", ...}, and the errors logged meanwhile. */
+static json_object *devset_answer(const struct devset_result *r)
+{
+    static const char *const names[DEVSET_NR_LISTS] = {
+        [DEVSET_ADDED] = "added", [DEVSET_REMOVED] = "removed",
+        [DEVSET_RECREATED] = "recreated", [DEVSET_UPDATED] = "updated",
+        [DEVSET_UNCHANGED] = "unchanged", [DEVSET_RUNTIME] = "runtime",
+        [DEVSET_FAILED] = "failed", [DEVSET_RESTART_NEEDED] = "restart_needed",
+    };
+    json_object *a = r->err != 0 ? error_answer(r->err, r->error) : ok_answer();
+
+    if (r->device != NULL) {
+        add_str(a, "device", r->device);
+    }
+    if (r->socket != NULL) {
+        add_str(a, "socket", r->socket);
+    }
+    if (r->config != NULL) {
+        add_str(a, "config", r->config);
+    }
+    if (r->reloaded) {
+        json_object *pending = json_object_new_array();
+
+        for (unsigned k = 0; k < DEVSET_NR_LISTS; k++) {
+            /* These are always there; the others when not empty. */
+            bool always = k <= DEVSET_UNCHANGED || k == DEVSET_RESTART_NEEDED;
+
+            if (k == DEVSET_FAILED && r->lists[k] != NULL) {
+                json_object *failed = json_object_new_array();
+
+                for (guint i = 0; i < r->lists[k]->len; i++) {
+                    json_object *f = json_object_new_object();
+
+                    add_str(f, "device", g_ptr_array_index(r->lists[k], i));
+                    add_str(f, "error", "cannot start (see errors)");
+                    json_object_array_add(failed, f);
+                }
+                json_object_object_add(a, names[k], failed);
+            } else if (always || r->lists[k] != NULL) {
+                json_object_object_add(a, names[k], string_list(r->lists[k]));
+            }
+        }
+        for (guint i = 0; r->pending != NULL && i < r->pending->len; i++) {
+            const struct devset_pending *p = g_ptr_array_index(r->pending, i);
+            json_object *o = json_object_new_object();
+
+            add_str(o, "device", p->device);
+            add_str(o, "change", p->change);
+            add_str(o, "reason", p->reason);
+            json_object_array_add(pending, o);
+        }
+        json_object_object_add(a, "pending", pending);
+    }
+    if (r->errors != NULL) {
+        json_object_object_add(a, "errors", string_list(r->errors));
+    }
+    return a;
+}
+
+static void devset_answered(const struct devset_result *r, void *opaque)
+{
+    control_answer(opaque, devset_answer(r));
 }
 
 /* ------------------------------------------------------------------------
@@ -231,11 +335,6 @@ static const char *state_name(const struct devset_entry *e,
 static void add_u64(json_object *o, const char *key, guint64 v)
 {
     json_object_object_add(o, key, json_object_new_uint64(v));
-}
-
-static void add_str(json_object *o, const char *key, const char *v)
-{
-    json_object_object_add(o, key, v != NULL ? json_object_new_string(v) : NULL);
 }
 
 static json_object *counters(const struct device_totals *t)

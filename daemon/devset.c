@@ -58,7 +58,7 @@ struct devset_op {
     struct daemon_config *newcfg;
     GPtrArray *changes;        /* struct change * */
     unsigned stopping;         /* device stops not answered yet */
-    json_object *answer;
+    struct devset_result *result;
 };
 
 static void kick(struct devset *ds);
@@ -66,50 +66,56 @@ static void kick(struct devset *ds);
 /* ------------------------------------------------------------------------
  * Answers
  */
-static const char *errno_name(int err)
+static void pending_free(gpointer p)
 {
-    switch (err) {
-    case EINVAL: return "EINVAL";
-    case ENOENT: return "ENOENT";
-    case EEXIST: return "EEXIST";
-    case EBUSY: return "EBUSY";
-    case ENOSYS: return "ENOSYS";
-    case E2BIG: return "E2BIG";
-    case EPROTO: return "EPROTO";
-    case ESHUTDOWN: return "ESHUTDOWN";
-    case EADDRINUSE: return "EADDRINUSE";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    default: return "EIO";
-    }
+    struct devset_pending *pd = p;
+
+    g_free(pd->device);
+    g_free(pd->reason);
+    g_free(pd);
 }
 
-json_object *devset_error(int err, const char *fmt, ...)
+static struct devset_result *result_new(void)
 {
-    json_object *a = json_object_new_object();
-    g_autofree char *text = NULL;
+    return g_new0(struct devset_result, 1);
+}
+
+void devset_result_free(struct devset_result *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    g_free(r->error);
+    g_free(r->device);
+    g_free(r->socket);
+    g_free(r->config);
+    for (unsigned k = 0; k < DEVSET_NR_LISTS; k++) {
+        if (r->lists[k] != NULL) {
+            g_ptr_array_unref(r->lists[k]);
+        }
+    }
+    if (r->pending != NULL) {
+        g_ptr_array_unref(r->pending);
+    }
+    if (r->errors != NULL) {
+        g_ptr_array_unref(r->errors);
+    }
+    g_free(r);
+}
+
+static struct devset_result *result_error(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static struct devset_result *result_error(int err, const char *fmt, ...)
+{
+    struct devset_result *r = result_new();
     va_list ap;
 
     va_start(ap, fmt);
-    text = g_strdup_vprintf(fmt, ap);
+    r->error = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    json_object_object_add(a, "ok", json_object_new_boolean(0));
-    json_object_object_add(a, "error", json_object_new_string(text));
-    json_object_object_add(a, "code", json_object_new_string(errno_name(err)));
-    return a;
-}
-
-static json_object *ok_answer(void)
-{
-    json_object *a = json_object_new_object();
-
-    json_object_object_add(a, "ok", json_object_new_boolean(1));
-    return a;
-}
-
-static void add_string(json_object *obj, const char *key, const char *value)
-{
-    json_object_object_add(obj, key, json_object_new_string(value));
+    r->err = err;
+    return r;
 }
 
 /* ------------------------------------------------------------------------
@@ -416,17 +422,22 @@ void devset_free(struct devset *ds)
     if (ds->current != NULL) {
         /* the operation's captured errors go unreported: it is cancelled */
         GPtrArray *errors = log_capture_end();
+        struct devset_result *r = result_error(ESHUTDOWN, "daemon stopping");
 
         if (errors != NULL) {
             g_ptr_array_unref(errors);
         }
-        ds->current->done(devset_error(ESHUTDOWN, "daemon stopping"),
-                          ds->current->opaque);
+
+        ds->current->done(r, ds->current->opaque);
+        devset_result_free(r);
         op_free(ds->current);
         ds->current = NULL;
     }
     while ((op = g_queue_pop_head(&ds->queued)) != NULL) {
-        op->done(devset_error(ESHUTDOWN, "daemon stopping"), op->opaque);
+        struct devset_result *r = result_error(ESHUTDOWN, "daemon stopping");
+
+        op->done(r, op->opaque);
+        devset_result_free(r);
         op_free(op);
     }
     g_ptr_array_unref(ds->entries);
@@ -460,9 +471,7 @@ static void op_free(struct devset_op *op)
     if (op->changes != NULL) {
         g_ptr_array_unref(op->changes);
     }
-    if (op->answer != NULL) {
-        json_object_put(op->answer);
-    }
+    devset_result_free(op->result);
     g_free(op);
 }
 
@@ -477,21 +486,14 @@ static gboolean kick_idle(gpointer data)
 
 /* Answer the running operation (adding the errors it logged) and let the
  * next one run from the main loop. */
-static void op_finish(struct devset_op *op, json_object *answer)
+static void op_finish(struct devset_op *op, struct devset_result *result)
 {
     struct devset *ds = op->ds;
-    g_autoptr(GPtrArray) errors = log_capture_end();
 
-    if (errors != NULL) {
-        json_object *list = json_object_new_array();
-
-        for (guint i = 0; i < errors->len; i++) {
-            json_object_array_add(list, json_object_new_string(g_ptr_array_index(errors, i)));
-        }
-        json_object_object_add(answer, "errors", list);
-    }
+    result->errors = log_capture_end();
     ds->current = NULL;
-    op->done(answer, op->opaque);
+    op->done(result, op->opaque);
+    devset_result_free(result);
     op_free(op);
     if (!g_queue_is_empty(&ds->queued) && ds->kick_id == 0) {
         ds->kick_id = g_idle_add(kick_idle, ds);
@@ -513,7 +515,7 @@ static void kick(struct devset *ds)
 static void submit(struct devset *ds, struct devset_op *op)
 {
     if (g_queue_get_length(&ds->queued) >= DEVSET_MAX_QUEUED) {
-        op->done(devset_error(EBUSY, "too many operations waiting; try again"),
+        op->done(result_error(EBUSY, "too many operations waiting; try again"),
                  op->opaque);
         op_free(op);
         return;
@@ -549,35 +551,33 @@ static void add_run(struct devset_op *op)
     struct devset *ds = op->ds;
     struct device_config *dc = op->dc;
     struct devset_entry *e;
-    json_object *a;
+    struct devset_result *a;
     vfud_dev *dev;
 
     if (devset_find(ds, dc->name) != NULL) {
-        op_finish(op, devset_error(EEXIST, "device %s exists already", dc->name));
+        op_finish(op, result_error(EEXIST, "device %s exists already", dc->name));
         return;
     }
     if (dc->plugin == NULL) {
-        op_finish(op, devset_error(EINVAL, "device %s: no plugin= given", dc->name));
+        op_finish(op, result_error(EINVAL, "device %s: no plugin= given", dc->name));
         return;
     }
     if (prepare(ds, ds->cfg, "vfiouserctl add", dc, &dev) < 0) {
-        op_finish(op, devset_error(EINVAL, "device %s not added", dc->name));
+        op_finish(op, result_error(EINVAL, "device %s not added", dc->name));
         return;
     }
     e = entry_new(dev, dc, false);
     if (start_entry(ds, ds->cfg, e) < 0) {
         entry_free(e);
-        op_finish(op, devset_error(EINVAL, "device %s not added", dc->name));
+        op_finish(op, result_error(EINVAL, "device %s not added", dc->name));
         return;
     }
     g_ptr_array_add(ds->entries, e);
     announce(e);
     log_notice(dev->name, "added at run time");
-    a = ok_answer();
-    add_string(a, "device", dev->name);
-    if (dev->proc->sock.path != NULL) {
-        add_string(a, "socket", dev->proc->sock.path);
-    }
+    a = result_new();
+    a->device = g_strdup(dev->name);
+    a->socket = g_strdup(dev->proc->sock.path);
     op_finish(op, a);
 }
 
@@ -597,20 +597,20 @@ static void remove_stopped(vfud_dev *dev, int result, void *opaque)
     struct devset *ds = op->ds;
     struct devset_entry *e = op->entry;
     g_autofree char *who = NULL;
-    json_object *a;
+    struct devset_result *a;
 
     e->busy = false;
     if (result < 0) {
         who = client_text(dev);
-        op_finish(op, devset_error(EBUSY, "device %s not removed: %s (use "
+        op_finish(op, result_error(EBUSY, "device %s not removed: %s (use "
                                    "--force to detach it)", dev->name, who));
         return;
     }
     g_ptr_array_remove(ds->entries, e);
     log_notice(op->name, "removed");
     entry_free(e);
-    a = ok_answer();
-    add_string(a, "device", op->name);
+    a = result_new();
+    a->device = g_strdup(op->name);
     op_finish(op, a);
 }
 
@@ -620,12 +620,12 @@ static void remove_run(struct devset_op *op)
     g_autofree char *who = NULL;
 
     if (e == NULL) {
-        op_finish(op, devset_error(ENOENT, "no device %s", op->name));
+        op_finish(op, result_error(ENOENT, "no device %s", op->name));
         return;
     }
     if (!op->force && device_has_client(e->dev)) {
         who = client_text(e->dev);
-        op_finish(op, devset_error(EBUSY, "device %s not removed: %s (use "
+        op_finish(op, result_error(EBUSY, "device %s not removed: %s (use "
                                    "--force to detach it)", op->name, who));
         return;
     }
@@ -720,14 +720,17 @@ static void apply_settings(struct devset_entry *e, const struct daemon_config *c
 
 /* [daemon] keys that take effect at once; the control socket's need a
  * restart (listed in the answer). */
+static void note(struct devset_result *r, enum devset_list list, const char *name);
+
 static void apply_daemon(struct devset *ds, const struct daemon_config *n,
-                         json_object *answer)
+                         struct devset_result *answer)
 {
     const struct daemon_config *o = ds->cfg;
     g_autofree char *oc = config_control_socket(o);
     g_autofree char *nc = config_control_socket(n);
-    json_object *restart = json_object_new_array();
-
+    if (answer->lists[DEVSET_RESTART_NEEDED] == NULL) {
+        answer->lists[DEVSET_RESTART_NEEDED] = g_ptr_array_new_with_free_func(g_free);
+    }
     if (!ds->verbose) {
         log_set_level(n->log_level >= 0 ? n->log_level : LOG_INFO);
     }
@@ -736,38 +739,32 @@ static void apply_daemon(struct devset *ds, const struct daemon_config *n,
     if (g_strcmp0(oc, nc) != 0 || o->control_mode != n->control_mode ||
         o->has_control_gid != n->has_control_gid ||
         (n->has_control_gid && o->control_gid != n->control_gid)) {
-        json_object_array_add(restart, json_object_new_string("control-socket"));
+        note(answer, DEVSET_RESTART_NEEDED, "control-socket");
         log_warn(NULL, "reload: control socket settings change only when the "
                  "daemon restarts");
     }
-    json_object_object_add(answer, "restart_needed", restart);
 }
 
-static json_object *list_of(json_object *answer, const char *key)
+static void note(struct devset_result *r, enum devset_list list, const char *name)
 {
-    json_object *l;
-
-    if (!json_object_object_get_ex(answer, key, &l)) {
-        l = json_object_new_array();
-        json_object_object_add(answer, key, l);
+    if (r->lists[list] == NULL) {
+        r->lists[list] = g_ptr_array_new_with_free_func(g_free);
     }
-    return l;
+    g_ptr_array_add(r->lists[list], g_strdup(name));
 }
 
-static void note(json_object *answer, const char *key, const char *name)
+static void note_pending(struct devset_result *answer, const char *name,
+                         const char *change, const char *reason)
 {
-    json_object_array_add(list_of(answer, key), json_object_new_string(name));
-}
+    struct devset_pending *p = g_new0(struct devset_pending, 1);
 
-static void note_pending(json_object *answer, const char *name, const char *change,
-                         const char *reason)
-{
-    json_object *p = json_object_new_object();
-
-    add_string(p, "device", name);
-    add_string(p, "change", change);
-    add_string(p, "reason", reason);
-    json_object_array_add(list_of(answer, "pending"), p);
+    p->device = g_strdup(name);
+    p->change = change;
+    p->reason = g_strdup(reason);
+    if (answer->pending == NULL) {
+        answer->pending = g_ptr_array_new_with_free_func(pending_free);
+    }
+    g_ptr_array_add(answer->pending, p);
     log_notice(name, "reload: not %s: %s; reload again once it has gone",
                strcmp(change, "remove") == 0 ? "removed" : "recreated", reason);
 }
@@ -775,13 +772,14 @@ static void note_pending(json_object *answer, const char *name, const char *chan
 static void reload_finish(struct devset_op *op)
 {
     struct devset *ds = op->ds;
-    json_object *a = op->answer;
-    json_object *failed = NULL;
-    static const char *const keys[] = { "added", "removed", "recreated", "updated",
-                                        "unchanged", "pending" };
+    struct devset_result *a = g_steal_pointer(&op->result);
+    static const enum devset_list lists[] = { DEVSET_ADDED, DEVSET_REMOVED,
+                                              DEVSET_RECREATED, DEVSET_UPDATED,
+                                              DEVSET_UNCHANGED };
+    static const char *const names[] = { "added", "removed", "recreated", "updated",
+                                         "unchanged" };
     GString *sum = g_string_new(NULL);
 
-    op->answer = NULL;
     for (guint i = 0; i < op->changes->len; i++) {
         struct change *ch = g_ptr_array_index(op->changes, i);
         struct devset_entry *e;
@@ -791,11 +789,7 @@ static void reload_finish(struct devset_op *op)
         }
         e = entry_new(g_steal_pointer(&ch->dev), ch->dc, true);
         if (start_entry(ds, ds->cfg, e) < 0) {
-            json_object *f = json_object_new_object();
-
-            add_string(f, "device", ch->dc->name);
-            add_string(f, "error", "cannot start (see errors)");
-            json_object_array_add(list_of(a, "failed"), f);
+            note(a, DEVSET_FAILED, ch->dc->name);
             entry_free(e);
             continue;
         }
@@ -803,19 +797,18 @@ static void reload_finish(struct devset_op *op)
         announce(e);
         log_info(ch->dc->name, "reload: %s", ch->kind == CH_ADD ? "added"
                                          : "recreated (its configuration changed)");
-        note(a, ch->kind == CH_ADD ? "added" : "recreated", ch->dc->name);
+        note(a, ch->kind == CH_ADD ? DEVSET_ADDED : DEVSET_RECREATED, ch->dc->name);
     }
-    for (unsigned k = 0; k < G_N_ELEMENTS(keys); k++) {
-        json_object *l = list_of(a, keys[k]);
-
-        g_string_append_printf(sum, "%s%zu %s", k > 0 ? ", " : "",
-                               json_object_array_length(l), keys[k]);
+    for (unsigned k = 0; k < G_N_ELEMENTS(lists); k++) {
+        g_string_append_printf(sum, "%s%u %s", k > 0 ? ", " : "",
+                               a->lists[lists[k]] != NULL ? a->lists[lists[k]]->len : 0,
+                               names[k]);
     }
-    if (json_object_object_get_ex(a, "failed", &failed)) {
-        g_string_append_printf(sum, ", %zu failed", json_object_array_length(failed));
-        json_object_object_add(a, "ok", json_object_new_boolean(0));
-        add_string(a, "error", "some devices could not be started");
-        add_string(a, "code", "EIO");
+    g_string_append_printf(sum, ", %u pending", a->pending != NULL ? a->pending->len : 0);
+    if (a->lists[DEVSET_FAILED] != NULL) {
+        g_string_append_printf(sum, ", %u failed", a->lists[DEVSET_FAILED]->len);
+        a->err = EIO;
+        a->error = g_strdup("some devices could not be started");
     }
     log_notice(NULL, "reloaded %s: %s", ds->config_path, sum->str);
     g_string_free(sum, TRUE);
@@ -835,13 +828,13 @@ static void reload_stopped(vfud_dev *dev, int result, void *opaque)
 
         ch->pending = true;
         dispose(g_steal_pointer(&ch->dev));
-        note_pending(op->answer, dev->name,
+        note_pending(op->result, dev->name,
                      ch->kind == CH_REMOVE ? "remove" : "recreate", who);
     } else {
         g_ptr_array_remove(op->ds->entries, e);
         if (ch->kind == CH_REMOVE) {
             log_notice(e->dc->name, "removed: no longer in the configuration");
-            note(op->answer, "removed", e->dc->name);
+            note(op->result, DEVSET_REMOVED, e->dc->name);
         }
         entry_free(e);
         ch->old = NULL;
@@ -870,7 +863,7 @@ static void reload_plan(struct devset_op *op)
 {
     struct devset *ds = op->ds;
     const struct daemon_config *n = op->newcfg;
-    json_object *a = op->answer;
+    struct devset_result *a = op->result;
 
     for (guint i = 0; i < n->devices->len; i++) {
         const struct device_config *dc = g_ptr_array_index(n->devices, i);
@@ -892,7 +885,7 @@ static void reload_plan(struct devset_op *op)
             change_new(op, dc->isolate ? CH_RECREATE : CH_UPDATE, e, dc);
         } else {
             e->from_file = true;
-            note(a, "unchanged", dc->name);
+            note(a, DEVSET_UNCHANGED, dc->name);
         }
     }
     for (guint i = 0; i < ds->entries->len; i++) {
@@ -902,7 +895,7 @@ static void reload_plan(struct devset_op *op)
             continue;
         }
         if (!e->from_file) {
-            note(a, "runtime", e->dc->name); /* vfiouserctl add: left alone */
+            note(a, DEVSET_RUNTIME, e->dc->name); /* vfiouserctl add: left alone */
         } else if (device_has_client(e->dev)) {
             g_autofree char *who = client_text(e->dev);
 
@@ -921,26 +914,27 @@ static void reload_run(struct devset_op *op)
     int r;
 
     if (ds->config_path == NULL) {
-        op_finish(op, devset_error(ENOSYS, "single-device mode: there is no "
+        op_finish(op, result_error(ENOSYS, "single-device mode: there is no "
                                    "configuration file to reload"));
         return;
     }
     r = config_load(ds->config_path, &n);
     if (r < 0) {
-        op_finish(op, devset_error(-r, "%s: not reloaded, nothing changed",
+        op_finish(op, result_error(-r, "%s: not reloaded, nothing changed",
                                    ds->config_path));
         return;
     }
     if (n->devices->len == 0) {
         log_error(NULL, "%s: no devices configured", ds->config_path);
         config_free(n);
-        op_finish(op, devset_error(EINVAL, "%s: not reloaded, nothing changed",
+        op_finish(op, result_error(EINVAL, "%s: not reloaded, nothing changed",
                                    ds->config_path));
         return;
     }
     op->newcfg = n;
-    op->answer = ok_answer();
-    add_string(op->answer, "config", ds->config_path);
+    op->result = result_new();
+    op->result->reloaded = true;
+    op->result->config = g_strdup(ds->config_path);
     op->changes = g_ptr_array_new_with_free_func(change_free);
     reload_plan(op);
 
@@ -955,14 +949,14 @@ static void reload_run(struct devset_op *op)
         }
     }
     if (errors > 0) {
-        json_object_put(g_steal_pointer(&op->answer));
-        op_finish(op, devset_error(EINVAL, "%s: not reloaded, nothing changed",
+        devset_result_free(g_steal_pointer(&op->result));
+        op_finish(op, result_error(EINVAL, "%s: not reloaded, nothing changed",
                                    ds->config_path));
         return;
     }
 
     /* Commit. */
-    apply_daemon(ds, n, op->answer);
+    apply_daemon(ds, n, op->result);
     for (guint i = 0; i < op->changes->len; i++) {
         struct change *ch = g_ptr_array_index(op->changes, i);
 
@@ -970,7 +964,7 @@ static void reload_run(struct devset_op *op)
             apply_settings(ch->old, n, ch->dc);
             ch->old->from_file = true;
             log_info(ch->dc->name, "reload: settings updated");
-            note(op->answer, "updated", ch->dc->name);
+            note(op->result, DEVSET_UPDATED, ch->dc->name);
         }
     }
     config_free(ds->cfg);

@@ -15,7 +15,6 @@
 #include <stdbool.h>
 
 #include <glib.h>
-#include <json-c/json.h>
 
 #include "config_file.h"
 #include "device.h"
@@ -57,20 +56,48 @@ const struct daemon_config *devset_config(const struct devset *ds);
 GPtrArray *devset_entries(const struct devset *ds); /* struct devset_entry * */
 struct devset_entry *devset_find(const struct devset *ds, const char *name);
 
-/* Operations.  done(answer, opaque) runs on the main thread when the
- * operation has finished (possibly before the call returns) and takes the
- * answer: {"ok": true, ...} or {"ok": false, "error": "...", "code":
- * "EBUSY", "errors": [...]}. */
-typedef void (*devset_done_fn)(json_object *answer, void *opaque);
+/* What an operation did: facts, which control.c puts into its answer. */
+enum devset_list {
+    DEVSET_ADDED,       /* reload: device names */
+    DEVSET_REMOVED,
+    DEVSET_RECREATED,
+    DEVSET_UPDATED,     /* run-time settings applied in place */
+    DEVSET_UNCHANGED,
+    DEVSET_RUNTIME,     /* added by vfiouserctl add: left alone */
+    DEVSET_FAILED,      /* could not be started (see errors) */
+    DEVSET_RESTART_NEEDED, /* [daemon] settings: "control-socket" */
+    DEVSET_NR_LISTS
+};
+
+/* A change a reload left for later: a client is attached. */
+struct devset_pending {
+    char *device;
+    const char *change; /* "remove" or "recreate" */
+    char *reason;
+};
+
+struct devset_result {
+    int err;            /* 0 or the errno (positive) of the failure */
+    char *error;        /* what failed, with err */
+    char *device;       /* add, remove: the device */
+    char *socket;       /* add: where it listens (NULL: an inherited fd) */
+    char *config;       /* reload: the file read */
+    bool reloaded;      /* reload: compared and committed; the lists say how */
+    GPtrArray *lists[DEVSET_NR_LISTS]; /* char *; NULL when empty */
+    GPtrArray *pending; /* struct devset_pending *; NULL when none */
+    GPtrArray *errors;  /* char *: error lines logged meanwhile, or NULL */
+};
+void devset_result_free(struct devset_result *r);
+
+/* Operations.  done(result, opaque) runs on the main thread when the
+ * operation has finished (possibly before the call returns); result is
+ * freed when it returns. */
+typedef void (*devset_done_fn)(const struct devset_result *result, void *opaque);
 /* dc (taken): a device section built from KEY=VALUE words. */
 void devset_add(struct devset *ds, struct device_config *dc,
                 devset_done_fn done, void *opaque);
 void devset_remove(struct devset *ds, const char *name, bool force,
                    devset_done_fn done, void *opaque);
 void devset_reload(struct devset *ds, devset_done_fn done, void *opaque);
-
-/* An error answer: {"ok": false, "error": text, "code": "EXXX"}. */
-json_object *devset_error(int err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 #endif

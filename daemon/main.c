@@ -209,16 +209,13 @@ static int dump_plugin(const struct options *o)
     return 0;
 }
 
-static void reload_answered(json_object *answer, void *opaque)
+static void reload_answered(const struct devset_result *r, void *opaque)
 {
-    json_object *err;
-
     (void)opaque;
     /* A reload logs what it did and every error; only the outcome here. */
-    if (json_object_object_get_ex(answer, "error", &err)) {
-        log_warn(NULL, "SIGHUP: %s", json_object_get_string(err));
+    if (r->err != 0) {
+        log_warn(NULL, "SIGHUP: %s", r->error);
     }
-    json_object_put(answer);
 }
 
 static gboolean on_sighup(gpointer data)
