@@ -21,20 +21,6 @@ dist_pythonexamples_DATA = \
 	plugins/python/examples/idio16.py \
 	plugins/python/examples/dmaengine.py
 
-# Unit test of the built module and its examples in the fake daemon.
-if ENABLE_PYTHON
-if HAVE_CHECK
-check_PROGRAMS += plugins/python/test_python
-TESTS += plugins/python/test_python
-plugins_python_test_python_SOURCES = plugins/python/test_python.c
-plugins_python_test_python_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(FAKE_VFUD_CFLAGS) \
-	-DPY_EXAMPLES='"$(abs_top_srcdir)/plugins/python/examples"'
-plugins_python_test_python_LDFLAGS = $(AM_LDFLAGS) $(FAKE_VFUD_LINKFLAGS)
-plugins_python_test_python_LDADD = $(FAKE_VFUD_LIBS) $(CHECK_LIBS)
-EXTRA_plugins_python_test_python_DEPENDENCIES = plugins/python.la
-endif
-endif
-
 # The man page, with the examples inserted from the files above.
 EXTRA_DIST += plugins/python/vfiouserd-python.3.in plugins/python/man-include.awk
 CLEANFILES += plugins/python/vfiouserd-python.3
@@ -55,21 +41,6 @@ TESTS += plugins/python/man.test
 check_SCRIPTS += plugins/python/vfiouserd-python.3
 endif
 EXTRA_DIST += plugins/python/man.test
-
-# The plugin in the real daemon: failures contained (tests/daemon helpers).
-if ENABLE_PYTHON
-if HAVE_CHECK
-check_PROGRAMS += plugins/python/test_python_daemon
-TESTS += plugins/python/test_python_daemon
-plugins_python_test_python_daemon_SOURCES = plugins/python/test_python_daemon.c \
-	$(DAEMON_TEST_COMMON)
-plugins_python_test_python_daemon_CPPFLAGS = $(DAEMON_TEST_CPPFLAGS) -I$(top_srcdir)/tests/daemon
-plugins_python_test_python_daemon_CFLAGS = $(DAEMON_TEST_CFLAGS)
-plugins_python_test_python_daemon_LDADD = $(DAEMON_TEST_LDADD)
-EXTRA_plugins_python_test_python_daemon_DEPENDENCIES = $(DAEMON_TEST_DEPS) \
-	plugins/python.la
-endif
-endif
 
 # Sanitizer builds: LeakSanitizer is told about the interpreter (see
 # lsan.supp); test programs and the daemons they start inherit this.

@@ -45,7 +45,7 @@ tests_bench_bench_nvme_host_SOURCES = tests/bench/bench_nvme_host.c \
 	tests/bench/bench_cpu.c tests/bench/bench.h
 tests_bench_bench_nvme_host_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(top_srcdir)/common/client -I$(top_srcdir)/tests/common \
-	-I$(top_srcdir)/tests/nvme
+	-I$(top_srcdir)/tests/plugins/nvme
 tests_bench_bench_nvme_host_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 tests_bench_bench_nvme_host_LDADD = $(NVME_VFU_LDADD) \
 	tests/common/libharness.la $(GLIB_LIBS)

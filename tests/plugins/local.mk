@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-# tests/plugins: the plugins' own tests, in one place (tests/nvme has the
-# NVMe plugin's).  Unit tests of the built modules run them in the fake
+# tests/plugins: the plugins' own tests, in one place (nvme/ and python/
+# have their own local.mk).  Unit tests of the built modules run them in the fake
 # daemon (tests/harness) and dlopen() the very .so files the daemon loads.
 if HAVE_CHECK
 PLUGIN_UNIT_TESTS = tests/plugins/test_gpio tests/plugins/test_testdev \

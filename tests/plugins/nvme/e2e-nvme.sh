@@ -19,7 +19,7 @@
 #   nvme_e2e_run MODE [lab run options...]
 #     MODE: shadow (default doorbells), adaptive, poll, messages (no shared
 #     memory)
-nvme_e2e_lib=$(dirname "$0")/../e2e/lib.sh
+nvme_e2e_lib=$(dirname "$0")/../../e2e/lib.sh
 if [ ! -f "$nvme_e2e_lib" ]; then
     echo "SKIP: $(basename "$0"): no tests/e2e/lib.sh in this tree"
     exit 77

@@ -21,7 +21,7 @@
 
 #include <vfiouserd/plugin.h>
 
-#include "../../plugins/nvme/nvme_spec.h"
+#include "../../../plugins/nvme/nvme_spec.h"
 
 #define TD_MEM_IOVA  0x100000000ull /* guest memory starts at 4 GiB */
 #define TD_MEM_SIZE  (64ull << 20)
