@@ -182,4 +182,15 @@ int fake_dev_run_watches(vfud_dev *dev, int timeout_ms);
 /* Watches the plugin has (fd and timer). */
 unsigned fake_watch_count(vfud_dev *dev);
 
+/* ---- what every plugin test starts with ---- */
+/* fake_dev_new + fake_dev_load; NULL (the reason on stderr) on failure. */
+vfud_dev *fake_dev_new_loaded(const char *name, const char *so_path);
+/* A scratch directory per test, as a Check fixture:
+ * tcase_add_checked_fixture(tc, fake_tmpdir_setup, fake_tmpdir_teardown)
+ * makes /tmp/<program>.XXXXXX before each test and deletes it and all it
+ * holds after; fake_tmpdir() is its path. */
+void fake_tmpdir_setup(void);
+void fake_tmpdir_teardown(void);
+const char *fake_tmpdir(void);
+
 #endif

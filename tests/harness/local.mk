@@ -8,7 +8,7 @@ tests_harness_libfakevfud_la_SOURCES = \
 	tests/harness/fake_vfud.h tests/harness/fake_priv.h \
 	tests/harness/fake_dev.c tests/harness/fake_pci.c \
 	tests/harness/fake_irq.c tests/harness/fake_dma.c \
-	tests/harness/fake_loop.c \
+	tests/harness/fake_loop.c tests/harness/fake_fixture.c \
 	engine/pci_config.c engine/pci_caps.c engine/pci_config.h \
 	common/utils/util.c common/utils/util.h
 # (own flags: its objects must not be shared with the daemon's)

@@ -18,11 +18,9 @@
 
 static vfud_dev *new_dev(const char *fill)
 {
-    vfud_dev *dev = fake_dev_new("example0");
+    vfud_dev *dev = fake_dev_new_loaded("example0", BUILD_PLUGINDIR "/example.so");
 
     ck_assert_ptr_nonnull(dev);
-    ck_assert_msg(fake_dev_load(dev, BUILD_PLUGINDIR "/example.so") == 0, "%s",
-                  fake_dev_last_error(dev));
     if (fill != NULL) {
         ck_assert_int_eq(fake_dev_config(dev, "fill", fill), 0);
     }

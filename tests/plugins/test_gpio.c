@@ -18,29 +18,11 @@
 
 #include "fake_vfud.h"
 
-static char dir[64];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/test_gpio.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
 static vfud_dev *new_dev(const char *name)
 {
-    vfud_dev *dev = fake_dev_new(name);
+    vfud_dev *dev = fake_dev_new_loaded(name, BUILD_PLUGINDIR "/gpio.so");
 
     ck_assert_ptr_nonnull(dev);
-    ck_assert_msg(fake_dev_load(dev, BUILD_PLUGINDIR "/gpio.so") == 0, "%s",
-                  fake_dev_last_error(dev));
     return dev;
 }
 
@@ -124,7 +106,7 @@ START_TEST(test_outputs)
     char out[128], text[32];
     vfud_dev *dev = new_dev("gpio0");
 
-    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(out, sizeof(out), "%s/out", fake_tmpdir());
     ck_assert_int_eq(fake_dev_configure(dev, "output-file", out, NULL), 0);
     ck_assert_int_eq(fake_dev_realize(dev), 0);
     slurp(out, text, sizeof(text));
@@ -152,7 +134,7 @@ START_TEST(test_inputs_and_cos)
     char in[128];
     vfud_dev *dev = new_dev("gpio0");
 
-    snprintf(in, sizeof(in), "%s/in", dir);
+    snprintf(in, sizeof(in), "%s/in", fake_tmpdir());
     ck_assert_int_eq(mkfifo(in, 0600), 0);
     ck_assert_int_eq(fake_dev_configure(dev, "inputs", "0x8001",
                                         "input-file", in, NULL), 0);
@@ -238,7 +220,7 @@ START_TEST(test_old_driver)
     char in[128];
     vfud_dev *dev = new_dev("gpio0");
 
-    snprintf(in, sizeof(in), "%s/in", dir);
+    snprintf(in, sizeof(in), "%s/in", fake_tmpdir());
     ck_assert_int_eq(mkfifo(in, 0600), 0);
     ck_assert_int_eq(fake_dev_configure(dev, "input-file", in, NULL), 0);
     ck_assert_int_eq(fake_dev_realize(dev), 0);
@@ -263,8 +245,8 @@ START_TEST(test_regular_file)
     FILE *f;
     vfud_dev *dev = new_dev("gpio0");
 
-    snprintf(in, sizeof(in), "%s/in", dir);
-    snprintf(tmp, sizeof(tmp), "%s/in.new", dir);
+    snprintf(in, sizeof(in), "%s/in", fake_tmpdir());
+    snprintf(tmp, sizeof(tmp), "%s/in.new", fake_tmpdir());
     f = fopen(in, "w");
     fputs("0x0f00\n1=1\n", f);
     fclose(f);
@@ -300,7 +282,7 @@ START_TEST(test_reset)
     vfud_dev *dev = new_dev("gpio0");
     unsigned deasserts;
 
-    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(out, sizeof(out), "%s/out", fake_tmpdir());
     ck_assert_int_eq(fake_dev_configure(dev, "inputs", "0x1234",
                                         "output-file", out, NULL), 0);
     ck_assert_int_eq(fake_dev_realize(dev), 0);
@@ -334,14 +316,14 @@ START_TEST(test_bad_config)
      * plugin */
     ck_assert_int_eq(fake_dev_config(dev, "colour", "blue"), -EINVAL);
     ck_assert_int_eq(fake_dev_plugin(dev)->config(dev, "colour", "blue"), -EINVAL);
-    snprintf(path, sizeof(path), "%s/missing", dir);
+    snprintf(path, sizeof(path), "%s/missing", fake_tmpdir());
     ck_assert_int_eq(fake_dev_configure(dev, "input-file", path, NULL), -ENOENT);
     ck_assert_ptr_nonnull(strstr(fake_dev_last_error(dev), "missing"));
-    ck_assert_int_eq(fake_dev_configure(dev, "input-file", dir, NULL), -EINVAL);
+    ck_assert_int_eq(fake_dev_configure(dev, "input-file", fake_tmpdir(), NULL), -EINVAL);
     fake_dev_free(dev);
 
     dev = new_dev("gpio1");
-    snprintf(path, sizeof(path), "%s/nodir/out", dir);
+    snprintf(path, sizeof(path), "%s/nodir/out", fake_tmpdir());
     ck_assert_int_eq(fake_dev_configure(dev, "output-file", path, NULL), 0);
     ck_assert_int_eq(fake_dev_realize(dev), -ENOENT);
     fake_dev_free(dev);
@@ -355,7 +337,7 @@ int main(void)
     SRunner *sr;
     int failed;
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, fake_tmpdir_setup, fake_tmpdir_teardown);
     tcase_add_test(tc, test_realize);
     tcase_add_test(tc, test_outputs);
     tcase_add_test(tc, test_inputs_and_cos);

@@ -21,11 +21,9 @@
 
 static vfud_dev *load_dev(const char *name)
 {
-    vfud_dev *dev = fake_dev_new(name);
+    vfud_dev *dev = fake_dev_new_loaded(name, BUILD_PLUGINDIR "/testdev.so");
 
     ck_assert_ptr_nonnull(dev);
-    ck_assert_msg(fake_dev_load(dev, BUILD_PLUGINDIR "/testdev.so") == 0, "%s",
-                  fake_dev_last_error(dev));
     return dev;
 }
 

@@ -21,29 +21,11 @@
 
 #include "fake_vfud.h"
 
-static char dir[64];
-
-static void setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/test_python.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
 static vfud_dev *new_dev(const char *name)
 {
-    vfud_dev *dev = fake_dev_new(name);
+    vfud_dev *dev = fake_dev_new_loaded(name, BUILD_PLUGINDIR "/python.so");
 
     ck_assert_ptr_nonnull(dev);
-    ck_assert_msg(fake_dev_load(dev, BUILD_PLUGINDIR "/python.so") == 0, "%s",
-                  fake_dev_last_error(dev));
     return dev;
 }
 
@@ -53,7 +35,7 @@ static const char *script(const char *name, const char *text)
     static char path[128];
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", fake_tmpdir(), name);
     f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_ge(fputs(text, f), 0);
@@ -101,7 +83,7 @@ static char grab_path[128];
 
 static void grab_start(void)
 {
-    snprintf(grab_path, sizeof(grab_path), "%s/stderr", dir);
+    snprintf(grab_path, sizeof(grab_path), "%s/stderr", fake_tmpdir());
     fflush(stderr);
     saved_fd = dup(2);
     grab_fd = open(grab_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -148,8 +130,8 @@ START_TEST(test_idio16)
     void *state;
     size_t len;
 
-    snprintf(in, sizeof(in), "%s/in", dir);
-    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(in, sizeof(in), "%s/in", fake_tmpdir());
+    snprintf(out, sizeof(out), "%s/out", fake_tmpdir());
     ck_assert_int_eq(mkfifo(in, 0600), 0);
     ck_assert_msg(fake_dev_configure(dev, "script", PY_EXAMPLES "/idio16.py",
                                      "inputs", "0x8001", "input-file", in,
@@ -713,7 +695,7 @@ static Suite *python_suite(void)
     Suite *s = suite_create("python");
     TCase *tc = tcase_create("python");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, fake_tmpdir_setup, fake_tmpdir_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_idio16);
     tcase_add_test(tc, test_dmaengine);
