@@ -9,7 +9,7 @@
  * It listens on SOCKET-PATH and serves one connection at a time, until
  * killed.
  *
- * What it does, the way daemon/conn.c does it:
+ * What it does, the way engine/conn.c does it:
  *  - a non-blocking socket behind poll();
  *  - on input, recvmsg() into a 64 KiB buffer with room for fds, as much as
  *    the socket holds (one read can carry many pipelined messages), again

@@ -14,7 +14,7 @@
  * --nbd URI, on an NBD export ("make bench-nvme-nbd": nbdkit's memory
  * plugin), and
  * makes the client library the guest with the NVMe test driver of
- * tests/nvme (nvme_tdrv_vfu.h): queues in one memfd window, MSI-X eventfds
+ * tests/plugins/nvme (nvme_tdrv_vfu.h): queues in one memfd window, MSI-X eventfds
  * connected, bus mastering on, the controller enabled, I/O queue pairs of
  * 256 entries.  Like a real driver:
  *

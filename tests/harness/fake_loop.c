@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fake daemon (fake_vfud.h): running work.  vfud_submit() jobs run on
- * one worker thread per device, in order, as the daemon's (daemon/worker.c);
+ * one worker thread per device, in order, as the daemon's (engine/worker.c);
  * vfud_defer() work waits for the end of the fake_* call that plays the
  * message (or for fake_dev_run_watches); watches run only when the test
  * turns the loop with fake_dev_run_watches().

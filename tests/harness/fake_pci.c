@@ -175,7 +175,7 @@ int vfud_region_add(vfud_dev *dev, unsigned index, uint64_t size,
         fk_set_error(dev, "a region needs a size and read or write access");
         return -EINVAL;
     }
-    /* as daemon/region.c does, then the daemon's BAR rules */
+    /* as engine/region.c does, then the daemon's BAR rules */
     if (index < VFUD_REGION_ROM && index > 0 &&
         (dev->regions[index - 1].flags & VFUD_REGION_64BIT)) {
         fk_set_error(dev, "BAR %u is the upper half of a 64-bit BAR", index);
@@ -319,7 +319,7 @@ int fk_pci_finalize(vfud_dev *dev)
                      dev->plugin.name);
         return -EINVAL;
     }
-    /* as daemon/device.c does after realize */
+    /* as engine/device.c does after realize */
     pci_config_set_intx(&dev->pci, dev->irq_setup[VFUD_IRQ_INTX] > 0);
     r = pci_config_finalize(&dev->pci);
     if (r < 0) {

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # A fake daemon implementing the plugin API, for plugin unit tests.  It
-# parses config values with the daemon's own common/utils/util.c and builds config
-# space with its pci_config.c and pci_caps.c.
+# parses config values with the daemon's own common/utils/util.c and builds
+# config space with the engine's pci_config.c and pci_caps.c.
 if HAVE_CHECK
 check_LTLIBRARIES += tests/harness/libfakevfud.la
 tests_harness_libfakevfud_la_SOURCES = \

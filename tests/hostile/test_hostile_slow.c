@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* CONN_SEND_STALL_MS in daemon/conn.h, and some slack. */
+/* CONN_SEND_STALL_MS in engine/conn.h, and some slack. */
 #define STALL_MS 10000
 /* CONN_SEND_HIGH_WATER is 8 MiB; the daemon stops serving once it is
  * passed.  16 MiB leaves room for the buffers around it. */

@@ -5,7 +5,7 @@
  * must notice that its mapping does not show what the client answers by
  * message, use messages for that window, and warn once per client; and a
  * shared window must not be demoted (daemon/dma_verify.h).  testdev's DMA
- * engine does the accesses (vfud_dma_read/write); tests/nvme's
+ * engine does the accesses (vfud_dma_read/write); tests/plugins/nvme's
  * test_nvme_daemon covers vfud_dma_sg_get with the same memory.
  *
  * The daemon may read our /proc/PID/maps (we are its child), which settles

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 /* The daemon refuses messages above 1 MiB of data plus headers
- * (daemon/conn.h CONN_MAX_MSG = 16 + 64 + 1 MiB). */
+ * (engine/conn.h CONN_MAX_MSG = 16 + 64 + 1 MiB). */
 #define MAX_MSG (16u + 64u + (1u << 20))
 
 static const struct vfio_user_device_info info_req = { .argsz = sizeof(info_req) };

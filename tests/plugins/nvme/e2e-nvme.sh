@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-# Shared part of the NVMe end-to-end tests (sourced by tests/nvme/*.test):
+# Shared part of the NVMe end-to-end tests (sourced by tests/plugins/nvme/*.test):
 # the lab guest binds Linux's nvme driver to the plugin through the real
 # daemon and QEMU's vfio-user-pci, checks what nvme-cli reports against the
 # configuration, then runs fio with verification, discard, flush,

@@ -7,7 +7,7 @@
  *
  *   nvme_tdrv_fake.h  the plugin loaded into the fake daemon (tests/harness)
  *   nvme_tdrv_vfu.h   the real daemon over vfio-user, through the client
- *                     library (tests/client)
+ *                     library (common/client)
  *
  * The driver logic below knows neither: a transport gives it register
  * access, doorbell writes and a way to wait for an interrupt, and both put

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The test driver (nvme_tdrv.h) on the real daemon: a vfio-user client
- * (tests/client) plays QEMU.  It gives the device guest memory with
+ * (common/client) plays QEMU.  It gives the device guest memory with
  * DMA_MAP (a shared memfd, or message-only memory it serves with
  * DMA_READ/DMA_WRITE replies), connects an eventfd to every MSI-X vector
  * with SET_IRQS, turns bus mastering and MSI-X on in config space, and

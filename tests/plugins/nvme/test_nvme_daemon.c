@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The NVMe plugin in the real daemon, driven the way QEMU and a guest's
- * driver drive it, with no guest: the client library (tests/client)
+ * driver drive it, with no guest: the client library (common/client)
  * connects to the device's socket, gives it guest memory with DMA_MAP,
  * connects MSI-X eventfds with SET_IRQS, turns bus mastering on and runs
  * the test driver (nvme_tdrv.h) over REGION_READ/REGION_WRITE of BAR0,
