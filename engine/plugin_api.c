@@ -82,6 +82,34 @@ API bool vfud_debug_enabled(const vfud_dev *dev)
     return device_log_enabled(dev, LOG_DEBUG);
 }
 
+API int vfud_client_describe(vfud_dev *dev, char *buf, size_t len)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *comm = NULL;
+    pid_t pid;
+
+    if (len == 0) {
+        return -EINVAL;
+    }
+    g_mutex_lock(&dev->conn_lock);
+    pid = dev->conn != NULL ? dev->conn->pid : -1;
+    g_mutex_unlock(&dev->conn_lock);
+    if (pid <= 0) {
+        snprintf(buf, len, "pid ?");
+        return dev->conn != NULL ? 0 : -ENOTCONN;
+    }
+    /* The name is what a user recognises (spdk_nvme_perf, qemu-system-x86);
+     * it may be unreadable (another user's process under hidepid). */
+    path = g_strdup_printf("/proc/%d/comm", (int)pid);
+    if (g_file_get_contents(path, &comm, NULL, NULL)) {
+        g_strchomp(comm);
+        snprintf(buf, len, "pid %d (%s)", (int)pid, comm);
+    } else {
+        snprintf(buf, len, "pid %d", (int)pid);
+    }
+    return 0;
+}
+
 /* ---- parsing ---- */
 API int vfud_parse_bool(const char *s, bool *out)
 {

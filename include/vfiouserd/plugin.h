@@ -314,6 +314,10 @@ void vfud_log(vfud_dev *dev, int level, const char *fmt, ...) VFUD_PRINTF(3, 4);
 /* The reason the current callback is about to fail. */
 void vfud_error(vfud_dev *dev, const char *fmt, ...) VFUD_PRINTF(2, 3);
 bool vfud_debug_enabled(const vfud_dev *dev);
+/* "pid N (comm)" of the connected client into buf (always terminated);
+ * -ENOTCONN with no client.  Device thread; for messages that must say
+ * which client a device's trouble came from. */
+int vfud_client_describe(vfud_dev *dev, char *buf, size_t len);
 
 /* ---- Config value helpers: 0 or -EINVAL/-ERANGE ---- */
 int vfud_parse_bool(const char *s, bool *out);

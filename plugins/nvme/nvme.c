@@ -468,14 +468,57 @@ static void power_on_reset(struct nvme_ctrl *c)
     nvme_ctrl_init_regs(c);
 }
 
+static void nvme_attach(vfud_dev *dev)
+{
+    struct nvme_ctrl *c = ctrl_of(dev);
+
+    c->client_touched = false;
+    (void)vfud_client_describe(dev, c->client, sizeof(c->client));
+}
+
+/* SPDK's vfio-user NVMe driver finds the doorbell page with
+ * spdk_vfio_user_get_bar_addr() right after its setup (VERSION, region
+ * infos, DMA_MAP of its heap) and, when BAR0 has no mappable page there,
+ * gives up with "Error to get device BAR0": it unmaps and closes without
+ * a single region access or reset.  It never uses Doorbell Buffer Config
+ * either (SPDK enables it only for its PCIe transport), so no trapped or
+ * shadow mode can serve it.  QEMU, by contrast, reads and writes config
+ * space and resets the device while it realizes, before any guest runs.
+ * Saying so here is the only clear word the user gets: SPDK cannot be
+ * sent a reason, and its line names no cause. */
+static void warn_unserved_client(struct nvme_ctrl *c)
+{
+    if (c->db_mode == NVME_DB_POLL || c->client_touched) {
+        return;
+    }
+    vfud_log(c->dev, LOG_WARNING,
+             "nvme: client %s left right after setup without touching the "
+             "device: with doorbells = %s BAR0's doorbell page cannot be "
+             "mapped, and a client that writes doorbells only through that "
+             "mapping (SPDK's vfio-user NVMe driver, which then logs \"Error "
+             "to get device BAR0\") cannot use this controller; for such "
+             "a client set doorbells = poll",
+             c->client[0] != '\0' ? c->client : "?",
+             c->adaptive ? "adaptive" : "shadow");
+}
+
 static void nvme_detach(vfud_dev *dev)
 {
+    warn_unserved_client(ctrl_of(dev));
     power_on_reset(ctrl_of(dev));
+}
+
+static void nvme_config_written(vfud_dev *dev, unsigned offset, unsigned len)
+{
+    (void)offset;
+    (void)len;
+    ctrl_of(dev)->client_touched = true;
 }
 
 static int nvme_reset(vfud_dev *dev, enum vfud_reset_reason why)
 {
     (void)why;
+    ctrl_of(dev)->client_touched = true;
     power_on_reset(ctrl_of(dev));
     return 0;
 }
@@ -502,6 +545,7 @@ static int nvme_region_read(vfud_dev *dev, unsigned region, uint64_t offset,
     if (region != VFUD_REGION_BAR0) {
         return -EINVAL;
     }
+    c->client_touched = true;
     if (offset < NVME_REG_DBS) {
         size_t n = offset + len > NVME_REG_DBS ? NVME_REG_DBS - offset : len;
 
@@ -540,6 +584,7 @@ static int nvme_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
     if (region != VFUD_REGION_BAR0) {
         return -EINVAL;
     }
+    c->client_touched = true;
     if (offset < NVME_REG_DBS) {
         size_t n = offset + len > NVME_REG_DBS ? NVME_REG_DBS - offset : len;
 
@@ -582,8 +627,10 @@ static struct vfud_plugin nvme_plugin = {
     .realize = nvme_realize,
     .start = nvme_start,
     .destroy = nvme_destroy,
+    .attach = nvme_attach,
     .detach = nvme_detach,
     .reset = nvme_reset,
+    .config_written = nvme_config_written,
     .region_read = nvme_region_read,
     .region_write = nvme_region_write,
     .dma_unmap = nvme_dma_unmap,

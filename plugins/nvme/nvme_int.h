@@ -225,6 +225,11 @@ struct nvme_ctrl {
     bool vwc;                   /* some namespace has a volatile cache */
     unsigned nr_vectors;        /* MSI-X vectors */
 
+    /* ---- the client (device thread) ---- */
+    char client[96];            /* "pid N (comm)", from attach */
+    bool client_touched;        /* it read/wrote a register, config space
+                                 * or reset the device since attach */
+
     /* ---- registers (device thread; csts atomic, read by both) ---- */
     uint64_t cap;
     uint32_t cc, intms, aqa;

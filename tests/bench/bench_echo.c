@@ -23,7 +23,12 @@
  * 16-byte access, VERSION a fixed capability set, any other command an
  * empty reply.  NO_REPLY commands and replies get nothing.
  *
- * What it does not do: no GLib main loop, no dispatch table, no payload
+ * What it does not do: no read-ahead (after answering a batch the daemon
+ * tries one more recvmsg() before going back to poll(), which on one CPU
+ * usually finds the client's next requests and saves the poll(); see
+ * chan_read_ahead() in daemon/conn.c), so on one CPU the daemon can come
+ * closer to this server than framing alone would let it; no GLib main
+ * loop, no dispatch table, no payload
  * checks beyond what framing needs, no device, no DMA, no fds in replies.
  * A header with a size below 16 or above 1 MiB + 80 ends the connection
  * (the daemon drains an oversized message instead).

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake_priv.h"
 #include "util.h"
@@ -106,6 +107,16 @@ void fk_set_error(vfud_dev *dev, const char *fmt, ...)
 bool vfud_debug_enabled(const vfud_dev *dev)
 {
     return dev->log_level >= LOG_DEBUG;
+}
+
+int vfud_client_describe(vfud_dev *dev, char *buf, size_t len)
+{
+    (void)dev;
+    if (len == 0) {
+        return -EINVAL;
+    }
+    snprintf(buf, len, "pid %d (fake client)", (int)getpid());
+    return 0;
 }
 
 int vfud_parse_bool(const char *s, bool *out)

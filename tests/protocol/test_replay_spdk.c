@@ -74,6 +74,7 @@ struct spdk_client {
     int mem;           /* the hugepage file */
     uint8_t *ram;      /* our view of it */
     uint8_t *db;       /* BAR0's mmapped doorbell page */
+    bool db_mappable;  /* the daemon offers it (doorbells = poll) */
     unsigned nr_regions;
 };
 
@@ -207,7 +208,12 @@ static void spdk_region_infos(struct spdk_client *s)
         if (i == VFIO_PCI_CONFIG_REGION_INDEX) {
             ck_assert_uint_ge(info.size, 256);
         }
-        if (i == VFIO_PCI_BAR0_REGION_INDEX) {
+        if (i == VFIO_PCI_BAR0_REGION_INDEX && !s->db_mappable) {
+            /* Trapped doorbells: no mappable part, so SPDK's
+             * spdk_vfio_user_get_bar_addr(BAR0, 0x1000) finds nothing. */
+            ck_assert_uint_eq(info.flags & VFIO_REGION_INFO_FLAG_MMAP, 0);
+            ck_assert_uint_eq(nr, 0);
+        } else if (i == VFIO_PCI_BAR0_REGION_INDEX) {
             struct vfio_user_cap_sparse_mmap cap;
             struct vfio_user_sparse_mmap_area area;
             void *p;
@@ -236,7 +242,7 @@ static void spdk_region_infos(struct spdk_client *s)
         }
         free(body);
     }
-    ck_assert_ptr_nonnull(s->db);
+    ck_assert(s->db_mappable == (s->db != NULL));
 }
 
 /* vfio_user_dev_dma_map_unmap() */
@@ -357,6 +363,7 @@ static struct harness *start_nvme(const char *doorbells)
 static void spdk_open(struct harness *h, struct spdk_client *s)
 {
     memset(s, 0, sizeof(*s));
+    s->db_mappable = true;
     s->c = pt_connect(h, "nvme0");
     s->mem = pt_memfd(2 * SEG_SIZE);
     s->ram = mmap(NULL, 2 * SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, s->mem, 0);
@@ -405,6 +412,74 @@ START_TEST(test_spdk_attach_identify_detach)
 }
 END_TEST
 
+/* What nvme_vfio_ctrlr_construct() does when the doorbell page is not
+ * mappable: spdk_vfio_user_setup() completes (VERSION, region infos, the
+ * heap's DMA_MAPs), nvme_vfio_setup_bar0() finds no mapping and SPDK logs
+ * "Error to get device BAR0", then spdk_vfio_user_release() unmaps and
+ * closes: not one region access.  SPDK shows nothing more; the daemon must
+ * say who left, why and what to configure.  Shadow and adaptive both trap
+ * the doorbells (SPDK never uses Doorbell Buffer Config over vfio-user). */
+static void spdk_gives_up(const char *doorbells)
+{
+    struct harness *h = start_nvme(doorbells);
+    g_autofree char *who = g_strdup_printf("client pid %d", (int)getpid());
+    struct spdk_client s;
+
+    spdk_open(h, &s);
+    s.db_mappable = false;
+    spdk_version(&s);
+    spdk_dev_info(&s);
+    spdk_region_infos(&s);
+    ck_assert_int_eq(spdk_dma(&s, true, HEAP_VA, SEG_SIZE, 0), 0);
+    ck_assert_int_eq(spdk_dma(&s, true, HEAP_VA + SEG_SIZE, SEG_SIZE, SEG_SIZE), 0);
+    ck_assert_int_eq(spdk_dma(&s, false, HEAP_VA, SEG_SIZE, 0), 0);
+    ck_assert_int_eq(spdk_dma(&s, false, HEAP_VA + SEG_SIZE, SEG_SIZE, SEG_SIZE), 0);
+    spdk_close(h, &s);
+    if (!pt_log_wait(h, "set doorbells = poll", 3000)) {
+        g_autofree char *log = harness_log(h);
+
+        ck_abort_msg("no word on why SPDK's client left: %s", log);
+    }
+    ck_assert(harness_log_contains(h, who));
+    ck_assert(harness_log_contains(h, "Error to get device BAR0"));
+    ck_assert_uint_eq(pt_log_count(h, "set doorbells = poll"), 1);
+    pt_finish(h);
+}
+
+START_TEST(test_spdk_shadow_says_why)
+{
+    spdk_gives_up("shadow");
+}
+END_TEST
+
+START_TEST(test_spdk_adaptive_says_why)
+{
+    spdk_gives_up("adaptive");
+}
+END_TEST
+
+/* A client that does use the device in shadow mode (config space, as QEMU
+ * at realize, and a register) leaves without that warning. */
+START_TEST(test_shadow_client_that_touches_is_not_warned)
+{
+    struct harness *h = start_nvme("shadow");
+    struct spdk_client s;
+    uint16_t cmd = 0;
+
+    spdk_open(h, &s);
+    s.db_mappable = false;
+    spdk_version(&s);
+    spdk_dev_info(&s);
+    spdk_region_infos(&s);
+    spdk_mmio(&s, VFIO_PCI_CONFIG_REGION_INDEX, 4, &cmd, 2, false);
+    ck_assert_uint_ge(bar0_rd32(&s, REG_VS), 0x00010400);
+    spdk_close(h, &s);
+    ck_assert(pt_log_wait(h, "client disconnected", 3000));
+    ck_assert_uint_eq(pt_log_count(h, "set doorbells = poll"), 0);
+    pt_finish(h);
+}
+END_TEST
+
 START_TEST(test_spdk_region_info_answers_per_argsz)
 {
     struct harness *h = start_nvme("poll");
@@ -444,6 +519,9 @@ static Suite *replay_spdk_suite(void)
 
     tcase_add_test(tc, test_spdk_attach_identify_detach);
     tcase_add_test(tc, test_spdk_region_info_answers_per_argsz);
+    tcase_add_test(tc, test_spdk_shadow_says_why);
+    tcase_add_test(tc, test_spdk_adaptive_says_why);
+    tcase_add_test(tc, test_shadow_client_that_touches_is_not_warned);
     suite_add_tcase(s, tc);
     return s;
 }
