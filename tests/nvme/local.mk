@@ -93,10 +93,25 @@ tests_nvme_test_nvme_nbd_LDFLAGS = $(NVME_TEST_LINKFLAGS)
 EXTRA_tests_nvme_test_nvme_nbd_DEPENDENCIES = plugins/nvme.la
 # vfiouserd-nvme(8)'s BACK-ENDS examples, run as printed
 TESTS += tests/nvme/nvme-backends.test
+
 # end to end on an NBD export, the server restarted under fio (lab; ~2 min)
 TESTS += tests/nvme/nvme-nbd.test
 endif
 EXTRA_DIST += tests/nvme/nvme-backends.test tests/nvme/nvme-nbd.test
+
+# The RBD back-end against a one-node Ceph cluster the test starts
+# (tests/nvme/ceph-cluster; about 1 min in all).
+if HAVE_LIBRBD
+check_PROGRAMS += tests/nvme/test_nvme_rbd
+TESTS += tests/nvme/test_nvme_rbd
+tests_nvme_test_nvme_rbd_SOURCES = tests/nvme/test_nvme_rbd.c
+tests_nvme_test_nvme_rbd_CFLAGS = $(NVME_TEST_CFLAGS) \
+	-DCEPH_CLUSTER='"$(abs_top_srcdir)/tests/nvme/ceph-cluster"'
+tests_nvme_test_nvme_rbd_LDADD = $(NVME_TEST_LDADD) $(LIBRBD_LIBS)
+tests_nvme_test_nvme_rbd_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+EXTRA_tests_nvme_test_nvme_rbd_DEPENDENCIES = plugins/nvme.la
+endif
+EXTRA_DIST += tests/nvme/ceph-cluster
 
 # built by 'make check', run by hand: bench_nvme [shadow|poll] [qd] [s]
 tests_nvme_bench_nvme_SOURCES = tests/nvme/bench_nvme.c
