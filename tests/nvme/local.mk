@@ -70,6 +70,11 @@ EXTRA_tests_nvme_test_nvme_migrate_DEPENDENCIES = daemon/vfiouserd plugins/nvme.
 if HAVE_LIBNBD
 tests_nvme_test_nvme_migrate_LDADD += tests/nvme/libnbdserver.la
 endif
+if HAVE_LIBRBD
+tests_nvme_test_nvme_migrate_CPPFLAGS += \
+	-DCEPH_CLUSTER='"$(abs_top_srcdir)/tests/nvme/ceph-cluster"'
+tests_nvme_test_nvme_migrate_LDADD += $(LIBRBD_LIBS)
+endif
 
 check-nvme-valgrind: tests/nvme/test_nvme_daemon daemon/vfiouserd plugins/nvme.la
 	@test -n "$(VALGRIND)" || { echo "valgrind not found"; exit 77; }
