@@ -117,6 +117,9 @@ tests_nvme_test_nvme_rbd_LDFLAGS = $(NVME_TEST_LINKFLAGS)
 EXTRA_tests_nvme_test_nvme_rbd_DEPENDENCIES = plugins/nvme.la
 endif
 EXTRA_DIST += tests/nvme/ceph-cluster
+# end to end on an RBD image (lab and Ceph; about 1 min)
+TESTS += tests/nvme/nvme-rbd.test
+EXTRA_DIST += tests/nvme/nvme-rbd.test
 
 # built by 'make check', run by hand: bench_nvme [shadow|poll] [qd] [s]
 tests_nvme_bench_nvme_SOURCES = tests/nvme/bench_nvme.c
