@@ -377,8 +377,9 @@ START_TEST(test_bad_config)
 END_TEST
 
 /* The cluster stopped: after reconnect-timeout the command waiting and
- * the next ones fail with Namespace Not Ready, the controller is fine;
- * the cluster restarted: I/O works again and the data is there. */
+ * the next ones fail with Namespace Not Ready, the controller is fine, and
+ * a new controller on the image is refused after its timeout; the cluster
+ * restarted: I/O works again and the data is there. */
 START_TEST(test_cluster_restart)
 {
     const char *const extra[] = { "namespace.1.reconnect-timeout", "3", NULL };
@@ -397,6 +398,19 @@ START_TEST(test_cluster_restart)
     ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 16, 16, a, 0),
                      NVME_SC_NS_NOT_READY);
     ck_assert_uint_eq(fake_read32(D.dev, 0, NVME_REG_CSTS) & NVME_CSTS_CFS, 0);
+    {
+        /* a controller configured meanwhile: refused once the timeout
+         * has passed, saying why */
+        const char *const kv[] = { "namespace.1.uri", uri,
+                                   "namespace.1.rbd-conf", conf,
+                                   "namespace.1.reconnect-timeout", "2", NULL };
+        struct tdrv d2;
+
+        ck_assert_int_lt(td_open(&d2, 0, false, kv), 0);
+        ck_assert_ptr_nonnull(strstr(fake_dev_last_error(d2.dev),
+                                     "cannot connect to the Ceph cluster"));
+        td_close(&d2);
+    }
     ck_assert_int_eq(cluster("restart"), 0);
     for (int i = 0; i < 60 && st != 0; i++) {
         memset(td_ptr(&D, b), 0, 8192);
