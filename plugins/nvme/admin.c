@@ -863,6 +863,10 @@ static uint16_t format_ns(struct nvme_ctrl *c, struct nvme_ns *ns,
         nvme_nbd_erase_sync(c, ns) < 0) {
         return NVME_SC_INTERNAL;
     }
+    if (ses == 1 && ns->backend == NVME_BACKEND_RBD &&
+        nvme_rbd_erase_sync(c, ns) < 0) {
+        return NVME_SC_INTERNAL;
+    }
     if (nvme_ns_set_format(ns, shift) < 0) {
         return NVME_SC_INVALID_FORMAT;
     }

@@ -309,6 +309,9 @@ void nvme_flush_all_sync(struct nvme_ctrl *c)
         if (ns && !ns->read_only && ns->backend == NVME_BACKEND_NBD) {
             (void)nvme_nbd_flush_sync(c, ns); /* logs its failure */
         }
+        if (ns && !ns->read_only && ns->backend == NVME_BACKEND_RBD) {
+            (void)nvme_rbd_flush_sync(c, ns); /* logs its failure */
+        }
     }
 }
 

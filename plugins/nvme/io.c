@@ -236,6 +236,12 @@ static void exec_rw(struct nvme_ctrl *c, struct nvme_req *req,
         (void)nvme_nbd_rw(c, req); /* completes the command, even on error */
         return;
     }
+    if (ns->backend == NVME_BACKEND_RBD) {
+        if (nvme_rbd_rw(c, req) < 0) {
+            io_done(c, req, NVME_SC_INTERNAL);
+        }
+        return;
+    }
     if (nvme_uring_rw(c, req) < 0) {
         io_done(c, req, NVME_SC_INTERNAL);
     }
@@ -255,8 +261,9 @@ static void exec_flush(struct nvme_ctrl *c, struct nvme_req *req)
         if (ns->backend == NVME_BACKEND_NULL || ns->read_only) {
             continue;
         }
-        if ((ns->backend == NVME_BACKEND_NBD ? nvme_nbd_flush(c, req, ns)
-                                             : nvme_uring_flush(c, req, ns)) < 0) {
+        if ((ns->backend == NVME_BACKEND_NBD   ? nvme_nbd_flush(c, req, ns)
+             : ns->backend == NVME_BACKEND_RBD ? nvme_rbd_flush(c, req, ns)
+                                               : nvme_uring_flush(c, req, ns)) < 0) {
             req->res = -EIO;
         }
     }
@@ -294,6 +301,11 @@ static void exec_write_zeroes(struct nvme_ctrl *c, struct nvme_req *req,
     req->pending = 1;
     if (ns->backend == NVME_BACKEND_NBD) {
         if (nvme_nbd_zero(c, req, req->offset, req->len,
+                          cmd->cdw12 & NVME_WZ_DEAC) < 0) {
+            req->res = -EIO;
+        }
+    } else if (ns->backend == NVME_BACKEND_RBD) {
+        if (nvme_rbd_zero(c, req, req->offset, req->len,
                           cmd->cdw12 & NVME_WZ_DEAC) < 0) {
             req->res = -EIO;
         }
@@ -350,6 +362,15 @@ static void exec_dsm(struct nvme_ctrl *c, struct nvme_req *req,
     if (ns->backend == NVME_BACKEND_NBD) {
         for (unsigned i = 0; i < nr; i++) {
             if (rg[i].nlb && nvme_nbd_zero(c, req, rg[i].slba << ns->lba_shift,
+                                           (uint64_t)rg[i].nlb << ns->lba_shift,
+                                           true) < 0) {
+                req->res = -EIO;
+                break;
+            }
+        }
+    } else if (ns->backend == NVME_BACKEND_RBD) {
+        for (unsigned i = 0; i < nr; i++) {
+            if (rg[i].nlb && nvme_rbd_zero(c, req, rg[i].slba << ns->lba_shift,
                                            (uint64_t)rg[i].nlb << ns->lba_shift,
                                            true) < 0) {
                 req->res = -EIO;

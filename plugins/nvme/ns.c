@@ -94,6 +94,29 @@ int nvme_ns_config(struct nvme_ctrl *c, struct nvme_ns *ns, const char *key,
         ns->path = strdup(value);
         return ns->path ? 0 : -ENOMEM;
     }
+    if (strcmp(key, "uri") == 0 && strncmp(value, "rbd:", 4) == 0) {
+#ifdef HAVE_LIBRBD
+        free(ns->uri);
+        ns->uri = strdup(value);
+        ns->backend = NVME_BACKEND_RBD;
+        return ns->uri ? 0 : -ENOMEM;
+#else
+        vfud_error(dev, "namespace %u: uri: built without librbd (Ceph RBD)",
+                   ns->nsid);
+        return -ENOTSUP;
+#endif
+    }
+    if (strcmp(key, "rbd-conf") == 0 || strcmp(key, "rbd-id") == 0) {
+        char **where = key[4] == 'c' ? &ns->rbd_conf : &ns->rbd_id;
+
+        if (!*value) {
+            vfud_error(dev, "namespace %u: %s is empty", ns->nsid, key);
+            return -EINVAL;
+        }
+        free(*where);
+        *where = strdup(value);
+        return *where ? 0 : -ENOMEM;
+    }
     if (strcmp(key, "uri") == 0) {
 #ifdef HAVE_LIBNBD
         free(ns->uri);
@@ -413,6 +436,9 @@ int nvme_ns_prepare(struct nvme_ctrl *c, struct nvme_ns *ns)
     if (ns->backend == NVME_BACKEND_NBD) {
         return nvme_nbd_prepare(c, ns);
     }
+    if (ns->backend == NVME_BACKEND_RBD) {
+        return 0; /* nothing to create */
+    }
     if (ns->create_at_start) {
         ns->fd = open(ns->path, flags | O_CREAT | O_EXCL, 0600);
         if (ns->fd < 0) {
@@ -456,6 +482,12 @@ int nvme_ns_open(struct nvme_ctrl *c, struct nvme_ns *ns)
             nvme_ns_close(ns);
             return r;
         }
+    } else if (ns->backend == NVME_BACKEND_RBD) {
+        r = nvme_rbd_open(c, ns);
+        if (r < 0) {
+            nvme_ns_close(ns);
+            return r;
+        }
     } else {
         if (!ns->path) {
             vfud_error(c->dev, "namespace %u: no path", ns->nsid);
@@ -482,6 +514,7 @@ int nvme_ns_open(struct nvme_ctrl *c, struct nvme_ns *ns)
 void nvme_ns_close(struct nvme_ns *ns)
 {
     nvme_nbd_close(ns);
+    nvme_rbd_close(ns);
     if (ns->fd >= 0) {
         close(ns->fd);
         ns->fd = -1;
@@ -496,5 +529,7 @@ void nvme_ns_free(struct nvme_ns *ns)
     nvme_ns_close(ns);
     free(ns->path);
     free(ns->uri);
+    free(ns->rbd_conf);
+    free(ns->rbd_id);
     free(ns);
 }

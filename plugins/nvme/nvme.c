@@ -117,10 +117,15 @@ static const struct vfud_config_key nvme_keys[] = {
     { "namespace.*.cache", "writeback (default) or none (O_DIRECT)" },
     { "namespace.*.write-cache", "report a volatile write cache (default on)" },
     { "namespace.*.backend", "uring (default) or null" },
-    { "namespace.*.uri", "NBD export instead of a path (nbd://, nbd+unix://)" },
+    { "namespace.*.uri",
+      "NBD export (nbd://, nbd+unix://) or Ceph RBD image (rbd:POOL/IMAGE) "
+      "instead of a path" },
+    { "namespace.*.rbd-conf", "RBD: ceph.conf of the cluster (default: Ceph's)" },
+    { "namespace.*.rbd-id", "RBD: client name, without client. (default admin)" },
     { "namespace.*.connections", "NBD: connections with multi-conn (default 4)" },
     { "namespace.*.reconnect-timeout",
-      "NBD: seconds the server may be away before I/O fails (default 10)" },
+      "NBD/RBD: seconds the server/cluster may be away before I/O fails "
+      "(default 10)" },
     { "namespace.*.uuid", "namespace UUID (default: derived from serial)" },
     { "namespace.*.nguid", "namespace NGUID (default: derived from serial)" },
     { "namespace.*.eui64", "namespace EUI-64 (default: derived from serial)" },

@@ -52,7 +52,7 @@ struct nvme_mig_load;
 
 /* ---- Namespaces (ns.c) ---- */
 enum nvme_backend_kind { NVME_BACKEND_URING = 0, NVME_BACKEND_NULL,
-                         NVME_BACKEND_NBD };
+                         NVME_BACKEND_NBD, NVME_BACKEND_RBD };
 enum nvme_cache_mode { NVME_CACHE_WRITEBACK = 0, NVME_CACHE_NONE };
 
 struct nvme_ns {
@@ -68,9 +68,12 @@ struct nvme_ns {
     enum nvme_backend_kind backend;
     uint8_t uuid[16], nguid[16], eui64[8];
     bool have_uuid, have_nguid, have_eui64;
-    char *uri;                /* NBD back-end: the export */
+    char *uri;                /* NBD back-end: the export; RBD: the image */
     unsigned nbd_conns;       /* 0: the default */
-    unsigned nbd_timeout_s;   /* server away longer: I/O fails */
+    unsigned nbd_timeout_s;   /* server (NBD) or cluster (RBD) away longer:
+                               * I/O fails */
+    char *rbd_conf;           /* RBD: ceph.conf (NULL: librados' default) */
+    char *rbd_id;             /* RBD: client name without "client." */
     /* runtime */
     int fd;
     bool is_blockdev;
@@ -84,6 +87,7 @@ struct nvme_ns {
     bool create_at_start;
     bool grow_at_start;
     struct nvme_nbd *nbd;     /* NBD back-end state (backend_nbd.c) */
+    struct nvme_rbd *rbd;     /* RBD back-end state (backend_rbd.c) */
 };
 
 /* ---- Guest memory of a queue or shadow buffer (queue.c) ---- */
@@ -468,6 +472,44 @@ static inline void nvme_nbd_event(struct nvme_ctrl *c, void *tag, int res)
 static inline int nvme_nbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
 { (void)c; (void)ns; return 0; }
 static inline int nvme_nbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
+{ (void)c; (void)ns; return -ENOTSUP; }
+#endif
+
+/* ---- backend_rbd.c (with librbd) ----
+ * The ring entry that waits for librbd's completions (a read of the
+ * image's notification eventfd) carries this tag in the low bits of its
+ * user_data; nvme_uring_process() hands it to nvme_rbd_event(). */
+#define NVME_UD_RBD 3u
+#ifdef HAVE_LIBRBD
+int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns);
+void nvme_rbd_close(struct nvme_ns *ns);
+int nvme_rbd_rw(struct nvme_ctrl *c, struct nvme_req *req);
+int nvme_rbd_flush(struct nvme_ctrl *c, struct nvme_req *req,
+                   struct nvme_ns *ns);
+int nvme_rbd_zero(struct nvme_ctrl *c, struct nvme_req *req, uint64_t off,
+                  uint64_t len, bool deallocate);
+void nvme_rbd_event(struct nvme_ctrl *c, void *tag, int res);
+int nvme_rbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns);
+int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns);
+#else
+/* Without librbd no namespace has the RBD back-end (ns.c refuses rbd:
+ * URIs), so none of these is reached. */
+static inline int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
+{ (void)c; (void)ns; return -ENOTSUP; }
+static inline void nvme_rbd_close(struct nvme_ns *ns) { (void)ns; }
+static inline int nvme_rbd_rw(struct nvme_ctrl *c, struct nvme_req *req)
+{ (void)c; (void)req; return -ENOTSUP; }
+static inline int nvme_rbd_flush(struct nvme_ctrl *c, struct nvme_req *req,
+                                 struct nvme_ns *ns)
+{ (void)c; (void)req; (void)ns; return -ENOTSUP; }
+static inline int nvme_rbd_zero(struct nvme_ctrl *c, struct nvme_req *req,
+                                uint64_t off, uint64_t len, bool deallocate)
+{ (void)c; (void)req; (void)off; (void)len; (void)deallocate; return -ENOTSUP; }
+static inline void nvme_rbd_event(struct nvme_ctrl *c, void *tag, int res)
+{ (void)c; (void)tag; (void)res; }
+static inline int nvme_rbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
+{ (void)c; (void)ns; return 0; }
+static inline int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
 { (void)c; (void)ns; return -ENOTSUP; }
 #endif
 

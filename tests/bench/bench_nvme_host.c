@@ -12,7 +12,8 @@
  * one nvme device on the null back-end (reads return zeroes without a
  * system call: what is left is the controller and the transport) or, with
  * --nbd URI, on an NBD export ("make bench-nvme-nbd": nbdkit's memory
- * plugin), and
+ * plugin), or with --rbd rbd:POOL/IMAGE (and --rbd-conf), on a Ceph RBD
+ * image ("make bench-nvme-rbd": a one-node test cluster), and
  * makes the client library the guest with the NVMe test driver of
  * tests/plugins/nvme (nvme_tdrv_vfu.h): queues in one memfd window, MSI-X eventfds
  * connected, bus mastering on, the controller enabled, I/O queue pairs of
@@ -152,6 +153,8 @@ static gboolean opt_irq;
 static gboolean opt_verbose;
 static char *opt_nbd;
 static int opt_nbd_mib = 1024;
+static char *opt_rbd;
+static char *opt_rbd_conf;
 
 static GOptionEntry options[] = {
     { "seconds", 's', 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
@@ -180,7 +183,13 @@ static GOptionEntry options[] = {
     { "nbd", 0, 0, G_OPTION_ARG_STRING, &opt_nbd,
       "namespace on this NBD export instead of the null back-end", "URI" },
     { "nbd-size", 0, 0, G_OPTION_ARG_INT, &opt_nbd_mib,
-      "MiB of the NBD export the I/O spreads over (default 1024)", "MiB" },
+      "MiB of the NBD export or RBD image the I/O spreads over (default 1024)",
+      "MiB" },
+    { "rbd", 0, 0, G_OPTION_ARG_STRING, &opt_rbd,
+      "namespace on this RBD image (rbd:POOL/IMAGE) instead of the null back-end",
+      "URI" },
+    { "rbd-conf", 0, 0, G_OPTION_ARG_STRING, &opt_rbd_conf,
+      "the RBD image's cluster (a ceph.conf)", "PATH" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
       "print every measurement, and the daemon's log", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -235,7 +244,7 @@ static int map_data_windows(struct target *t)
 /* Blocks the I/O spreads over. */
 static uint64_t ns_blocks(void)
 {
-    return opt_nbd ? ((uint64_t)opt_nbd_mib << 20) / 512 : NS_BLOCKS;
+    return opt_nbd || opt_rbd ? ((uint64_t)opt_nbd_mib << 20) / 512 : NS_BLOCKS;
 }
 
 static int start_target(struct target *t, unsigned mode, unsigned daemon,
@@ -243,6 +252,10 @@ static int start_target(struct target *t, unsigned mode, unsigned daemon,
 {
     g_autofree char *ns = opt_nbd
         ? g_strdup_printf("namespace.1.uri = %s\n", opt_nbd)
+        : opt_rbd ? g_strdup_printf("namespace.1.uri = %s\n%s%s%s", opt_rbd,
+                                    opt_rbd_conf ? "namespace.1.rbd-conf = " : "",
+                                    opt_rbd_conf ? opt_rbd_conf : "",
+                                    opt_rbd_conf ? "\n" : "")
         : g_strdup("backend = null\nsize = 1T\n");
     g_autofree char *cfg = g_strdup_printf(
         "[daemon]\nsocket-dir = @SOCKDIR@\n"
@@ -797,7 +810,8 @@ int main(int argc, char **argv)
            "entries, interrupts %s, data in %d DMA windows of 2 MiB; "
            "%d x %.1f s (+%.1f s warm-up), medians\n", daemon_path[0],
            nr_daemons > 1 ? ", base " : "", nr_daemons > 1 ? daemon_path[1] : "",
-           opt_nbd ? "NBD export " : "null back-end", opt_nbd ? opt_nbd : "",
+           opt_nbd ? "NBD export " : opt_rbd ? "RBD image " : "null back-end",
+           opt_nbd ? opt_nbd : opt_rbd ? opt_rbd : "",
            opt_queues, opt_queues > 1 ? "s" : "", Q_ENTRIES,
            opt_irq ? "on (never read)" : "off (polled CQs)", opt_windows,
            opt_reps, opt_seconds, opt_warmup);

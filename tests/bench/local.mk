@@ -61,6 +61,25 @@ bench-nvme-nbd: tests/bench/bench_nvme_host daemon/vfiouserd plugins/nvme.la
 	d=$$(mktemp -d) && nbdkit -U $$d/sock -P $$d/pid memory size=1G && \
 	tests/bench/bench_nvme_host --nbd "nbd+unix:///?socket=$$d/sock" \
 		$(BENCH_NVME_ARGS); r=$$?; kill $$(cat $$d/pid); rm -rf $$d; exit $$r
+
+# "make bench-nvme-rbd": the same on a 256 MiB RBD image of a one-node
+# Ceph cluster (tests/plugins/nvme/ceph-cluster), then "rbd bench" on the same
+# image, 4 KiB random reads and writes with 1 and 32 in flight: librbd
+# alone, with no controller, for ratios within one run.
+bench-nvme-rbd: tests/bench/bench_nvme_host daemon/vfiouserd plugins/nvme.la
+	@command -v ceph-osd >/dev/null || { echo "bench-nvme-rbd: needs ceph-mon ceph-osd"; exit 1; }
+	d=/tmp/vfu-bench-ceph.$$$$ && \
+	$(srcdir)/tests/plugins/nvme/ceph-cluster start $$d rbd bench 256 >/dev/null && \
+	rbd -c $$d/ceph.conf bench --io-type write --io-size 4M --io-total 256M \
+		--io-pattern seq rbd/bench >/dev/null && \
+	tests/bench/bench_nvme_host --rbd rbd:rbd/bench --rbd-conf $$d/ceph.conf \
+		--nbd-size 256 $(BENCH_NVME_ARGS); r=$$?; \
+	for t in read write; do for qd in 1 32; do \
+		echo "# rbd bench rand$$t 4K io-threads $$qd:"; \
+		rbd -c $$d/ceph.conf bench --io-type $$t --io-size 4K --io-threads $$qd \
+			--io-total 64M --io-pattern rand rbd/bench | tail -1; \
+	done; done; \
+	$(srcdir)/tests/plugins/nvme/ceph-cluster destroy $$d; exit $$r
 endif
 
 # "make bench-nvme-guest": in one boot of the QEMU lab, fio in the guest

@@ -54,6 +54,9 @@ FUZZ_NVME_PLUGIN_SOURCES = plugins/nvme/admin.c plugins/nvme/dptr.c \
 if HAVE_LIBNBD
 FUZZ_NVME_PLUGIN_SOURCES += plugins/nvme/backend_nbd.c
 endif
+if HAVE_LIBRBD
+FUZZ_NVME_PLUGIN_SOURCES += plugins/nvme/backend_rbd.c
+endif
 FUZZ_NVME_SOURCES = tests/fuzz/fuzz_nvme.c tests/fuzz/fuzz_nvme.h \
 	tests/fuzz/fuzz_nvme_priv.h tests/fuzz/fuzz_nvme_guest.c \
 	tests/fuzz/fuzz_nvme_sync.c tests/fuzz/plugin_nvme.c tests/fuzz/fuzz.h \
@@ -64,7 +67,7 @@ FUZZ_NVME_SOURCES = tests/fuzz/fuzz_nvme.c tests/fuzz/fuzz_nvme.h \
 	tests/harness/fake_loop.c common/utils/util.c common/utils/util.h \
 	engine/pci_config.c engine/pci_caps.c engine/pci_config.h
 FUZZ_NVME_CPPFLAGS = $(FUZZ_CPPFLAGS) -I$(top_srcdir)/tests/harness
-FUZZ_NVME_LIBS = $(LIBURING_LIBS) $(LIBNBD_LIBS) $(LIBS)
+FUZZ_NVME_LIBS = $(LIBURING_LIBS) $(LIBNBD_LIBS) $(LIBRBD_LIBS) $(LIBS)
 
 if HAVE_CHECK
 check_PROGRAMS += tests/fuzz/test_fuzz_replay tests/fuzz/test_fuzz_nvme_seeds

@@ -70,6 +70,11 @@ EXTRA_tests_plugins_nvme_test_nvme_migrate_DEPENDENCIES = daemon/vfiouserd plugi
 if HAVE_LIBNBD
 tests_plugins_nvme_test_nvme_migrate_LDADD += tests/plugins/nvme/libnbdserver.la
 endif
+if HAVE_LIBRBD
+tests_plugins_nvme_test_nvme_migrate_CPPFLAGS += \
+	-DCEPH_CLUSTER='"$(abs_top_srcdir)/tests/plugins/nvme/ceph-cluster"'
+tests_plugins_nvme_test_nvme_migrate_LDADD += $(LIBRBD_LIBS)
+endif
 
 check-nvme-valgrind: tests/plugins/nvme/test_nvme_daemon daemon/vfiouserd plugins/nvme.la
 	@test -n "$(VALGRIND)" || { echo "valgrind not found"; exit 77; }
@@ -97,6 +102,23 @@ TESTS += tests/plugins/nvme/nvme-backends.test
 TESTS += tests/plugins/nvme/nvme-nbd.test
 endif
 EXTRA_DIST += tests/plugins/nvme/nvme-backends.test tests/plugins/nvme/nvme-nbd.test
+
+# The RBD back-end against a one-node Ceph cluster the test starts
+# (tests/plugins/nvme/ceph-cluster; about 1 min in all).
+if HAVE_LIBRBD
+check_PROGRAMS += tests/plugins/nvme/test_nvme_rbd
+TESTS += tests/plugins/nvme/test_nvme_rbd
+tests_plugins_nvme_test_nvme_rbd_SOURCES = tests/plugins/nvme/test_nvme_rbd.c
+tests_plugins_nvme_test_nvme_rbd_CFLAGS = $(NVME_TEST_CFLAGS) \
+	-DCEPH_CLUSTER='"$(abs_top_srcdir)/tests/plugins/nvme/ceph-cluster"'
+tests_plugins_nvme_test_nvme_rbd_LDADD = $(NVME_TEST_LDADD) $(LIBRBD_LIBS)
+tests_plugins_nvme_test_nvme_rbd_LDFLAGS = $(NVME_TEST_LINKFLAGS)
+EXTRA_tests_plugins_nvme_test_nvme_rbd_DEPENDENCIES = plugins/nvme.la
+endif
+EXTRA_DIST += tests/plugins/nvme/ceph-cluster
+# end to end on an RBD image (lab and Ceph; about 1 min)
+TESTS += tests/plugins/nvme/nvme-rbd.test
+EXTRA_DIST += tests/plugins/nvme/nvme-rbd.test
 
 # built by 'make check', run by hand: bench_nvme [shadow|poll] [qd] [s]
 tests_plugins_nvme_bench_nvme_SOURCES = tests/plugins/nvme/bench_nvme.c

@@ -9,8 +9,9 @@
  * destination with the queues it had.
  *
  * Also: the DMA log sees the controller's writes to queue memory (for a
- * VMM's pre-copy of guest RAM); and a move between daemons whose namespace
- * is the same NBD export, with writes in flight in the server.
+ * VMM's pre-copy of guest RAM); and moves between daemons whose namespace
+ * is the same NBD export, with writes in flight in the server, or the same
+ * Ceph RBD image (a one-node cluster the test starts).
  *
  * Loop index of the migration tests: 0 shadow doorbells (with the shadow
  * doorbell buffer), 1 poll doorbells (mmapped page), 2 shadow doorbells
@@ -30,6 +31,11 @@
 #include "nvme_tdrv_vfu.h"
 #ifdef HAVE_LIBNBD
 #include "nbd_server.h"
+#endif
+#ifdef HAVE_LIBRBD
+#include <sys/wait.h>
+
+#include <rbd/librbd.h>
 #endif
 
 #define NS_SIZE (64ull << 20)
@@ -1208,6 +1214,108 @@ START_TEST(test_migrate_nbd)
 END_TEST
 #endif
 
+#ifdef HAVE_LIBRBD
+/* Two daemons ("two hosts") whose namespace 1 is the same RBD image of a
+ * one-node Ceph cluster the test starts: the source writes (and holds the
+ * image's exclusive lock), eight writes are queued when it stops; the
+ * stream carries no data blocks; the destination reads every block, and
+ * its own writes take the lock from the source, which is still running
+ * with the image open.  The cluster has it all, read with librbd. */
+START_TEST(test_migrate_rbd)
+{
+    enum { SYNC = 16, ASYNC = 8 };
+    g_autofree char *dir = g_strdup_printf("/tmp/vfu-cephmig.%d", (int)getpid());
+    g_autofree char *conf = g_build_filename(dir, "ceph.conf", NULL);
+    g_autofree char *start = g_strdup_printf("%s start %s rbd mig 64 >&2",
+                                             CEPH_CLUSTER, dir);
+    g_autofree char *destroy = g_strdup_printf("%s destroy %s >&2",
+                                               CEPH_CLUSTER, dir);
+    g_autofree char *keys = NULL;
+    struct side src, dst;
+    struct tdrv *d;
+    struct nvme_cqe e;
+    struct figures f;
+    uint64_t buf[SYNC + ASYNC + 1];
+    int r;
+
+    r = system(start);
+    if (WIFEXITED(r) && WEXITSTATUS(r) == 77) {
+        fprintf(stderr, "SKIP test_migrate_rbd: no Ceph (ceph-mon ceph-osd "
+                "ceph-common)\n");
+        (void)system(destroy);
+        return;
+    }
+    ck_assert_msg(WIFEXITED(r) && WEXITSTATUS(r) == 0, "the Ceph cluster did "
+                  "not start");
+    keys = g_strdup_printf("namespace.1.uri = rbd:rbd/mig\n"
+                           "namespace.1.rbd-conf = %s\n", conf);
+
+    side_start(&src, M_SHADOW, NULL, keys);
+    side_connect(&src, M_SHADOW);
+    d = &src.d;
+    ck_assert_int_eq(td_enable(d, 32), 0);
+    ck_assert_int_eq(td_create_io_queue(d, 1, 64), 0);
+    ck_assert_int_eq(td_enable_shadow(d), 0);
+    for (unsigned i = 0; i < SYNC + ASYNC + 1; i++) {
+        buf[i] = td_alloc(d, 4096, 4096);
+        fill(d, buf[i], 4096, 900 + i);
+    }
+    for (unsigned i = 0; i < SYNC; i++) {
+        ck_assert_int_eq(td_rw(d, 1, NVME_CMD_WRITE, 8 * i, 8, buf[i], 0), 0);
+    }
+    for (unsigned i = SYNC; i < SYNC + ASYNC; i++) {
+        struct nvme_sqe c = rw(NVME_CMD_WRITE, 8 * i, 8, buf[i]);
+
+        td_queue_cmd(d, 1, &c);
+    }
+    td_ring(d, 1);
+    side_start(&dst, M_SHADOW, NULL, keys);
+    side_connect(&dst, M_SHADOW);
+    f = migrate(&src, &dst);
+    report_stop(&src);
+    ck_assert_uint_lt(f.bytes, 16384); /* no data blocks */
+    printf("rbd: stream %zu bytes, stopped %.1f ms\n", f.bytes, f.stopped_ms);
+
+    d = &dst.d;
+    for (unsigned i = 0; i < ASYNC; i++) {
+        ck_assert_int_eq(td_wait(d, 1, &e), 0);
+        ck_assert_int_eq(td_status(&e), 0);
+    }
+    for (unsigned i = 0; i < SYNC + ASYNC; i++) {
+        memset(td_ptr(d, buf[i]), 0, 4096);
+        ck_assert_int_eq(td_rw(d, 1, NVME_CMD_READ, 8 * i, 8, buf[i], 0), 0);
+        ck_assert_msg(same(d, buf[i], 4096, 900 + i), "block %u", i);
+    }
+    /* the destination writes: librbd moves the lock to it */
+    ck_assert_int_eq(td_rw(d, 1, NVME_CMD_WRITE, 8 * (SYNC + ASYNC), 8,
+                           buf[SYNC + ASYNC], NVME_RW_FUA), 0);
+    {
+        rados_t cl;
+        rados_ioctx_t io;
+        rbd_image_t img;
+        uint8_t b[4096];
+
+        ck_assert_int_eq(rados_create(&cl, NULL), 0);
+        ck_assert_int_eq(rados_conf_read_file(cl, conf), 0);
+        ck_assert_int_eq(rados_connect(cl), 0);
+        ck_assert_int_eq(rados_ioctx_create(cl, "rbd", &io), 0);
+        ck_assert_int_eq(rbd_open_read_only(io, "mig", &img, NULL), 0);
+        for (unsigned i = 0; i < SYNC + ASYNC + 1; i++) {
+            ck_assert_int_eq(rbd_read(img, (uint64_t)i * 4096, 4096, (char *)b),
+                             4096);
+            ck_assert_msg(memcmp(b, td_ptr(d, buf[i]), 4096) == 0, "block %u", i);
+        }
+        rbd_close(img);
+        rados_ioctx_destroy(io);
+        rados_shutdown(cl);
+    }
+    side_finish(&dst);
+    side_finish(&src);
+    (void)system(destroy);
+}
+END_TEST
+#endif
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nvme_migrate");
@@ -1225,6 +1333,13 @@ static Suite *suite(void)
     tcase_add_test(tc, test_migrate_nbd);
 #endif
     suite_add_tcase(s, tc);
+#ifdef HAVE_LIBRBD
+    /* starting the cluster takes 10-30 s */
+    tc = pt_tcase("migrate_rbd");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_migrate_rbd);
+    suite_add_tcase(s, tc);
+#endif
     return s;
 }
 

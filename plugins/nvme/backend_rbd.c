@@ -1,0 +1,519 @@
+/*
+ * Ceph RBD back-end (librbd): the namespace is an RBD image, named
+ * namespace.N.uri = rbd:POOL/[NAMESPACE/]IMAGE[@SNAPSHOT]; the cluster is
+ * found through namespace.N.rbd-conf (a ceph.conf; default: librados'
+ * own search, $CEPH_CONF then /etc/ceph/ceph.conf) as client
+ * namespace.N.rbd-id (default admin).  A snapshot is read-only.
+ *
+ * Event loop: commands go out with librbd's asynchronous calls
+ * (rbd_aio_readv/writev/flush/discard/write_zeroes) on the I/O thread.
+ * Their completions carry no callback: librbd queues them on the image and
+ * writes to an eventfd registered with rbd_set_image_notification(); the
+ * I/O thread keeps an IORING_OP_READ of that eventfd on the controller's
+ * io_uring while commands are out, and when it completes collects them
+ * with rbd_poll_io_events() and completes the NVMe commands there, on the
+ * I/O thread, with no hop through another thread of ours.  The read's ring
+ * entry carries NVME_UD_RBD in its user_data and reaches nvme_rbd_event()
+ * from nvme_uring_process(); backend_inflight counts RBD commands, so
+ * draining the controller waits for them as for io_uring reads and writes.
+ *
+ * Commands: Read/Write become rbd_aio_readv/writev on the command's iovec
+ * (one librbd call per command).  librbd has no FUA: a FUA write is
+ * followed by rbd_aio_flush once written.  Flush is rbd_aio_flush.  Write
+ * Zeroes is rbd_aio_write_zeroes, or rbd_aio_discard with DEAC set.
+ * Deallocate is rbd_aio_discard; the handle is opened with
+ * rbd_skip_partial_discard = false, so a discard that does not cover whole
+ * objects zeroes the rest instead of skipping it: deallocated blocks read
+ * back as zeroes, as the namespace tells the host (DLFEAT).
+ *
+ * Cluster away: librados waits for an OSD or monitor to come back, for
+ * ever by default.  The handle is opened with rados_osd_op_timeout,
+ * rados_mon_op_timeout and client_mount_timeout set to
+ * namespace.N.reconnect-timeout (default 10 s, below the 30 s after which
+ * Linux resets the controller), so a command the cluster does not answer
+ * in that time fails, with Namespace Not Ready (retryable), and the
+ * controller stays up; librados reconnects by itself and the next commands
+ * succeed once the cluster is back.
+ *
+ * Moves between hosts: both daemons open the image.  Images have the
+ * exclusive-lock feature by default: librbd takes the lock for the first
+ * write and hands it over when another client asks for it, so the
+ * destination's first write takes it from the source, whose writes were
+ * flushed when it stopped (nvme_flush_all_sync).  librbd's default cache
+ * policy in Pacific (writearound) never serves reads from a cache, so the
+ * destination reads what the source wrote.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <rbd/librbd.h>
+
+#include "nvme_int.h"
+
+#define RBD_POLL_BATCH  32
+#define RBD_ERASE_CHUNK (1ull << 30) /* rbd_discard returns an int */
+
+enum rbd_op_kind { OPK_READ, OPK_WRITE, OPK_FLUSH, OPK_ZERO, OPK_DISCARD };
+
+struct rbd_op {
+    struct nvme_req *req;
+    enum rbd_op_kind kind;
+    bool flush_after;       /* FUA: a flush once written */
+    uint64_t off, len;
+    struct rbd_op *next;    /* free list */
+};
+
+struct nvme_rbd {
+    struct nvme_ctrl *c;
+    struct nvme_ns *ns;
+    char *pool, *nspace, *image_name, *snap;
+    rados_t cluster;
+    rados_ioctx_t io;
+    rbd_image_t image;
+    int efd;
+    uint64_t efd_val;       /* the ring's read lands here */
+    bool armed;             /* a read of efd is on the ring */
+    unsigned inflight;      /* librbd operations out */
+    struct rbd_op *free_ops;
+};
+
+/* ---- configuration ---- */
+
+/* "rbd:POOL/[NAMESPACE/]IMAGE[@SNAP]" into its parts (none empty). */
+static int parse_uri(struct nvme_rbd *rb, const char *uri)
+{
+    const char *p = uri + 4, *s1, *s2, *img, *at;
+
+    if (strncmp(uri, "rbd:", 4) != 0 || !(s1 = strchr(p, '/'))) {
+        return -EINVAL;
+    }
+    s2 = strchr(s1 + 1, '/');
+    img = s2 ? s2 + 1 : s1 + 1;
+    at = strchr(img, '@');
+    if (s1 == p || (s2 && (s2 == s1 + 1 || strchr(img, '/'))) || !*img ||
+        at == img || (at && (!at[1] || strchr(at + 1, '@')))) {
+        return -EINVAL;
+    }
+    rb->pool = strndup(p, (size_t)(s1 - p));
+    rb->nspace = s2 ? strndup(s1 + 1, (size_t)(s2 - s1 - 1)) : NULL;
+    rb->image_name = at ? strndup(img, (size_t)(at - img)) : strdup(img);
+    rb->snap = at ? strdup(at + 1) : NULL;
+    if (!rb->pool || (s2 && !rb->nspace) || !rb->image_name || (at && !rb->snap)) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- completions (I/O thread) ---- */
+
+static void efd_arm(struct nvme_rbd *rb)
+{
+    struct nvme_ctrl *c = rb->c;
+    struct io_uring_sqe *sqe;
+
+    if (rb->armed || !c->ring_ok) {
+        return;
+    }
+    sqe = nvme_uring_get_sqe(c);
+    if (!sqe) {
+        return; /* cannot happen: get_sqe flushes a full ring */
+    }
+    io_uring_prep_read(sqe, rb->efd, &rb->efd_val, sizeof(rb->efd_val), 0);
+    io_uring_sqe_set_data(sqe, (void *)((uintptr_t)rb | NVME_UD_RBD));
+    rb->armed = true;
+}
+
+static struct rbd_op *op_new(struct nvme_rbd *rb, struct nvme_req *req,
+                             enum rbd_op_kind kind, uint64_t off, uint64_t len)
+{
+    struct rbd_op *op = rb->free_ops;
+
+    if (op) {
+        rb->free_ops = op->next;
+    } else {
+        op = malloc(sizeof(*op));
+        if (!op) {
+            return NULL;
+        }
+    }
+    memset(op, 0, sizeof(*op));
+    op->req = req;
+    op->kind = kind;
+    op->off = off;
+    op->len = len;
+    req->pending++;
+    rb->c->backend_inflight++;
+    return op;
+}
+
+static void op_free(struct nvme_rbd *rb, struct rbd_op *op)
+{
+    op->next = rb->free_ops;
+    rb->free_ops = op;
+    rb->c->backend_inflight--;
+}
+
+/* A cluster that did not answer in time: not a media error, and worth
+ * retrying (io.c turns -ENOTCONN into Namespace Not Ready). */
+static int map_err(int r)
+{
+    switch (r) {
+    case -ETIMEDOUT:
+    case -ENOTCONN:
+    case -ESHUTDOWN: /* blocklisted */
+    case -ECONNREFUSED:
+        return -ENOTCONN;
+    default:
+        return r;
+    }
+}
+
+static void op_complete(struct nvme_rbd *rb, struct rbd_op *op, int res);
+
+/* Hand op to librbd; on a refusal, complete it with the error. */
+static void op_submit(struct nvme_rbd *rb, struct rbd_op *op)
+{
+    struct nvme_req *req = op->req;
+    rbd_completion_t comp;
+    int r;
+
+    r = rbd_aio_create_completion(op, NULL, &comp);
+    if (r < 0) {
+        op_complete(rb, op, r);
+        return;
+    }
+    switch (op->kind) {
+    case OPK_READ:
+        r = rbd_aio_readv(rb->image, req->iov, (int)req->niov, op->off, comp);
+        break;
+    case OPK_WRITE:
+        r = rbd_aio_writev(rb->image, req->iov, (int)req->niov, op->off, comp);
+        break;
+    case OPK_FLUSH:
+        r = rbd_aio_flush(rb->image, comp);
+        break;
+    case OPK_ZERO:
+        r = rbd_aio_write_zeroes(rb->image, op->off, op->len, comp, 0, 0);
+        break;
+    case OPK_DISCARD:
+        r = rbd_aio_discard(rb->image, op->off, op->len, comp);
+        break;
+    default:
+        r = -EINVAL;
+    }
+    if (r < 0) {
+        rbd_aio_release(comp);
+        vfud_log(rb->c->dev, LOG_ERR, "nvme: namespace %u: RBD: cannot "
+                 "issue a command: %s", rb->ns->nsid, strerror(-r));
+        op_complete(rb, op, r);
+        return;
+    }
+    rb->inflight++;
+    efd_arm(rb);
+}
+
+static void op_complete(struct nvme_rbd *rb, struct rbd_op *op, int res)
+{
+    struct nvme_req *req = op->req;
+
+    if (res >= 0 && op->flush_after) {
+        op->flush_after = false;
+        op->kind = OPK_FLUSH;
+        op_submit(rb, op);
+        return;
+    }
+    if (res >= 0 && op->kind == OPK_READ && (uint64_t)res != op->len) {
+        res = -EIO; /* short read: the image shrank under us */
+    }
+    op_free(rb, op);
+    nvme_io_backend_done(rb->c, req, res < 0 ? map_err(res) : 0);
+}
+
+static void reap(struct nvme_rbd *rb)
+{
+    rbd_completion_t comps[RBD_POLL_BATCH];
+    int n;
+
+    do {
+        n = rbd_poll_io_events(rb->image, comps, RBD_POLL_BATCH);
+        for (int i = 0; i < n; i++) {
+            struct rbd_op *op = rbd_aio_get_arg(comps[i]);
+            ssize_t res = rbd_aio_get_return_value(comps[i]);
+
+            rbd_aio_release(comps[i]);
+            rb->inflight--;
+            op_complete(rb, op, res < 0 ? (int)res : (int)(res > INT32_MAX
+                                                            ? INT32_MAX : res));
+        }
+    } while (n == RBD_POLL_BATCH);
+}
+
+void nvme_rbd_event(struct nvme_ctrl *c, void *tag, int res)
+{
+    struct nvme_rbd *rb = tag;
+
+    (void)c;
+    rb->armed = false;
+    if (res < 0 && res != -EAGAIN && res != -EINTR) {
+        vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: RBD: reading the "
+                 "completion eventfd: %s", rb->ns->nsid, strerror(-res));
+    }
+    reap(rb);
+    /* Armed only while commands are out: a controller whose ring goes
+     * away (thread stopped) leaves no read of ours behind. */
+    if (rb->inflight) {
+        efd_arm(rb);
+    }
+}
+
+/* ---- commands (I/O thread) ---- */
+
+int nvme_rbd_rw(struct nvme_ctrl *c, struct nvme_req *req)
+{
+    struct nvme_rbd *rb = req->ns->rbd;
+    struct rbd_op *op;
+
+    (void)c;
+    op = op_new(rb, req, req->is_write ? OPK_WRITE : OPK_READ, req->offset,
+                req->len);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->flush_after = req->is_write && req->fua;
+    op_submit(rb, op);
+    return 0;
+}
+
+int nvme_rbd_flush(struct nvme_ctrl *c, struct nvme_req *req,
+                   struct nvme_ns *ns)
+{
+    struct rbd_op *op = op_new(ns->rbd, req, OPK_FLUSH, 0, 0);
+
+    (void)c;
+    if (!op) {
+        return -ENOMEM;
+    }
+    op_submit(ns->rbd, op);
+    return 0;
+}
+
+int nvme_rbd_zero(struct nvme_ctrl *c, struct nvme_req *req, uint64_t off,
+                  uint64_t len, bool deallocate)
+{
+    struct nvme_rbd *rb = req->ns->rbd;
+    struct rbd_op *op;
+
+    (void)c;
+    op = op_new(rb, req, deallocate ? OPK_DISCARD : OPK_ZERO, off, len);
+    if (!op) {
+        return -ENOMEM;
+    }
+    op->flush_after = req->fua;
+    op_submit(rb, op);
+    return 0;
+}
+
+/* ---- synchronous paths (quiesce, shutdown, destroy; format) ---- */
+
+int nvme_rbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    int r;
+
+    if (!ns->rbd || !ns->rbd->image) {
+        return 0;
+    }
+    r = rbd_flush(ns->rbd->image);
+    if (r < 0) {
+        vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: cannot flush the RBD "
+                 "image %s: %s", ns->nsid, ns->uri, strerror(-r));
+    }
+    return r;
+}
+
+int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    struct nvme_rbd *rb = ns->rbd;
+
+    for (uint64_t off = 0; off < ns->size_bytes; off += RBD_ERASE_CHUNK) {
+        uint64_t l = ns->size_bytes - off;
+        int r = rbd_discard(rb->image, off, l < RBD_ERASE_CHUNK ? l : RBD_ERASE_CHUNK);
+
+        if (r < 0) {
+            vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: erase failed: %s",
+                     ns->nsid, strerror(-r));
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
+/* ---- set-up (device thread, before the I/O thread runs) ---- */
+
+static int conf_set(struct nvme_ctrl *c, struct nvme_ns *ns, rados_t cl,
+                    const char *opt, const char *val)
+{
+    int r = rados_conf_set(cl, opt, val);
+
+    if (r < 0) {
+        vfud_error(c->dev, "namespace %u: RBD: cannot set %s: %s", ns->nsid,
+                   opt, strerror(-r));
+    }
+    return r;
+}
+
+int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    struct nvme_rbd *rb;
+    char timeout[16];
+    uint64_t size;
+    int r;
+
+    if (ns->path) {
+        vfud_error(c->dev, "namespace %u: path and uri are exclusive",
+                   ns->nsid);
+        return -EINVAL;
+    }
+    rb = calloc(1, sizeof(*rb));
+    if (!rb) {
+        return -ENOMEM;
+    }
+    rb->c = c;
+    rb->ns = ns;
+    rb->efd = -1;
+    ns->rbd = rb;
+    r = parse_uri(rb, ns->uri);
+    if (r < 0) {
+        if (r == -ENOMEM) {
+            return r;
+        }
+        vfud_error(c->dev, "namespace %u: uri: '%s' is not "
+                   "rbd:POOL/[NAMESPACE/]IMAGE[@SNAPSHOT]", ns->nsid, ns->uri);
+        return -EINVAL;
+    }
+    r = rados_create(&rb->cluster, ns->rbd_id ? ns->rbd_id : NULL);
+    if (r < 0) {
+        vfud_error(c->dev, "namespace %u: RBD: rados_create: %s", ns->nsid,
+                   strerror(-r));
+        rb->cluster = NULL;
+        return r;
+    }
+    /* An explicit file must be there; without one, librados looks where
+     * it always does and a missing file is not an error yet (the monitors
+     * may come from $CEPH_ARGS). */
+    r = rados_conf_read_file(rb->cluster, ns->rbd_conf);
+    if (r < 0 && ns->rbd_conf) {
+        vfud_error(c->dev, "namespace %u: RBD: cannot read %s: %s", ns->nsid,
+                   ns->rbd_conf, strerror(-r));
+        return r;
+    }
+    (void)rados_conf_parse_env(rb->cluster, NULL);
+    snprintf(timeout, sizeof(timeout), "%u", ns->nbd_timeout_s ? ns->nbd_timeout_s : 1);
+    if (conf_set(c, ns, rb->cluster, "rados_osd_op_timeout", timeout) < 0 ||
+        conf_set(c, ns, rb->cluster, "rados_mon_op_timeout", timeout) < 0 ||
+        conf_set(c, ns, rb->cluster, "client_mount_timeout", timeout) < 0 ||
+        conf_set(c, ns, rb->cluster, "rbd_skip_partial_discard", "false") < 0 ||
+        conf_set(c, ns, rb->cluster, "rbd_cache",
+                 ns->cache == NVME_CACHE_NONE ? "false" : "true") < 0) {
+        return -EINVAL;
+    }
+    r = rados_connect(rb->cluster);
+    if (r < 0) {
+        vfud_error(c->dev, "namespace %u: RBD: cannot connect to the Ceph "
+                   "cluster%s%s: %s", ns->nsid, ns->rbd_conf ? " of " : "",
+                   ns->rbd_conf ? ns->rbd_conf : "", strerror(-r));
+        return r;
+    }
+    r = rados_ioctx_create(rb->cluster, rb->pool, &rb->io);
+    if (r < 0) {
+        vfud_error(c->dev, "namespace %u: RBD: pool %s: %s", ns->nsid,
+                   rb->pool, strerror(-r));
+        rb->io = NULL;
+        return r;
+    }
+    if (rb->nspace) {
+        rados_ioctx_set_namespace(rb->io, rb->nspace);
+    }
+    if (rb->snap) {
+        ns->read_only = true;
+    }
+    r = ns->read_only
+            ? rbd_open_read_only(rb->io, rb->image_name, &rb->image, rb->snap)
+            : rbd_open(rb->io, rb->image_name, &rb->image, NULL);
+    if (r < 0) {
+        vfud_error(c->dev, "namespace %u: RBD: image %s%s%s in pool %s: %s",
+                   ns->nsid, rb->image_name, rb->snap ? "@" : "",
+                   rb->snap ? rb->snap : "", rb->pool, strerror(-r));
+        rb->image = NULL;
+        return r;
+    }
+    r = rbd_get_size(rb->image, &size);
+    if (r < 0 || size == 0) {
+        vfud_error(c->dev, "namespace %u: RBD: image %s: no size", ns->nsid,
+                   ns->uri);
+        return r < 0 ? r : -EINVAL;
+    }
+    if (ns->cfg_size > size) {
+        vfud_error(c->dev, "namespace %u: size is larger than the RBD image "
+                   "(%llu bytes)", ns->nsid, (unsigned long long)size);
+        return -EINVAL;
+    }
+    ns->size_bytes = ns->cfg_size ? ns->cfg_size : size;
+    ns->dio_align = 1;
+    rb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rb->efd < 0) {
+        r = -errno;
+        vfud_error(c->dev, "namespace %u: eventfd: %s", ns->nsid, strerror(-r));
+        return r;
+    }
+    r = rbd_set_image_notification(rb->image, rb->efd, EVENT_TYPE_EVENTFD);
+    if (r < 0) {
+        vfud_error(c->dev, "namespace %u: RBD: rbd_set_image_notification: "
+                   "%s", ns->nsid, strerror(-r));
+        return r;
+    }
+    vfud_log(c->dev, LOG_INFO, "nvme: namespace %u: RBD %s: %llu bytes%s",
+             ns->nsid, ns->uri, (unsigned long long)size,
+             ns->read_only ? ", read-only" : "");
+    return 0;
+}
+
+void nvme_rbd_close(struct nvme_ns *ns)
+{
+    struct nvme_rbd *rb = ns->rbd;
+
+    if (!rb) {
+        return;
+    }
+    if (rb->image) {
+        /* rbd_close waits for what is still out; their completions are
+         * dropped with the image. */
+        (void)rbd_close(rb->image);
+    }
+    if (rb->io) {
+        rados_ioctx_destroy(rb->io);
+    }
+    if (rb->cluster) {
+        rados_shutdown(rb->cluster);
+    }
+    if (rb->efd >= 0) {
+        close(rb->efd);
+    }
+    while (rb->free_ops) {
+        struct rbd_op *op = rb->free_ops;
+
+        rb->free_ops = op->next;
+        free(op);
+    }
+    free(rb->pool);
+    free(rb->nspace);
+    free(rb->image_name);
+    free(rb->snap);
+    free(rb);
+    ns->rbd = NULL;
+}
