@@ -96,6 +96,7 @@ void config_free(struct daemon_config *cfg)
     g_free(cfg->socket_dir);
     g_ptr_array_unref(cfg->devices);
     g_free(cfg->control_socket);
+    sandbox_config_clear(&cfg->sandbox);
     if (cfg->allowed_uids != NULL) {
         g_array_unref(cfg->allowed_uids);
     }
@@ -455,8 +456,16 @@ static int daemon_key(struct parse_state *ps, const char *key, const char *value
         }
         cfg->handshake_timeout_ms = (unsigned)v;
     } else if (daemon_ops_key(ps, key, value) == 0) {
-        parse_error(ps, "daemon", "unknown key '%s'", key);
-        return 0;
+        g_autofree char *why = NULL;
+
+        if (sandbox_config_key(&cfg->sandbox, key, value, &why) == 0) {
+            parse_error(ps, "daemon", "unknown key '%s'", key);
+            return 0;
+        }
+        if (why != NULL) {
+            parse_error(ps, "daemon", "%s", why);
+            return 0;
+        }
     }
     return 1;
 }
@@ -803,6 +812,7 @@ char *config_isolated_text(const struct daemon_config *cfg,
     g_string_append_printf(out, "callback-warn-ms = %u\n", cfg->callback_warn_ms);
     g_string_append_printf(out, "handshake-timeout-ms = %u\n", cfg->handshake_timeout_ms);
     g_string_append(out, "control-socket = none\n");
+    sandbox_config_write(&cfg->sandbox, out);
 
     g_string_append_printf(out, "[%s]\n", dc->name);
     g_string_append_printf(out, "plugin = %s\n", dc->plugin);

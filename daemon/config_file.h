@@ -11,6 +11,8 @@
 
 #include <glib.h>
 
+#include "sandbox.h"
+
 struct config_entry {
     char *key;
     char *value;
@@ -65,6 +67,8 @@ struct daemon_config {
     gid_t control_gid;
     GArray *allowed_uids;  /* defaults for devices; NULL: anyone */
     GArray *allowed_gids;
+
+    struct sandbox_config sandbox; /* sandbox, sandbox-violation, user, group */
 };
 
 /* Parse FILE.  Every problem is logged as "FILE:LINE: [device] ..." and

@@ -4,6 +4,7 @@
 #include "listener.h"
 #include "log.h"
 #include "plugin_loader.h"
+#include "sandbox.h"
 #include "util.h"
 
 #include <errno.h>
@@ -213,6 +214,18 @@ static int prepare(struct devset *ds, const struct daemon_config *cfg,
         } else {
             log_error(NULL, "%s: [%s] %s", file, dc->name, why);
         }
+        return r;
+    }
+    /* A device added to a running daemon: its sandbox can only narrow. */
+    r = seccomp_check_needs(p->ops.syscalls, &why);
+    if (r == 0 && dc->isolate) {
+        static const char *const spawn[] = { "spawn", NULL };
+
+        r = seccomp_check_needs(spawn, &why);
+    }
+    if (r < 0) {
+        log_error(NULL, "%s: [%s] %s", file, dc->name, why);
+        plugin_close(p);
         return r;
     }
     dev = device_new(dc->name, p);

@@ -523,6 +523,11 @@ static int nvme_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
     return 0;
 }
 
+/* The I/O thread drives io_uring; Format NVM and the synchronous
+ * fall-backs use fallocate and pwrite; the thread sleeps in ppoll on an
+ * eventfd (the daemon's base set). */
+static const char *const nvme_syscalls[] = { "io_uring", "block-io", NULL };
+
 static struct vfud_plugin nvme_plugin = {
     .name = "nvme",
     .version = PACKAGE_VERSION,
@@ -543,6 +548,7 @@ static struct vfud_plugin nvme_plugin = {
     .quiesce = nvme_mig_quiesce,
     .save_state = nvme_mig_save_state,
     .load_state = nvme_mig_load_state,
+    .syscalls = nvme_syscalls,
 };
 
 VFUD_REGISTER_PLUGIN(nvme_plugin)
