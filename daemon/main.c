@@ -271,8 +271,11 @@ static struct sandbox_plan *sandbox_plan_for(const struct options *o,
         }
         if (!p->isolated_child) {
             g_autofree char *sock = config_device_socket(cfg, e->dc);
+            char *dir = g_path_get_dirname(sock);
 
-            g_ptr_array_add(p->rw_paths, g_path_get_dirname(sock));
+            /* Landlock needs it now; binding the socket would make it. */
+            g_mkdir_with_parents(dir, 0755);
+            g_ptr_array_add(p->rw_paths, dir);
         }
     }
     if (!p->isolated_child) {
@@ -282,7 +285,8 @@ static struct sandbox_plan *sandbox_plan_for(const struct options *o,
         p->control_dir = ctl_path != NULL ? g_path_get_dirname(ctl_path) : NULL;
         g_ptr_array_add(p->ro_paths, g_strdup(plugin_dir(o, cfg)));
         if (config_path != NULL) {
-            g_ptr_array_add(p->ro_paths, g_strdup(config_path));
+            /* Its directory: editors and tests replace the file. */
+            g_ptr_array_add(p->ro_paths, g_path_get_dirname(config_path));
         }
     }
     return p;

@@ -15,6 +15,7 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@
 #include <glib-unix.h>
 
 static bool active;
+
+/* Not one of glibc's own (SIGRTMIN is past them). */
+#define BROADCAST_SIGNAL (SIGRTMIN + 4)
 
 /* ------------------------------------------------------------------------
  * Configuration
@@ -186,15 +190,32 @@ static bool blocks_signal(pid_t tid, int sig)
     return (g_ascii_strtoull(p + 8, NULL, 16) >> (sig - 1)) & 1;
 }
 
+/* Has thread tid no capability and no_new_privs? */
+static bool thread_confined(pid_t tid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/status", (int)tid);
+    g_autofree char *text = NULL;
+    const char *eff, *nnp;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return true; /* it ended */
+    }
+    eff = strstr(text, "\nCapEff:");
+    nnp = strstr(text, "\nNoNewPrivs:");
+    return eff != NULL && nnp != NULL && g_ascii_strtoull(eff + 8, NULL, 16) == 0 &&
+           g_ascii_strtoull(nnp + 12, NULL, 10) == 1;
+}
+
 int sandbox_on_all_threads(int (*fn)(void *arg), void *arg)
 {
     g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
     struct sigaction sa = { 0 }, old;
-    int sig = SIGRTMIN + 4;
+    int sig = BROADCAST_SIGNAL;
     pid_t self = (pid_t)syscall(SYS_gettid);
     int sent = 0;
     bool more = true;
-
+    /* Generous: under valgrind a thread takes its time. */
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
 
     bc_fn = fn;
     bc_arg = arg;
@@ -209,7 +230,6 @@ int sandbox_on_all_threads(int (*fn)(void *arg), void *arg)
     while (more) {
         DIR *d = opendir("/proc/self/task");
         struct dirent *de;
-        gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
 
         if (d == NULL) {
             sigaction(sig, &old, NULL);
@@ -223,10 +243,19 @@ int sandbox_on_all_threads(int (*fn)(void *arg), void *arg)
                 g_hash_table_contains(seen, GINT_TO_POINTER(tid))) {
                 continue;
             }
-            g_hash_table_add(seen, GINT_TO_POINTER(tid));
             if (blocks_signal(tid, sig)) {
-                continue; /* confined when it was created (sandbox_prepare) */
+                /* GLib's worker, confined when it was created, or a thread
+                 * glibc is still starting (with every signal blocked):
+                 * look again. */
+                if (thread_confined(tid)) {
+                    g_hash_table_add(seen, GINT_TO_POINTER(tid));
+                } else if (g_get_monotonic_time() < deadline) {
+                    more = true;
+                    g_usleep(1000);
+                }
+                continue;
             }
+            g_hash_table_add(seen, GINT_TO_POINTER(tid));
             if (syscall(SYS_tgkill, getpid(), tid, sig) == 0) {
                 sent++;
                 more = true;
@@ -236,7 +265,7 @@ int sandbox_on_all_threads(int (*fn)(void *arg), void *arg)
         while (__atomic_load_n(&bc_done, __ATOMIC_SEQ_CST) < sent) {
             if (g_get_monotonic_time() > deadline) {
                 log_error(NULL, "sandbox: %d of %d threads did not confine themselves "
-                          "within 5 s", sent - bc_done, sent);
+                          "within 30 s", sent - bc_done, sent);
                 sigaction(sig, &old, NULL);
                 return -ETIMEDOUT;
             }
@@ -305,6 +334,15 @@ int sandbox_prepare(struct sandbox_plan *p)
     if (p->cfg->off) {
         return 0;
     }
+    /* Our signal must reach every thread started from now on, whatever
+     * mask we inherited across execve. */
+    {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, BROADCAST_SIGNAL);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    }
     /* The rules name paths that the new user may not be able to open. */
     r = landlock_prepare(p, &p->ruleset_fd);
     if (r < 0 && r != -EOPNOTSUPP) {
@@ -325,17 +363,7 @@ static int check_threads(void)
     int bad = 0;
 
     while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-        g_autofree char *path = g_strdup_printf("/proc/self/task/%s/status", name);
-        g_autofree char *text = NULL;
-        const char *eff, *nnp;
-
-        if (!g_file_get_contents(path, &text, NULL, NULL)) {
-            continue; /* it ended */
-        }
-        eff = strstr(text, "\nCapEff:");
-        nnp = strstr(text, "\nNoNewPrivs:");
-        if (eff == NULL || nnp == NULL || g_ascii_strtoull(eff + 8, NULL, 16) != 0 ||
-            g_ascii_strtoull(nnp + 12, NULL, 10) != 1) {
+        if (!thread_confined((pid_t)atoi(name))) {
             log_error(NULL, "sandbox: thread %s kept capabilities or may gain them", name);
             bad++;
         }

@@ -167,6 +167,14 @@ int landlock_prepare(const struct sandbox_plan *p, int *ruleset_fd)
     for (guint i = 0; r == 0 && i < p->rw_paths->len; i++) {
         r = add_rule(fd, g_ptr_array_index(p->rw_paths, i), FS_READ | FS_WRITE, false);
     }
+    /* The daemon makes them when it binds its first socket: Landlock needs
+     * them now (same mode as listener.c). */
+    if (p->socket_dir != NULL) {
+        g_mkdir_with_parents(p->socket_dir, 0755);
+    }
+    if (p->control_dir != NULL) {
+        g_mkdir_with_parents(p->control_dir, 0755);
+    }
     if (r == 0 && p->socket_dir != NULL) {
         r = add_rule(fd, p->socket_dir, FS_READ | FS_WRITE, false);
     }
