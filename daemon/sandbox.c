@@ -410,7 +410,7 @@ int sandbox_apply(struct sandbox_plan *p)
         }
     }
     active = true;
-    log_info(NULL, "sandbox: in force (no_new_privs, no capabilities%s%s)",
+    log_info(p->device, "sandbox: in force (no_new_privs, no capabilities%s%s)",
              c.ruleset_fd >= 0 ? ", landlock" : "",
              under_valgrind() ? "" : ", seccomp");
     return 0;
