@@ -137,6 +137,19 @@ START_TEST(confined_as_root)
                  "[iso]\nplugin = testdev\nisolate = process\n", NULL, devs);
     expect_confined(h->pid);
     expect_confined(wait_child(h, "iso", 1));
+    /* vfiouserd(8), SECURITY, "Checking": the command as printed. */
+    {
+        g_autofree char *cmd = g_strdup_printf("grep -E 'NoNewPrivs|Seccomp|CapEff' "
+                                               "/proc/%d/status", (int)h->pid);
+        g_autofree char *out = NULL;
+        gint status = -1;
+
+        ck_assert(g_spawn_command_line_sync(cmd, &out, NULL, &status, NULL));
+        ck_assert_int_eq(status, 0);
+        ck_assert_msg(dt_has_line(out, "CapEff:\t0000000000000000") &&
+                      dt_has_line(out, "NoNewPrivs:\t1") &&
+                      (under_wrapper() || dt_has_line(out, "Seccomp:\t2")), "%s", out);
+    }
     log = harness_log(h);
     ck_assert(strstr(log, "uid 0 without capabilities") != NULL ||
               strstr(log, "sandbox: running as uid") != NULL);
