@@ -493,6 +493,22 @@ int config_device_daemon_key(struct device_config *dc, const char *key,
         }
         return 1;
     }
+    /* Resources of an isolated device's process (the sandbox). */
+    if (strcmp(key, "limit-fds") == 0) {
+        if (util_parse_u64(value, &dc->limit_fds) < 0 || dc->limit_fds < 16 ||
+            dc->limit_fds > (1u << 20)) {
+            *why = g_strdup_printf("limit-fds = %s: expected 16..1048576", value);
+        }
+        return 1;
+    }
+    if (strcmp(key, "limit-memory") == 0) {
+        if (util_parse_size(value, &dc->limit_memory) < 0 ||
+            dc->limit_memory < (64u << 20)) {
+            *why = g_strdup_printf("limit-memory = %s: expected a size of 64M or more",
+                                   value);
+        }
+        return 1;
+    }
     /* Operations: applied at run time by a reload. */
     if (strcmp(key, "log-level") == 0) {
         if (log_level_parse(value, &dc->log_level) < 0) {
@@ -701,6 +717,8 @@ struct device_config *config_device_dup(const struct device_config *dc)
     n->socket_line = dc->socket_line;
     n->write_multiple = dc->write_multiple;
     n->isolate = dc->isolate;
+    n->limit_fds = dc->limit_fds;
+    n->limit_memory = dc->limit_memory;
     for (guint i = 0; i < dc->keys->len; i++) {
         const struct config_entry *e = g_ptr_array_index(dc->keys, i);
 
@@ -717,7 +735,8 @@ bool config_device_same_instance(const struct device_config *a,
                                  const struct device_config *b)
 {
     if (g_strcmp0(a->plugin, b->plugin) != 0 || a->keys->len != b->keys->len ||
-        a->isolate != b->isolate) {
+        a->isolate != b->isolate || a->limit_fds != b->limit_fds ||
+        a->limit_memory != b->limit_memory) {
         return false;
     }
     for (guint i = 0; i < a->keys->len; i++) {
@@ -821,6 +840,13 @@ char *config_isolated_text(const struct daemon_config *cfg,
         g_string_append_printf(out, "socket = %s\n", socket_path);
     }
     g_string_append_printf(out, "write-multiple = %s\n", dc->write_multiple ? "yes" : "no");
+    if (dc->limit_fds != 0) {
+        g_string_append_printf(out, "limit-fds = %llu\n", (unsigned long long)dc->limit_fds);
+    }
+    if (dc->limit_memory != 0) {
+        g_string_append_printf(out, "limit-memory = %llu\n",
+                               (unsigned long long)dc->limit_memory);
+    }
     if (dc->log_level >= 0) {
         g_string_append_printf(out, "log-level = %s\n", log_level_name(dc->log_level));
     }

@@ -7,6 +7,7 @@
 #define VFIOUSERD_CONFIG_FILE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <glib.h>
@@ -37,6 +38,8 @@ struct device_config {
     unsigned socket_line;
     bool write_multiple; /* offer REGION_WRITE_MULTI */
     bool isolate;        /* isolate = process: served by a child process */
+    uint64_t limit_fds;    /* limit-fds (isolated only), 0: the daemon's */
+    uint64_t limit_memory; /* limit-memory: RLIMIT_AS of its process, 0: none */
     GPtrArray *keys; /* struct config_entry *: the plugin's keys */
 
     /* ---- operations: daemon keys a reload applies without recreating

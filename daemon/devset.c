@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "devset.h"
+#include "isolate.h"
 #include "listener.h"
 #include "log.h"
 #include "plugin_loader.h"
@@ -218,6 +219,12 @@ static int prepare(struct devset *ds, const struct daemon_config *cfg,
     }
     /* A device added to a running daemon: its sandbox can only narrow. */
     r = seccomp_check_needs(p->ops.syscalls, &why);
+    if (r == 0 && !dc->isolate && !isolate_in_child() &&
+        (dc->limit_fds != 0 || dc->limit_memory != 0)) {
+        why = g_strdup("limit-fds and limit-memory need isolate = process (devices "
+                       "in the daemon share its limits)");
+        r = -EINVAL;
+    }
     if (r == 0 && dc->isolate) {
         static const char *const spawn[] = { "spawn", NULL };
 

@@ -259,6 +259,8 @@ static struct sandbox_plan *sandbox_plan_for(const struct options *o,
         if (p->isolated_child) {
             g_free(p->device);
             p->device = g_strdup(e->dev->name);
+            p->limit_fds = e->dc->limit_fds;
+            p->limit_memory = e->dc->limit_memory;
         }
         sandbox_plan_add_syscalls(p, e->dev->ops->syscalls);
         for (guint k = 0; k < e->dc->keys->len; k++) {

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -371,6 +372,31 @@ static int check_threads(void)
     return bad > 0 ? -EPERM : 0;
 }
 
+/* An isolated device's own limits, hard ones: after the filter it could
+ * not raise them anyway. */
+static int apply_limits(const struct sandbox_plan *p)
+{
+    struct rlimit rl;
+
+    if (p->limit_fds != 0) {
+        rl.rlim_cur = rl.rlim_max = p->limit_fds;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            log_error(p->device, "sandbox: limit-fds = %llu: %s",
+                      (unsigned long long)p->limit_fds, g_strerror(errno));
+            return -errno;
+        }
+    }
+    if (p->limit_memory != 0) {
+        rl.rlim_cur = rl.rlim_max = p->limit_memory;
+        if (setrlimit(RLIMIT_AS, &rl) < 0) {
+            log_error(p->device, "sandbox: limit-memory = %llu: %s",
+                      (unsigned long long)p->limit_memory, g_strerror(errno));
+            return -errno;
+        }
+    }
+    return 0;
+}
+
 int sandbox_apply(struct sandbox_plan *p)
 {
     struct confine c = { .ruleset_fd = p->ruleset_fd };
@@ -379,7 +405,7 @@ int sandbox_apply(struct sandbox_plan *p)
     if (p->cfg->off) {
         log_notice(NULL, "sandbox: off (sandbox = off): no privilege drop, "
                    "system call filter or file access limits");
-        return 0;
+        return apply_limits(p);
     }
     r = privdrop_apply(p->cfg);
     if (r == 0) {
@@ -398,6 +424,9 @@ int sandbox_apply(struct sandbox_plan *p)
         return r;
     }
     r = check_threads();
+    if (r == 0) {
+        r = apply_limits(p);
+    }
     if (r < 0) {
         return r;
     }

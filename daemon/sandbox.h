@@ -20,6 +20,7 @@
 #define VFIOUSERD_SANDBOX_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <glib.h>
@@ -50,6 +51,8 @@ struct sandbox_plan {
     char *socket_dir;        /* where sockets are created at run time */
     char *control_dir;       /* directory of the control socket, or NULL */
     int ruleset_fd;          /* Landlock's, between prepare and apply */
+    uint64_t limit_fds;      /* isolated child: RLIMIT_NOFILE, 0: as is */
+    uint64_t limit_memory;   /* isolated child: RLIMIT_AS, 0: none */
 };
 
 /* "sandbox", "sandbox-violation", "user", "group": 1 if key is one (on a

@@ -76,7 +76,8 @@ static const char *const base_calls[] = {
  * (Landlock allows no other), reaping, and what a new process does before
  * its own sandbox exists. */
 static const char *const spawn_calls[] = {
-    "fork", "vfork", "execve", "execveat", "wait4", "waitid", "arch_prctl",
+    "fork", "vfork", "execve", "execveat", "wait4", "waitid", "pidfd_open",
+    "pidfd_send_signal", "arch_prctl",
     "set_tid_address", "prlimit64", "setrlimit", "setsid", "setpgid",
     "getpgid", "getsid", "capget", "capset", "landlock_create_ruleset",
     "landlock_add_rule", "landlock_restrict_self", "seccomp",

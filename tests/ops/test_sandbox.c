@@ -338,8 +338,58 @@ START_TEST(isolated_killed_and_restarted)
     vfu_client_close(c);
     vfu_client_close(v);
     vfu_client_close(t);
+    {
+        /* Restarting it (fork, exec, pidfds, the new process's start-up
+         * under the daemon's filter) refused nothing: the attack was the
+         * only forbidden call. */
+        g_autofree char *log = harness_log(h);
+        g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
+        unsigned n = 0;
+
+        for (char **l = lines; *l != NULL; l++) {
+            n += strstr(*l, "forbidden system call") != NULL;
+        }
+        ck_assert_msg(n == 1, "%s", log);
+    }
     ot_stop_ok(h);
     harness_free(h);
+}
+END_TEST
+
+/* limit-fds and limit-memory: the isolated process's own hard limits; a
+ * device in the daemon cannot have them. */
+START_TEST(limits)
+{
+    static const char *const devs[] = { "iso", NULL };
+    struct harness *h = ot_start("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                                 "[iso]\nplugin = testdev\nisolate = process\n"
+                                 "limit-fds = 64\n"
+#ifndef VFUD_SANITIZED
+                                 /* ASan's shadow memory needs terabytes */
+                                 "limit-memory = 1G\n"
+#endif
+                                 , NULL, devs);
+    g_autofree char *path = g_strdup_printf("/proc/%d/limits",
+                                            (int)wait_child(h, "iso", 1));
+    g_autofree char *text = NULL;
+    g_autofree char *out = NULL;
+    struct harness *bad;
+
+    ck_assert(g_file_get_contents(path, &text, NULL, NULL));
+    ck_assert_msg(dt_has_match(text, "^Max open files +64 +64 +files"), "%s", text);
+#ifndef VFUD_SANITIZED
+    ck_assert_msg(dt_has_match(text, "^Max address space +1073741824 +1073741824 "),
+                  "%s", text);
+#endif
+    ot_stop_ok(h);
+    harness_free(h);
+
+    bad = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                      "[thr]\nplugin = testdev\nlimit-fds = 64\n");
+    ck_assert_int_eq(dt_check_config(bad, true, NULL, &out), 1);
+    ck_assert_msg(strstr(out, "[thr] limit-fds and limit-memory need isolate = process")
+                  != NULL, "%s", out);
+    harness_free(bad);
 }
 END_TEST
 
@@ -353,6 +403,7 @@ static Suite *sandbox_suite(void)
     tcase_add_test(tc, attacks_refused);
     tcase_add_test(tc, thread_device_failed);
     tcase_add_test(tc, isolated_killed_and_restarted);
+    tcase_add_test(tc, limits);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;
