@@ -426,6 +426,28 @@ START_TEST(limits)
 }
 END_TEST
 
+/* The keys' values are checked, every error at once. */
+START_TEST(bad_keys)
+{
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                                    "sandbox = maybe\n"
+                                    "sandbox-violation = explode\n"
+                                    "user = no-such-user-x\n"
+                                    "group = no-such-group-x\n"
+                                    "[t]\nplugin = testdev\n");
+    g_autofree char *out = NULL;
+
+    ck_assert_int_eq(dt_check_config(h, true, NULL, &out), 1);
+    ck_assert_msg(dt_has_match(out, ":3: \\[daemon\\] sandbox = maybe: expected on or off$") &&
+                  dt_has_match(out, ":4: \\[daemon\\] sandbox-violation = explode: "
+                                    "expected kill or eperm$") &&
+                  dt_has_match(out, ":5: \\[daemon\\] user 'no-such-user-x': no such user$") &&
+                  dt_has_match(out, ":6: \\[daemon\\] group 'no-such-group-x': no such "
+                                    "group$"), "%s", out);
+    harness_free(h);
+}
+END_TEST
+
 static Suite *sandbox_suite(void)
 {
     Suite *s = suite_create("sandbox");
@@ -437,6 +459,7 @@ static Suite *sandbox_suite(void)
     tcase_add_test(tc, thread_device_failed);
     tcase_add_test(tc, isolated_killed_and_restarted);
     tcase_add_test(tc, limits);
+    tcase_add_test(tc, bad_keys);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     return s;
