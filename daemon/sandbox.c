@@ -349,6 +349,22 @@ int sandbox_prepare(struct sandbox_plan *p)
     if (r < 0 && r != -EOPNOTSUPP) {
         return r;
     }
+    /* Landlock now, on the main thread, so that every thread started
+     * later is in this one domain: a domain per thread would make the
+     * threads strangers to each other (LeakSanitizer's tracer could not
+     * attach to them).  Nothing start-up still does needs more than the
+     * rules allow, and no_new_privs takes nothing root needs. */
+    if (p->ruleset_fd >= 0) {
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            (r = landlock_restrict_thread(p->ruleset_fd)) < 0) {
+            r = r < 0 ? r : -errno;
+            log_error(NULL, "sandbox: landlock_restrict_self: %s", g_strerror(-r));
+            return r;
+        }
+        close(p->ruleset_fd);
+        p->ruleset_fd = -1;
+        p->landlock = true;
+    }
     r = GPOINTER_TO_INT(g_thread_join(g_thread_new("sandbox", make_glib_worker, p)));
     if (r < 0) {
         log_error(NULL, "sandbox: cannot confine a thread: %s", g_strerror(-r));
@@ -440,7 +456,7 @@ int sandbox_apply(struct sandbox_plan *p)
     }
     active = true;
     log_info(p->device, "sandbox: in force (no_new_privs, no capabilities%s%s)",
-             c.ruleset_fd >= 0 ? ", landlock" : "",
+             p->landlock ? ", landlock" : "",
              under_valgrind() ? "" : ", seccomp");
     return 0;
 }

@@ -50,7 +50,8 @@ struct sandbox_plan {
     GPtrArray *ro_paths;     /* char *: config file, plugin dir (parent) */
     char *socket_dir;        /* where sockets are created at run time */
     char *control_dir;       /* directory of the control socket, or NULL */
-    int ruleset_fd;          /* Landlock's, between prepare and apply */
+    int ruleset_fd;          /* Landlock's, while prepare builds it */
+    bool landlock;           /* in force since prepare */
     uint64_t limit_fds;      /* isolated child: RLIMIT_NOFILE, 0: as is */
     uint64_t limit_memory;   /* isolated child: RLIMIT_AS, 0: none */
 };
