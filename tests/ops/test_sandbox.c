@@ -36,6 +36,12 @@
 #define REG_VICTIM 0x00c
 #define TESTDEV_ID 0x7e57de01u
 
+#ifdef VFUD_SANITIZED
+#define SANITIZED true /* the daemon runs without its filter */
+#else
+#define SANITIZED false
+#endif
+
 enum { EXEC = 1, SHADOW, CONNECT, PTRACE, PROC_MEM, VM_READV, NOTHING };
 
 static bool under_wrapper(void)
@@ -65,9 +71,11 @@ static void expect_confined(pid_t pid)
         ck_assert_msg(dt_has_line(text, "NoNewPrivs:\t1"), "%s:\n%s", path, text);
         ck_assert_msg(dt_has_line(text, "CapEff:\t0000000000000000"), "%s:\n%s", path,
                       text);
+#ifndef VFUD_SANITIZED
         if (!under_wrapper()) {
             ck_assert_msg(dt_has_line(text, "Seccomp:\t2"), "%s:\n%s", path, text);
         }
+#endif
         n++;
     }
     ck_assert_uint_gt(n, 1);
@@ -148,7 +156,8 @@ START_TEST(confined_as_root)
         ck_assert_int_eq(status, 0);
         ck_assert_msg(dt_has_line(out, "CapEff:\t0000000000000000") &&
                       dt_has_line(out, "NoNewPrivs:\t1") &&
-                      (under_wrapper() || dt_has_line(out, "Seccomp:\t2")), "%s", out);
+                      (under_wrapper() || SANITIZED || dt_has_line(out, "Seccomp:\t2")),
+                      "%s", out);
     }
     log = harness_log(h);
     ck_assert(strstr(log, "uid 0 without capabilities") != NULL ||
