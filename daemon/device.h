@@ -141,6 +141,11 @@ struct vfud_dev {
     struct device_totals totals; /* of past clients, under conn_lock */
     struct device_stop_request *stop_rq; /* device_stop_async in progress */
     GSource *stop_src;     /* its answer, posted to the main context */
+
+    /* sandbox (sandbox_seccomp.c): a forbidden system call on this
+     * device's thread (atomic); the device then serves no one. */
+    bool sandbox_failed;
+    bool sandbox_handled;
 };
 
 /* Thread-local: the device whose thread this is (NULL elsewhere). */

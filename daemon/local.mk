@@ -19,15 +19,18 @@ DAEMON_CORE_SOURCES = \
 	daemon/pci_config.c daemon/pci_caps.c daemon/pci_config.h \
 	daemon/plugin_api.c daemon/plugin_api_v1.c \
 	daemon/plugin_loader.c daemon/plugin_loader.h \
+	daemon/privdrop.c \
 	daemon/region.c daemon/region.h \
+	daemon/sandbox.c daemon/sandbox.h \
+	daemon/sandbox_landlock.c daemon/sandbox_seccomp.c \
 	daemon/sd_notify.c daemon/sd_notify.h \
 	daemon/util.c daemon/util.h \
 	daemon/version.c \
 	daemon/vfio-user.c daemon/vfio-user.h \
 	daemon/worker.c daemon/worker.h
 
-DAEMON_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
-DAEMON_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(LIBS)
+DAEMON_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) $(SECCOMP_CFLAGS)
+DAEMON_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(SECCOMP_LIBS) $(LIBS)
 
 sbin_PROGRAMS += daemon/vfiouserd
 # Operations (control socket, run-time changes): the process only.

@@ -152,8 +152,12 @@ static gboolean opt_irq;
 static gboolean opt_verbose;
 static char *opt_nbd;
 static int opt_nbd_mib = 1024;
+static char *opt_config_keys; /* "sandbox = off", "isolate = process" */
 
 static GOptionEntry options[] = {
+    { "keys", 0, 0, G_OPTION_ARG_STRING, &opt_config_keys,
+      "extra daemon or device keys, ';'-separated (\"sandbox = off;isolate = process\"): "
+      "sandbox goes to [daemon], the others to the device", "KEYS" },
     { "seconds", 's', 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
       "duration of each measurement (default 1)", "S" },
     { "warmup", 0, 0, G_OPTION_ARG_DOUBLE, &opt_warmup,
@@ -244,11 +248,24 @@ static int start_target(struct target *t, unsigned mode, unsigned daemon,
     g_autofree char *ns = opt_nbd
         ? g_strdup_printf("namespace.1.uri = %s\n", opt_nbd)
         : g_strdup("backend = null\nsize = 1T\n");
-    g_autofree char *cfg = g_strdup_printf(
-        "[daemon]\nsocket-dir = @SOCKDIR@\n"
+    g_auto(GStrv) keys = g_strsplit(opt_config_keys != NULL ? opt_config_keys : "", ";", -1);
+    g_autoptr(GString) dkeys = g_string_new("");
+    g_autoptr(GString) nkeys = g_string_new("");
+    g_autofree char *cfg = NULL;
+
+    for (char **k = keys; *k != NULL; k++) {
+        g_autofree char *kv = g_strstrip(g_strdup(*k));
+
+        if (kv[0] != '\0') {
+            g_string_append_printf(g_str_has_prefix(kv, "sandbox") ? dkeys : nkeys, "%s\n",
+                                   kv);
+        }
+    }
+    cfg = g_strdup_printf(
+        "[daemon]\nsocket-dir = @SOCKDIR@\n%s"
         "[nvme0]\nplugin = nvme\n%s"
-        "queues = %d\nqueue-entries = %d\ndoorbells = %s\n",
-        ns, MAX_Q, Q_ENTRIES, mode_names[mode]);
+        "queues = %d\nqueue-entries = %d\ndoorbells = %s\n%s",
+        dkeys->str, ns, MAX_Q, Q_ENTRIES, mode_names[mode], nkeys->str);
     g_autofree char *path = NULL;
     struct td_vfu_opts o = {
         .share = true,
