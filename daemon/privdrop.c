@@ -66,6 +66,16 @@ static int find_user(const struct sandbox_config *cfg, uid_t *uid, gid_t *gid,
     return 0;
 }
 
+bool privdrop_will_switch(const struct sandbox_config *cfg)
+{
+    uid_t uid = 0;
+    gid_t gid = 0;
+    bool found = false;
+
+    return geteuid() == 0 && find_user(cfg, &uid, &gid, &found) == 0 && found &&
+           uid != 0;
+}
+
 int privdrop_apply(const struct sandbox_config *cfg)
 {
     uid_t uid = 0, ruid, euid, suid;

@@ -311,14 +311,23 @@ static bool under_valgrind(void)
 /* GLib creates its worker thread (unix signals, child watches) on first
  * use, with every signal blocked, so it would never run the broadcast's
  * handler.  A thread that confined itself creates it instead: threads
- * inherit their creator's capabilities, no_new_privs and Landlock domain. */
+ * inherit their creator's capabilities, no_new_privs and Landlock domain.
+ * Except the capabilities when privdrop_apply will switch users: glibc's
+ * setgroups and setresuid run on every thread (its own signal, which no
+ * thread can block) and abort the process when one thread lacks the
+ * capability; leaving uid 0 clears the worker's capabilities then. */
 static gpointer make_glib_worker(gpointer data)
 {
     struct sandbox_plan *p = data;
     struct confine c = { .ruleset_fd = p->ruleset_fd };
     GSource *src;
-    int r = confine_thread(&c);
+    int r;
 
+    if (p->switch_user) {
+        r = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+    } else {
+        r = confine_thread(&c);
+    }
     if (r < 0) {
         return GINT_TO_POINTER(r);
     }
@@ -344,6 +353,7 @@ int sandbox_prepare(struct sandbox_plan *p)
         sigaddset(&set, BROADCAST_SIGNAL);
         pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     }
+    p->switch_user = privdrop_will_switch(p->cfg);
     /* The rules name paths that the new user may not be able to open. */
     r = landlock_prepare(p, &p->ruleset_fd);
     if (r < 0 && r != -EOPNOTSUPP) {

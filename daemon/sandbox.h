@@ -52,6 +52,7 @@ struct sandbox_plan {
     char *control_dir;       /* directory of the control socket, or NULL */
     int ruleset_fd;          /* Landlock's, while prepare builds it */
     bool landlock;           /* in force since prepare */
+    bool switch_user;        /* privdrop_apply will leave uid 0 */
     uint64_t limit_fds;      /* isolated child: RLIMIT_NOFILE, 0: as is */
     uint64_t limit_memory;   /* isolated child: RLIMIT_AS, 0: none */
 };
@@ -82,6 +83,9 @@ bool sandbox_active(void);
 
 /* ---- layers (internal to the sandbox files) ---- */
 int privdrop_apply(const struct sandbox_config *cfg);
+/* Will privdrop_apply switch to another user (started as root, and the
+ * user exists)? */
+bool privdrop_will_switch(const struct sandbox_config *cfg);
 /* On each thread (async-signal-safe). */
 int privdrop_thread_caps(void);
 /* 0, or -EOPNOTSUPP when the kernel has no Landlock (logged, not fatal). */
