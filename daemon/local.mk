@@ -22,7 +22,7 @@ DAEMON_CORE_SOURCES = \
 	daemon/privdrop.c \
 	daemon/region.c daemon/region.h \
 	daemon/sandbox.c daemon/sandbox.h \
-	daemon/sandbox_landlock.c daemon/sandbox_seccomp.c \
+	daemon/sandbox_landlock.c daemon/sandbox_maps.c daemon/sandbox_seccomp.c \
 	daemon/sd_notify.c daemon/sd_notify.h \
 	daemon/util.c daemon/util.h \
 	daemon/version.c \

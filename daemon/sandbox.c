@@ -365,6 +365,14 @@ int sandbox_prepare(struct sandbox_plan *p)
      * attach to them).  Nothing start-up still does needs more than the
      * rules allow, and no_new_privs takes nothing root needs. */
     if (p->ruleset_fd >= 0) {
+        /* Landlock's ptrace scope would hide the clients' /proc/PID/maps
+         * (dma_verify.c) from us; a helper outside the domain opens them.
+         * Without it the content check still decides, more slowly. */
+        r = sandbox_maps_start();
+        if (r < 0) {
+            log_warn(NULL, "sandbox: cannot start the /proc/PID/maps helper: %s; "
+                     "guest memory is checked by content only", g_strerror(-r));
+        }
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
             (r = landlock_restrict_thread(p->ruleset_fd)) < 0) {
             r = r < 0 ? r : -errno;

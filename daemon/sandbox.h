@@ -80,6 +80,10 @@ int sandbox_prepare(struct sandbox_plan *p);
 int sandbox_apply(struct sandbox_plan *p);
 /* Is the sandbox in force (for tests and vfiouserctl)? */
 bool sandbox_active(void);
+/* An fd of /proc/PID/maps of client_sock's peer, opened by the helper that
+ * sandbox_prepare started for a daemon under Landlock (sandbox_maps.c);
+ * -ENOSYS without one. */
+int sandbox_maps_open(int client_sock);
 
 /* ---- layers (internal to the sandbox files) ---- */
 int privdrop_apply(const struct sandbox_config *cfg);
@@ -92,6 +96,8 @@ int privdrop_thread_caps(void);
 int landlock_prepare(const struct sandbox_plan *p, int *ruleset_fd);
 int landlock_restrict_thread(int ruleset_fd);
 int seccomp_apply(const struct sandbox_plan *p);
+/* Forks the maps helper (before Landlock applies). */
+int sandbox_maps_start(void);
 /* Checks a plugin's list before a device is added at run time: 0, or
  * -EPERM with *why when the filter in force does not allow it all. */
 int seccomp_check_needs(const char *const *list, char **why);
