@@ -128,6 +128,33 @@ static bool has_landlock(const struct harness *h)
     return strstr(log, "file access is not confined") == NULL;
 }
 
+/* The daemon's vfiouserd-maps helper (vfiouserd(8), SECURITY): one
+ * process, no_new_privs, a filter of its own, CAP_SYS_PTRACE alone. */
+static void expect_maps_helper(pid_t daemon)
+{
+    g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
+    const char *name;
+    unsigned n = 0;
+
+    while ((name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *path = g_strdup_printf("/proc/%s/status", name);
+        g_autofree char *text = NULL;
+        g_autofree char *ppid = g_strdup_printf("PPid:\t%d", (int)daemon);
+
+        if (!g_ascii_isdigit(name[0]) || !g_file_get_contents(path, &text, NULL, NULL) ||
+            !dt_has_line(text, "Name:\tvfiouserd-maps") || !dt_has_line(text, ppid)) {
+            continue;
+        }
+        ck_assert_msg(dt_has_line(text, "NoNewPrivs:\t1") &&
+                      dt_has_line(text, "CapEff:\t0000000000080000") &&
+                      dt_has_line(text, "CapBnd:\t0000000000080000") &&
+                      (under_wrapper() || dt_has_line(text, "Seccomp:\t2")),
+                      "%s:\n%s", path, text);
+        n++;
+    }
+    ck_assert_uint_eq(n, 1);
+}
+
 /* ------------------------------------------------------------------------ */
 
 START_TEST(confined_as_root)
@@ -158,6 +185,9 @@ START_TEST(confined_as_root)
                       dt_has_line(out, "NoNewPrivs:\t1") &&
                       (under_wrapper() || SANITIZED || dt_has_line(out, "Seccomp:\t2")),
                       "%s", out);
+    }
+    if (has_landlock(h)) {
+        expect_maps_helper(h->pid);
     }
     log = harness_log(h);
     ck_assert(strstr(log, "uid 0 without capabilities") != NULL ||
