@@ -283,6 +283,23 @@ struct confine {
     int ruleset_fd;
 };
 
+/* Threads that ran before sandbox_prepare put the main thread in the
+ * Landlock domain (a plugin's load() may start one: the python plugin's
+ * watchdog): they did not inherit it and take one of their own at apply. */
+#define PRE_THREADS_MAX 64
+static pid_t pre_threads[PRE_THREADS_MAX];
+static int nr_pre_threads;
+
+static bool ran_before_domain(pid_t tid)
+{
+    for (int i = 0; i < nr_pre_threads; i++) {
+        if (pre_threads[i] == tid) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* On each thread: no_new_privs, no capabilities, the Landlock domain. */
 static int confine_thread(void *arg)
 {
@@ -293,10 +310,31 @@ static int confine_thread(void *arg)
         return -errno;
     }
     r = privdrop_thread_caps();
-    if (r == 0 && c->ruleset_fd >= 0) {
+    if (r == 0 && c->ruleset_fd >= 0 && ran_before_domain((pid_t)syscall(SYS_gettid))) {
         r = landlock_restrict_thread(c->ruleset_fd);
     }
     return r;
+}
+
+/* The threads other than ours (at most PRE_THREADS_MAX). */
+static int list_other_threads(void)
+{
+    g_autoptr(GDir) d = g_dir_open("/proc/self/task", 0, NULL);
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    const char *name;
+
+    nr_pre_threads = 0;
+    while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+        pid_t tid = (pid_t)atoi(name);
+
+        if (tid != self) {
+            if (nr_pre_threads == PRE_THREADS_MAX) {
+                return -E2BIG;
+            }
+            pre_threads[nr_pre_threads++] = tid;
+        }
+    }
+    return d != NULL ? 0 : -errno;
 }
 
 /* valgrind runs our code on a CPU it emulates, with system calls of its
@@ -364,6 +402,21 @@ int sandbox_prepare(struct sandbox_plan *p)
      * threads strangers to each other (LeakSanitizer's tracer could not
      * attach to them).  Nothing start-up still does needs more than the
      * rules allow, and no_new_privs takes nothing root needs. */
+    if (p->ruleset_fd >= 0 && (r = list_other_threads()) < 0) {
+        log_error(NULL, "sandbox: cannot list the threads: %s", g_strerror(-r));
+        return r;
+    }
+#ifdef VFUD_SANITIZED
+    if (p->ruleset_fd >= 0 && nr_pre_threads > 0) {
+        /* LeakSanitizer's tracer, in the main thread's domain, could not
+         * stop a thread of another domain and would report false leaks. */
+        log_notice(NULL, "sandbox: sanitized build with threads started before "
+                   "the sandbox: no Landlock");
+        close(p->ruleset_fd);
+        p->ruleset_fd = -1;
+        nr_pre_threads = 0;
+    }
+#endif
     if (p->ruleset_fd >= 0) {
         /* Landlock's ptrace scope would hide the clients' /proc/PID/maps
          * (dma_verify.c) from us; a helper outside the domain opens them.
@@ -379,8 +432,10 @@ int sandbox_prepare(struct sandbox_plan *p)
             log_error(NULL, "sandbox: landlock_restrict_self: %s", g_strerror(-r));
             return r;
         }
-        close(p->ruleset_fd);
-        p->ruleset_fd = -1;
+        if (nr_pre_threads == 0) {
+            close(p->ruleset_fd);
+            p->ruleset_fd = -1;
+        } /* else sandbox_apply gives the earlier threads their domain */
         p->landlock = true;
     }
     r = GPOINTER_TO_INT(g_thread_join(g_thread_new("sandbox", make_glib_worker, p)));
