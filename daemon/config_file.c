@@ -97,6 +97,7 @@ void config_free(struct daemon_config *cfg)
     g_free(cfg->socket_dir);
     g_ptr_array_unref(cfg->devices);
     g_free(cfg->control_socket);
+    sandbox_config_clear(&cfg->sandbox);
     if (cfg->allowed_uids != NULL) {
         g_array_unref(cfg->allowed_uids);
     }
@@ -456,8 +457,16 @@ static int daemon_key(struct parse_state *ps, const char *key, const char *value
         }
         cfg->handshake_timeout_ms = (unsigned)v;
     } else if (daemon_ops_key(ps, key, value) == 0) {
-        parse_error(ps, "daemon", "unknown key '%s'", key);
-        return 0;
+        g_autofree char *why = NULL;
+
+        if (sandbox_config_key(&cfg->sandbox, key, value, &why) == 0) {
+            parse_error(ps, "daemon", "unknown key '%s'", key);
+            return 0;
+        }
+        if (why != NULL) {
+            parse_error(ps, "daemon", "%s", why);
+            return 0;
+        }
     }
     return 1;
 }
@@ -482,6 +491,22 @@ int config_device_daemon_key(struct device_config *dc, const char *key,
             dc->isolate = false;
         } else {
             *why = g_strdup_printf("isolate = %s: expected thread or process", value);
+        }
+        return 1;
+    }
+    /* Resources of an isolated device's process (the sandbox). */
+    if (strcmp(key, "limit-fds") == 0) {
+        if (util_parse_u64(value, &dc->limit_fds) < 0 || dc->limit_fds < 16 ||
+            dc->limit_fds > (1u << 20)) {
+            *why = g_strdup_printf("limit-fds = %s: expected 16..1048576", value);
+        }
+        return 1;
+    }
+    if (strcmp(key, "limit-memory") == 0) {
+        if (util_parse_size(value, &dc->limit_memory) < 0 ||
+            dc->limit_memory < (64u << 20)) {
+            *why = g_strdup_printf("limit-memory = %s: expected a size of 64M or more",
+                                   value);
         }
         return 1;
     }
@@ -693,6 +718,8 @@ struct device_config *config_device_dup(const struct device_config *dc)
     n->socket_line = dc->socket_line;
     n->write_multiple = dc->write_multiple;
     n->isolate = dc->isolate;
+    n->limit_fds = dc->limit_fds;
+    n->limit_memory = dc->limit_memory;
     for (guint i = 0; i < dc->keys->len; i++) {
         const struct config_entry *e = g_ptr_array_index(dc->keys, i);
 
@@ -709,7 +736,8 @@ bool config_device_same_instance(const struct device_config *a,
                                  const struct device_config *b)
 {
     if (g_strcmp0(a->plugin, b->plugin) != 0 || a->keys->len != b->keys->len ||
-        a->isolate != b->isolate) {
+        a->isolate != b->isolate || a->limit_fds != b->limit_fds ||
+        a->limit_memory != b->limit_memory) {
         return false;
     }
     for (guint i = 0; i < a->keys->len; i++) {
@@ -804,6 +832,7 @@ char *config_isolated_text(const struct daemon_config *cfg,
     g_string_append_printf(out, "callback-warn-ms = %u\n", cfg->callback_warn_ms);
     g_string_append_printf(out, "handshake-timeout-ms = %u\n", cfg->handshake_timeout_ms);
     g_string_append(out, "control-socket = none\n");
+    sandbox_config_write(&cfg->sandbox, out);
 
     g_string_append_printf(out, "[%s]\n", dc->name);
     g_string_append_printf(out, "plugin = %s\n", dc->plugin);
@@ -812,6 +841,13 @@ char *config_isolated_text(const struct daemon_config *cfg,
         g_string_append_printf(out, "socket = %s\n", socket_path);
     }
     g_string_append_printf(out, "write-multiple = %s\n", dc->write_multiple ? "yes" : "no");
+    if (dc->limit_fds != 0) {
+        g_string_append_printf(out, "limit-fds = %llu\n", (unsigned long long)dc->limit_fds);
+    }
+    if (dc->limit_memory != 0) {
+        g_string_append_printf(out, "limit-memory = %llu\n",
+                               (unsigned long long)dc->limit_memory);
+    }
     if (dc->log_level >= 0) {
         g_string_append_printf(out, "log-level = %s\n", log_level_name(dc->log_level));
     }

@@ -8,9 +8,12 @@
 #define VFIOUSERD_CONFIG_FILE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <glib.h>
+
+#include "sandbox.h"
 
 struct config_entry {
     char *key;
@@ -36,6 +39,8 @@ struct device_config {
     unsigned socket_line;
     bool write_multiple; /* offer REGION_WRITE_MULTI */
     bool isolate;        /* isolate = process: served by a child process */
+    uint64_t limit_fds;    /* limit-fds (isolated only), 0: the daemon's */
+    uint64_t limit_memory; /* limit-memory: RLIMIT_AS of its process, 0: none */
     GPtrArray *keys; /* struct config_entry *: the plugin's keys */
 
     /* ---- operations: daemon keys a reload applies without recreating
@@ -66,6 +71,8 @@ struct daemon_config {
     gid_t control_gid;
     GArray *allowed_uids;  /* defaults for devices; NULL: anyone */
     GArray *allowed_gids;
+
+    struct sandbox_config sandbox; /* sandbox, sandbox-violation, user, group */
 };
 
 /* Parse FILE.  Every problem is logged as "FILE:LINE: [device] ..." and

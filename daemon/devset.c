@@ -2,9 +2,11 @@
 #include "config.h"
 
 #include "devset.h"
+#include "isolate.h"
 #include "listener.h"
 #include "log.h"
 #include "plugin_loader.h"
+#include "sandbox.h"
 #include "util.h"
 
 #include <errno.h>
@@ -220,6 +222,24 @@ static int prepare(struct devset *ds, const struct daemon_config *cfg,
         } else {
             log_error(NULL, "%s: [%s] %s", file, dc->name, why);
         }
+        return r;
+    }
+    /* A device added to a running daemon: its sandbox can only narrow. */
+    r = seccomp_check_needs(p->ops.syscalls, &why);
+    if (r == 0 && !dc->isolate && !isolate_in_child() &&
+        (dc->limit_fds != 0 || dc->limit_memory != 0)) {
+        why = g_strdup("limit-fds and limit-memory need isolate = process (devices "
+                       "in the daemon share its limits)");
+        r = -EINVAL;
+    }
+    if (r == 0 && dc->isolate) {
+        static const char *const spawn[] = { "spawn", NULL };
+
+        r = seccomp_check_needs(spawn, &why);
+    }
+    if (r < 0) {
+        log_error(NULL, "%s: [%s] %s", file, dc->name, why);
+        plugin_close(p);
         return r;
     }
     dev = device_proc_new(dc->name, p);

@@ -45,6 +45,11 @@ void isolate_init(const char *argv0)
     }
 }
 
+bool isolate_in_child(void)
+{
+    return parent_pid != 0;
+}
+
 bool isolate_child_setup(void)
 {
     parent_pid = getppid();

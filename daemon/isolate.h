@@ -29,5 +29,7 @@ int isolate_start(vfud_dev *dev);
 void isolate_stop(vfud_dev *dev);
 /* In the child: die with the parent; false if it is already gone. */
 bool isolate_child_setup(void);
+/* Are we that child? */
+bool isolate_in_child(void);
 
 #endif

@@ -400,6 +400,13 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
         cred.uid = (uid_t)-1;
         cred.gid = (gid_t)-1;
     }
+    if (__atomic_load_n(&dev->sandbox_failed, __ATOMIC_ACQUIRE)) {
+        dev_warn(dev, "refused a client (pid %d): the device failed (sandbox violation)",
+                 (int)cred.pid);
+        dev->proc->clients_refused++;
+        close(cfd);
+        return G_SOURCE_CONTINUE;
+    }
     if (!peer_allowed(dev, cfd, &cred)) {
         /* Before reading a single byte: the device never sees it. */
         dev_warn(dev, "refused a client (pid %d uid %u gid %u): not in "

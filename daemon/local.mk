@@ -9,11 +9,14 @@ DAEMON_PROC_SOURCES = \
 	daemon/isolate.c daemon/isolate.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/plugin_loader.c daemon/plugin_loader.h \
+	daemon/privdrop.c \
+	daemon/sandbox.c daemon/sandbox.h \
+	daemon/sandbox_landlock.c daemon/sandbox_maps.c daemon/sandbox_seccomp.c \
 	daemon/sd_notify.c daemon/sd_notify.h \
 	daemon/watchdog.c daemon/watchdog.h
 
-DAEMON_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS)
-DAEMON_LIBS = $(ENGINE_LIBS) $(GLIB_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(LIBS)
+DAEMON_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) $(INIH_CFLAGS) $(SECCOMP_CFLAGS)
+DAEMON_LIBS = $(ENGINE_LIBS) $(GLIB_LIBS) $(JSONC_LIBS) $(INIH_LIBS) $(SECCOMP_LIBS) $(LIBS)
 
 sbin_PROGRAMS += daemon/vfiouserd
 daemon_vfiouserd_SOURCES = daemon/main.c \

@@ -16,6 +16,7 @@
 #include "listener.h"
 #include "log.h"
 #include "plugin_loader.h"
+#include "sandbox.h"
 #include "sd_notify.h"
 #include "util.h"
 
@@ -239,6 +240,59 @@ static char *control_path(const struct options *o, const struct daemon_config *c
     return single ? NULL : config_control_socket(cfg);
 }
 
+/* What the sandbox must leave reachable: the devices' plugins and the
+ * paths their configurations name; in the daemon proper also what run-time
+ * operations touch (sockets, the config file, the plugin directory). */
+static struct sandbox_plan *sandbox_plan_for(const struct options *o,
+                                             struct devset *ds, const char *config_path,
+                                             const char *ctl_path)
+{
+    const struct daemon_config *cfg = devset_config(ds);
+    struct sandbox_plan *p = sandbox_plan_new(&cfg->sandbox);
+    GPtrArray *entries = devset_entries(ds);
+
+    p->isolated_child = o->isolated_child;
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+
+        if (p->isolated_child) {
+            g_free(p->device);
+            p->device = g_strdup(e->dev->name);
+            p->limit_fds = e->dc->limit_fds;
+            p->limit_memory = e->dc->limit_memory;
+        }
+        sandbox_plan_add_syscalls(p, e->dev->ops->syscalls);
+        for (guint k = 0; k < e->dc->keys->len; k++) {
+            const struct config_entry *ce = g_ptr_array_index(e->dc->keys, k);
+
+            sandbox_plan_add_config_value(p, ce->value);
+        }
+        if (e->dc->isolate) {
+            p->spawns = true;
+        }
+        if (!p->isolated_child) {
+            g_autofree char *sock = config_device_socket(cfg, e->dc);
+            char *dir = g_path_get_dirname(sock);
+
+            /* Landlock needs it now; binding the socket would make it. */
+            g_mkdir_with_parents(dir, 0755);
+            g_ptr_array_add(p->rw_paths, dir);
+        }
+    }
+    if (!p->isolated_child) {
+        /* An isolated child has its one plugin loaded and its socket as
+         * an fd. */
+        p->socket_dir = g_strdup(cfg->socket_dir);
+        p->control_dir = ctl_path != NULL ? g_path_get_dirname(ctl_path) : NULL;
+        g_ptr_array_add(p->ro_paths, g_strdup(plugin_dir(o, cfg)));
+        if (config_path != NULL) {
+            /* Its directory: editors and tests replace the file. */
+            g_ptr_array_add(p->ro_paths, g_path_get_dirname(config_path));
+        }
+    }
+    return p;
+}
+
 static int run(const struct options *o)
 {
     struct daemon d = { .exit_code = 0 };
@@ -252,6 +306,7 @@ static int run(const struct options *o)
     g_autoptr(GPtrArray) activation = NULL;
     g_autofree char *why = NULL;
     g_autofree char *ctl_path = NULL;
+    struct sandbox_plan *sp = NULL;
     int r;
 
     if (o->control_socket != NULL && strcmp(o->control_socket, "none") != 0 &&
@@ -314,6 +369,16 @@ static int run(const struct options *o)
         goto out;
     }
 
+    {
+        g_autofree char *abs = single ? NULL : g_canonicalize_filename(path, NULL);
+
+        sp = sandbox_plan_for(o, d.ds, abs, ctl_path);
+    }
+    /* Before the first thread (GLib's worker, which signals need). */
+    if (sandbox_prepare(sp) < 0) {
+        d.exit_code = 1;
+        goto out;
+    }
     d.loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGTERM, on_signal, &d);
     g_unix_signal_add(SIGINT, on_signal, &d);
@@ -329,6 +394,11 @@ static int run(const struct options *o)
             goto out;
         }
     }
+    /* Every socket is bound: the last step that needed privileges. */
+    if (sandbox_apply(sp) < 0) {
+        d.exit_code = 1;
+        goto out;
+    }
     devset_announce(d.ds);
     sd_notify_printf("READY=1\nSTATUS=serving %u device%s", devset_entries(d.ds)->len,
                      devset_entries(d.ds)->len == 1 ? "" : "s");
@@ -340,6 +410,7 @@ out:
      * control connections exist. */
     devset_free(d.ds);
     control_free(d.ctl);
+    sandbox_plan_free(sp);
     if (d.loop != NULL) {
         g_main_loop_unref(d.loop);
     }

@@ -3,6 +3,7 @@
 
 #include "device.h"
 #include "plugin_loader.h"
+#include "sandbox.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -91,6 +92,14 @@ static int plugin_check(struct plugin *p, const struct vfud_plugin *raw,
                                "and region_write, or neither",
                                p->path, p->ops.name);
         return -EINVAL;
+    }
+    for (const char *const *s = p->ops.syscalls; s != NULL && *s != NULL; s++) {
+        if (!seccomp_known(*s)) {
+            *why = g_strdup_printf("%s: plugin '%s' declares '%s', which is neither "
+                                   "a system call nor a sandbox group", p->path,
+                                   p->ops.name, *s);
+            return -EINVAL;
+        }
     }
     return 0;
 }
@@ -216,6 +225,11 @@ void plugin_dump(const struct plugin *p, FILE *out)
             p->ops.description != NULL ? p->ops.description : "");
     fprintf(out, "api_version=%d\n", p->ops._api_version);
     fprintf(out, "path=%s\n", p->path);
+    fprintf(out, "syscalls=");
+    for (const char *const *s = p->ops.syscalls; s != NULL && *s != NULL; s++) {
+        fprintf(out, "%s%s", s == p->ops.syscalls ? "" : " ", *s);
+    }
+    fprintf(out, "\n");
     fprintf(out, "keys:\n");
     fprintf(out, "  %-24s %s\n", "plugin", "(daemon) plugin name or path");
     fprintf(out, "  %-24s %s\n", "socket", "(daemon) socket path");

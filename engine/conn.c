@@ -27,6 +27,7 @@
 #include "device.h"
 #include "dispatch.h"
 #include "log.h"
+#include "sandbox.h"
 #include "util.h"
 
 #include <errno.h>
@@ -1085,6 +1086,14 @@ void conn_unref(struct conn *c)
     g_byte_array_unref(c->scratch);
     g_free(c->cbuf);
     g_free(c);
+}
+
+int conn_open_peer_maps(struct conn *c)
+{
+    /* A confined daemon cannot open the client's maps itself; the
+     * sandbox's helper, given our socket, does (sandbox_maps.c).  Not kept
+     * open: a client costs the fds it sent us and its socket, no more. */
+    return sandbox_maps_open(c->main->fd);
 }
 
 void conn_shutdown(struct conn *c)

@@ -93,6 +93,10 @@ struct conn {
 
 /* Device thread. */
 struct conn *conn_new(vfud_dev *dev, int fd);
+/* Device thread: a new fd of the client's /proc/PID/maps when the
+ * sandbox's helper is there to open it (Landlock hides it from us), else
+ * -errno (-ENOSYS: no helper). */
+int conn_open_peer_maps(struct conn *c);
 void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
 /* Stop serving: fail waiters, remove sources, close sockets. */

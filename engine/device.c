@@ -140,11 +140,30 @@ void device_cb_enter(vfud_dev *dev, const char *name)
     __atomic_store_n(&dev->cb_started, device_cb_clock(), __ATOMIC_RELEASE);
 }
 
+/* The plugin made a forbidden system call: its client goes (after the
+ * message being served has been answered) and no other is accepted. */
+static gboolean sandbox_fail(gpointer data)
+{
+    vfud_dev *dev = data;
+
+    device_client_gone(dev, "sandbox violation");
+    return G_SOURCE_REMOVE;
+}
+
 void device_cb_leave(vfud_dev *dev)
 {
     gint64 t0 = __atomic_exchange_n(&dev->cb_started, 0, __ATOMIC_ACQ_REL);
     gint64 ms = (device_cb_clock() - t0) / 1000;
 
+    if (G_UNLIKELY(__atomic_load_n(&dev->sandbox_failed, __ATOMIC_ACQUIRE)) &&
+        !dev->sandbox_handled && dev->ctx != NULL) {
+        GSource *src = g_idle_source_new();
+
+        dev->sandbox_handled = true;
+        g_source_set_callback(src, sandbox_fail, dev, NULL);
+        g_source_attach(src, dev->ctx);
+        g_source_unref(src);
+    }
     if (cb_limit_ms > 0 && t0 != 0 && ms >= cb_limit_ms) {
         dev_warn(dev, "plugin callback %s returned after %lld ms (limit %u ms)",
                  dev->cb_name, (long long)ms, cb_limit_ms);

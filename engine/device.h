@@ -81,6 +81,12 @@ struct vfud_dev {
     gint64 client_since;   /* under conn_lock: when conn connected */
     struct device_totals totals; /* of past clients, under conn_lock */
 
+    /* A forbidden system call on this device's thread (atomic), set by
+     * the process's sandbox (daemon/sandbox_seccomp.c): the device then
+     * serves no one. */
+    bool sandbox_failed;
+    bool sandbox_handled;
+
     struct device_proc *proc; /* the process's side, opaque here */
 };
 

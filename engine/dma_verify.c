@@ -34,7 +34,8 @@
  * no message at all (clients that never answer DMA_READ, such as SPDK's,
  * need that).  The file is readable only when we may ptrace the client
  * (same user, or root); otherwise, or when no line matches, the content
- * check decides.  VFIOUSERD_PEER_MAPS=no skips it (tests of the content
+ * check decides.  Under Landlock, which confines ptrace, the sandbox's
+ * helper opens it for us (conn_open_peer_maps).  VFIOUSERD_PEER_MAPS=no skips it (tests of the content
  * check).
  *
  * Locking: judging needs messages, so nothing is held while waiting for
@@ -110,6 +111,21 @@ static gint cmp_u64_pair(gconstpointer a, gconstpointer b)
     return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
+/* All of an open /proc/PID/maps, read again from the start. */
+static char *read_maps(int fd)
+{
+    g_autoptr(GString) s = g_string_sized_new(16384);
+    char buf[16384];
+    off_t off = 0;
+    ssize_t n;
+
+    while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+        g_string_append_len(s, buf, n);
+        off += n;
+    }
+    return n < 0 ? NULL : g_string_free(g_steal_pointer(&s), FALSE);
+}
+
 /* From the client's /proc/PID/maps: DMA_TRUST_SHARED, _PRIVATE, or
  * _PENDING (unreadable, or nothing conclusive). */
 static enum dma_trust peer_mapping(vfud_dev *dev, const struct dma_window *w,
@@ -122,6 +138,7 @@ static enum dma_trust peer_mapping(vfud_dev *dev, const struct dma_window *w,
     uint64_t lo = w->fd_offset, hi = w->fd_offset + w->size, covered;
     bool private_seen = false;
     struct stat st;
+    int maps_fd;
     char *line, *next;
 
     if ((env != NULL && strcmp(env, "no") == 0) || dev->conn == NULL ||
@@ -130,8 +147,15 @@ static enum dma_trust peer_mapping(vfud_dev *dev, const struct dma_window *w,
         return DMA_TRUST_PENDING;
     }
     dev->conn->peer_maps_read++;
-    path = g_strdup_printf("/proc/%d/maps", (int)dev->conn->pid);
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+    maps_fd = conn_open_peer_maps(dev->conn);
+    if (maps_fd >= 0) {
+        text = read_maps(maps_fd);
+        close(maps_fd);
+    } else {
+        path = g_strdup_printf("/proc/%d/maps", (int)dev->conn->pid);
+        g_file_get_contents(path, &text, NULL, NULL);
+    }
+    if (text == NULL) {
         return DMA_TRUST_PENDING;
     }
     shared = g_array_new(FALSE, FALSE, 2 * sizeof(uint64_t));

@@ -287,6 +287,16 @@ struct vfud_plugin {
      * enough to leave on. */
     void (*io_stats)(vfud_dev *dev, struct vfud_io_stats *st);
 
+    /* ---- Sandbox (optional) ----
+     * System calls the plugin's code needs beyond the daemon's own, once
+     * the device has started (vfiouserd(8), SECURITY): NULL-terminated
+     * names of groups ("io_uring", "block-io", "network-client", "event",
+     * "spawn") or of single calls ("mlock").  Everything realize() and
+     * start() do comes first and is not filtered.  A call outside the
+     * daemon's allow-list and this one is logged and refused, or kills the
+     * device's process. */
+    const char *const *syscalls;
+
     /* ---- new fields go here, at the end ---- */
 };
 

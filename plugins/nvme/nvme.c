@@ -621,6 +621,18 @@ void nvme_io_stats(vfud_dev *dev, struct vfud_io_stats *st)
     }
 }
 
+/* The I/O thread drives io_uring; Format NVM and the synchronous
+ * fall-backs use fallocate and pwrite; the thread sleeps in ppoll on an
+ * eventfd (the daemon's base set).  libnbd's I/O (backend_nbd.c) reconnects
+ * and talks to its server from the device's threads. */
+static const char *const nvme_syscalls[] = {
+    "io_uring", "block-io",
+#ifdef HAVE_LIBNBD
+    "network-client",
+#endif
+    NULL
+};
+
 static struct vfud_plugin nvme_plugin = {
     .name = "nvme",
     .version = PACKAGE_VERSION,
@@ -644,6 +656,7 @@ static struct vfud_plugin nvme_plugin = {
     .save_state = nvme_mig_save_state,
     .load_state = nvme_mig_load_state,
     .io_stats = nvme_io_stats,
+    .syscalls = nvme_syscalls,
 };
 
 VFUD_REGISTER_PLUGIN(nvme_plugin)

@@ -524,6 +524,10 @@ static const struct vfud_config_key python_config_keys[] = {
     { NULL, NULL },
 };
 
+/* No .syscalls: CPython's work after start-up (imports, C extensions,
+ * threads, os.urandom, files Landlock leaves) stays within the daemon's
+ * base set, as test_python_daemon checks.  A script that spawns processes
+ * or opens TCP sockets is refused, as any device's code would be. */
 static struct vfud_plugin python_plugin = {
     .name = "python",
     .version = PACKAGE_VERSION,

@@ -8,6 +8,11 @@ check_LTLIBRARIES += plugins/testdev.la
 plugins_testdev_la_SOURCES = plugins/testdev/testdev.c
 plugins_testdev_la_LDFLAGS = $(TESTDEV_LINK_FLAGS)
 
+# A device model that attacks its host on command (tests/ops/test_sandbox).
+check_LTLIBRARIES += plugins/hostile.la
+plugins_hostile_la_SOURCES = plugins/testdev/hostile.c
+plugins_hostile_la_LDFLAGS = $(TESTDEV_LINK_FLAGS)
+
 check_LTLIBRARIES += plugins/bad_abi.la plugins/bad_noreal.la plugins/bad_nosym.la
 plugins_bad_abi_la_SOURCES = plugins/testdev/bad_abi.c
 plugins_bad_abi_la_LDFLAGS = $(TESTDEV_LINK_FLAGS)

@@ -155,8 +155,13 @@ static char *opt_nbd;
 static int opt_nbd_mib = 1024;
 static char *opt_rbd;
 static char *opt_rbd_conf;
+static char *opt_config_keys; /* "sandbox = off", "isolate = process" */
+static char *opt_baseline_keys;
 
 static GOptionEntry options[] = {
+    { "keys", 0, 0, G_OPTION_ARG_STRING, &opt_config_keys,
+      "extra daemon or device keys, ';'-separated (\"sandbox = off;isolate = process\"): "
+      "sandbox goes to [daemon], the others to the device", "KEYS" },
     { "seconds", 's', 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
       "duration of each measurement (default 1)", "S" },
     { "warmup", 0, 0, G_OPTION_ARG_DOUBLE, &opt_warmup,
@@ -175,6 +180,9 @@ static GOptionEntry options[] = {
       "completion queues with interrupts (default: polled, none)", NULL },
     { "baseline", 'b', 0, G_OPTION_ARG_FILENAME, &opt_baseline,
       "another vfiouserd binary to measure in the same run", "PATH" },
+    { "baseline-keys", 0, 0, G_OPTION_ARG_STRING, &opt_baseline_keys,
+      "the baseline's --keys instead (the same binary unless --baseline): the "
+      "cost of a key, measured interleaved in one run", "KEYS" },
     { "baseline-plugins", 0, 0, G_OPTION_ARG_FILENAME, &opt_baseline_plugins,
       "the baseline daemon's plugin directory (default: this build's)", "DIR" },
     { "idle", 0, 0, G_OPTION_ARG_DOUBLE, &opt_idle,
@@ -257,11 +265,26 @@ static int start_target(struct target *t, unsigned mode, unsigned daemon,
                                     opt_rbd_conf ? opt_rbd_conf : "",
                                     opt_rbd_conf ? "\n" : "")
         : g_strdup("backend = null\nsize = 1T\n");
-    g_autofree char *cfg = g_strdup_printf(
-        "[daemon]\nsocket-dir = @SOCKDIR@\n"
+    const char *kl = daemon == 1 && opt_baseline_keys != NULL ? opt_baseline_keys
+                                                              : opt_config_keys;
+    g_auto(GStrv) keys = g_strsplit(kl != NULL ? kl : "", ";", -1);
+    g_autoptr(GString) dkeys = g_string_new("");
+    g_autoptr(GString) nkeys = g_string_new("");
+    g_autofree char *cfg = NULL;
+
+    for (char **k = keys; *k != NULL; k++) {
+        g_autofree char *kv = g_strstrip(g_strdup(*k));
+
+        if (kv[0] != '\0') {
+            g_string_append_printf(g_str_has_prefix(kv, "sandbox") ? dkeys : nkeys, "%s\n",
+                                   kv);
+        }
+    }
+    cfg = g_strdup_printf(
+        "[daemon]\nsocket-dir = @SOCKDIR@\n%s"
         "[nvme0]\nplugin = nvme\n%s"
-        "queues = %d\nqueue-entries = %d\ndoorbells = %s\n",
-        ns, MAX_Q, Q_ENTRIES, mode_names[mode]);
+        "queues = %d\nqueue-entries = %d\ndoorbells = %s\n%s",
+        dkeys->str, ns, MAX_Q, Q_ENTRIES, mode_names[mode], nkeys->str);
     g_autofree char *path = NULL;
     struct td_vfu_opts o = {
         .share = true,
@@ -647,8 +670,10 @@ static void print_table(const struct bench_case *cases, int n)
                MED(bc, cs), MED(bc, msgs), MED(bc, cli_us));
     }
     if (nr_daemons > 1) {
-        printf("\n# test (%s) over base (%s), median of per-repetition "
-               "ratios\n", daemon_path[0], daemon_path[1]);
+        printf("\n# test (%s%s%s) over base (%s%s%s), median of per-repetition "
+               "ratios\n", daemon_path[0], opt_config_keys ? ", keys " : "",
+               opt_config_keys ? opt_config_keys : "", daemon_path[1],
+               opt_baseline_keys ? ", keys " : "", opt_baseline_keys ? opt_baseline_keys : "");
         for (int i = 0; i < n; i++) {
             const struct bench_case *a = &cases[i];
 
@@ -756,7 +781,7 @@ int main(int argc, char **argv)
         }
     }
     daemon_path[0] = g_strdup(harness_daemon_path());
-    if (opt_baseline || opt_baseline_plugins) {
+    if (opt_baseline || opt_baseline_plugins || opt_baseline_keys) {
         daemon_path[1] = opt_baseline ? opt_baseline : daemon_path[0];
         nr_daemons = 2;
     }

@@ -134,8 +134,12 @@ static char *opt_device;
 static char *opt_send;
 static char *opt_pin;
 static gboolean opt_verbose;
+static char *opt_config_keys; /* "sandbox = off", "isolate = process" */
 
 static GOptionEntry options[] = {
+    { "keys", 0, 0, G_OPTION_ARG_STRING, &opt_config_keys,
+      "extra daemon or device keys, ';'-separated (\"sandbox = off;isolate = process\"): "
+      "sandbox goes to [daemon], the others to both devices", "KEYS" },
     { "seconds", 's', 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
       "duration of each measurement (default 1)", "S" },
     { "warmup", 0, 0, G_OPTION_ARG_DOUBLE, &opt_warmup,
@@ -476,10 +480,31 @@ static int parse_options(struct bench *b, int *argc, char ***argv)
 static const char bench_conf[] =
     "[daemon]\n"
     "socket-dir = @SOCKDIR@\n"
+    "%s"
     "[gpio0]\n"
     "plugin = gpio\n"
+    "%s"
     "[td0]\n"
-    "plugin = testdev\n";
+    "plugin = testdev\n"
+    "%s";
+
+/* --keys: sandbox* to [daemon], the rest to each device. */
+static char *bench_config(void)
+{
+    g_auto(GStrv) keys = g_strsplit(opt_config_keys != NULL ? opt_config_keys : "", ";", -1);
+    g_autoptr(GString) daemon = g_string_new("");
+    g_autoptr(GString) device = g_string_new("");
+
+    for (char **k = keys; *k != NULL; k++) {
+        g_autofree char *t = g_strstrip(g_strdup(*k));
+
+        if (t[0] != '\0') {
+            g_string_append_printf(g_str_has_prefix(t, "sandbox") ? daemon : device,
+                                   "%s\n", t);
+        }
+    }
+    return g_strdup_printf(bench_conf, daemon->str, device->str, device->str);
+}
 
 /* Connect to the daemon's devices named by --device. */
 static int add_daemon_targets(struct bench *b, const struct harness *h)
@@ -537,7 +562,11 @@ int main(int argc, char **argv)
 
     /* Both devices are always configured, so the daemon has the same
      * threads whichever is measured. */
-    h = harness_new(bench_conf);
+    {
+        g_autofree char *conf = bench_config();
+
+        h = harness_new(conf);
+    }
     if (harness_start(h, NULL, (const char *const[]){ "gpio0", "td0", NULL }) < 0) {
         g_autofree char *log = harness_log(h);
 

@@ -61,7 +61,9 @@ void dt_init(void)
 }
 
 /* Our children other than Check's (all reaped by now) are orphaned
- * daemons: a test failed before it could stop them. */
+ * daemons: a test failed before it could stop them.  Zombies are not:
+ * a daemon's helper (sandbox_maps.c) outlives it by a moment and, as we
+ * are the subreaper, becomes ours to reap. */
 void dt_finish(void)
 {
     DIR *d = opendir("/proc");
@@ -75,6 +77,7 @@ void dt_finish(void)
         g_autofree char *stat = NULL;
         const char *p;
         long ppid;
+        char state;
 
         if (e->d_name[0] < '1' || e->d_name[0] > '9') {
             continue;
@@ -85,10 +88,10 @@ void dt_finish(void)
         }
         /* "pid (comm) state ppid ...": comm may hold spaces and ')'. */
         p = strrchr(stat, ')');
-        if (p == NULL || sscanf(p + 1, " %*c %ld", &ppid) != 1) {
+        if (p == NULL || sscanf(p + 1, " %c %ld", &state, &ppid) != 2) {
             continue;
         }
-        if (ppid == (long)getpid()) {
+        if (ppid == (long)getpid() && state != 'Z') {
             pid_t pid = (pid_t)atol(e->d_name);
 
             fprintf(stderr, "killing daemon %d left by a failed test\n", (int)pid);

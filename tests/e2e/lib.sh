@@ -183,6 +183,11 @@ e2e_stop_daemon() {
         grep '^<[0-3]>' "$e2e_tmp/daemon.log"
         e2e_fail "the daemon logged errors"
     fi
+    # The workload ran in the sandbox, and (no error above) no system call
+    # of the daemon or its plugins was refused: no false kills.
+    grep -q 'sandbox: in force' "$e2e_tmp/daemon.log" ||
+        grep -q 'sandbox = off' "$e2e_tmp/vfiouserd.conf" 2>/dev/null ||
+        e2e_fail "the daemon ran without its sandbox"
     if grep -q '^<4>' "$e2e_tmp/daemon.log"; then
         e2e_say "daemon warnings:"
         grep '^<4>' "$e2e_tmp/daemon.log"

@@ -10,7 +10,8 @@ OPS_TESTS = \
 	tests/ops/test_runtime \
 	tests/ops/test_reconnect \
 	tests/ops/test_activation \
-	tests/ops/test_access
+	tests/ops/test_access \
+	tests/ops/test_sandbox
 check_PROGRAMS += $(OPS_TESTS)
 TESTS += $(OPS_TESTS)
 
@@ -53,6 +54,12 @@ tests_ops_test_access_CPPFLAGS = $(OPS_TEST_CPPFLAGS)
 tests_ops_test_access_CFLAGS = $(OPS_TEST_CFLAGS)
 tests_ops_test_access_LDADD = $(OPS_TEST_LDADD)
 EXTRA_tests_ops_test_access_DEPENDENCIES = $(OPS_TEST_DEPS)
+
+tests_ops_test_sandbox_SOURCES = tests/ops/test_sandbox.c $(OPS_TEST_COMMON)
+tests_ops_test_sandbox_CPPFLAGS = $(OPS_TEST_CPPFLAGS)
+tests_ops_test_sandbox_CFLAGS = $(OPS_TEST_CFLAGS)
+tests_ops_test_sandbox_LDADD = $(OPS_TEST_LDADD)
+EXTRA_tests_ops_test_sandbox_DEPENDENCIES = $(OPS_TEST_DEPS) plugins/hostile.la
 
 check-ops-valgrind:
 	@test -n "$(VALGRIND)" || { echo "valgrind not found"; exit 77; }

@@ -204,6 +204,7 @@ nvme_e2e_run() {
 [daemon]
 socket-dir = $e2e_tmp
 log-level = debug
+${VFU_E2E_DAEMON_KEYS:-}
 
 [nvme0]
 plugin = nvme
