@@ -10,6 +10,7 @@
 #include "isolate.h"
 #include "listener.h"
 #include "log.h"
+#include "sandbox.h"
 #include "sd_notify.h"
 #include "util.h"
 #include "watchdog.h"
@@ -39,6 +40,7 @@ void device_proc_init(void)
     static const struct device_hooks hooks = {
         .status = status_line,
         .thread_exit = thread_exit,
+        .open_peer_maps = sandbox_maps_open,
     };
 
     device_set_hooks(&hooks);

@@ -27,7 +27,6 @@
 #include "device.h"
 #include "dispatch.h"
 #include "log.h"
-#include "sandbox.h"
 #include "util.h"
 
 #include <errno.h>
@@ -1091,9 +1090,10 @@ void conn_unref(struct conn *c)
 int conn_open_peer_maps(struct conn *c)
 {
     /* A confined daemon cannot open the client's maps itself; the
-     * sandbox's helper, given our socket, does (sandbox_maps.c).  Not kept
-     * open: a client costs the fds it sent us and its socket, no more. */
-    return sandbox_maps_open(c->main->fd);
+     * process's helper, given our socket, does (daemon/sandbox_maps.c).
+     * Not kept open: a client costs the fds it sent us and its socket,
+     * no more. */
+    return device_open_peer_maps(c->main->fd);
 }
 
 void conn_shutdown(struct conn *c)

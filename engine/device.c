@@ -64,6 +64,11 @@ void device_set_hooks(const struct device_hooks *h)
     hooks = *h;
 }
 
+int device_open_peer_maps(int client_sock)
+{
+    return hooks.open_peer_maps != NULL ? hooks.open_peer_maps(client_sock) : -ENOSYS;
+}
+
 /* "STATUS=dev: ..." for the service manager, if the process wants it. */
 static void device_status(vfud_dev *dev, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

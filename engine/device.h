@@ -97,8 +97,13 @@ struct device_hooks {
     /* Device thread, leaving its loop: the client is gone, plugin work
      * drained. */
     void (*thread_exit)(vfud_dev *dev);
+    /* Any thread: an open fd on the maps file of the process at the
+     * other end of client_sock, or a negative errno.  For a process
+     * that cannot open /proc/PID/maps itself (its sandbox). */
+    int (*open_peer_maps)(int client_sock);
 };
 void device_set_hooks(const struct device_hooks *hooks);
+int device_open_peer_maps(int client_sock);
 
 /* A configuration key for device_configure; where is "FILE:LINE". */
 struct device_key {
