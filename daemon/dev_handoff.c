@@ -11,9 +11,10 @@
  * serves on and the upgrade can be tried again.
  *
  * DMA windows: the daemon does not keep the fds of mapped windows (dma.c
- * says why), so capture reopens each mapping's file through
- * /proc/self/map_files, which needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE;
- * without it the upgrade is refused, naming the cause.  The new process
+ * says why, and tests/protocol/test_dma holds it to that), so capture
+ * reopens each mapping's file through /proc/self/map_files, which needs
+ * CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; without it the upgrade is
+ * refused, naming the cause.  The new process
  * maps them again through the DMA_MAP handler, with every check it makes
  * for a client.
  *

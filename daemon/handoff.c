@@ -48,6 +48,7 @@ void handoff_free(struct handoff *h)
 
         util_close(&l->fd);
         g_free(l->name);
+        g_free(l->path);
         g_free(l);
     }
     g_ptr_array_unref(h->listen);
@@ -245,6 +246,7 @@ int handoff_send(int sock, const struct handoff *h)
         json_object *e = json_object_new_object();
 
         ADD(e, "name", json_object_new_string(l->name));
+        ADD(e, "path", l->path != NULL ? json_object_new_string(l->path) : NULL);
         ADD(e, "fd", put_fd(&w, l->fd));
         ADD(e, "unlink", json_object_new_boolean(l->unlink_on_stop));
         json_object_array_add(a, e);
@@ -549,6 +551,7 @@ static int parse_blob(struct handoff *h, int mfd, GArray *fds, char **why)
         struct handoff_listen *l = g_new0(struct handoff_listen, 1);
 
         l->name = g_strdup(json_object_get_string(member(e, "name")));
+        l->path = g_strdup(json_object_get_string(member(e, "path")));
         l->fd = get_fd(&rd, member(e, "fd"));
         l->unlink_on_stop = json_object_get_boolean(member(e, "unlink"));
         g_ptr_array_add(h->listen, l);

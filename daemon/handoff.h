@@ -33,6 +33,7 @@
 
 struct handoff_listen {
     char *name;
+    char *path;          /* the socket file's name (NULL: unknown) */
     int fd;
     bool unlink_on_stop; /* the old process created the socket file */
 };

@@ -279,6 +279,7 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
             struct handoff_listen *l = g_new0(struct handoff_listen, 1);
 
             l->name = g_strdup(e->dev->name);
+            l->path = g_strdup(e->dev->sock.path);
             l->fd = fcntl(e->dev->listen_fd, F_DUPFD_CLOEXEC, 3);
             l->unlink_on_stop = e->dev->unlink_on_stop;
             g_ptr_array_add(h->listen, l);
@@ -468,7 +469,16 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
         const struct handoff_listen *l = g_ptr_array_index(h->listen, i);
         struct devset_entry *e = devset_find(ds, l->name);
 
-        if (e != NULL && l->unlink_on_stop) {
+        if (e == NULL) {
+            continue;
+        }
+        if (l->path != NULL) {
+            /* The name it was bound under may be a temporary one the old
+             * process renamed: the old one knew the real name. */
+            g_free(e->dev->sock.path);
+            e->dev->sock.path = g_strdup(l->path);
+        }
+        if (l->unlink_on_stop) {
             /* It made the socket file: a later stop removes it, as before. */
             e->dev->unlink_on_stop = true;
         }

@@ -110,8 +110,10 @@ endif
 # (77) without the QEMU lab of tests/e2e (see tests/nvme/e2e-nvme.sh).
 if ENABLE_NVME
 TESTS += tests/nvme/nvme-shadow.test tests/nvme/nvme-poll.test \
-	tests/nvme/nvme-messages.test tests/nvme/nvme-adaptive.test
+	tests/nvme/nvme-messages.test tests/nvme/nvme-adaptive.test \
+	tests/nvme/nvme-upgrade.test
 endif
 EXTRA_DIST += tests/nvme/nvme-shadow.test tests/nvme/nvme-poll.test \
 	tests/nvme/nvme-messages.test tests/nvme/nvme-adaptive.test \
+	tests/nvme/nvme-upgrade.test \
 	tests/nvme/e2e-nvme.sh
