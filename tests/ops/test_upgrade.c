@@ -162,6 +162,37 @@ START_TEST(client_survives_upgrade)
     check_client(ctl);
     write_out(c, 0xa5);
 
+    /* Mid-message: half a REGION_WRITE is in the old process's buffer when
+     * it hands over; the new one serves it once the rest arrives. */
+    {
+        struct {
+            struct vfio_user_header hdr;
+            struct vfio_user_region_access ra;
+            uint8_t v;
+        } __attribute__((packed)) m = {
+            .hdr = { .msg_id = 0x7777, .cmd = VFIO_USER_REGION_WRITE,
+                     .msg_size = sizeof(m), .flags = VFIO_USER_F_TYPE_COMMAND },
+            .ra = { .offset = GPIO_OUT_LO, .region = VFUD_REGION_BAR2, .count = 1 },
+            .v = 0x6b,
+        };
+        const size_t half = sizeof(m.hdr) + 4;
+        struct vfio_user_header rh;
+        void *rp = NULL;
+        size_t rlen = 0;
+        unsigned nfds = 0;
+
+        ck_assert_int_eq(vfu_client_send_raw(c, &m, half, NULL, 0), 0);
+        pid = upgrade_ok(ctl, NULL);
+        reap(first);
+        first = pid;
+        ck_assert_int_eq(vfu_client_send_raw(c, (uint8_t *)&m + half, sizeof(m) - half,
+                                             NULL, 0), 0);
+        ck_assert_int_eq(vfu_client_recv_reply(c, 0x7777, &rh, &rp, &rlen, NULL, &nfds), 0);
+        free(rp);
+        ck_assert_uint_eq(read_out(c), 0x6b);
+        write_out(c, 0xa5);
+    }
+
     /* Again, to the new binary by --exec. */
     a = ot_request(ctl, "{\"command\":\"upgrade\",\"exec\":\"%s/daemon/vfiouserd\"}",
                    BUILDDIR);
