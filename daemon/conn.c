@@ -1230,7 +1230,9 @@ int conn_import_input(struct conn *c, bool twin, const uint8_t *in, size_t len,
         return -ENOTCONN;
     }
     chan_reserve(ch, MAX(len, (size_t)RBUF_INITIAL));
-    memcpy(ch->rbuf, in, len);
+    if (len > 0) {
+        memcpy(ch->rbuf, in, len);
+    }
     ch->rtail = len;
     ch->drain_left = drain_left;
     /* fds of one message travel as consecutive entries with one offset. */

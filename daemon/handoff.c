@@ -203,7 +203,9 @@ static int send_fds(int sock, const char *tag, const int *fds, unsigned n, int e
         if (extra >= 0) {
             *p++ = extra;
         }
-        memcpy(p, fds, sizeof(int) * n);
+        if (n > 0) {
+            memcpy(p, fds, sizeof(int) * n);
+        }
     }
     while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0) {
         if (errno != EINTR) {
