@@ -1044,13 +1044,19 @@ struct control *control_new(struct devset *ds, const char *path)
         .gid = cfg->control_gid,
     };
     g_autofree char *why = NULL;
-    struct control *ctl;
     int fd;
 
     if (listener_bind(&sock, &fd, &why) < 0) {
         log_error(NULL, "control socket: %s", why);
         return NULL;
     }
+    return control_adopt(ds, path, fd);
+}
+
+struct control *control_adopt(struct devset *ds, const char *path, int fd)
+{
+    struct control *ctl;
+
     util_set_nonblock(fd, true);
     ctl = g_new0(struct control, 1);
     ctl->ds = ds;
@@ -1078,4 +1084,26 @@ void control_free(struct control *ctl)
     unlink(ctl->path);
     g_free(ctl->path);
     g_free(ctl);
+}
+
+int control_fd(const struct control *ctl)
+{
+    return ctl->fd;
+}
+
+void control_stop_accepting(struct control *ctl)
+{
+    g_source_destroy(ctl->listen_src);
+}
+
+const char *control_socket_path(const struct control *ctl)
+{
+    return ctl->path;
+}
+
+void control_flush_answers(struct control *ctl)
+{
+    for (GList *l = ctl->conns; l != NULL; l = l->next) {
+        conn_flush(l->data);
+    }
 }

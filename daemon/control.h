@@ -42,6 +42,15 @@ void control_register(const char *name, control_fn fn, void *data);
 /* Bind the control socket at path (created like a device socket, with mode
  * and group from cfg) and serve it.  NULL on error (logged). */
 struct control *control_new(struct devset *ds, const char *path);
+/* Serve fd, a socket already bound to path and listening (upgrade). */
+struct control *control_adopt(struct devset *ds, const char *path, int fd);
+/* The listening socket, and ceasing to accept on it (upgrade: the new
+ * process accepts from now on). */
+int control_fd(const struct control *ctl);
+const char *control_socket_path(const struct control *ctl);
+void control_stop_accepting(struct control *ctl);
+/* Send the answers given so far, now (upgrade: before the process ends). */
+void control_flush_answers(struct control *ctl);
 /* Close the socket and every connection; requests still waiting for an
  * answer are answered into the void. */
 void control_free(struct control *ctl);

@@ -22,6 +22,9 @@ sbin_PROGRAMS += daemon/vfiouserd
 daemon_vfiouserd_SOURCES = daemon/main.c \
 	daemon/control.c daemon/control.h \
 	daemon/devset.c daemon/devset.h \
+	daemon/upgrade.c daemon/upgrade.h \
+	daemon/handoff.c daemon/handoff.h \
+	daemon/dev_handoff.c daemon/dev_handoff.h \
 	$(DAEMON_PROC_SOURCES)
 daemon_vfiouserd_CFLAGS = $(DAEMON_CFLAGS)
 daemon_vfiouserd_LDADD = $(DAEMON_LIBS)

@@ -18,6 +18,7 @@
 #include "plugin_loader.h"
 #include "sandbox.h"
 #include "sd_notify.h"
+#include "upgrade.h"
 #include "util.h"
 
 #include <errno.h>
@@ -47,6 +48,7 @@ struct options {
     char **args; /* KEY=VALUE for single-device mode */
     char *control_socket;
     gboolean isolated_child; /* started by isolate.c: -c and --fd together */
+    int upgrade_fd; /* started by upgrade.c: the hand-over socket */
 };
 
 struct daemon {
@@ -85,6 +87,8 @@ static int parse_options(int *argc, char ***argv, struct options *o)
           "Single-device mode: the plugin (name or path)", "NAME" },
         { "isolated-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE,
           &o->isolated_child, "(internal) serve one device for a parent", NULL },
+        { "upgrade-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o->upgrade_fd,
+          "(internal) take over from the daemon at the other end of fd N", "N" },
         { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &o->control_socket,
           "Control socket for vfiouserctl, or none (default <socket-dir>/control; "
           "none in single-device mode)", "PATH" },
@@ -96,6 +100,7 @@ static int parse_options(int *argc, char ***argv, struct options *o)
     g_autoptr(GError) err = NULL;
 
     o->fd = -1;
+    o->upgrade_fd = -1;
     g_option_context_set_summary(ctx,
         "Serves PCI devices implemented by plugins to vfio-user clients such as\n"
         "QEMU's vfio-user-pci, one UNIX socket per device.");
@@ -383,11 +388,18 @@ static int run(const struct options *o)
     g_unix_signal_add(SIGTERM, on_signal, &d);
     g_unix_signal_add(SIGINT, on_signal, &d);
     g_unix_signal_add(SIGHUP, on_sighup, &d);
-    if (devset_start(d.ds, o->fd, g_steal_pointer(&activation)) < 0) {
+    upgrade_register();
+    if (o->upgrade_fd >= 0) {
+        /* Sockets, clients and state come from the daemon we replace. */
+        if (upgrade_adopt(d.ds, o->upgrade_fd, &d.ctl) < 0) {
+            d.exit_code = 1;
+            goto out;
+        }
+    } else if (devset_start(d.ds, o->fd, g_steal_pointer(&activation)) < 0) {
         d.exit_code = 1;
         goto out;
     }
-    if (ctl_path != NULL) {
+    if (ctl_path != NULL && d.ctl == NULL) {
         d.ctl = control_new(d.ds, ctl_path);
         if (d.ctl == NULL) {
             d.exit_code = 1;
@@ -399,6 +411,7 @@ static int run(const struct options *o)
         d.exit_code = 1;
         goto out;
     }
+    upgrade_set_control(d.ctl);
     devset_announce(d.ds);
     sd_notify_printf("READY=1\nSTATUS=serving %u device%s", devset_entries(d.ds)->len,
                      devset_entries(d.ds)->len == 1 ? "" : "s");
@@ -452,6 +465,7 @@ int main(int argc, char **argv)
                                                  : LOG_TARGET_STDERR;
     int rc;
 
+    upgrade_save_argv(argc, argv);
     if (parse_options(&argc, &argv, &o) < 0) {
         options_free(&o);
         return 2;

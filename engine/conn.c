@@ -30,6 +30,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1217,4 +1218,124 @@ void conn_pump_replies(struct conn *c, int timeout_ms)
             g_mutex_unlock(&c->req_lock);
         }
     }
+}
+
+/* ------------------------------------------------------------------------
+ * Hand-over to another process (upgrade.c): the unread input of a channel
+ * and the fds that came with it.  Device thread, between messages.
+ */
+int conn_socket_fd(const struct conn *c, bool twin)
+{
+    const struct conn_chan *ch = twin ? c->twin : c->main;
+
+    return ch != NULL ? ch->fd : -1;
+}
+
+/* Everything queued for the client must be on the wire first: replies
+ * carry fds, and the new process starts with an empty send queue. */
+static int chan_drain_output(struct conn_chan *ch, int timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    for (;;) {
+        struct pollfd p = { .fd = ch->fd, .events = POLLOUT };
+        size_t left;
+
+        g_mutex_lock(&ch->send_lock);
+        if (chan_flush_locked(ch) < 0) {
+            g_mutex_unlock(&ch->send_lock);
+            return -EPIPE;
+        }
+        left = ch->out_bytes;
+        g_mutex_unlock(&ch->send_lock);
+        if (left == 0) {
+            return 0;
+        }
+        if (g_get_monotonic_time() >= deadline) {
+            return -EBUSY;
+        }
+        poll(&p, 1, 10);
+    }
+}
+
+int conn_export_input(struct conn *c, bool twin, GByteArray *in,
+                      uint64_t *drain_left, GArray *fds, int timeout_ms)
+{
+    struct conn_chan *ch = twin ? c->twin : c->main;
+    uint64_t base;
+    bool waiting;
+    int r;
+
+    if (ch == NULL) {
+        return 0;
+    }
+    r = chan_drain_output(ch, timeout_ms);
+    if (r < 0) {
+        return r;
+    }
+    g_mutex_lock(&c->req_lock);
+    waiting = c->waiters != NULL;
+    g_mutex_unlock(&c->req_lock);
+    if (waiting || !g_queue_is_empty(&ch->skip) || ch->retired != NULL) {
+        return -EBUSY; /* a request of ours is waiting for its reply */
+    }
+    base = ch->rbase + ch->rhead;
+    g_byte_array_append(in, ch->rbuf + ch->rhead, (guint)(ch->rtail - ch->rhead));
+    *drain_left = ch->drain_left;
+    for (GList *l = ch->fd_batches.head; l != NULL; l = l->next) {
+        const struct fd_batch *b = l->data;
+
+        if (b->truncated || b->offset < base) {
+            return -EBUSY; /* refused at dispatch anyway: not worth moving */
+        }
+        for (unsigned i = 0; i < b->n; i++) {
+            struct conn_saved_fd s = {
+                .offset = b->offset - base,
+                .fd = fcntl(b->fds[i], F_DUPFD_CLOEXEC, 3),
+                .shared_read = b->shared_read,
+            };
+
+            if (s.fd < 0) {
+                return -errno;
+            }
+            g_array_append_val(fds, s);
+        }
+    }
+    return 0;
+}
+
+int conn_import_input(struct conn *c, bool twin, const uint8_t *in, size_t len,
+                      uint64_t drain_left, const struct conn_saved_fd *fds,
+                      unsigned nr_fds)
+{
+    struct conn_chan *ch = twin ? c->twin : c->main;
+    struct fd_batch *b = NULL;
+
+    if (ch == NULL) {
+        return -ENOTCONN;
+    }
+    chan_reserve(ch, MAX(len, (size_t)RBUF_INITIAL));
+    if (len > 0) {
+        memcpy(ch->rbuf, in, len);
+    }
+    ch->rtail = len;
+    ch->drain_left = drain_left;
+    /* fds of one message travel as consecutive entries with one offset. */
+    for (unsigned i = 0; i < nr_fds; i++) {
+        if (b == NULL || b->offset != ch->rbase + fds[i].offset) {
+            b = g_malloc0(sizeof(*b) + sizeof(int) * CONN_RECV_FDS);
+            b->offset = ch->rbase + fds[i].offset;
+            b->shared_read = fds[i].shared_read;
+            g_queue_push_tail(&ch->fd_batches, b);
+        }
+        if (b->n < CONN_RECV_FDS) {
+            b->fds[b->n++] = fds[i].fd;
+        } else {
+            close(fds[i].fd);
+            b->truncated = true;
+        }
+    }
+    /* Complete messages among them run without waiting for new input. */
+    ch->backlog = len > 0;
+    return 0;
 }

@@ -120,4 +120,27 @@ int conn_request(struct conn *c, uint16_t cmd, const void *req, size_t req_len,
                  const void *data, size_t data_len, void *reply,
                  size_t reply_len, size_t *got, int timeout_ms);
 
+/* ---- hand-over to a new process (upgrade.c) ---- */
+
+/* An fd that came with unread input, at offset bytes into it. */
+struct conn_saved_fd {
+    uint64_t offset;
+    int fd;
+    bool shared_read;
+};
+
+/* The socket of the main channel or of the twin (-1: none). */
+int conn_socket_fd(const struct conn *c, bool twin);
+/* Device thread, between messages: send what is queued for the client
+ * (waiting up to timeout_ms), then append the channel's unread bytes to in
+ * and dups of their fds to fds (struct conn_saved_fd).  -EBUSY while a
+ * request of ours waits for its reply or the client does not read. */
+int conn_export_input(struct conn *c, bool twin, GByteArray *in,
+                      uint64_t *drain_left, GArray *fds, int timeout_ms);
+/* The other side: a fresh connection starts with that input (takes the
+ * fds). */
+int conn_import_input(struct conn *c, bool twin, const uint8_t *in, size_t len,
+                      uint64_t drain_left, const struct conn_saved_fd *fds,
+                      unsigned nr_fds);
+
 #endif

@@ -495,6 +495,37 @@ static int cmd_reload(struct ctl *ctl, int argc, char **argv)
     return ctl_finish(ctl, a);
 }
 
+static int cmd_upgrade(struct ctl *ctl, int argc, char **argv)
+{
+    const char *exec = NULL;
+    json_object *rq, *a;
+    int r;
+
+    for (int i = 1; i < argc; i++) {
+        if (g_str_has_prefix(argv[i], "--exec=")) {
+            exec = argv[i] + strlen("--exec=");
+        } else if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc) {
+            exec = argv[++i];
+        } else {
+            return ctl_usage("usage: upgrade [--exec PATH]");
+        }
+    }
+    rq = ctl_request_new("upgrade");
+    if (exec != NULL) {
+        json_object_object_add(rq, "exec", json_object_new_string(exec));
+    }
+    r = ctl_call(ctl, rq, &a);
+    if (r != CTL_EXIT_OK) {
+        return r;
+    }
+    if (!ctl->json && ctl_ok(a)) {
+        printf("upgraded: pid %d (%s) serves now; devices paused %.1f ms\n",
+               json_object_get_int(member(a, "pid")), str(a, "exec", "?"),
+               json_object_get_double(member(a, "pause_ms")));
+    }
+    return ctl_finish(ctl, a);
+}
+
 static int cmd_log_level(struct ctl *ctl, int argc, char **argv)
 {
     json_object *rq, *a;
@@ -625,6 +656,7 @@ static const struct subcommand subcommands[] = {
     { "add", cmd_add, "add DEVICE plugin=NAME [KEY=VALUE...]" },
     { "remove", cmd_remove, "remove [--force] DEVICE" },
     { "reload", cmd_reload, "reload" },
+    { "upgrade", cmd_upgrade, "upgrade [--exec PATH]" },
     { "log-level", cmd_log_level, "log-level [DEVICE] LEVEL" },
     { "version", cmd_version, "version" },
     { "migrate", cmd_migrate,

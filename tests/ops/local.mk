@@ -11,7 +11,8 @@ OPS_TESTS = \
 	tests/ops/test_reconnect \
 	tests/ops/test_activation \
 	tests/ops/test_access \
-	tests/ops/test_sandbox
+	tests/ops/test_sandbox \
+	tests/ops/test_upgrade
 check_PROGRAMS += $(OPS_TESTS)
 TESTS += $(OPS_TESTS)
 
@@ -78,3 +79,9 @@ tests_ops_vfu_qmp_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
 tests_ops_vfu_qmp_LDADD = $(GLIB_LIBS) $(JSONC_LIBS)
 TESTS += tests/e2e/hotplug.test
 EXTRA_DIST += tests/e2e/hotplug.test
+
+tests_ops_test_upgrade_SOURCES = tests/ops/test_upgrade.c $(OPS_TEST_COMMON)
+tests_ops_test_upgrade_CPPFLAGS = $(OPS_TEST_CPPFLAGS)
+tests_ops_test_upgrade_CFLAGS = $(OPS_TEST_CFLAGS)
+tests_ops_test_upgrade_LDADD = $(OPS_TEST_LDADD)
+EXTRA_tests_ops_test_upgrade_DEPENDENCIES = $(OPS_TEST_DEPS)

@@ -132,8 +132,10 @@ endif
 # (77) without the QEMU lab of tests/e2e (see tests/plugins/nvme/e2e-nvme.sh).
 if ENABLE_NVME
 TESTS += tests/plugins/nvme/nvme-shadow.test tests/plugins/nvme/nvme-poll.test \
-	tests/plugins/nvme/nvme-messages.test tests/plugins/nvme/nvme-adaptive.test
+	tests/plugins/nvme/nvme-messages.test tests/plugins/nvme/nvme-adaptive.test \
+	tests/plugins/nvme/nvme-upgrade.test
 endif
 EXTRA_DIST += tests/plugins/nvme/nvme-shadow.test tests/plugins/nvme/nvme-poll.test \
 	tests/plugins/nvme/nvme-messages.test tests/plugins/nvme/nvme-adaptive.test \
+	tests/plugins/nvme/nvme-upgrade.test \
 	tests/plugins/nvme/e2e-nvme.sh

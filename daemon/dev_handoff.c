@@ -1,0 +1,587 @@
+/*
+ * A device's live state out of one process and into another (upgrade).
+ *
+ * In-flight work: capture quiesces the plugin exactly as a migration's
+ * STOP does (quiesce(true), then every vfud_submit() job drained), so an
+ * NVMe command the guest submitted before the pause has completed -- its
+ * completion entry written and its interrupt raised or held pending --
+ * before the state is taken.  Nothing is resubmitted, and the guest sees
+ * only a pause.  A request of ours still waiting for the client's reply
+ * (DMA by messages) makes the capture fail with EBUSY: the old process
+ * serves on and the upgrade can be tried again.
+ *
+ * DMA windows: the daemon does not keep the fds of mapped windows (dma.c
+ * says why, and tests/protocol/test_dma holds it to that), so capture
+ * reopens each mapping's file through /proc/self/map_files, which needs
+ * CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; without it the upgrade is
+ * refused, naming the cause.  The new process
+ * maps them again through the DMA_MAP handler, with every check it makes
+ * for a client.
+ *
+ * Region memory the client has mmapped (vfud_region_alloc_mmap, e.g. the
+ * NVMe doorbells) must stay the very memory the client maps: the new
+ * process maps the old memfd over the one its plugin just allocated, at the
+ * same address, after loading the migration stream (the stream's copy of
+ * it is older than what the guest may have written during the pause).
+ */
+#include "config.h"
+
+#include "dev_handoff.h"
+#include "conn.h"
+#include "device.h"
+#include "dispatch.h"
+#include "dma_log.h"
+#include "mig_stream.h"
+#include "migration.h"
+#include "util.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+struct dev_state *dev_state_new(const char *name)
+{
+    struct dev_state *st = g_new0(struct dev_state, 1);
+
+    st->name = g_strdup(name);
+    st->windows = g_array_new(FALSE, TRUE, sizeof(struct dh_window));
+    st->irqs = g_array_new(FALSE, TRUE, sizeof(struct dh_irq));
+    st->intx_unmask_fd = -1;
+    for (unsigned i = 0; i < VFUD_NR_REGIONS; i++) {
+        st->region_fd[i] = -1;
+    }
+    return st;
+}
+
+static void saved_fds_close(GArray *a)
+{
+    for (guint i = 0; a != NULL && i < a->len; i++) {
+        util_close(&g_array_index(a, struct conn_saved_fd, i).fd);
+    }
+    if (a != NULL) {
+        g_array_unref(a);
+    }
+}
+
+static void dh_conn_free(struct dh_conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    util_close(&c->fd);
+    util_close(&c->twin_fd);
+    g_byte_array_unref(c->in);
+    g_byte_array_unref(c->twin_in);
+    saved_fds_close(c->in_fds);
+    saved_fds_close(c->twin_fds);
+    g_free(c);
+}
+
+struct dh_conn *dh_conn_new(void)
+{
+    struct dh_conn *c = g_new0(struct dh_conn, 1);
+
+    c->fd = c->twin_fd = -1;
+    c->in = g_byte_array_new();
+    c->twin_in = g_byte_array_new();
+    c->in_fds = g_array_new(FALSE, TRUE, sizeof(struct conn_saved_fd));
+    c->twin_fds = g_array_new(FALSE, TRUE, sizeof(struct conn_saved_fd));
+    return c;
+}
+
+void dev_state_free(struct dev_state *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    g_free(st->name);
+    if (st->mig != NULL) {
+        g_byte_array_unref(st->mig);
+    }
+    dh_conn_free(st->conn);
+    for (guint i = 0; i < st->windows->len; i++) {
+        util_close(&g_array_index(st->windows, struct dh_window, i).fd);
+    }
+    g_array_unref(st->windows);
+    for (guint i = 0; i < st->irqs->len; i++) {
+        util_close(&g_array_index(st->irqs, struct dh_irq, i).fd);
+    }
+    g_array_unref(st->irqs);
+    util_close(&st->intx_unmask_fd);
+    for (unsigned i = 0; i < VFUD_NR_REGIONS; i++) {
+        util_close(&st->region_fd[i]);
+    }
+    g_free(st);
+}
+
+/* ------------------------------------------------------------------------
+ * Capture
+ */
+static void device_still(vfud_dev *dev, bool still)
+{
+    dma_set_stopped(dev, still);
+    irq_hold(dev, still);
+}
+
+/* The file behind the mapping at addr, opened anew. */
+static int reopen_mapping(const void *addr)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512];
+    int fd = -ENOENT;
+
+    if (f == NULL) {
+        return -errno;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        uintptr_t lo, hi;
+        char path[64];
+
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) != 2 ||
+            (uintptr_t)addr < lo || (uintptr_t)addr >= hi) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/self/map_files/%" PRIxPTR "-%" PRIxPTR,
+                 lo, hi);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+        }
+        if (fd < 0) {
+            fd = -errno;
+        }
+        break;
+    }
+    fclose(f);
+    return fd;
+}
+
+static int capture_windows(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    struct dma_state *dma = &dev->dma;
+    int r = 0;
+
+    g_rw_lock_reader_lock(&dma->lock);
+    for (guint i = 0; i < dma->windows->len && r == 0; i++) {
+        const struct dma_window *w = g_ptr_array_index(dma->windows, i);
+        struct dh_window dw = {
+            .iova = w->iova,
+            .size = w->size,
+            .offset = w->fd_offset,
+            .prot = w->prot,
+            .fd = -1,
+        };
+
+        if (w->has_file) {
+            dw.fd = reopen_mapping(w->map_base);
+            if (dw.fd < 0) {
+                r = dw.fd;
+                *why = g_strdup_printf("cannot reopen the memory of DMA window "
+                                       "%#" PRIx64 " through /proc/self/map_files "
+                                       "(needs CAP_SYS_ADMIN or "
+                                       "CAP_CHECKPOINT_RESTORE): %s",
+                                       w->iova, g_strerror(-r));
+                break;
+            }
+        }
+        g_array_append_val(st->windows, dw);
+    }
+    g_rw_lock_reader_unlock(&dma->lock);
+    return r;
+}
+
+static int capture_irqs(vfud_dev *dev, struct dev_state *st)
+{
+    struct irq_state *irq = &dev->irq;
+    int r = 0;
+
+    g_mutex_lock(&irq->lock);
+    for (unsigned t = 0; t < VFUD_NR_IRQ_TYPES && r == 0; t++) {
+        for (unsigned v = 0; v < irq->count[t]; v++) {
+            const struct irq_vector *iv = &irq->vec[t][v];
+            struct dh_irq di = { .type = t, .vec = v, .fd = -1, .masked = iv->masked };
+
+            if (iv->efd < 0 && !iv->masked) {
+                continue;
+            }
+            if (iv->efd >= 0 && (di.fd = fcntl(iv->efd, F_DUPFD_CLOEXEC, 3)) < 0) {
+                r = -errno;
+                break;
+            }
+            g_array_append_val(st->irqs, di);
+        }
+    }
+    if (r == 0 && irq->intx_unmask_fd >= 0 &&
+        (st->intx_unmask_fd = fcntl(irq->intx_unmask_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+        r = -errno;
+    }
+    g_mutex_unlock(&irq->lock);
+    return r;
+}
+
+static int capture_conn(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    struct conn *c = dev->conn;
+    struct dh_conn *dc = dh_conn_new();
+    int r;
+
+    st->conn = dc;
+    dc->versioned = c->versioned;
+    dc->write_multiple = c->write_multiple;
+    dc->client_max_fds = c->client_max_fds;
+    dc->client_max_xfer = c->client_max_xfer;
+    dc->client_pgsize = c->client_pgsize;
+    dc->next_id = c->next_id;
+    dc->pid = c->pid;
+    dc->uid = (int32_t)c->uid;
+    dc->gid = (int32_t)c->gid;
+    dc->since = dev->client_since;
+    dc->msgs_in = c->msgs_in;
+    dc->bytes_in = c->bytes_in;
+    dc->msgs_out = c->msgs_out;
+    dc->bytes_out = c->bytes_out;
+    dc->errors = c->errors;
+    r = conn_export_input(c, false, dc->in, &dc->drain, dc->in_fds, 1000);
+    if (r == 0) {
+        r = conn_export_input(c, true, dc->twin_in, &dc->twin_drain, dc->twin_fds, 1000);
+    }
+    if (r < 0) {
+        *why = g_strdup_printf("the client connection cannot be moved now: %s",
+                               r == -EBUSY ? "a request of ours waits for its "
+                               "reply, or the client is not reading its replies"
+                                           : g_strerror(-r));
+        return r;
+    }
+    dc->fd = fcntl(conn_socket_fd(c, false), F_DUPFD_CLOEXEC, 3);
+    if (dc->fd < 0) {
+        return -errno;
+    }
+    if (conn_socket_fd(c, true) >= 0 &&
+        (dc->twin_fd = fcntl(conn_socket_fd(c, true), F_DUPFD_CLOEXEC, 3)) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+static int capture_regions(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    for (unsigned i = 0; i < VFUD_NR_REGIONS; i++) {
+        const struct region *rg = &dev->regions[i];
+
+        if (rg->fd < 0) {
+            continue;
+        }
+        if (!rg->own_mem) {
+            /* The plugin's own file: its new instance would offer another. */
+            *why = g_strdup_printf("region %u is memory of the plugin's own "
+                                   "(vfud_region_set_mmap_fd): it cannot be "
+                                   "handed over", i);
+            return -ENOTSUP;
+        }
+        st->region_fd[i] = fcntl(rg->fd, F_DUPFD_CLOEXEC, 3);
+        if (st->region_fd[i] < 0) {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    bool can_save = dev->ops->save_state != NULL && dev->ops->load_state != NULL;
+    uint64_t plen = 0;
+    int r;
+
+    if (dev->isolate) {
+        *why = g_strdup("isolate = process devices cannot be handed over yet");
+        return -ENOTSUP;
+    }
+    if (!can_save && dev->conn != NULL) {
+        *why = g_strdup_printf("plugin %s cannot save its state (no save_state/"
+                               "load_state) and a client is attached", dev->ops->name);
+        return -ENOTSUP;
+    }
+    if (migration_supported(dev) &&
+        migration_state(dev) != VFIO_USER_DEVICE_STATE_RUNNING) {
+        *why = g_strdup_printf("a migration is in progress (state %s)",
+                               migration_state_name(migration_state(dev)));
+        return -EBUSY;
+    }
+    if (dev->dma.log != NULL && dma_log_active(dev->dma.log)) {
+        *why = g_strdup("dirty-page logging is on (a migration is in progress)");
+        return -EBUSY;
+    }
+    if (dev->ops->quiesce != NULL) {
+        device_cb_enter(dev, "quiesce");
+        r = dev->ops->quiesce(dev, true);
+        device_cb_leave(dev);
+        if (r < 0) {
+            g_autofree char *e = device_take_error();
+
+            *why = g_strdup_printf("the device cannot stop: %s",
+                                   e != NULL ? e : g_strerror(-r));
+            return r;
+        }
+    }
+    if (dev->worker != NULL) {
+        worker_drain(dev->worker, dev->conn);
+    }
+    device_still(dev, true);
+
+    r = 0;
+    if (dev->conn != NULL) {
+        r = capture_conn(dev, st, why);
+    }
+    if (r == 0 && can_save) {
+        r = mig_stream_save(dev, &st->mig, &plen);
+        if (r < 0) {
+            *why = g_strdup_printf("saving the device state failed: %s", g_strerror(-r));
+        }
+    }
+    if (r == 0 && dev->conn != NULL) {
+        r = capture_windows(dev, st, why);
+    }
+    if (r == 0 && dev->conn != NULL) {
+        r = capture_irqs(dev, st);
+    }
+    if (r == 0) {
+        r = capture_regions(dev, st, why);
+    }
+    st->clients_served = dev->clients_served;
+    st->clients_refused = dev->clients_refused;
+    if (r < 0) {
+        if (*why == NULL) {
+            *why = g_strdup(g_strerror(-r));
+        }
+        dev_capture_resume(dev);
+    }
+    return r;
+}
+
+void dev_capture_resume(vfud_dev *dev)
+{
+    device_still(dev, false);
+    if (dev->ops->quiesce != NULL) {
+        int r;
+
+        device_cb_enter(dev, "quiesce");
+        r = dev->ops->quiesce(dev, false);
+        device_cb_leave(dev);
+        if (r < 0) {
+            g_autofree char *e = device_take_error();
+
+            dev_err(dev, "upgrade: the device cannot run again: %s",
+                    e != NULL ? e : g_strerror(-r));
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Restore
+ */
+
+/* Run a handler on a message we make up, as if the client had sent it. */
+static int replay(struct conn *c, uint16_t cmd, const void *payload, size_t len,
+                  int fd)
+{
+    int fds[1] = { fd };
+    struct msg m = {
+        .hdr = { .cmd = cmd, .msg_size = (uint32_t)(sizeof(struct vfio_user_header) + len),
+                 .flags = VFIO_USER_F_TYPE_COMMAND },
+        .payload = payload,
+        .len = len,
+        .fds = fd >= 0 ? fds : NULL,
+        .nr_fds = fd >= 0 ? 1 : 0,
+        .reply_fds = { -1, -1 },
+    };
+    int r;
+
+    m.reply = g_byte_array_new();
+    r = dispatch_command(c, &m);
+    g_byte_array_unref(m.reply);
+    if (fds[0] >= 0 && fd >= 0) {
+        close(fds[0]); /* not taken by the handler */
+    }
+    return r;
+}
+
+static int restore_conn(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    struct dh_conn *dc = st->conn;
+    struct conn *c;
+    int r;
+
+    if (dev->conn != NULL) {
+        *why = g_strdup("a new client connected to the new process first");
+        return -EBUSY;
+    }
+    g_mutex_lock(&dev->conn_lock);
+    c = conn_new(dev, dc->fd);
+    dc->fd = -1;
+    dev->conn = c;
+    dev->client_since = dc->since;
+    g_mutex_unlock(&dev->conn_lock);
+    c->versioned = dc->versioned;
+    c->write_multiple = dc->write_multiple;
+    c->client_max_fds = dc->client_max_fds;
+    c->client_max_xfer = dc->client_max_xfer;
+    c->client_pgsize = dc->client_pgsize;
+    c->next_id = (uint16_t)dc->next_id;
+    c->msgs_in = dc->msgs_in;
+    c->bytes_in = dc->bytes_in;
+    c->msgs_out = dc->msgs_out;
+    c->bytes_out = dc->bytes_out;
+    c->errors = dc->errors;
+    if (dc->twin_fd >= 0) {
+        conn_add_twin(c, dc->twin_fd);
+        dc->twin_fd = -1;
+    }
+
+    for (guint i = 0; i < st->windows->len; i++) {
+        struct dh_window *w = &g_array_index(st->windows, struct dh_window, i);
+        struct vfio_user_dma_map req = {
+            .argsz = sizeof(req),
+            .flags = (w->prot & VFUD_DMA_READ ? VFIO_USER_F_DMA_REGION_READ : 0) |
+                     (w->prot & VFUD_DMA_WRITE ? VFIO_USER_F_DMA_REGION_WRITE : 0),
+            .offset = w->offset,
+            .addr = w->iova,
+            .size = w->size,
+        };
+
+        r = replay(c, VFIO_USER_DMA_MAP, &req, sizeof(req), w->fd);
+        w->fd = -1;
+        if (r < 0) {
+            *why = g_strdup_printf("DMA window %#" PRIx64 " +%#" PRIx64 ": %s",
+                                   w->iova, w->size, g_strerror(-r));
+            return r;
+        }
+    }
+
+    g_mutex_lock(&dev->irq.lock);
+    for (guint i = 0; i < st->irqs->len; i++) {
+        struct dh_irq *di = &g_array_index(st->irqs, struct dh_irq, i);
+
+        if (di->type >= VFUD_NR_IRQ_TYPES || di->vec >= dev->irq.count[di->type]) {
+            continue; /* checked against the layout by the stream already */
+        }
+        util_close(&dev->irq.vec[di->type][di->vec].efd);
+        dev->irq.vec[di->type][di->vec].efd = di->fd;
+        dev->irq.vec[di->type][di->vec].masked = di->masked;
+        di->fd = -1;
+    }
+    g_mutex_unlock(&dev->irq.lock);
+    if (st->intx_unmask_fd >= 0) {
+        struct {
+            struct vfio_user_irq_set s;
+        } req = { .s = {
+            .argsz = sizeof(req),
+            .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_UNMASK,
+            .index = VFIO_PCI_INTX_IRQ_INDEX,
+            .start = 0,
+            .count = 1,
+        } };
+
+        r = replay(c, VFIO_USER_DEVICE_SET_IRQS, &req, sizeof(req), st->intx_unmask_fd);
+        st->intx_unmask_fd = -1;
+        if (r < 0) {
+            *why = g_strdup_printf("INTx unmask eventfd: %s", g_strerror(-r));
+            return r;
+        }
+    }
+
+    r = conn_import_input(c, false, dc->in->data, dc->in->len, dc->drain,
+                          (const struct conn_saved_fd *)dc->in_fds->data, dc->in_fds->len);
+    g_array_set_size(dc->in_fds, 0);
+    if (r == 0 && dc->twin_fd < 0 && conn_socket_fd(c, true) >= 0) {
+        r = conn_import_input(c, true, dc->twin_in->data, dc->twin_in->len,
+                              dc->twin_drain,
+                              (const struct conn_saved_fd *)dc->twin_fds->data,
+                              dc->twin_fds->len);
+        g_array_set_size(dc->twin_fds, 0);
+    }
+    if (r < 0) {
+        *why = g_strdup_printf("unread input: %s", g_strerror(-r));
+        return r;
+    }
+    if (c->versioned && dev->ops->attach != NULL) {
+        device_cb_enter(dev, "attach");
+        dev->ops->attach(dev);
+        device_cb_leave(dev);
+    }
+    return 0;
+}
+
+/* Map the client's memory over the region memory the new instance got. */
+static int restore_regions(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    for (unsigned i = 0; i < VFUD_NR_REGIONS; i++) {
+        struct region *rg = &dev->regions[i];
+
+        if (st->region_fd[i] < 0) {
+            continue;
+        }
+        if (!rg->own_mem || rg->mem == NULL) {
+            *why = g_strdup_printf("region %u has no memory of the daemon's "
+                                   "in the new process", i);
+            return -EINVAL;
+        }
+        if (mmap(rg->mem, (size_t)rg->size, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_FIXED, st->region_fd[i], 0) == MAP_FAILED) {
+            int e = errno;
+
+            *why = g_strdup_printf("region %u: mmap: %s", i, g_strerror(e));
+            return -e;
+        }
+        util_close(&rg->fd);
+        rg->fd = st->region_fd[i];
+        st->region_fd[i] = -1;
+    }
+    return 0;
+}
+
+int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    int r = 0;
+
+    if (dev->ops->quiesce != NULL) {
+        device_cb_enter(dev, "quiesce");
+        r = dev->ops->quiesce(dev, true);
+        device_cb_leave(dev);
+        if (r < 0) {
+            *why = g_strdup("the new instance cannot stop to load the state");
+            return r;
+        }
+    }
+    device_still(dev, true);
+    if (st->mig != NULL) {
+        if (dev->ops->load_state == NULL) {
+            *why = g_strdup_printf("plugin %s of the new process cannot load state",
+                                   dev->ops->name);
+            return -ENOTSUP;
+        }
+        r = mig_stream_load(dev, st->mig->data, st->mig->len);
+        if (r < 0) {
+            *why = g_strdup_printf("the new process refused the device state: %s",
+                                   g_strerror(-r));
+            return r;
+        }
+    }
+    r = restore_regions(dev, st, why);
+    if (r == 0 && st->conn != NULL) {
+        r = restore_conn(dev, st, why);
+    }
+    if (r < 0) {
+        return r;
+    }
+    dev->clients_served = st->clients_served;
+    dev->clients_refused = st->clients_refused;
+    dev_capture_resume(dev);
+    return 0;
+}

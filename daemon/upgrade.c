@@ -1,0 +1,515 @@
+/*
+ * vfiouserctl upgrade (upgrade.h).
+ */
+#include "config.h"
+
+#include "upgrade.h"
+#include "dev_handoff.h"
+#include "device.h"
+#include "handoff.h"
+#include "listener.h"
+#include "log.h"
+#include "sd_notify.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char **saved_argv;
+static char *self_exe;
+static struct control *the_control;
+
+void upgrade_save_argv(int argc, char **argv)
+{
+    GPtrArray *a = g_ptr_array_new();
+
+    for (int i = 0; i < argc; i++) {
+        /* A previous upgrade's hand-over fd is not ours to pass on. */
+        if (g_str_has_prefix(argv[i], "--upgrade-fd")) {
+            if (strcmp(argv[i], "--upgrade-fd") == 0 && i + 1 < argc) {
+                i++;
+            }
+            continue;
+        }
+        g_ptr_array_add(a, g_strdup(argv[i]));
+    }
+    g_ptr_array_add(a, NULL);
+    saved_argv = (char **)g_ptr_array_free(a, FALSE);
+    /* The path, not the file: a package upgrade replaces the file. */
+    self_exe = g_file_read_link("/proc/self/exe", NULL);
+}
+
+void upgrade_set_control(struct control *ctl)
+{
+    the_control = ctl;
+}
+
+/* ------------------------------------------------------------------------
+ * Old process
+ */
+enum decision { UNDECIDED, COMMIT, ABORT };
+
+struct run {
+    GMutex lock;
+    GCond cond;
+    enum decision decision;
+};
+
+struct cap {
+    struct run *run;
+    vfud_dev *dev;
+    struct dev_state *st;
+    char *why;
+    int r;
+    bool done, finished;
+};
+
+/* Device thread: at a message boundary (between two dispatches of its own
+ * loop).  After a capture, the thread stays here until the decision: it
+ * reads nothing from the client meanwhile. */
+static gboolean capture_on_thread(gpointer data)
+{
+    struct cap *cp = data;
+    struct run *run = cp->run;
+    char *why = NULL;
+    int r = dev_capture(cp->dev, cp->st, &why);
+
+    g_mutex_lock(&run->lock);
+    cp->r = r;
+    cp->why = why;
+    cp->done = true;
+    g_cond_broadcast(&run->cond);
+    while (r == 0 && run->decision != ABORT) {
+        /* COMMIT: the process _exit()s while we wait. */
+        g_cond_wait(&run->cond, &run->lock);
+    }
+    g_mutex_unlock(&run->lock);
+    if (r == 0) {
+        dev_capture_resume(cp->dev);
+        dev_notice(cp->dev, "upgrade abandoned; serving on");
+    }
+    g_mutex_lock(&run->lock);
+    cp->finished = true;
+    g_cond_broadcast(&run->cond);
+    g_mutex_unlock(&run->lock);
+    return G_SOURCE_REMOVE;
+}
+
+static pid_t spawn(const char *path, int child_sock, char **why)
+{
+    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) argv = NULL;
+    pid_t pid;
+
+    for (char **p = saved_argv; *p != NULL; p++) {
+        g_ptr_array_add(a, g_strdup(*p));
+    }
+    g_ptr_array_insert(a, 1, g_strdup_printf("--upgrade-fd=%d", child_sock));
+    g_ptr_array_add(a, NULL);
+    argv = (GStrv)g_ptr_array_free(a, FALSE);
+    g_free(argv[0]);
+    argv[0] = g_strdup(path);
+    pid = fork();
+    if (pid < 0) {
+        *why = g_strdup_printf("fork: %s", g_strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        /* Only async-signal-safe calls: another thread may hold a lock. */
+        int fl = fcntl(child_sock, F_GETFD);
+
+        if (fl >= 0) {
+            fcntl(child_sock, F_SETFD, fl & ~FD_CLOEXEC);
+        }
+        execv(path, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static char *child_status(pid_t pid)
+{
+    int st;
+
+    if (waitpid(pid, &st, 0) != pid) {
+        return g_strdup("");
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
+        return g_strdup(" (it could not be executed)");
+    }
+    if (WIFEXITED(st)) {
+        return g_strdup_printf(" (it exited with status %d)", WEXITSTATUS(st));
+    }
+    if (WIFSIGNALED(st)) {
+        return g_strdup_printf(" (killed by signal %d)", WTERMSIG(st));
+    }
+    return g_strdup("");
+}
+
+static void end_child(pid_t pid, int sock, char **status)
+{
+    struct pollfd p = { .fd = sock, .events = POLLIN };
+
+    /* It stops by itself once our end closes; a stuck one is killed. */
+    shutdown(sock, SHUT_RDWR);
+    if (poll(&p, 1, 2000) == 0) {
+        kill(pid, SIGKILL);
+    }
+    *status = child_status(pid);
+}
+
+static double ms_since(gint64 t0)
+{
+    return (double)(g_get_monotonic_time() - t0) / 1000.0;
+}
+
+static void cmd_upgrade(struct control_request *req, json_object *args, void *data)
+{
+    struct devset *ds = control_request_devset(req);
+    GPtrArray *entries = devset_entries(ds);
+    json_object *o = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *why = NULL;
+    g_autofree char *status = NULL;
+    g_autofree char *said = NULL;
+    struct run run = { .decision = UNDECIDED };
+    struct cap *caps = NULL;
+    struct handoff *h = NULL;
+    int sv[2] = { -1, -1 };
+    int err = 0;
+    pid_t pid;
+    gint64 t0, t_ready;
+    double pause_ms;
+
+    (void)data;
+    if (json_object_object_get_ex(args, "exec", &o) && o != NULL) {
+        path = g_strdup(json_object_get_string(o));
+    } else {
+        path = g_strdup(self_exe);
+    }
+    if (path == NULL || path[0] != '/') {
+        control_answer(req, devset_error(EINVAL, "exec: an absolute path is needed"));
+        return;
+    }
+    if (access(path, X_OK) < 0) {
+        control_answer(req, devset_error(errno, "%s: %s", path, g_strerror(errno)));
+        return;
+    }
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+
+        if (e->busy || e->dev->phase != DEV_RUNNING) {
+            control_answer(req, devset_error(EBUSY, "[%s] is being changed; try again",
+                                             e->dev->name));
+            return;
+        }
+        if (e->dev->isolate) {
+            control_answer(req, devset_error(ENOTSUP, "[%s] isolate = process devices "
+                                             "cannot be upgraded yet", e->dev->name));
+            return;
+        }
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        control_answer(req, devset_error(errno, "socketpair: %s", g_strerror(errno)));
+        return;
+    }
+    log_notice(NULL, "upgrade: starting %s", path);
+    t0 = g_get_monotonic_time();
+    pid = spawn(path, sv[1], &why);
+    util_close(&sv[1]);
+    if (pid < 0) {
+        util_close(&sv[0]);
+        control_answer(req, devset_error(EAGAIN, "%s", why));
+        return;
+    }
+    /* The devices serve on while the new binary loads its configuration
+     * and plugins; only the control socket waits. */
+    err = handoff_hear(sv[0], HANDOFF_READY_MS, &said);
+    if (err < 0 || strcmp(said, "READY") != 0) {
+        end_child(pid, sv[0], &status);
+        util_close(&sv[0]);
+        log_error(NULL, "upgrade: the new process did not get ready%s", status);
+        control_answer(req, devset_error(err < 0 ? -err : EPROTO,
+                                         "the new process did not get ready: %s%s",
+                                         err < 0 ? g_strerror(-err) : said, status));
+        return;
+    }
+    t_ready = g_get_monotonic_time();
+
+    /* The pause starts: every device stops at a message boundary. */
+    g_mutex_init(&run.lock);
+    g_cond_init(&run.cond);
+    caps = g_new0(struct cap, entries->len);
+    h = handoff_new();
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+        GSource *s = g_idle_source_new();
+
+        caps[i].run = &run;
+        caps[i].dev = e->dev;
+        caps[i].st = dev_state_new(e->dev->name);
+        g_source_set_priority(s, G_PRIORITY_HIGH);
+        g_source_set_callback(s, capture_on_thread, &caps[i], NULL);
+        g_source_attach(s, e->dev->ctx);
+        g_source_unref(s);
+    }
+    g_mutex_lock(&run.lock);
+    for (guint i = 0; i < entries->len; i++) {
+        while (!caps[i].done) {
+            g_cond_wait(&run.cond, &run.lock);
+        }
+    }
+    g_mutex_unlock(&run.lock);
+    for (guint i = 0; i < entries->len && err == 0; i++) {
+        if (caps[i].r < 0) {
+            err = caps[i].r;
+            g_free(why);
+            why = g_strdup_printf("[%s] %s", caps[i].dev->name, caps[i].why);
+        }
+    }
+    if (err == 0) {
+        for (guint i = 0; i < entries->len; i++) {
+            const struct devset_entry *e = g_ptr_array_index(entries, i);
+            struct handoff_listen *l = g_new0(struct handoff_listen, 1);
+
+            l->name = g_strdup(e->dev->name);
+            l->path = g_strdup(e->dev->sock.path);
+            l->fd = fcntl(e->dev->listen_fd, F_DUPFD_CLOEXEC, 3);
+            l->unlink_on_stop = e->dev->unlink_on_stop;
+            g_ptr_array_add(h->listen, l);
+            g_ptr_array_add(h->devices, caps[i].st);
+            caps[i].st = NULL;
+        }
+        if (the_control != NULL) {
+            h->control_fd = fcntl(control_fd(the_control), F_DUPFD_CLOEXEC, 3);
+            h->control_path = g_strdup(control_socket_path(the_control));
+        }
+        err = handoff_send(sv[0], h);
+        if (err < 0) {
+            why = g_strdup_printf("sending the state: %s", g_strerror(-err));
+        }
+    }
+    if (err == 0) {
+        g_free(said);
+        said = NULL;
+        err = handoff_hear(sv[0], HANDOFF_STATE_MS, &said);
+        if (err < 0) {
+            why = g_strdup_printf("the new process did not answer: %s", g_strerror(-err));
+        } else if (strcmp(said, "OK") != 0) {
+            err = -EPROTO;
+            why = g_strdup(g_str_has_prefix(said, "ERR ") ? said + 4 : said);
+        }
+    }
+    pause_ms = ms_since(t_ready);
+    if (err == 0) {
+        json_object *a = json_object_new_object();
+
+        /* The new process serves now: leave without touching anything. */
+        log_notice(NULL, "upgrade: pid %d took over after a %.1f ms pause; exiting",
+                   (int)pid, pause_ms);
+        sd_notify_printf("MAINPID=%d\nSTATUS=upgraded to pid %d", (int)pid, (int)pid);
+        if (the_control != NULL) {
+            control_stop_accepting(the_control);
+        }
+        json_object_object_add(a, "ok", json_object_new_boolean(true));
+        json_object_object_add(a, "pid", json_object_new_int(pid));
+        json_object_object_add(a, "exec", json_object_new_string(path));
+        json_object_object_add(a, "pause_ms", json_object_new_double(pause_ms));
+        json_object_object_add(a, "start_ms", json_object_new_double(
+                                                  (double)(t_ready - t0) / 1000.0));
+        control_answer(req, a);
+        if (the_control != NULL) {
+            control_flush_answers(the_control);
+        }
+        _exit(0);
+    }
+
+    /* Failed: serve on. */
+    g_mutex_lock(&run.lock);
+    run.decision = ABORT;
+    g_cond_broadcast(&run.cond);
+    for (guint i = 0; i < entries->len; i++) {
+        while (!caps[i].finished) {
+            g_cond_wait(&run.cond, &run.lock);
+        }
+    }
+    g_mutex_unlock(&run.lock);
+    end_child(pid, sv[0], &status);
+    util_close(&sv[0]);
+    for (guint i = 0; i < entries->len; i++) {
+        dev_state_free(caps[i].st);
+        g_free(caps[i].why);
+    }
+    g_free(caps);
+    handoff_free(h);
+    g_mutex_clear(&run.lock);
+    g_cond_clear(&run.cond);
+    log_error(NULL, "upgrade refused, serving on after a %.1f ms pause: %s%s",
+              pause_ms, why, status);
+    control_answer(req, devset_error(-err, "upgrade refused, the old process serves "
+                                     "on: %s%s", why, status));
+}
+
+void upgrade_register(void)
+{
+    control_register("upgrade", cmd_upgrade, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * New process
+ */
+struct restore {
+    GMutex lock;
+    GCond cond;
+    vfud_dev *dev;
+    struct dev_state *st;
+    char *why;
+    int r;
+    bool done;
+};
+
+static gboolean restore_on_thread(gpointer data)
+{
+    struct restore *rs = data;
+    char *why = NULL;
+    int r = dev_restore(rs->dev, rs->st, &why);
+
+    g_mutex_lock(&rs->lock);
+    rs->r = r;
+    rs->why = why;
+    rs->done = true;
+    g_cond_broadcast(&rs->cond);
+    g_mutex_unlock(&rs->lock);
+    return G_SOURCE_REMOVE;
+}
+
+static int restore_device(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    struct restore rs = { .dev = dev, .st = st };
+    GSource *s = g_idle_source_new();
+
+    g_mutex_init(&rs.lock);
+    g_cond_init(&rs.cond);
+    g_source_set_priority(s, G_PRIORITY_HIGH);
+    g_source_set_callback(s, restore_on_thread, &rs, NULL);
+    g_source_attach(s, dev->ctx);
+    g_source_unref(s);
+    g_mutex_lock(&rs.lock);
+    while (!rs.done) {
+        g_cond_wait(&rs.cond, &rs.lock);
+    }
+    g_mutex_unlock(&rs.lock);
+    g_mutex_clear(&rs.lock);
+    g_cond_clear(&rs.cond);
+    *why = rs.why;
+    return rs.r;
+}
+
+static G_GNUC_NORETURN void refuse_after_fds(int sock, const char *why)
+{
+    g_autofree char *text = g_strdup_printf("ERR %s", why);
+
+    log_error(NULL, "upgrade: %s; the old process serves on", why);
+    handoff_say(sock, text);
+    /* No clean-up: the client sockets are the old process's again, and a
+     * shutdown() or unlink() here would reach them. */
+    _exit(1);
+}
+
+int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
+{
+    struct handoff *h = NULL;
+    GPtrArray *activation;
+    g_autofree char *why = NULL;
+    int r;
+
+    fcntl(sock, F_SETFD, FD_CLOEXEC);
+    if (handoff_say(sock, "READY") < 0) {
+        log_error(NULL, "upgrade: the old process is gone");
+        return -1;
+    }
+    r = handoff_recv(sock, &h, &why);
+    if (r < 0) {
+        g_autofree char *text = g_strdup_printf("ERR %s", why);
+
+        log_error(NULL, "upgrade: refusing the hand-over: %s", why);
+        handoff_say(sock, text);
+        return -1;
+    }
+    for (guint i = 0; i < h->devices->len; i++) {
+        const struct dev_state *st = g_ptr_array_index(h->devices, i);
+
+        if (devset_find(ds, st->name) == NULL && st->conn != NULL) {
+            g_autofree char *w = g_strdup_printf("device %s has a client and is not "
+                                                 "in the new configuration", st->name);
+
+            refuse_after_fds(sock, w);
+        }
+    }
+    activation = listener_fd_array_new();
+    for (guint i = 0; i < h->listen->len; i++) {
+        struct handoff_listen *l = g_ptr_array_index(h->listen, i);
+        struct listen_fd *lf = g_new0(struct listen_fd, 1);
+
+        lf->name = g_strdup(l->name);
+        lf->fd = l->fd;
+        l->fd = -1;
+        g_ptr_array_add(activation, lf);
+    }
+    if (devset_start(ds, -1, activation) < 0) {
+        refuse_after_fds(sock, "the new process could not start its devices");
+    }
+    for (guint i = 0; i < h->listen->len; i++) {
+        const struct handoff_listen *l = g_ptr_array_index(h->listen, i);
+        struct devset_entry *e = devset_find(ds, l->name);
+
+        if (e == NULL) {
+            continue;
+        }
+        if (l->path != NULL) {
+            /* The name it was bound under may be a temporary one the old
+             * process renamed: the old one knew the real name. */
+            g_free(e->dev->sock.path);
+            e->dev->sock.path = g_strdup(l->path);
+        }
+        if (l->unlink_on_stop) {
+            /* It made the socket file: a later stop removes it, as before. */
+            e->dev->unlink_on_stop = true;
+        }
+    }
+    if (h->control_path != NULL && h->control_fd >= 0) {
+        *ctl = control_adopt(ds, h->control_path, h->control_fd);
+        h->control_fd = -1;
+    }
+    for (guint i = 0; i < h->devices->len; i++) {
+        struct dev_state *st = g_ptr_array_index(h->devices, i);
+        struct devset_entry *e = devset_find(ds, st->name);
+        char *w = NULL;
+
+        if (e == NULL) {
+            continue;
+        }
+        if (restore_device(e->dev, st, &w) < 0) {
+            g_autofree char *text = g_strdup_printf("[%s] %s", st->name,
+                                                    w != NULL ? w : "restore failed");
+
+            g_free(w);
+            refuse_after_fds(sock, text);
+        }
+        g_free(w);
+    }
+    handoff_free(h);
+    if (handoff_say(sock, "OK") < 0) {
+        /* The old process died meanwhile: we are the one serving. */
+        log_warn(NULL, "upgrade: the old process did not hear our OK");
+    }
+    close(sock);
+    log_notice(NULL, "upgrade: took over every device from the old process");
+    return 0;
+}

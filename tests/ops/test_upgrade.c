@@ -1,0 +1,332 @@
+/*
+ * vfiouserctl upgrade: a client attached as QEMU is (VERSION, shared
+ * memory mapped, an interrupt eventfd, device state written) goes on using
+ * the same connection after the daemon has been replaced by a fresh
+ * execve() of itself: same device state, same DMA windows and interrupt
+ * eventfds, no reconnect.  An upgrade the new binary refuses (a state
+ * format from the future) or that cannot start leaves the old process
+ * serving.  200 upgrades in a row leave the fd count flat.
+ */
+#include "config.h"
+
+#include "ops_test.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <linux/vfio.h>
+#include <vfiouserd/plugin.h>
+
+#define GPIO_OUT_LO 0
+#define GUEST_RAM (2u << 20)
+#define MANY 200
+#define WARMUP 10
+
+static const char *const devs[] = { "g0", NULL };
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static uint8_t read_out(struct vfu_client *c)
+{
+    uint8_t v = 0;
+
+    ck_assert_int_eq(vfu_client_region_read(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1), 0);
+    return v;
+}
+
+static void write_out(struct vfu_client *c, uint8_t v)
+{
+    ck_assert_int_eq(vfu_client_region_write(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1, false), 0);
+}
+
+/* Attach as QEMU does: memory, the INTx eventfd, a value in the device. */
+static struct vfu_client *attach(const char *sock, uint8_t value)
+{
+    struct vfu_client *c = dt_client(sock);
+    int efd = eventfd(0, EFD_CLOEXEC);
+
+    ck_assert_ptr_nonnull(vfu_client_add_memory(c, 0, GUEST_RAM, true));
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(vfu_client_set_irqs(c, VFIO_PCI_INTX_IRQ_INDEX,
+                                         VFIO_IRQ_SET_DATA_EVENTFD |
+                                             VFIO_IRQ_SET_ACTION_TRIGGER,
+                                         0, 1, &efd, 1, NULL), 0);
+    close(efd);
+    write_out(c, value);
+    return c;
+}
+
+/* What status says about the client, checked against what it set up. */
+static void check_client(const char *ctl)
+{
+    json_object *a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"g0\"}");
+
+    ck_assert_str_eq(ot_str(a, "devices.0.state"), "connected");
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.client.pid")), getpid());
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.dma.windows")), 1);
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.irqs.intx.attached")), 1);
+    json_object_put(a);
+}
+
+static pid_t upgrade_ok(const char *ctl, double *pause_ms)
+{
+    json_object *a = ot_request(ctl, "{\"command\":\"upgrade\"}");
+    pid_t pid;
+
+    ot_assert_ok(a);
+    pid = json_object_get_int(ot_get(a, "pid"));
+    if (pause_ms != NULL) {
+        *pause_ms = json_object_get_double(ot_get(a, "pause_ms"));
+    }
+    json_object_put(a);
+    ck_assert_int_gt(pid, 0);
+    return pid;
+}
+
+/* The daemons of a chain of upgrades are each other's children; as the
+ * subreaper (adopt()) this test is the parent of every one the harness did
+ * not start, and reaps them. */
+static void adopt(void)
+{
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+}
+
+/* A replaced daemon exits right after answering. */
+static void reap(pid_t pid)
+{
+    int st;
+
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "old daemon %d: status %#x",
+                  (int)pid, st);
+}
+
+static void stop_pid(pid_t pid)
+{
+    int st = 0;
+    pid_t r = 0;
+
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    for (int i = 0; i < DT_WAIT_MS / 10 && (r = waitpid(pid, &st, WNOHANG)) == 0; i++) {
+        g_usleep(10000);
+    }
+    ck_assert_msg(r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "pid %d did not stop cleanly (status %#x)", (int)pid, st);
+}
+
+START_TEST(client_survives_upgrade)
+{
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                                    "[g0]\nplugin = gpio\n");
+    g_autofree char *ctl = ot_control_path(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    g_autofree char *out = NULL;
+    g_autofree char *ctlarg = NULL;
+    struct vfu_client *c;
+    json_object *a;
+    pid_t pid, first;
+
+    adopt();
+    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
+    ck_assert(dt_wait_log(h, "control socket "));
+    c = attach(sock, 0x5a);
+    check_client(ctl);
+
+    /* As vfiouserctl(8) prints it. */
+    ctlarg = g_strdup_printf("--socket=%s", ctl);
+    {
+        const char *args[] = { ctlarg, "upgrade", NULL };
+
+        ck_assert_int_eq(ot_ctl(args, &out), 0);
+    }
+    ck_assert_msg(g_str_has_prefix(out, "upgraded: pid "), "%s", out);
+    pid = first = (pid_t)atoi(out + strlen("upgraded: pid "));
+    ck_assert_int_ne(pid, h->pid);
+
+    /* The same connection: the value, the window, the eventfd. */
+    ck_assert_uint_eq(read_out(c), 0x5a);
+    check_client(ctl);
+    write_out(c, 0xa5);
+
+    /* Mid-message: half a REGION_WRITE is in the old process's buffer when
+     * it hands over; the new one serves it once the rest arrives. */
+    {
+        struct {
+            struct vfio_user_header hdr;
+            struct vfio_user_region_access ra;
+            uint8_t v;
+        } __attribute__((packed)) m = {
+            .hdr = { .msg_id = 0x7777, .cmd = VFIO_USER_REGION_WRITE,
+                     .msg_size = sizeof(m), .flags = VFIO_USER_F_TYPE_COMMAND },
+            .ra = { .offset = GPIO_OUT_LO, .region = VFUD_REGION_BAR2, .count = 1 },
+            .v = 0x6b,
+        };
+        const size_t half = sizeof(m.hdr) + 4;
+        struct vfio_user_header rh;
+        void *rp = NULL;
+        size_t rlen = 0;
+        unsigned nfds = 0;
+
+        ck_assert_int_eq(vfu_client_send_raw(c, &m, half, NULL, 0), 0);
+        pid = upgrade_ok(ctl, NULL);
+        reap(first);
+        first = pid;
+        ck_assert_int_eq(vfu_client_send_raw(c, (uint8_t *)&m + half, sizeof(m) - half,
+                                             NULL, 0), 0);
+        ck_assert_int_eq(vfu_client_recv_reply(c, 0x7777, &rh, &rp, &rlen, NULL, &nfds), 0);
+        free(rp);
+        ck_assert_uint_eq(read_out(c), 0x6b);
+        write_out(c, 0xa5);
+    }
+
+    /* Again, to the new binary by --exec. */
+    a = ot_request(ctl, "{\"command\":\"upgrade\",\"exec\":\"%s/daemon/vfiouserd\"}",
+                   BUILDDIR);
+    ot_assert_ok(a);
+    pid = json_object_get_int(ot_get(a, "pid"));
+    json_object_put(a);
+    reap(first);
+    ck_assert_uint_eq(read_out(c), 0xa5);
+    check_client(ctl);
+
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0); /* the first one, gone */
+    stop_pid(pid);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(refused_upgrade_keeps_serving)
+{
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                                    "[g0]\nplugin = gpio\n");
+    g_autofree char *ctl = ot_control_path(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c;
+    json_object *a;
+
+    /* The old daemon writes a state format this binary does not know. */
+    g_setenv("VFIOUSERD_TEST_HANDOFF_VERSION", "99", TRUE);
+    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
+    g_unsetenv("VFIOUSERD_TEST_HANDOFF_VERSION");
+    ck_assert(dt_wait_log(h, "control socket "));
+    c = attach(sock, 0x33);
+
+    a = ot_request(ctl, "{\"command\":\"upgrade\"}");
+    ot_assert_error(a, "EPROTO");
+    ck_assert_msg(strstr(ot_str(a, "error"), "state format version 99") != NULL, "%s",
+                  ot_str(a, "error"));
+    json_object_put(a);
+    ck_assert_uint_eq(read_out(c), 0x33);
+    check_client(ctl);
+
+    /* A binary that is no daemon at all. */
+    a = ot_request(ctl, "{\"command\":\"upgrade\",\"exec\":\"/bin/false\"}");
+    ck_assert(!ot_ok(a));
+    ck_assert_msg(strstr(ot_str(a, "error"), "did not get ready") != NULL, "%s",
+                  ot_str(a, "error"));
+    json_object_put(a);
+    write_out(c, 0x44);
+    ck_assert_uint_eq(read_out(c), 0x44);
+    check_client(ctl);
+
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    {
+        g_autofree char *log = harness_log(h);
+
+        ck_assert(dt_has_match(log, "refusing the hand-over: state format version 99"));
+        ck_assert(dt_has_match(log, "upgrade refused, serving on"));
+    }
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(many_upgrades_fd_flat)
+{
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                                    "[g0]\nplugin = gpio\n");
+    g_autofree char *ctl = ot_control_path(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    GArray *pauses = g_array_new(FALSE, FALSE, sizeof(double));
+    struct vfu_client *c;
+    int fds_warm = -1, fds_end;
+    pid_t pid = 0;
+
+    adopt();
+    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
+    ck_assert(dt_wait_log(h, "control socket "));
+    c = attach(sock, 0);
+    for (int i = 0; i < MANY; i++) {
+        pid_t old = pid;
+        double p;
+
+        pid = upgrade_ok(ctl, &p);
+        if (old != 0) {
+            reap(old);
+        }
+        g_array_append_val(pauses, p);
+        ck_assert_uint_eq(read_out(c), (uint8_t)i);
+        write_out(c, (uint8_t)(i + 1));
+        if (i + 1 == WARMUP) {
+            fds_warm = harness_fd_count(pid);
+        }
+    }
+    fds_end = harness_fd_count(pid);
+    check_client(ctl);
+    g_array_sort(pauses, cmp_double);
+    fprintf(stderr, "upgrade: %d fds after %d upgrades, %d after %d; pause ms "
+            "p50 %.2f p90 %.2f p99 %.2f max %.2f\n", fds_warm, WARMUP, fds_end, MANY,
+            g_array_index(pauses, double, MANY / 2),
+            g_array_index(pauses, double, MANY * 9 / 10),
+            g_array_index(pauses, double, MANY * 99 / 100),
+            g_array_index(pauses, double, MANY - 1));
+    ck_assert_int_gt(fds_warm, 0);
+    ck_assert_int_eq(fds_end, fds_warm);
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    stop_pid(pid);
+    g_array_unref(pauses);
+    harness_free(h);
+}
+END_TEST
+
+static Suite *upgrade_suite(void)
+{
+    Suite *s = suite_create("upgrade");
+    TCase *tc = tcase_create("upgrade");
+
+    tcase_add_test(tc, client_survives_upgrade);
+    tcase_add_test(tc, refused_upgrade_keeps_serving);
+    tcase_add_test(tc, many_upgrades_fd_flat);
+    tcase_set_timeout(tc, 600);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(upgrade_suite());
+    int failed;
+
+    dt_init();
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    dt_finish();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
