@@ -181,10 +181,8 @@ static json_object *error_answer(int err, const char *text)
     return a;
 }
 
-static void answer_error(struct control_request *req, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void answer_error(struct control_request *req, int err, const char *fmt, ...)
+void control_answer_error(struct control_request *req, int err, const char *fmt, ...)
 {
     g_autofree char *text = NULL;
     va_list ap;
@@ -307,12 +305,12 @@ static struct devset_entry *arg_device(struct control_request *req,
     struct devset_entry *e;
 
     if (name == NULL) {
-        answer_error(req, EINVAL, "\"device\" (a string) is required");
+        control_answer_error(req, EINVAL, "\"device\" (a string) is required");
         return NULL;
     }
     e = devset_find(req->ds, name);
     if (e == NULL) {
-        answer_error(req, ENOENT, "no device %s", name);
+        control_answer_error(req, ENOENT, "no device %s", name);
     }
     return e;
 }
@@ -540,17 +538,17 @@ static void cmd_stats(struct control_request *req, json_object *args, void *data
     }
     dev = e->dev;
     if (dev->ops->io_stats == NULL) {
-        answer_error(req, ENOTSUP, "device %s: plugin %s keeps no I/O counters",
+        control_answer_error(req, ENOTSUP, "device %s: plugin %s keeps no I/O counters",
                      dev->name, dev->ops->name);
         return;
     }
     if (dev->proc->isolate) {
-        answer_error(req, ENOTSUP, "device %s runs in a process of its own "
+        control_answer_error(req, ENOTSUP, "device %s runs in a process of its own "
                      "(isolate): its counters live there", dev->name);
         return;
     }
     if (dev->phase != DEV_RUNNING || !dev->created) {
-        answer_error(req, EAGAIN, "device %s is not running", dev->name);
+        control_answer_error(req, EAGAIN, "device %s is not running", dev->name);
         return;
     }
     memset(&st, 0, sizeof(st));
@@ -620,17 +618,17 @@ static void cmd_add(struct control_request *req, json_object *args, void *data)
 
     (void)data;
     if (name == NULL) {
-        answer_error(req, EINVAL, "\"device\" (a string) is required");
+        control_answer_error(req, EINVAL, "\"device\" (a string) is required");
         return;
     }
     if (!util_valid_device_name(name)) {
-        answer_error(req, EINVAL, "invalid device name '%s' (use 1-64 of A-Z a-z "
+        control_answer_error(req, EINVAL, "invalid device name '%s' (use 1-64 of A-Z a-z "
                      "0-9 _ . -)", name);
         return;
     }
     if (!json_object_object_get_ex(args, "keys", &keys) ||
         !json_object_is_type(keys, json_type_array)) {
-        answer_error(req, EINVAL, "\"keys\" (an array of \"key=value\" strings) "
+        control_answer_error(req, EINVAL, "\"keys\" (an array of \"key=value\" strings) "
                      "is required");
         return;
     }
@@ -645,14 +643,14 @@ static void cmd_add(struct control_request *req, json_object *args, void *data)
         g_autofree char *why = NULL;
 
         if (eq == NULL || eq == kv) {
-            answer_error(req, EINVAL, "keys[%zu]: expected \"key=value\"", i);
+            control_answer_error(req, EINVAL, "keys[%zu]: expected \"key=value\"", i);
             config_device_free(dc);
             return;
         }
         key = g_strstrip(g_strndup(kv, (gsize)(eq - kv)));
         value = g_strstrip(g_strdup(eq + 1));
         if (config_device_set(dc, key, value, 0, &why) < 0) {
-            answer_error(req, EINVAL, "[%s] %s", name, why);
+            control_answer_error(req, EINVAL, "[%s] %s", name, why);
             config_device_free(dc);
             return;
         }
@@ -671,7 +669,7 @@ static void cmd_remove(struct control_request *req, json_object *args, void *dat
 
     (void)data;
     if (name == NULL) {
-        answer_error(req, EINVAL, "\"device\" (a string) is required");
+        control_answer_error(req, EINVAL, "\"device\" (a string) is required");
         return;
     }
     what = g_strdup_printf("remove %s%s", name, force ? " (force)" : "");
@@ -697,11 +695,11 @@ static void cmd_log_level(struct control_request *req, json_object *args, void *
 
     (void)data;
     if (name == NULL) {
-        answer_error(req, EINVAL, "\"level\" (a string) is required");
+        control_answer_error(req, EINVAL, "\"level\" (a string) is required");
         return;
     }
     if (strcmp(name, "default") != 0 && log_level_parse(name, &level) < 0) {
-        answer_error(req, EINVAL, "invalid level '%s' (error, warning, notice, "
+        control_answer_error(req, EINVAL, "invalid level '%s' (error, warning, notice, "
                      "info, debug%s)", name,
                      json_object_object_get_ex(args, "device", NULL) ? ", default" : "");
         return;
@@ -719,7 +717,7 @@ static void cmd_log_level(struct control_request *req, json_object *args, void *
         add_str(a, "device", e->dev->name);
     } else {
         if (level < 0) {
-            answer_error(req, EINVAL, "\"default\" is for a device's level only");
+            control_answer_error(req, EINVAL, "\"default\" is for a device's level only");
             return;
         }
         log_set_level(level);
@@ -786,7 +784,7 @@ static void handle_line(struct control_conn *cc, const char *line, size_t len)
 
     json_tokener_free(tok);
     if (args == NULL || jerr != json_tokener_success) {
-        answer_error(req, EINVAL, "invalid JSON: %s",
+        control_answer_error(req, EINVAL, "invalid JSON: %s",
                      jerr == json_tokener_continue ? "unexpected end of line"
                                                    : json_tokener_error_desc(jerr));
         json_object_put(args);
@@ -796,12 +794,12 @@ static void handle_line(struct control_conn *cc, const char *line, size_t len)
         used++;
     }
     if (used < len) {
-        answer_error(req, EINVAL, "invalid JSON: text after the request object");
+        control_answer_error(req, EINVAL, "invalid JSON: text after the request object");
         json_object_put(args);
         return;
     }
     if (!json_object_is_type(args, json_type_object)) {
-        answer_error(req, EINVAL, "a request is a JSON object");
+        control_answer_error(req, EINVAL, "a request is a JSON object");
         json_object_put(args);
         return;
     }
@@ -810,9 +808,9 @@ static void handle_line(struct control_conn *cc, const char *line, size_t len)
     }
     name = arg_string(args, "command");
     if (name == NULL) {
-        answer_error(req, EINVAL, "\"command\" (a string) is required");
+        control_answer_error(req, EINVAL, "\"command\" (a string) is required");
     } else if ((cmd = find_command(name)) == NULL) {
-        answer_error(req, ENOSYS, "unknown command '%s'", name);
+        control_answer_error(req, ENOSYS, "unknown command '%s'", name);
     } else {
         log_debug(NULL, "control: pid %d: %s", (int)cc->pid, name);
         /* Built-in commands get the control socket itself. */
@@ -886,7 +884,7 @@ static void conn_process(struct control_conn *cc)
         }
         if (nl == NULL && cc->in->len > CONTROL_MAX_LINE) {
             /* Too long already: say so now, drop the rest of it. */
-            answer_error(request_new(cc), E2BIG, "request longer than %u bytes",
+            control_answer_error(request_new(cc), E2BIG, "request longer than %u bytes",
                          CONTROL_MAX_LINE);
             g_string_truncate(cc->in, 0);
             cc->skipping = true;
@@ -897,7 +895,7 @@ static void conn_process(struct control_conn *cc)
         }
         len = nl != NULL ? (size_t)(nl - cc->in->str) : cc->in->len;
         if (len > CONTROL_MAX_LINE) {
-            answer_error(request_new(cc), E2BIG, "request longer than %u bytes",
+            control_answer_error(request_new(cc), E2BIG, "request longer than %u bytes",
                          CONTROL_MAX_LINE);
         } else {
             g_autofree char *line = g_strndup(cc->in->str, len);

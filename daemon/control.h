@@ -57,6 +57,9 @@ void control_free(struct control *ctl);
 
 /* Answer req (takes answer) and let its connection go on. */
 void control_answer(struct control_request *req, json_object *answer);
+/* Answer req with an error: {"ok": false, "error": TEXT, "code": "EXXX"}. */
+void control_answer_error(struct control_request *req, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Who asked (SO_PEERCRED of the connection); -1 if it has gone. */
 pid_t control_request_pid(const struct control_request *req);
 uid_t control_request_uid(const struct control_request *req);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A device's live state out of one process and into another (upgrade).
  *
@@ -29,6 +30,7 @@
 #include "dev_handoff.h"
 #include "conn.h"
 #include "device.h"
+#include "device_proc.h"
 #include "dispatch.h"
 #include "dma_log.h"
 #include "mig_stream.h"
@@ -299,7 +301,7 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
     uint64_t plen = 0;
     int r;
 
-    if (dev->isolate) {
+    if (dev->proc->isolate) {
         *why = g_strdup("isolate = process devices cannot be handed over yet");
         return -ENOTSUP;
     }
@@ -354,8 +356,8 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
     if (r == 0) {
         r = capture_regions(dev, st, why);
     }
-    st->clients_served = dev->clients_served;
-    st->clients_refused = dev->clients_refused;
+    st->clients_served = dev->proc->clients_served;
+    st->clients_refused = dev->proc->clients_refused;
     if (r < 0) {
         if (*why == NULL) {
             *why = g_strdup(g_strerror(-r));
@@ -580,8 +582,8 @@ int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
     if (r < 0) {
         return r;
     }
-    dev->clients_served = st->clients_served;
-    dev->clients_refused = st->clients_refused;
+    dev->proc->clients_served = st->clients_served;
+    dev->proc->clients_refused = st->clients_refused;
     dev_capture_resume(dev);
     return 0;
 }

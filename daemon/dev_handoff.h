@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A device's live state taken out of one process and put into another
  * (vfiouserctl upgrade, upgrade.c): the plugin's state by the migration

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The hand-over message: state blob in a memfd, fds by SCM_RIGHTS.
  */

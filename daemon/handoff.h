@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The hand-over message between an old and a new vfiouserd (upgrade.c):
  * a state blob in a memfd and the fds it refers to, over a SOCK_SEQPACKET

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Privileges: started as root, the daemon has bound its sockets (and given
  * them their owners) by the time it gets here; it then becomes [daemon]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The sandbox: configuration keys, the plan built from the devices, and
  * applying the layers in order (see sandbox.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The sandbox the daemon puts itself in once it has started (vfiouserd(8),
  * SECURITY).  Layers, each in a file of its own:

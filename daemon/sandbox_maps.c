@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The client's /proc/PID/maps for a confined daemon (dma_verify.c).
  *

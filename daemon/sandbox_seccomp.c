@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * seccomp-bpf: the system calls the daemon may make once it has started.
  *

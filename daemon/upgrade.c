@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfiouserctl upgrade (upgrade.h).
  */
@@ -6,6 +7,7 @@
 #include "upgrade.h"
 #include "dev_handoff.h"
 #include "device.h"
+#include "device_proc.h"
 #include "handoff.h"
 #include "listener.h"
 #include "log.h"
@@ -194,29 +196,29 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
         path = g_strdup(self_exe);
     }
     if (path == NULL || path[0] != '/') {
-        control_answer(req, devset_error(EINVAL, "exec: an absolute path is needed"));
+        control_answer_error(req, EINVAL, "exec: an absolute path is needed");
         return;
     }
     if (access(path, X_OK) < 0) {
-        control_answer(req, devset_error(errno, "%s: %s", path, g_strerror(errno)));
+        control_answer_error(req, errno, "%s: %s", path, g_strerror(errno));
         return;
     }
     for (guint i = 0; i < entries->len; i++) {
         const struct devset_entry *e = g_ptr_array_index(entries, i);
 
         if (e->busy || e->dev->phase != DEV_RUNNING) {
-            control_answer(req, devset_error(EBUSY, "[%s] is being changed; try again",
-                                             e->dev->name));
+            control_answer_error(req, EBUSY, "[%s] is being changed; try again",
+                                      e->dev->name);
             return;
         }
-        if (e->dev->isolate) {
-            control_answer(req, devset_error(ENOTSUP, "[%s] isolate = process devices "
-                                             "cannot be upgraded yet", e->dev->name));
+        if (e->dev->proc->isolate) {
+            control_answer_error(req, ENOTSUP, "[%s] isolate = process devices "
+                                      "cannot be upgraded yet", e->dev->name);
             return;
         }
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        control_answer(req, devset_error(errno, "socketpair: %s", g_strerror(errno)));
+        control_answer_error(req, errno, "socketpair: %s", g_strerror(errno));
         return;
     }
     log_notice(NULL, "upgrade: starting %s", path);
@@ -225,7 +227,7 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
     util_close(&sv[1]);
     if (pid < 0) {
         util_close(&sv[0]);
-        control_answer(req, devset_error(EAGAIN, "%s", why));
+        control_answer_error(req, EAGAIN, "%s", why);
         return;
     }
     /* The devices serve on while the new binary loads its configuration
@@ -235,9 +237,9 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
         end_child(pid, sv[0], &status);
         util_close(&sv[0]);
         log_error(NULL, "upgrade: the new process did not get ready%s", status);
-        control_answer(req, devset_error(err < 0 ? -err : EPROTO,
-                                         "the new process did not get ready: %s%s",
-                                         err < 0 ? g_strerror(-err) : said, status));
+        control_answer_error(req, err < 0 ? -err : EPROTO,
+                                  "the new process did not get ready: %s%s",
+                                  err < 0 ? g_strerror(-err) : said, status);
         return;
     }
     t_ready = g_get_monotonic_time();
@@ -279,9 +281,9 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
             struct handoff_listen *l = g_new0(struct handoff_listen, 1);
 
             l->name = g_strdup(e->dev->name);
-            l->path = g_strdup(e->dev->sock.path);
-            l->fd = fcntl(e->dev->listen_fd, F_DUPFD_CLOEXEC, 3);
-            l->unlink_on_stop = e->dev->unlink_on_stop;
+            l->path = g_strdup(e->dev->proc->sock.path);
+            l->fd = fcntl(e->dev->proc->listen_fd, F_DUPFD_CLOEXEC, 3);
+            l->unlink_on_stop = e->dev->proc->unlink_on_stop;
             g_ptr_array_add(h->listen, l);
             g_ptr_array_add(h->devices, caps[i].st);
             caps[i].st = NULL;
@@ -352,8 +354,8 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
     g_cond_clear(&run.cond);
     log_error(NULL, "upgrade refused, serving on after a %.1f ms pause: %s%s",
               pause_ms, why, status);
-    control_answer(req, devset_error(-err, "upgrade refused, the old process serves "
-                                     "on: %s%s", why, status));
+    control_answer_error(req, -err, "upgrade refused, the old process serves "
+                              "on: %s%s", why, status);
 }
 
 void upgrade_register(void)
@@ -475,12 +477,12 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
         if (l->path != NULL) {
             /* The name it was bound under may be a temporary one the old
              * process renamed: the old one knew the real name. */
-            g_free(e->dev->sock.path);
-            e->dev->sock.path = g_strdup(l->path);
+            g_free(e->dev->proc->sock.path);
+            e->dev->proc->sock.path = g_strdup(l->path);
         }
         if (l->unlink_on_stop) {
             /* It made the socket file: a later stop removes it, as before. */
-            e->dev->unlink_on_stop = true;
+            e->dev->proc->unlink_on_stop = true;
         }
     }
     if (h->control_path != NULL && h->control_fd >= 0) {

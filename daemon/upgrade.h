@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfiouserctl upgrade: hand every device, its client and the sockets over
  * to a fresh execve() of the daemon (the same binary or another), without

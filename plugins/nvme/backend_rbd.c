@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Ceph RBD back-end (librbd): the namespace is an RBD image, named
  * namespace.N.uri = rbd:POOL/[NAMESPACE/]IMAGE[@SNAPSHOT]; the cluster is

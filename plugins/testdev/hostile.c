@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * hostile: a device model taken over by its guest, for the sandbox tests
  * (built, never installed).  A register write makes it try what an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The sandbox (vfiouserd(8), SECURITY), on by default.  After start-up
  * every thread of the daemon and of an isolated device's process has

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vfiouserctl upgrade: a client attached as QEMU is (VERSION, shared
  * memory mapped, an interrupt eventfd, device state written) goes on using

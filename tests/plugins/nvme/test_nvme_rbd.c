@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVMe plugin, Ceph RBD back-end (namespace.N.uri = rbd:POOL/IMAGE),
  * against a real single-node Ceph cluster the test starts once with
