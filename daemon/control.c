@@ -166,6 +166,8 @@ static const char *errno_name(int err)
     case EADDRINUSE: return "EADDRINUSE";
     case EACCES: return "EACCES";
     case EPERM: return "EPERM";
+    case ENOTSUP: return "ENOTSUP";
+    case EAGAIN: return "EAGAIN";
     default: return "EIO";
     }
 }

@@ -455,9 +455,24 @@ static int check_threads(void)
 
     while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
         if (!thread_confined((pid_t)atoi(name))) {
-            log_error(NULL, "sandbox: thread %s kept capabilities or may gain them", name);
+            g_autofree char *path = g_strdup_printf("/proc/self/task/%s/comm", name);
+            g_autofree char *comm = NULL;
+
+            if (g_file_get_contents(path, &comm, NULL, NULL)) {
+                g_strchomp(comm);
+            }
+            log_error(NULL, "sandbox: thread %s (%s) kept capabilities or may gain them",
+                      name, comm != NULL ? comm : "?");
             bad++;
         }
+    }
+    if (bad > 0) {
+        /* Threads a library started while a plugin loaded (librados for an
+         * RBD namespace does) cannot be made to confine themselves. */
+        log_error(NULL, "sandbox: %d thread%s started before the sandbox (by a plugin's "
+                  "library) cannot be confined: the daemon will not run half-confined; "
+                  "set sandbox = off in [daemon] to run this configuration",
+                  bad, bad == 1 ? "" : "s");
     }
     return bad > 0 ? -EPERM : 0;
 }

@@ -11,6 +11,7 @@
 #include "handoff.h"
 #include "listener.h"
 #include "log.h"
+#include "sandbox.h"
 #include "sd_notify.h"
 #include "util.h"
 
@@ -190,6 +191,14 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
     double pause_ms;
 
     (void)data;
+    /* The confined daemon may not start a process (seccomp) nor run
+     * another binary (Landlock), and the new process could not reopen the
+     * guest memory without privileges: say so instead of failing at fork. */
+    if (sandbox_active()) {
+        control_answer_error(req, ENOTSUP, "upgrade needs sandbox = off in [daemon]: the "
+                             "sandbox forbids starting the new process");
+        return;
+    }
     if (json_object_object_get_ex(args, "exec", &o) && o != NULL) {
         path = g_strdup(json_object_get_string(o));
     } else {

@@ -627,8 +627,12 @@ void nvme_io_stats(vfud_dev *dev, struct vfud_io_stats *st)
  * and talks to its server from the device's threads. */
 static const char *const nvme_syscalls[] = {
     "io_uring", "block-io",
-#ifdef HAVE_LIBNBD
+#if defined(HAVE_LIBNBD) || defined(HAVE_LIBRBD)
     "network-client",
+#endif
+#ifdef HAVE_LIBRBD
+    /* librados's messenger and timer threads wait on epoll and timerfds. */
+    "event",
 #endif
     NULL
 };

@@ -131,7 +131,7 @@ static void stop_pid(pid_t pid)
 
 START_TEST(client_survives_upgrade)
 {
-    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\n"
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\nsandbox = off\n"
                                     "[g0]\nplugin = gpio\n");
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *sock = harness_socket(h, "g0");
@@ -213,7 +213,7 @@ END_TEST
 
 START_TEST(refused_upgrade_keeps_serving)
 {
-    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\n"
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\nsandbox = off\n"
                                     "[g0]\nplugin = gpio\n");
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *sock = harness_socket(h, "g0");
@@ -257,9 +257,36 @@ START_TEST(refused_upgrade_keeps_serving)
 }
 END_TEST
 
-START_TEST(many_upgrades_fd_flat)
+/* With the sandbox in force (the default) the daemon cannot start a
+ * process: the command says what to change, and the client is served on. */
+START_TEST(sandboxed_upgrade_refused)
 {
     struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                                    "[g0]\nplugin = gpio\n");
+    g_autofree char *ctl = ot_control_path(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c;
+    json_object *a;
+
+    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
+    ck_assert(dt_wait_log(h, "control socket "));
+    c = attach(sock, 0x55);
+    a = ot_request(ctl, "{\"command\":\"upgrade\"}");
+    ot_assert_error(a, "ENOTSUP");
+    ck_assert_msg(strstr(ot_str(a, "error"), "sandbox = off") != NULL, "%s",
+                  ot_str(a, "error"));
+    json_object_put(a);
+    ck_assert_uint_eq(read_out(c), 0x55);
+    check_client(ctl);
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(many_upgrades_fd_flat)
+{
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\nsandbox = off\n"
                                     "[g0]\nplugin = gpio\n");
     g_autofree char *ctl = ot_control_path(h);
     g_autofree char *sock = harness_socket(h, "g0");
@@ -313,6 +340,7 @@ static Suite *upgrade_suite(void)
 
     tcase_add_test(tc, client_survives_upgrade);
     tcase_add_test(tc, refused_upgrade_keeps_serving);
+    tcase_add_test(tc, sandboxed_upgrade_refused);
     tcase_add_test(tc, many_upgrades_fd_flat);
     tcase_set_timeout(tc, 600);
     suite_add_tcase(s, tc);
