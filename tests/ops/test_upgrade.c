@@ -166,27 +166,33 @@ START_TEST(client_survives_upgrade)
     /* Mid-message: half a REGION_WRITE is in the old process's buffer when
      * it hands over; the new one serves it once the rest arrives. */
     {
-        struct {
-            struct vfio_user_header hdr;
-            struct vfio_user_region_access ra;
-            uint8_t v;
-        } __attribute__((packed)) m = {
-            .hdr = { .msg_id = 0x7777, .cmd = VFIO_USER_REGION_WRITE,
-                     .msg_size = sizeof(m), .flags = VFIO_USER_F_TYPE_COMMAND },
-            .ra = { .offset = GPIO_OUT_LO, .region = VFUD_REGION_BAR2, .count = 1 },
-            .v = 0x6b,
+        /* Header, region access and one data byte, as on the wire (the
+         * access struct ends in a flexible array: no struct of the three). */
+        const struct vfio_user_header hdr = {
+            .msg_id = 0x7777, .cmd = VFIO_USER_REGION_WRITE,
+            .msg_size = sizeof(struct vfio_user_header) +
+                        sizeof(struct vfio_user_region_access) + 1,
+            .flags = VFIO_USER_F_TYPE_COMMAND,
         };
-        const size_t half = sizeof(m.hdr) + 4;
+        const struct vfio_user_region_access ra = {
+            .offset = GPIO_OUT_LO, .region = VFUD_REGION_BAR2, .count = 1,
+        };
+        uint8_t m[sizeof(hdr) + sizeof(ra) + 1];
+        const size_t half = sizeof(hdr) + 4;
+
+        memcpy(m, &hdr, sizeof(hdr));
+        memcpy(m + sizeof(hdr), &ra, sizeof(ra));
+        m[sizeof(hdr) + sizeof(ra)] = 0x6b;
         struct vfio_user_header rh;
         void *rp = NULL;
         size_t rlen = 0;
         unsigned nfds = 0;
 
-        ck_assert_int_eq(vfu_client_send_raw(c, &m, half, NULL, 0), 0);
+        ck_assert_int_eq(vfu_client_send_raw(c, m, half, NULL, 0), 0);
         pid = upgrade_ok(ctl, NULL);
         reap(first);
         first = pid;
-        ck_assert_int_eq(vfu_client_send_raw(c, (uint8_t *)&m + half, sizeof(m) - half,
+        ck_assert_int_eq(vfu_client_send_raw(c, m + half, sizeof(m) - half,
                                              NULL, 0), 0);
         ck_assert_int_eq(vfu_client_recv_reply(c, 0x7777, &rh, &rp, &rlen, NULL, &nfds), 0);
         free(rp);
