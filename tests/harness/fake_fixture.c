@@ -5,7 +5,9 @@
 
 #include "fake_vfud.h"
 
+#include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,4 +66,24 @@ void fake_tmpdir_teardown(void)
         abort();
     }
     tmpdir[0] = '\0';
+}
+
+void fake_read_text(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+void fake_write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_NONBLOCK);
+
+    ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
 }

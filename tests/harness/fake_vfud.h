@@ -192,5 +192,10 @@ vfud_dev *fake_dev_new_loaded(const char *name, const char *so_path);
 void fake_tmpdir_setup(void);
 void fake_tmpdir_teardown(void);
 const char *fake_tmpdir(void);
+/* A plugin's input and output files (gpio's input-file/output-file): the
+ * whole of path into buf, NUL-terminated; text written to path (a FIFO the
+ * plugin reads, opened without blocking).  Failures fail the test. */
+void fake_read_text(const char *path, char *buf, size_t size);
+void fake_write_text(const char *path, const char *text);
 
 #endif

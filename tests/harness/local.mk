@@ -12,7 +12,7 @@ tests_harness_libfakevfud_la_SOURCES = \
 	engine/pci_config.c engine/pci_caps.c engine/pci_config.h \
 	common/utils/util.c common/utils/util.h
 # (own flags: its objects must not be shared with the daemon's)
-tests_harness_libfakevfud_la_CFLAGS = $(AM_CFLAGS)
+tests_harness_libfakevfud_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_harness_libfakevfud_la_LIBADD = $(LIBS)
 
 # The fake's own test; api-complete.test checks what the program exports.

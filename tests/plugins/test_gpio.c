@@ -45,26 +45,6 @@ static void run_fifo(vfud_dev *dev)
     ck_assert_int_eq(fake_dev_run_watches(dev, 0), 1);
 }
 
-static void slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    ck_assert_ptr_nonnull(f);
-    n = fread(buf, 1, size - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static void spit(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_NONBLOCK);
-
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-}
-
 /* The probe of the regmap driver: disable, ack anything pending, filters
  * off; then the first unmask: clear, read-to-enable. */
 static void probe_and_enable(vfud_dev *dev)
@@ -109,7 +89,7 @@ START_TEST(test_outputs)
     snprintf(out, sizeof(out), "%s/out", fake_tmpdir());
     ck_assert_int_eq(fake_dev_configure(dev, "output-file", out, NULL), 0);
     ck_assert_int_eq(fake_dev_realize(dev), 0);
-    slurp(out, text, sizeof(text));
+    fake_read_text(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0000\n");
 
     /* gpio-regmap sets a line: update_bits on +0 or +4 */
@@ -117,13 +97,13 @@ START_TEST(test_outputs)
     wr(dev, 4, 0x02);
     ck_assert_uint_eq(rd(dev, 0), 0x81);
     ck_assert_uint_eq(rd(dev, 4), 0x02);
-    slurp(out, text, sizeof(text));
+    fake_read_text(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0281\n");
 
     /* a 16-bit write at +0 is outputs 0-7 and a clear-interrupt */
     uint8_t two[2] = { 0x00, 0x55 };
     ck_assert_int_eq(fake_region_write(dev, VFUD_REGION_BAR2, 0, two, 2), 0);
-    slurp(out, text, sizeof(text));
+    fake_read_text(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0200\n");
     fake_dev_free(dev);
 }
@@ -144,7 +124,7 @@ START_TEST(test_inputs_and_cos)
     ck_assert_uint_eq(rd(dev, 5), 0x80);
 
     /* disabled: a change is not latched */
-    spit(in, "0x0000\n");
+    fake_write_text(in, "0x0000\n");
     run_fifo(dev);
     ck_assert_uint_eq(rd(dev, 1), 0x00);
     ck_assert_uint_eq(rd(dev, 6), 0);
@@ -154,7 +134,7 @@ START_TEST(test_inputs_and_cos)
     ck_assert(!fake_intx_level(dev));
 
     /* input 3 rises: status = pending | inputs 0-7, INTx asserted */
-    spit(in, "3=1\n");
+    fake_write_text(in, "3=1\n");
     run_fifo(dev);
     ck_assert(fake_intx_level(dev));
     ck_assert_uint_eq(fake_irq_count(dev, 0), 1);
@@ -162,7 +142,7 @@ START_TEST(test_inputs_and_cos)
     ck_assert_uint_eq(rd(dev, 1), 0x08);
 
     /* more changes while pending: no new trigger, status accumulates */
-    spit(in, "12=1\n");
+    fake_write_text(in, "12=1\n");
     run_fifo(dev);
     ck_assert_uint_eq(fake_irq_count(dev, 0), 1);
     ck_assert_uint_eq(rd(dev, 6), 0x07);
@@ -174,10 +154,10 @@ START_TEST(test_inputs_and_cos)
     ck_assert_uint_eq(rd(dev, 5), 0x10);
 
     /* a line without its newline waits for it; lines split over writes */
-    spit(in, "0x0");
+    fake_write_text(in, "0x0");
     run_fifo(dev);
     ck_assert_uint_eq(fake_irq_count(dev, 0), 1);
-    spit(in, "000 15=1\n");
+    fake_write_text(in, "000 15=1\n");
     run_fifo(dev);
     ck_assert_uint_eq(fake_irq_count(dev, 0), 2);
     ck_assert_uint_eq(rd(dev, 1), 0x00);
@@ -196,7 +176,7 @@ START_TEST(test_inputs_and_cos)
     ck_assert(!fake_intx_level(dev));
 
     /* bad lines change nothing, even partly */
-    spit(in, "0x10000\n16=1\n3=2\n4=1 junk\n# just a comment\n\n");
+    fake_write_text(in, "0x10000\n16=1\n3=2\n4=1 junk\n# just a comment\n\n");
     run_fifo(dev);
     ck_assert_uint_eq(rd(dev, 1), 0x00);
     ck_assert_uint_eq(rd(dev, 5), 0x80);
@@ -204,7 +184,7 @@ START_TEST(test_inputs_and_cos)
 
     /* the FIFO stays watched after its writers went away */
     ck_assert_uint_eq(fake_watch_count(dev), 1);
-    spit(in, "0x00ff, 15=0\n");
+    fake_write_text(in, "0x00ff, 15=0\n");
     run_fifo(dev);
     ck_assert_uint_eq(rd(dev, 1), 0xff);
     ck_assert_uint_eq(rd(dev, 5), 0x00);
@@ -228,7 +208,7 @@ START_TEST(test_old_driver)
     wr(dev, 2, 0);
     wr(dev, 1, 0);
     rd(dev, 2);
-    spit(in, "9=1\n");
+    fake_write_text(in, "9=1\n");
     run_fifo(dev);
     uint8_t st = rd(dev, 6);
     ck_assert((st & 0x3) && (st & 0x4));
@@ -295,7 +275,7 @@ START_TEST(test_reset)
     ck_assert_uint_eq(rd(dev, 7), 0);
     ck_assert_uint_eq(rd(dev, 1), 0x34);
     ck_assert_uint_eq(rd(dev, 5), 0x12);
-    slurp(out, text, sizeof(text));
+    fake_read_text(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0000\n");
     /* the plugin lowers INTx itself, not only the daemon after it */
     ck_assert_uint_gt(fake_intx_deasserts(dev), deasserts);

@@ -43,26 +43,6 @@ static const char *script(const char *name, const char *text)
     return path;
 }
 
-static void slurp(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    ck_assert_ptr_nonnull(f);
-    n = fread(buf, 1, size - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static void spit(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_NONBLOCK);
-
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    close(fd);
-}
-
 static uint8_t rd8(vfud_dev *dev, unsigned off)
 {
     uint8_t v = 0xee;
@@ -99,7 +79,7 @@ static char *grab_stop(void)
     dup2(saved_fd, 2);
     close(saved_fd);
     close(grab_fd);
-    slurp(grab_path, text, sizeof(text));
+    fake_read_text(grab_path, text, sizeof(text));
     fputs(text, stderr); /* still shown */
     return text;
 }
@@ -151,7 +131,7 @@ START_TEST(test_idio16)
                       VFUD_REGION_RW | VFUD_REGION_IO);
     ck_assert_uint_eq(fake_irq_count_setup(dev, VFUD_IRQ_INTX), 1);
     ck_assert_uint_eq(fake_watch_count(dev), 1);
-    slurp(out, text, sizeof(text));
+    fake_read_text(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0000\n");
 
     ck_assert_uint_eq(rd8(dev, 1), 0x01);
@@ -162,7 +142,7 @@ START_TEST(test_idio16)
     wr8(dev, 4, 0x02);
     ck_assert_uint_eq(rd8(dev, 0), 0x81);
     ck_assert_uint_eq(rd8(dev, 4), 0x02);
-    slurp(out, text, sizeof(text));
+    fake_read_text(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0281\n");
 
     /* the driver's probe, then the first unmask */
@@ -173,7 +153,7 @@ START_TEST(test_idio16)
     ck_assert(!fake_intx_level(dev));
 
     /* input 3 rises: pending | inputs 0-7, INTx */
-    spit(in, "0x8000 3=1\n");
+    fake_write_text(in, "0x8000 3=1\n");
     ck_assert_int_eq(fake_dev_run_watches(dev, 0), 1);
     ck_assert(fake_intx_level(dev));
     ck_assert_uint_eq(fake_irq_count(dev, 0), 1);
@@ -189,7 +169,7 @@ START_TEST(test_idio16)
 
     /* a bad line is logged and ignored; the watch survives it */
     grab_start();
-    spit(in, "16=1\n12=1\n");
+    fake_write_text(in, "16=1\n12=1\n");
     ck_assert_int_eq(fake_dev_run_watches(dev, 0), 1);
     ck_assert_ptr_nonnull(strstr(grab_stop(), "ignoring bad line b'16=1'"));
     ck_assert_uint_eq(fake_watch_count(dev), 1);
@@ -206,7 +186,7 @@ START_TEST(test_idio16)
     ck_assert_int_eq(fake_dev_load_state(dev, 1, state, len), 0);
     ck_assert_uint_eq(rd8(dev, 0), 0x81);
     ck_assert_uint_eq(rd8(dev, 6), 0x06);
-    slurp(out, text, sizeof(text));
+    fake_read_text(out, text, sizeof(text));
     ck_assert_str_eq(text, "0x0281\n");
     /* a newer script state version is refused before the script sees it */
     ((uint8_t *)state)[0] = 2;
