@@ -14,6 +14,7 @@
 #include "device_proc.h"
 #include "isolate.h"
 #include "log.h"
+#include "sandbox.h"
 #include "util.h"
 
 #include <errno.h>
@@ -79,13 +80,10 @@ static int spawn_child(vfud_dev *dev)
 {
     g_autoptr(GError) err = NULL;
     g_auto(GStrv) env = child_environ();
-    const char *argv[] = {
-        self_exe, "--isolated-child", "-c", "/proc/self/fd/4", "--fd=3",
-        "--log", log_target_name(), log_enabled(LOG_DEBUG) ? "-v" : NULL, NULL,
-    };
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
     size_t len = strlen(dev->proc->iso_config);
-    int source_fds[2], target_fds[2] = { 3, 4 };
-    int cfd, r = 0;
+    int source_fds[3], target_fds[3] = { 3, 4, 5 };
+    int cfd, maps, r = 0;
     GPid pid;
 
     cfd = memfd_create("vfiouserd-isolated.conf", MFD_CLOEXEC);
@@ -97,17 +95,47 @@ static int spawn_child(vfud_dev *dev)
         close(cfd);
         return r;
     }
+    /* Its own channel to our /proc/PID/maps helper, for its clients only:
+     * its own helper would be as confined as it is (sandbox_maps.c). */
+    maps = sandbox_maps_child_channel(dev->proc->listen_fd);
+    if (maps < 0 && maps != -ENOSYS) {
+        dev_warn(dev, "no /proc/PID/maps helper for the isolated process: %s; "
+                 "guest memory is checked by content only", g_strerror(-maps));
+    }
+    g_ptr_array_add(argv, self_exe);
+    g_ptr_array_add(argv, (gpointer) "--isolated-child");
+    g_ptr_array_add(argv, (gpointer) "-c");
+    g_ptr_array_add(argv, (gpointer) "/proc/self/fd/4");
+    g_ptr_array_add(argv, (gpointer) "--fd=3");
+    g_ptr_array_add(argv, (gpointer) "--log");
+    g_ptr_array_add(argv, (gpointer)log_target_name());
+    if (log_enabled(LOG_DEBUG)) {
+        g_ptr_array_add(argv, (gpointer) "-v");
+    }
+    if (maps >= 0) {
+        g_ptr_array_add(argv, (gpointer) "--maps-fd=5");
+    }
+    g_ptr_array_add(argv, NULL);
     source_fds[0] = dev->proc->listen_fd;
     source_fds[1] = cfd;
-    if (!g_spawn_async_with_pipes_and_fds(NULL, argv, (const char *const *)env,
+    source_fds[2] = maps;
+    if (!g_spawn_async_with_pipes_and_fds(NULL, (const char *const *)argv->pdata,
+                                          (const char *const *)env,
                                           G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                                          -1, -1, -1, source_fds, target_fds, 2,
+                                          -1, -1, -1, source_fds, target_fds,
+                                          maps >= 0 ? 3 : 2,
                                           &pid, NULL, NULL, NULL, &err)) {
         dev_err(dev, "cannot start the isolated process: %s", err->message);
         close(cfd);
+        if (maps >= 0) {
+            close(maps);
+        }
         return -ECHILD;
     }
     close(cfd);
+    if (maps >= 0) {
+        close(maps);
+    }
     dev->proc->iso_pid = pid;
     dev->proc->iso_started = g_get_monotonic_time();
     dev->proc->iso_watch = g_child_watch_source_new(pid);

@@ -49,6 +49,7 @@ struct options {
     char *control_socket;
     gboolean isolated_child; /* started by isolate.c: -c and --fd together */
     int upgrade_fd; /* started by upgrade.c: the hand-over socket */
+    int maps_fd; /* isolated child: its channel to the parent's maps helper */
 };
 
 struct daemon {
@@ -89,6 +90,8 @@ static int parse_options(int *argc, char ***argv, struct options *o)
           &o->isolated_child, "(internal) serve one device for a parent", NULL },
         { "upgrade-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o->upgrade_fd,
           "(internal) take over from the daemon at the other end of fd N", "N" },
+        { "maps-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o->maps_fd,
+          "(internal) isolated child: ask the parent's maps helper on fd N", "N" },
         { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &o->control_socket,
           "Control socket for vfiouserctl, or none (default <socket-dir>/control; "
           "none in single-device mode)", "PATH" },
@@ -101,6 +104,7 @@ static int parse_options(int *argc, char ***argv, struct options *o)
 
     o->fd = -1;
     o->upgrade_fd = -1;
+    o->maps_fd = -1;
     g_option_context_set_summary(ctx,
         "Serves PCI devices implemented by plugins to vfio-user clients such as\n"
         "QEMU's vfio-user-pci, one UNIX socket per device.");
@@ -257,6 +261,7 @@ static struct sandbox_plan *sandbox_plan_for(const struct options *o,
     GPtrArray *entries = devset_entries(ds);
 
     p->isolated_child = o->isolated_child;
+    p->maps_fd = o->isolated_child ? o->maps_fd : -1;
     for (guint i = 0; i < entries->len; i++) {
         const struct devset_entry *e = g_ptr_array_index(entries, i);
 

@@ -108,6 +108,7 @@ struct sandbox_plan *sandbox_plan_new(const struct sandbox_config *cfg)
 
     p->cfg = cfg;
     p->ruleset_fd = -1;
+    p->maps_fd = -1;
     p->syscalls = g_ptr_array_new();
     p->rw_paths = g_ptr_array_new_with_free_func(g_free);
     p->ro_paths = g_ptr_array_new_with_free_func(g_free);
@@ -422,7 +423,15 @@ int sandbox_prepare(struct sandbox_plan *p)
         /* Landlock's ptrace scope would hide the clients' /proc/PID/maps
          * (dma_verify.c) from us; a helper outside the domain opens them.
          * Without it the content check still decides, more slowly. */
-        r = sandbox_maps_start();
+        if (p->maps_fd >= 0) {
+            /* An isolated device's process: a helper of its own, in the
+             * daemon's domain and without capabilities, could not open
+             * them; the daemon's helper serves it. */
+            sandbox_maps_adopt(p->maps_fd);
+            r = 0;
+        } else {
+            r = sandbox_maps_start();
+        }
         if (r < 0) {
             log_warn(NULL, "sandbox: cannot start the /proc/PID/maps helper: %s; "
                      "guest memory is checked by content only", g_strerror(-r));

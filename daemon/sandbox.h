@@ -56,6 +56,8 @@ struct sandbox_plan {
     bool switch_user;        /* privdrop_apply will leave uid 0 */
     uint64_t limit_fds;      /* isolated child: RLIMIT_NOFILE, 0: as is */
     uint64_t limit_memory;   /* isolated child: RLIMIT_AS, 0: none */
+    int maps_fd;             /* isolated child: its channel to the daemon's
+                              * maps helper (--maps-fd), or -1 */
 };
 
 /* "sandbox", "sandbox-violation", "user", "group": 1 if key is one (on a
@@ -85,6 +87,12 @@ bool sandbox_active(void);
  * sandbox_prepare started for a daemon under Landlock (sandbox_maps.c);
  * -ENOSYS without one. */
 int sandbox_maps_open(int client_sock);
+/* For an isolated device's process: a channel to the helper that answers
+ * only for clients accepted on listen_fd (to be passed to the process, which
+ * calls sandbox_maps_adopt), or -errno (-ENOSYS without a helper). */
+int sandbox_maps_child_channel(int listen_fd);
+/* In that process: use fd, from the daemon, instead of a helper of its own. */
+void sandbox_maps_adopt(int fd);
 
 /* ---- layers (internal to the sandbox files) ---- */
 int privdrop_apply(const struct sandbox_config *cfg);

@@ -11,6 +11,14 @@
  * else, so a compromised daemon learns at most the memory layout of a
  * process it can connect to, never its memory.
  *
+ * An isolated device's process is in the domain too, and it has no
+ * capabilities to lend its own helper: so this helper, given a socket pair
+ * by the daemon for each such process (sandbox_maps_child_channel), serves
+ * it as well.  Such a channel is scoped to its device: it answers only for
+ * sockets accepted on that device's listening socket (they carry its
+ * name), so a compromised device learns the layout of its own clients and
+ * of nobody else, whatever socket it sends.
+ *
  * The helper keeps the rights the daemon had for this read and no other:
  * started as root, uid 0 with CAP_SYS_PTRACE alone (QEMU as root has every
  * capability, which a reader without CAP_SYS_PTRACE must also have);
@@ -28,22 +36,43 @@
 #include <linux/capability.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #ifdef HAVE_SECCOMP
 #include <seccomp.h>
 #endif
 
-/* The daemon's end of the helper's socket, or -1. */
+/* Requests: an int and fds.  The answer: an int, 0 or -errno, and for
+ * MAPS_OPEN the maps' fd. */
+enum {
+    MAPS_OPEN = 0,  /* + a client socket: the maps of its peer */
+    MAPS_CHILD = 1, /* + a channel + a listening socket (daemon only) */
+};
+
+/* Channels the helper serves: the daemon's (unscoped, slot 0) and one per
+ * isolated device's process, scoped to its device's listening socket. */
+#define CHANNELS_MAX 1024
+
+struct channel {
+    int fd;                 /* -1: free */
+    bool scoped;
+    socklen_t len;          /* of name */
+    struct sockaddr_un name; /* the device's listening socket's */
+};
+
+/* The daemon's end of the helper's socket (or, in an isolated device's
+ * process, of its channel), or -1. */
 static int helper_fd = -1;
 static GMutex helper_lock;
 
-static int send_fd(int sock, int err, int fd)
+static int send_fd(int sock, int err, int fd, int flags)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+    char cbuf[CMSG_SPACE(2 * sizeof(int))] = { 0 };
     struct iovec iov = { .iov_base = &err, .iov_len = sizeof(err) };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
@@ -51,36 +80,51 @@ static int send_fd(int sock, int err, int fd)
         struct cmsghdr *cm;
 
         m.msg_control = cbuf;
-        m.msg_controllen = sizeof(cbuf);
+        m.msg_controllen = CMSG_SPACE(sizeof(int));
         cm = CMSG_FIRSTHDR(&m);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
         cm->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cm), &fd, sizeof(int));
     }
-    return sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)sizeof(err) ? 0 : -errno;
+    return sendmsg(sock, &m, MSG_NOSIGNAL | flags) == (ssize_t)sizeof(err) ? 0 : -errno;
 }
 
-/* One int and at most one fd; *fd is -1 when none came. */
-static int recv_fd(int sock, int *val, int *fd)
+/* One int and up to two fds (fds[i] is -1 when none came; any beyond
+ * were closed by the kernel, which truncates the control data). */
+static int recv_fds(int sock, int *val, int fds[2], int flags)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+    char cbuf[CMSG_SPACE(2 * sizeof(int))] = { 0 };
     struct iovec iov = { .iov_base = val, .iov_len = sizeof(*val) };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                         .msg_controllen = sizeof(cbuf) };
     struct cmsghdr *cm;
-    ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags);
 
-    *fd = -1;
+    fds[0] = fds[1] = -1;
     if (n <= 0) {
         return n == 0 ? -EPIPE : -errno;
     }
-    cm = CMSG_FIRSTHDR(&m);
-    if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-        cm->cmsg_len == CMSG_LEN(sizeof(int))) {
-        memcpy(fd, CMSG_DATA(cm), sizeof(int));
+    for (cm = CMSG_FIRSTHDR(&m); cm != NULL; cm = CMSG_NXTHDR(&m, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+            memcpy(fds, CMSG_DATA(cm), MIN(nfd, (size_t)2) * sizeof(int));
+            break;
+        }
     }
     return n == (ssize_t)sizeof(*val) ? 0 : -EPROTO;
+}
+
+static void close_fds(int fds[2])
+{
+    for (int i = 0; i < 2; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
 }
 
 /* "/proc/<pid>/maps" without stdio (we are a fork of a threaded process). */
@@ -129,6 +173,7 @@ static int helper_confine(void)
                   "vgpreload") == NULL) {
         static const int calls[] = {
             SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(getsockopt),
+            SCMP_SYS(getsockname), SCMP_SYS(poll), SCMP_SYS(ppoll),
             SCMP_SYS(openat), SCMP_SYS(close), SCMP_SYS(exit), SCMP_SYS(exit_group),
         };
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -149,36 +194,157 @@ static int helper_confine(void)
     return 0;
 }
 
-static G_NORETURN void helper_main(int sock)
+/* The pid of client's peer, if this channel may ask about it.  A device's
+ * process may only ask about its own clients: sockets accepted on its
+ * listening socket (they carry its name).  Not the listening socket itself
+ * (its "peer" is whoever called listen(), the daemon), not a socket pair,
+ * not a connection it made to somebody else's socket. */
+static int peer_of(const struct channel *ch, int client, pid_t *pid)
 {
-    if (helper_confine() < 0) {
-        _exit(1);
-    }
-    for (;;) {
-        struct ucred cred = { .pid = -1 };
-        socklen_t len = sizeof(cred);
-        char path[32];
-        int dummy, client, fd = -1, err = 0;
+    struct ucred cred = { .pid = -1 };
+    socklen_t len = sizeof(cred);
 
-        if (recv_fd(sock, &dummy, &client) < 0) {
-            _exit(0); /* the daemon is gone */
+    if (client < 0) {
+        return -EBADF;
+    }
+    if (ch->scoped) {
+        struct sockaddr_un sa;
+        socklen_t slen = sizeof(sa), llen;
+        int listening = 1;
+
+        llen = sizeof(listening);
+        if (getsockopt(client, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) < 0 ||
+            listening != 0) {
+            return -EPERM;
         }
-        if (client < 0 ||
-            getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) {
-            err = -ESRCH;
-        } else {
-            maps_path(path, cred.pid);
+        memset(&sa, 0, sizeof(sa));
+        if (getsockname(client, (struct sockaddr *)&sa, &slen) < 0 || slen != ch->len ||
+            memcmp(&sa, &ch->name, slen) != 0) {
+            return -EPERM;
+        }
+    }
+    if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0) {
+        return -ESRCH;
+    }
+    *pid = cred.pid;
+    return 0;
+}
+
+/* A new channel, scoped to the name of the listening socket lfd. */
+static int add_channel(struct channel *chans, int fds[2])
+{
+    struct channel *ch = NULL;
+
+    if (fds[0] < 0 || fds[1] < 0) {
+        return -EBADF;
+    }
+    for (int i = 1; i < CHANNELS_MAX && ch == NULL; i++) {
+        if (chans[i].fd < 0) {
+            ch = &chans[i];
+        }
+    }
+    if (ch == NULL) {
+        return -ENOSPC;
+    }
+    memset(&ch->name, 0, sizeof(ch->name));
+    ch->len = sizeof(ch->name);
+    if (getsockname(fds[1], (struct sockaddr *)&ch->name, &ch->len) < 0) {
+        return -errno;
+    }
+    /* Unnamed, it would match any socket pair. */
+    if (ch->name.sun_family != AF_UNIX || ch->len <= sizeof(sa_family_t)) {
+        return -EADDRNOTAVAIL;
+    }
+    ch->scoped = true;
+    ch->fd = fds[0];
+    fds[0] = -1;
+    return 0;
+}
+
+/* One request on chans[i]; false when the channel is to be closed. */
+static bool serve(struct channel *chans, int i)
+{
+    struct channel *ch = &chans[i];
+    /* A device's process must not make us wait: a full socket drops it. */
+    int flags = ch->scoped ? MSG_DONTWAIT : 0;
+    int op = -1, fds[2], fd = -1, err, r;
+    pid_t pid = -1;
+
+    r = recv_fds(ch->fd, &op, fds, flags);
+    if (r == -EAGAIN || r == -EINTR) {
+        return true;
+    }
+    if (r == -EPIPE || r == -ECONNRESET) {
+        close_fds(fds);
+        return false;
+    }
+    if (r < 0) {
+        err = r;
+    } else if (op == MAPS_OPEN) {
+        err = peer_of(ch, fds[0], &pid);
+        if (err == 0) {
+            char path[32];
+
+            maps_path(path, pid);
             fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
             err = fd < 0 ? -errno : 0;
         }
-        if (client >= 0) {
-            close(client);
+    } else if (op == MAPS_CHILD && !ch->scoped) {
+        err = add_channel(chans, fds);
+    } else {
+        err = -EPERM;
+    }
+    close_fds(fds);
+    r = send_fd(ch->fd, err, fd, flags);
+    if (fd >= 0) {
+        close(fd);
+    }
+    return r == 0;
+}
+
+static G_NORETURN void helper_main(int sock)
+{
+    static struct channel chans[CHANNELS_MAX];
+    static struct pollfd pfd[CHANNELS_MAX];
+    static int slot[CHANNELS_MAX];
+
+    if (helper_confine() < 0) {
+        _exit(1);
+    }
+    for (int i = 0; i < CHANNELS_MAX; i++) {
+        chans[i].fd = -1;
+    }
+    chans[0].fd = sock;
+    for (;;) {
+        nfds_t n = 0;
+
+        for (int i = 0; i < CHANNELS_MAX; i++) {
+            if (chans[i].fd >= 0) {
+                pfd[n].fd = chans[i].fd;
+                pfd[n].events = POLLIN;
+                pfd[n].revents = 0;
+                slot[n++] = i;
+            }
         }
-        if (send_fd(sock, err, fd) < 0) {
-            _exit(0);
+        if (poll(pfd, n, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            _exit(1);
         }
-        if (fd >= 0) {
-            close(fd);
+        for (nfds_t k = 0; k < n; k++) {
+            int i = slot[k];
+
+            if (pfd[k].revents == 0) {
+                continue;
+            }
+            if (!serve(chans, i)) {
+                if (i == 0) {
+                    _exit(0); /* the daemon is gone */
+                }
+                close(chans[i].fd); /* that device's process is */
+                chans[i].fd = -1;
+            }
         }
     }
 }
@@ -219,27 +385,77 @@ int sandbox_maps_start(void)
     return 0;
 }
 
-int sandbox_maps_open(int client_sock)
+void sandbox_maps_adopt(int fd)
 {
-    int zero = 0, err = 0, fd = -1, r;
-
-    if (helper_fd < 0) {
-        return -ENOSYS;
+    if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        return;
     }
+    helper_fd = fd;
+}
+
+/* A request on the daemon's channel with fds; the answer's fd, if any, in
+ * *out. */
+static int request(int op, int fd0, int fd1, int *out)
+{
+    char cbuf[CMSG_SPACE(2 * sizeof(int))] = { 0 };
+    struct iovec iov = { .iov_base = &op, .iov_len = sizeof(op) };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf };
+    int fds[2] = { fd0, fd1 }, got[2], err = 0, r;
+    size_t nfd = fd1 >= 0 ? 2 : 1;
+    struct cmsghdr *cm;
+
+    m.msg_controllen = CMSG_SPACE(nfd * sizeof(int));
+    cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, nfd * sizeof(int));
     g_mutex_lock(&helper_lock);
-    r = send_fd(helper_fd, zero, client_sock);
+    r = sendmsg(helper_fd, &m, MSG_NOSIGNAL) == (ssize_t)sizeof(op) ? 0 : -errno;
     if (r == 0) {
-        r = recv_fd(helper_fd, &err, &fd);
+        r = recv_fds(helper_fd, &err, got, 0);
     }
     g_mutex_unlock(&helper_lock);
     if (r == 0 && err < 0) {
         r = err;
     }
-    if (r == 0 && fd < 0) {
-        r = -EPROTO;
+    if (r < 0 || out == NULL) {
+        close_fds(got);
+        return r;
     }
-    if (r < 0 && fd >= 0) {
-        close(fd);
+    if (got[1] >= 0) {
+        close(got[1]);
     }
+    *out = got[0];
+    return *out >= 0 ? 0 : -EPROTO;
+}
+
+int sandbox_maps_child_channel(int listen_fd)
+{
+    int sv[2], r;
+
+    if (helper_fd < 0) {
+        return -ENOSYS;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        return -errno;
+    }
+    r = request(MAPS_CHILD, sv[1], listen_fd, NULL);
+    close(sv[1]);
+    if (r < 0) {
+        close(sv[0]);
+        return r;
+    }
+    return sv[0];
+}
+
+int sandbox_maps_open(int client_sock)
+{
+    int fd = -1, r;
+
+    if (helper_fd < 0) {
+        return -ENOSYS;
+    }
+    r = request(MAPS_OPEN, client_sock, -1, &fd);
     return r < 0 ? r : fd;
 }

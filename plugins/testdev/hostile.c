@@ -14,6 +14,10 @@
  *                     5 open /proc/VICTIM/mem and read from it
  *                     6 process_vm_readv() from the VICTIM process
  *                     7 nothing (a harmless write, for comparison)
+ *                     8 ask the daemon's /proc/PID/maps helper (on its
+ *                       channel, found among our fds) about the listening
+ *                       socket, whose "peer" is the daemon
+ *                     9 the same about one end of a socket pair
  *   0x008 RESULT  RO  of the last attack: 0 if it worked, else its errno
  *   0x00c VICTIM  RW  a pid: another device's process (isolate = process)
  *                     or any process the test names
@@ -135,6 +139,80 @@ static int attack_vm_readv(pid_t victim)
     return 0;
 }
 
+/* The channel to the maps helper: a SOCK_SEQPACKET socket among our fds
+ * (the device's own sockets are stream sockets); -1 if none. */
+static int find_fd(int type, int listening)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        int v = -1, acc = -1;
+        socklen_t len = sizeof(v), alen = sizeof(acc);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == type &&
+            (listening < 0 ||
+             (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == 0 &&
+              acc == listening))) {
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* The helper's protocol (daemon/sandbox_maps.c): an int (0: open the maps
+ * of this socket's peer) and the socket; back an int (0 or -errno) and the
+ * maps' fd. */
+static int attack_maps_helper(bool use_listener)
+{
+    int chan = find_fd(SOCK_SEQPACKET, -1);
+    int sv[2] = { -1, -1 }, op = 0, err = 0, sock;
+    char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec iov = { .iov_base = &op, .iov_len = sizeof(op) };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = sizeof(cbuf) };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    int r;
+
+    if (chan < 0) {
+        return ENOENT;
+    }
+    if (use_listener) {
+        sock = find_fd(SOCK_STREAM, 1);
+    } else {
+        sock = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0 ? sv[0] : -1;
+    }
+    if (sock < 0) {
+        return use_listener ? ENOENT : errno;
+    }
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &sock, sizeof(int));
+    r = sendmsg(chan, &m, MSG_NOSIGNAL) < 0 ? errno : 0;
+    if (r == 0) {
+        iov.iov_base = &err;
+        m.msg_controllen = sizeof(cbuf);
+        memset(cbuf, 0, sizeof(cbuf));
+        if (recvmsg(chan, &m, MSG_CMSG_CLOEXEC) < 0) {
+            r = errno;
+        } else if (err < 0) {
+            r = -err;
+        } else {
+            /* It answered: the maps of a process not our client. */
+            cm = CMSG_FIRSTHDR(&m);
+            if (cm != NULL && cm->cmsg_type == SCM_RIGHTS) {
+                int fd;
+
+                memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+                close(fd);
+            }
+        }
+    }
+    if (sv[0] >= 0) {
+        close(sv[0]);
+        close(sv[1]);
+    }
+    return r;
+}
+
 static int hostile_create(vfud_dev *dev)
 {
     vfud_set_private(dev, calloc(1, sizeof(struct hostile)));
@@ -193,6 +271,7 @@ static int hostile_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
     static const char *const names[] = {
         "", "execve", "open /etc/shadow", "tcp connect", "ptrace",
         "/proc/PID/mem", "process_vm_readv", "nothing",
+        "maps helper: listening socket", "maps helper: socket pair",
     };
     uint32_t v;
     int r;
@@ -205,7 +284,7 @@ static int hostile_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
         h->victim = v;
         return 0;
     }
-    if (offset != REG_ATTACK || v < 1 || v > 7) {
+    if (offset != REG_ATTACK || v < 1 || v > 9) {
         return 0;
     }
     switch (v) {
@@ -215,6 +294,8 @@ static int hostile_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
     case 4: r = attack_ptrace((pid_t)h->victim); break;
     case 5: r = attack_proc_mem((pid_t)h->victim); break;
     case 6: r = attack_vm_readv((pid_t)h->victim); break;
+    case 8: r = attack_maps_helper(true); break;
+    case 9: r = attack_maps_helper(false); break;
     default: r = 0; break;
     }
     h->result = (uint32_t)r;

@@ -43,7 +43,8 @@
 #define SANITIZED false
 #endif
 
-enum { EXEC = 1, SHADOW, CONNECT, PTRACE, PROC_MEM, VM_READV, NOTHING };
+enum { EXEC = 1, SHADOW, CONNECT, PTRACE, PROC_MEM, VM_READV, NOTHING, MAPS_LISTENER,
+       MAPS_PAIR };
 
 static bool under_wrapper(void)
 {
@@ -391,6 +392,13 @@ static void isolated_killed_and_restarted_run(void)
     if (has_landlock(h)) {
         /* Another device's process: not in this one's Landlock domain. */
         ck_assert_uint_eq(attack(c, PROC_MEM), EACCES);
+    }
+    if (has_landlock(h)) {
+        /* The daemon's maps helper answers this process only about its own
+         * clients: not about the listening socket (whose peer is the
+         * daemon), nor a socket pair of its own. */
+        ck_assert_uint_eq(attack(c, MAPS_LISTENER), EPERM);
+        ck_assert_uint_eq(attack(c, MAPS_PAIR), EPERM);
     }
     /* The process dies before it answers. */
     {

@@ -207,6 +207,44 @@ START_TEST(test_peer_maps)
 }
 END_TEST
 
+/* The same with the device in a process of its own (isolate = process),
+ * sandboxed: its Landlock domain keeps it from our /proc/PID/maps, so the
+ * daemon's helper opens them for it, over a channel scoped to its socket.
+ * A client that never answers DMA messages (SPDK's) needs exactly this:
+ * here the shared window is used without a single message, the private one
+ * is demoted at the map, before any DMA. */
+START_TEST(test_peer_maps_isolated)
+{
+    struct harness *h = pt_start_testdev("isolate = process");
+    struct vfu_client *c = pt_open(h, "t0");
+    uint8_t *priv, *mem;
+    uint64_t rd, wr;
+
+    if (harness_log_contains(h, "file access is not confined")) {
+        /* No Landlock, no helper: the process reads them itself. */
+        fprintf(stderr, "test_peer_maps_isolated: the kernel has no Landlock\n");
+        vfu_client_close(c);
+        pt_finish(h);
+        return;
+    }
+    mem = vfu_client_add_memory(c, 0x200000, 0x10000, true);
+    priv = vfu_client_add_memory_private(c, 0x100000, 0x10000);
+    ck_assert_ptr_nonnull(priv);
+    ck_assert_ptr_nonnull(mem);
+    pt_log_wait_count(h, WARNING, 1);
+    pt_bus_master(c, true);
+    fill_pattern(mem + 0x2000, 0x1000, 3);
+    ck_assert_uint_eq(pt_dma(c, TD_OP_COPY, 0x202000, 0x205000, 0x1000, 0), TD_ST_DONE);
+    ck_assert_int_eq(memcmp(mem + 0x5000, mem + 0x2000, 0x1000), 0);
+    vfu_client_dma_stats(c, &rd, &wr);
+    ck_assert_uint_eq(rd, 0);
+    ck_assert_uint_eq(wr, 0);
+    ck_assert(!harness_log_contains(h, "maps helper"));
+    vfu_client_close(c);
+    pt_finish(h);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dma_private");
@@ -216,6 +254,7 @@ int main(void)
     tcase_add_test(tc, test_shared_window_trusted);
     tcase_add_test(tc, test_check_fd_released);
     tcase_add_test(tc, test_peer_maps);
+    tcase_add_test(tc, test_peer_maps_isolated);
     suite_add_tcase(s, tc);
     return pt_run(s);
 }
