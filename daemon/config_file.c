@@ -487,8 +487,10 @@ int config_device_daemon_key(struct device_config *dc, const char *key,
     if (strcmp(key, "isolate") == 0) {
         if (strcmp(value, "process") == 0) {
             dc->isolate = true;
+            dc->isolate_set = true;
         } else if (strcmp(value, "thread") == 0) {
             dc->isolate = false;
+            dc->isolate_set = true;
         } else {
             *why = g_strdup_printf("isolate = %s: expected thread or process", value);
         }
@@ -718,6 +720,7 @@ struct device_config *config_device_dup(const struct device_config *dc)
     n->socket_line = dc->socket_line;
     n->write_multiple = dc->write_multiple;
     n->isolate = dc->isolate;
+    n->isolate_set = dc->isolate_set;
     n->limit_fds = dc->limit_fds;
     n->limit_memory = dc->limit_memory;
     for (guint i = 0; i < dc->keys->len; i++) {
@@ -736,7 +739,8 @@ bool config_device_same_instance(const struct device_config *a,
                                  const struct device_config *b)
 {
     if (g_strcmp0(a->plugin, b->plugin) != 0 || a->keys->len != b->keys->len ||
-        a->isolate != b->isolate || a->limit_fds != b->limit_fds ||
+        a->isolate_set != b->isolate_set ||
+        (a->isolate_set && a->isolate != b->isolate) || a->limit_fds != b->limit_fds ||
         a->limit_memory != b->limit_memory) {
         return false;
     }

@@ -39,6 +39,8 @@ struct device_config {
     unsigned socket_line;
     bool write_multiple; /* offer REGION_WRITE_MULTI */
     bool isolate;        /* isolate = process: served by a child process */
+    bool isolate_set;    /* isolate given; else the plugin's preference
+                          * (prefers_process) decides, see devset.c */
     uint64_t limit_fds;    /* limit-fds (isolated only), 0: the daemon's */
     uint64_t limit_memory; /* limit-memory: RLIMIT_AS of its process, 0: none */
     GPtrArray *keys; /* struct config_entry *: the plugin's keys */

@@ -200,6 +200,8 @@ static struct devset_entry *entry_new(vfud_dev *dev, const struct device_config 
 
     e->dev = dev;
     e->dc = config_device_dup(dc);
+    /* As served: the plugin may have chosen for an unset isolate. */
+    e->dc->isolate = dev->proc->isolate;
     e->from_file = from_file;
     return e;
 }
@@ -212,6 +214,7 @@ static int prepare(struct devset *ds, const struct daemon_config *cfg,
     g_autofree char *why = NULL;
     struct plugin *p;
     vfud_dev *dev;
+    bool isolate;
     int r;
 
     *out = NULL;
@@ -224,18 +227,32 @@ static int prepare(struct devset *ds, const struct daemon_config *cfg,
         }
         return r;
     }
+    /* Unless the section says, a plugin that prefers it gets a process
+     * per device (never a process's own device again). */
+    isolate = dc->isolate_set ? dc->isolate
+                              : p->ops.prefers_process && !isolate_in_child() &&
+                                    ds->config_path != NULL;
     /* A device added to a running daemon: its sandbox can only narrow. */
     r = seccomp_check_needs(p->ops.syscalls, &why);
-    if (r == 0 && !dc->isolate && !isolate_in_child() &&
+    if (r == 0 && !isolate && !isolate_in_child() &&
         (dc->limit_fds != 0 || dc->limit_memory != 0)) {
         why = g_strdup("limit-fds and limit-memory need isolate = process (devices "
                        "in the daemon share its limits)");
         r = -EINVAL;
     }
-    if (r == 0 && dc->isolate) {
+    if (r == 0 && isolate) {
         static const char *const spawn[] = { "spawn", NULL };
 
         r = seccomp_check_needs(spawn, &why);
+        if (r < 0 && !dc->isolate_set) {
+            /* Only the plugin's preference: a thread will do. */
+            log_notice(NULL, "[%s] served by a thread, not the process its plugin "
+                       "prefers: the running daemon's filter starts no process "
+                       "(set isolate in the section to choose)", dc->name);
+            g_clear_pointer(&why, g_free);
+            isolate = false;
+            r = 0;
+        }
     }
     if (r < 0) {
         log_error(NULL, "%s: [%s] %s", file, dc->name, why);
@@ -244,7 +261,7 @@ static int prepare(struct devset *ds, const struct daemon_config *cfg,
     }
     dev = device_proc_new(dc->name, p);
     dev->log_level = dc->log_level;
-    dev->proc->isolate = dc->isolate;
+    dev->proc->isolate = isolate;
     device_set_access(dev, config_device_allowed_uids(cfg, dc),
                       config_device_allowed_gids(cfg, dc));
     r = device_proc_configure(dev, file, dc);
@@ -902,7 +919,7 @@ static void reload_plan(struct devset_op *op)
         } else if (!same_settings(ds->cfg, e->dc, n, dc)) {
             /* An isolated device's settings live in its process: a new
              * process applies them. */
-            change_new(op, dc->isolate ? CH_RECREATE : CH_UPDATE, e, dc);
+            change_new(op, e->dc->isolate ? CH_RECREATE : CH_UPDATE, e, dc);
         } else {
             e->from_file = true;
             note(a, DEVSET_UNCHANGED, dc->name);

@@ -230,6 +230,7 @@ void plugin_dump(const struct plugin *p, FILE *out)
         fprintf(out, "%s%s", s == p->ops.syscalls ? "" : " ", *s);
     }
     fprintf(out, "\n");
+    fprintf(out, "prefers_process=%s\n", p->ops.prefers_process ? "yes" : "no");
     fprintf(out, "keys:\n");
     fprintf(out, "  %-24s %s\n", "plugin", "(daemon) plugin name or path");
     fprintf(out, "  %-24s %s\n", "socket", "(daemon) socket path");

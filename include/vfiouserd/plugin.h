@@ -297,6 +297,18 @@ struct vfud_plugin {
      * device's process. */
     const char *const *syscalls;
 
+    /* ---- Process (optional) ----
+     * true: each device of this plugin is served by a process of its own
+     * unless its section sets "isolate" (vfiouserd.conf(5)), so that a
+     * device taken over by its guest maps no other guest's memory and runs
+     * under a filter built from this plugin alone.  Worth it where the
+     * model's code is large or not ours (an interpreter) and the device is
+     * not on a hot path; its cost is a process (some MiB) per device, a
+     * restart on a crash instead of a failed device, and a slower message
+     * path (vfiouserd(8), SECURITY).  Plugins built before this field
+     * existed read as false: served by threads, as they always were. */
+    bool prefers_process;
+
     /* ---- new fields go here, at the end ---- */
 };
 

@@ -551,6 +551,12 @@ static struct vfud_plugin python_plugin = {
     .quiesce = python_quiesce,
     .save_state = python_save_state,
     .load_state = python_load_state,
+    /* An interpreter running the operator's script, C extensions and all:
+     * the most code a guest can reach, none of it reviewed by us, and
+     * register accesses rare enough that a process's cost does not show
+     * (vfiouserd(8), SECURITY).  Each device gets its own interpreter and
+     * GIL too. */
+    .prefers_process = true,
 };
 
 VFUD_REGISTER_PLUGIN(python_plugin)

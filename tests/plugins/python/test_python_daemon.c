@@ -8,6 +8,8 @@
  * same daemon sees none of it.  The interpreter's own work after start-up
  * (imports of C extensions, threads, randomness, files) fits the
  * sandbox's base set of system calls: the plugin declares no group.
+ * The plugin prefers a process per device (prefers_process): a section
+ * without "isolate" gets one, "isolate = thread" keeps it in the daemon.
  */
 #include "config.h"
 
@@ -158,7 +160,11 @@ static const char sandboxed_config[] =
     "sandbox-violation = eperm\n"
     "[pywork]\n"
     "plugin = python\n"
-    "script = @DIR@/work.py\n";
+    "script = @DIR@/work.py\n"
+    "[pythread]\n"
+    "plugin = python\n"
+    "script = @DIR@/work.py\n"
+    "isolate = thread\n";
 
 /* Work CPython does lazily, long after start-up; then a fork, which the
  * sandbox refuses (the proof that this test sees a refusal). */
@@ -196,7 +202,7 @@ static const char work_py[] =
 
 START_TEST(interpreter_fits_the_sandbox)
 {
-    static const char *const dev[] = { "pywork", NULL };
+    static const char *const dev[] = { "pywork", "pythread", NULL };
     struct harness *h = harness_new(sandboxed_config);
     g_autofree char *sock = NULL;
     g_autofree char *log = NULL;
@@ -215,6 +221,9 @@ START_TEST(interpreter_fits_the_sandbox)
     ck_assert_uint_eq(v, 0x600d);
     log = harness_log(h);
     ck_assert_msg(strstr(log, "forbidden system call") == NULL, "%s", log);
+    /* The plugin's preference, and the section's word over it. */
+    ck_assert_msg(strstr(log, "[pywork] isolated process pid ") != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "[pythread] isolated process pid ") == NULL, "%s", log);
     /* Sanitized and valgrind builds run without the filter (vfiouserd(8)). */
     filtered = dt_has_match(log, "sandbox: in force \\(.*seccomp\\)");
     ck_assert_int_eq(vfu_client_region_write(c, 0, 4, &v, 4, false), 0);
