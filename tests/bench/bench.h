@@ -44,7 +44,8 @@ struct bench_result {
 int bench_run(int fd, const struct bench_op *op, unsigned depth, double seconds,
               enum bench_send mode, struct bench_result *res);
 
-/* CPU time consumed by all threads of a process. */
+/* CPU time consumed by all threads of a process and of its descendants
+ * (isolate = process: the devices' own processes do the work). */
 struct bench_cpu {
     uint64_t ns;    /* sum_exec_runtime from /proc/PID/task/STAR/schedstat */
     uint64_t runs;  /* times a thread was put on a CPU (schedstat pcount) */
@@ -55,8 +56,8 @@ struct bench_cpu {
  * kernel without schedstat. */
 int bench_cpu_read(pid_t pid, struct bench_cpu *out);
 
-/* Restrict every thread of pid (0: ourselves) to the CPUs in set.  0 or
- * -errno. */
+/* Restrict every thread of pid (0: ourselves) and of its descendants to
+ * the CPUs in set.  0 or -errno. */
 int bench_pin(pid_t pid, const cpu_set_t *set);
 
 /* ---- the table (bench_report.c) ---- */

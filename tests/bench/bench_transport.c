@@ -62,6 +62,11 @@
  *               go (less on one CPU, where the client preempts the server)
  *   cli us/msg  the benchmark client's own CPU per message
  *
+ * With --vs-keys "isolate = process", a second gpio device, gpio*, served
+ * by a process of its own, is measured beside gpio in each repetition; the
+ * server's CPU is the daemon's and its children's (bench_cpu.c), and the
+ * last lines give gpio*'s ratios to gpio, msgs per CPU-second among them.
+ *
  * On a ratio line msgs/s, p50, p99 and cpu us/msg are daemon/echo: 1.00
  * is "as fast as framing alone", cpu 1.30 "30% more CPU than framing".
  * The last lines of a table check the targets at the deepest pipeline:
@@ -85,7 +90,7 @@
 
 #include <glib.h>
 
-#define MAX_TARGETS 3
+#define MAX_TARGETS 4
 #define MAX_CASES 16
 #define MAX_REPS 64
 #define MAX_PLACEMENTS 8
@@ -135,11 +140,16 @@ static char *opt_send;
 static char *opt_pin;
 static gboolean opt_verbose;
 static char *opt_config_keys; /* "sandbox = off", "isolate = process" */
+static char *opt_vs_keys;     /* a second gpio device, configured so */
 
 static GOptionEntry options[] = {
     { "keys", 0, 0, G_OPTION_ARG_STRING, &opt_config_keys,
       "extra daemon or device keys, ';'-separated (\"sandbox = off;isolate = process\"): "
       "sandbox goes to [daemon], the others to both devices", "KEYS" },
+    { "vs-keys", 0, 0, G_OPTION_ARG_STRING, &opt_vs_keys,
+      "also measure a second gpio device (\"gpio*\") with these device keys added, "
+      "';'-separated (\"isolate = process\"), in the same run, and print its ratios "
+      "to gpio", "KEYS" },
     { "seconds", 's', 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
       "duration of each measurement (default 1)", "S" },
     { "warmup", 0, 0, G_OPTION_ARG_DOUBLE, &opt_warmup,
@@ -417,6 +427,19 @@ static void print_table(const struct bench *b, const struct placement *pl)
                    rc <= TARGET_CPU_RATIO ? "met" : "MISSED");
         }
     }
+    if (opt_vs_keys != NULL && strcmp(t[1].name, "gpio") == 0) {
+        unsigned vs = b->nr_targets - 1; /* gpio* comes last */
+
+        printf("# gpio* (%s) / gpio, medians of per-repetition ratios:\n", opt_vs_keys);
+        for (int ci = 0; ci < b->nr_cases; ci++) {
+            double rm, rc;
+
+            bench_ratios(b->samples[vs][ci], b->samples[1][ci], opt_reps, &rm, &rc);
+            printf("#   %-5s x%-3u msgs/s %.3f  cpu/msg %.3f  msgs per CPU-second %.3f\n",
+                   op_names[b->cases[ci].op], b->cases[ci].depth, rm, rc,
+                   rc > 0 ? 1.0 / rc : 0.0);
+        }
+    }
     fflush(stdout);
 }
 
@@ -486,6 +509,7 @@ static const char bench_conf[] =
     "%s"
     "[td0]\n"
     "plugin = testdev\n"
+    "%s"
     "%s";
 
 /* --keys: sandbox* to [daemon], the rest to each device. */
@@ -494,6 +518,7 @@ static char *bench_config(void)
     g_auto(GStrv) keys = g_strsplit(opt_config_keys != NULL ? opt_config_keys : "", ";", -1);
     g_autoptr(GString) daemon = g_string_new("");
     g_autoptr(GString) device = g_string_new("");
+    g_autoptr(GString) other = g_string_new("");
 
     for (char **k = keys; *k != NULL; k++) {
         g_autofree char *t = g_strstrip(g_strdup(*k));
@@ -503,7 +528,19 @@ static char *bench_config(void)
                                    "%s\n", t);
         }
     }
-    return g_strdup_printf(bench_conf, daemon->str, device->str, device->str);
+    if (opt_vs_keys != NULL) {
+        g_auto(GStrv) vs = g_strsplit(opt_vs_keys, ";", -1);
+
+        g_string_append_printf(other, "[gpio1]\nplugin = gpio\n%s", device->str);
+        for (char **k = vs; *k != NULL; k++) {
+            g_autofree char *t = g_strstrip(g_strdup(*k));
+
+            if (t[0] != '\0') {
+                g_string_append_printf(other, "%s\n", t);
+            }
+        }
+    }
+    return g_strdup_printf(bench_conf, daemon->str, device->str, device->str, other->str);
 }
 
 /* Connect to the daemon's devices named by --device. */
@@ -516,13 +553,16 @@ static int add_daemon_targets(struct bench *b, const struct harness *h)
     } devs[] = {
         { "gpio", "gpio0", 2, 4 },
         { "testdev", "td0", 0, 0x10 },
+        { "gpio*", "gpio1", 2, 4 },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(devs); i++) {
         struct target *t;
         g_autofree char *path = NULL;
 
-        if (strcmp(opt_device, "both") != 0 && strcmp(opt_device, devs[i].name) != 0) {
+        if (strcmp(devs[i].name, "gpio*") == 0 ? opt_vs_keys == NULL
+                                                : strcmp(opt_device, "both") != 0 &&
+                                                      strcmp(opt_device, devs[i].name) != 0) {
             continue;
         }
         t = &b->targets[b->nr_targets++];
@@ -567,7 +607,10 @@ int main(int argc, char **argv)
 
         h = harness_new(conf);
     }
-    if (harness_start(h, NULL, (const char *const[]){ "gpio0", "td0", NULL }) < 0) {
+    if (harness_start(h, NULL,
+                      (const char *const[]){ "gpio0", "td0",
+                                             opt_vs_keys != NULL ? "gpio1" : NULL, NULL })
+        < 0) {
         g_autofree char *log = harness_log(h);
 
         fprintf(stderr, "bench: the daemon did not start:\n%s", log);
