@@ -546,11 +546,6 @@ int sandbox_apply(struct sandbox_plan *p)
     }
     if (under_valgrind()) {
         log_notice(NULL, "sandbox: under valgrind: no system call filter");
-#ifdef VFUD_SANITIZED
-    } else if (true) {
-        /* LeakSanitizer's exit check hung with the filter in force. */
-        log_notice(NULL, "sandbox: sanitized build: no system call filter");
-#endif
     } else {
         r = seccomp_apply(p);
         if (r < 0) {
@@ -558,14 +553,9 @@ int sandbox_apply(struct sandbox_plan *p)
         }
     }
     active = true;
-#ifdef VFUD_SANITIZED
-    log_info(p->device, "sandbox: in force (no_new_privs, no capabilities%s)",
-             p->landlock ? ", landlock" : "");
-#else
     log_info(p->device, "sandbox: in force (no_new_privs, no capabilities%s%s)",
              p->landlock ? ", landlock" : "",
              under_valgrind() ? "" : ", seccomp");
-#endif
     return 0;
 }
 

@@ -175,6 +175,14 @@ static int helper_confine(void)
             SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(getsockopt),
             SCMP_SYS(getsockname), SCMP_SYS(poll), SCMP_SYS(ppoll),
             SCMP_SYS(openat), SCMP_SYS(close), SCMP_SYS(exit), SCMP_SYS(exit_group),
+#ifdef VFUD_SANITIZED
+            /* The sanitizers' runtime (sigaltstack killed the helper of
+             * a sanitized daemon) and its reports. */
+            SCMP_SYS(sigaltstack), SCMP_SYS(mmap), SCMP_SYS(munmap),
+            SCMP_SYS(madvise), SCMP_SYS(write), SCMP_SYS(rt_sigprocmask),
+            SCMP_SYS(rt_sigaction), SCMP_SYS(getpid), SCMP_SYS(gettid),
+            SCMP_SYS(futex), SCMP_SYS(sched_yield),
+#endif
         };
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
         int r = ctx != NULL ? 0 : -1;

@@ -224,7 +224,7 @@ START_TEST(interpreter_fits_the_sandbox)
     /* The plugin's preference, and the section's word over it. */
     ck_assert_msg(strstr(log, "[pywork] isolated process pid ") != NULL, "%s", log);
     ck_assert_msg(strstr(log, "[pythread] isolated process pid ") == NULL, "%s", log);
-    /* Sanitized and valgrind builds run without the filter (vfiouserd(8)). */
+    /* valgrind runs the daemon without the filter (vfiouserd(8)). */
     filtered = dt_has_match(log, "sandbox: in force \\(.*seccomp\\)");
     ck_assert_int_eq(vfu_client_region_write(c, 0, 4, &v, 4, false), 0);
     ck_assert_int_eq(read32(c, 0, &v), 0);
