@@ -393,6 +393,13 @@ int sandbox_prepare(struct sandbox_plan *p)
         sigaddset(&set, BROADCAST_SIGNAL);
         pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     }
+    if (p->maps_fd >= 0) {
+        /* An isolated device's process: a helper of its own, in the
+         * daemon's domain and without capabilities, could not open the
+         * maps; the daemon's helper serves it, with or without Landlock
+         * here (a sanitized build may go without). */
+        sandbox_maps_adopt(p->maps_fd);
+    }
     p->switch_user = privdrop_will_switch(p->cfg);
     /* The rules name paths that the new user may not be able to open. */
     r = landlock_prepare(p, &p->ruleset_fd);
@@ -423,15 +430,7 @@ int sandbox_prepare(struct sandbox_plan *p)
         /* Landlock's ptrace scope would hide the clients' /proc/PID/maps
          * (dma_verify.c) from us; a helper outside the domain opens them.
          * Without it the content check still decides, more slowly. */
-        if (p->maps_fd >= 0) {
-            /* An isolated device's process: a helper of its own, in the
-             * daemon's domain and without capabilities, could not open
-             * them; the daemon's helper serves it. */
-            sandbox_maps_adopt(p->maps_fd);
-            r = 0;
-        } else {
-            r = sandbox_maps_start();
-        }
+        r = p->maps_fd >= 0 ? 0 : sandbox_maps_start();
         if (r < 0) {
             log_warn(NULL, "sandbox: cannot start the /proc/PID/maps helper: %s; "
                      "guest memory is checked by content only", g_strerror(-r));

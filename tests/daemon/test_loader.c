@@ -336,6 +336,7 @@ START_TEST(dump_testdev)
     expect_line(out, "version=%s", PACKAGE_VERSION);
     expect_line(out, "api_version=%d", VFUD_API_VERSION);
     expect_line(out, "path=%s", path);
+    expect_line(out, "prefers_process=no");
     ck_assert_msg(dt_has_match(out, "^description=\\S"), "%s", out);
     expect_line(out, "keys:");
     expect_key(out, "plugin");

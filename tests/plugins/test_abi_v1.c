@@ -51,6 +51,8 @@ START_TEST(dump_v1)
     ck_assert_msg(rc == 0, "exit status %d; output:\n%s", rc, out);
     ck_assert_msg(strstr(out, "\napi_version=1\n") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "name=abi_v1\n") != NULL, "%s", out);
+    /* A field appended since reads as zero: served by threads, as ever. */
+    ck_assert_msg(strstr(out, "\nprefers_process=no\n") != NULL, "%s", out);
 }
 END_TEST
 
