@@ -50,7 +50,8 @@
  * How to read the output, per case, medians over the repetitions:
  *   IOPS        completions per second of wall time
  *   p50/p99 us  submission (the pass that queued it) to completion seen
- *   cpu us/IO   daemon CPU time (all threads, from schedstat) per I/O
+ *   cpu us/IO   daemon CPU time (all threads, from schedstat, with its
+ *               children: an isolated device's process) per I/O
  *   cores       daemon CPU time / wall time: cores the daemon kept busy
  *   IOPS/core   IOPS / cores: what one daemon core sustains
  *   cs/IO       daemon context switches (schedstat run count) per I/O: a

@@ -6,6 +6,8 @@
 #     make bench                      gpio; 5 x 1 s per case; same CPU, then split
 #     make bench BENCH_ARGS="--device both --pin split -r 7 -s 2 -v"
 #     make bench VFIOUSERD=/path/to/other/vfiouserd   (compare a build)
+#     make bench BENCH_ARGS='--pin same --vs-keys "isolate = process"'
+#                                     (a device in a process vs in a thread)
 #
 # How to read the output: the comment at the top of bench_transport.c.
 check_PROGRAMS += tests/bench/bench_transport tests/bench/bench_echo
@@ -39,6 +41,7 @@ bench: tests/bench/bench_transport tests/bench/bench_echo daemon/vfiouserd \
 #
 #     make bench-nvme BENCH_NVME_ARGS="-r 5 -s 2 --idle 10 --modes poll"
 #     make bench-nvme BENCH_NVME_ARGS="--baseline /path/to/old/vfiouserd"
+#     make bench-nvme BENCH_NVME_ARGS='-m shadow --keys "isolate = process" --baseline-keys ""'
 if ENABLE_NVME
 check_PROGRAMS += tests/bench/bench_nvme_host
 tests_bench_bench_nvme_host_SOURCES = tests/bench/bench_nvme_host.c \
