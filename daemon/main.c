@@ -379,6 +379,11 @@ static int run(const struct options *o)
 
         sp = sandbox_plan_for(o, d.ds, abs, ctl_path);
     }
+    /* Before the sandbox confines us: the upgrade's new process is started
+     * by a launcher outside it. */
+    if (!sp->cfg->off && !o->isolated_child) {
+        upgrade_prepare();
+    }
     /* Before the first thread (GLib's worker, which signals need). */
     if (sandbox_prepare(sp) < 0) {
         d.exit_code = 1;

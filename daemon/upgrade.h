@@ -21,6 +21,11 @@
 
 /* main(): remember how we were started (before options are parsed). */
 void upgrade_save_argv(int argc, char **argv);
+/* Main thread, before sandbox_prepare, when the sandbox will be applied:
+ * fork the launcher that will start the new process for a daemon that may
+ * no longer do so itself (upgrade_launcher.h).  0, or -errno after a
+ * warning (the daemon runs on; an upgrade is then refused). */
+int upgrade_prepare(void);
 /* Register the control command; tell it the control socket once it
  * exists (NULL: none). */
 void upgrade_register(void);
