@@ -298,6 +298,11 @@ static struct sandbox_plan *sandbox_plan_for(const struct options *o,
     return p;
 }
 
+static int apply_sandbox(void *plan)
+{
+    return sandbox_apply(plan);
+}
+
 static int run(const struct options *o)
 {
     struct daemon d = { .exit_code = 0 };
@@ -395,7 +400,9 @@ static int run(const struct options *o)
     g_unix_signal_add(SIGHUP, on_sighup, &d);
     upgrade_register();
     if (o->upgrade_fd >= 0) {
-        /* Sockets, clients and state come from the daemon we replace. */
+        /* Sockets, clients and state come from the daemon we replace; the
+         * sandbox goes on before the clients are served (upgrade.h). */
+        upgrade_set_confine(apply_sandbox, sp);
         if (upgrade_adopt(d.ds, o->upgrade_fd, &d.ctl) < 0) {
             d.exit_code = 1;
             goto out;
@@ -412,7 +419,7 @@ static int run(const struct options *o)
         }
     }
     /* Every socket is bound: the last step that needed privileges. */
-    if (sandbox_apply(sp) < 0) {
+    if (o->upgrade_fd < 0 && sandbox_apply(sp) < 0) {
         d.exit_code = 1;
         goto out;
     }

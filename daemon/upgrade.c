@@ -28,6 +28,8 @@
 static char **saved_argv;
 static char *self_exe;
 static char **launcher_argv; /* sandboxed: what the launcher runs */
+static int (*confine_fn)(void *arg);
+static void *confine_arg;
 static struct control *the_control;
 
 void upgrade_save_argv(int argc, char **argv)
@@ -74,6 +76,12 @@ int upgrade_prepare(void)
                  "upgrade will be refused", g_strerror(-r));
     }
     return r;
+}
+
+void upgrade_set_confine(int (*fn)(void *arg), void *arg)
+{
+    confine_fn = fn;
+    confine_arg = arg;
 }
 
 void upgrade_set_control(struct control *ctl)
@@ -487,6 +495,15 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
     int r;
 
     fcntl(sock, F_SETFD, FD_CLOEXEC);
+    /* Confined now, before READY: not in the guests' pause, and before any
+     * client is served -- once they run, the kernel starts threads for
+     * their I/O (io_uring's workers) that the sandbox could not confine,
+     * and a sandbox failing after our OK would leave nobody serving.
+     * Nothing below needs a privilege: the sockets come bound, as fds. */
+    if (confine_fn != NULL && confine_fn(confine_arg) < 0) {
+        handoff_say(sock, "ERR the new process could not apply its sandbox");
+        return -1;
+    }
     if (handoff_say(sock, "READY") < 0) {
         log_error(NULL, "upgrade: the old process is gone");
         return -1;

@@ -30,6 +30,9 @@ int upgrade_prepare(void);
  * exists (NULL: none). */
 void upgrade_register(void);
 void upgrade_set_control(struct control *ctl);
+/* The new process: upgrade_adopt applies the sandbox by fn(arg) before it
+ * says READY, so before any client is served (0 or -errno). */
+void upgrade_set_confine(int (*fn)(void *arg), void *arg);
 
 /* The new process (--upgrade-fd=sock), devices created and realized: take
  * the state, start the devices on the sockets handed over, restore each
