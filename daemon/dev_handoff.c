@@ -306,6 +306,17 @@ static int capture_regions(vfud_dev *dev, struct dev_state *st, char **why)
     return 0;
 }
 
+/* A request of ours (DMA by messages) waits for the client's reply. */
+static bool requests_waiting(struct conn *c)
+{
+    bool waiting;
+
+    g_mutex_lock(&c->req_lock);
+    waiting = c->waiters != NULL;
+    g_mutex_unlock(&c->req_lock);
+    return waiting;
+}
+
 int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
 {
     bool can_save = dev->ops->save_state != NULL && dev->ops->load_state != NULL;
@@ -325,6 +336,14 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
         migration_state(dev) != VFIO_USER_DEVICE_STATE_RUNNING) {
         *why = g_strdup_printf("a migration is in progress (state %s)",
                                migration_state_name(migration_state(dev)));
+        return -EBUSY;
+    }
+    /* Before quiescing: the plugin's drain would wait for that reply, the
+     * guests paused meanwhile.  Refused at once, the old process serves on
+     * and the command can be repeated. */
+    if (dev->conn != NULL && requests_waiting(dev->conn)) {
+        *why = g_strdup("the client connection cannot be moved now: a request of "
+                        "ours waits for its reply");
         return -EBUSY;
     }
     if (dev->dma.log != NULL && dma_log_active(dev->dma.log)) {

@@ -16,6 +16,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,7 +143,16 @@ G_GNUC_UNUSED static void reap(pid_t pid)
 {
     int st;
 
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    pid_t r;
+
+    /* Sandboxed, it is the child of the launcher of the daemon before it,
+     * which dies with that one (SIGKILL, asynchronously): it may not have
+     * come to us yet. */
+    for (int i = 0; (r = waitpid(pid, &st, 0)) < 0 && errno == ECHILD; i++) {
+        ck_assert_int_lt(i, DT_WAIT_MS / 10);
+        g_usleep(10000);
+    }
+    ck_assert_int_eq(r, pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "old daemon %d: status %#x",
                   (int)pid, st);
     reap_launchers();
@@ -366,6 +376,163 @@ START_TEST(many_upgrades_fd_flat)
     harness_free(h);
 }
 END_TEST
+
+/* A DEVICE_FEATURE SET (vfiouserd(8) UPGRADE lists what each state does). */
+static int feature_set(struct vfu_client *c, uint32_t feature, const void *data,
+                       size_t len)
+{
+    uint8_t msg[64], reply[64];
+    struct vfio_user_device_feature f = {
+        .argsz = (uint32_t)(sizeof(f) + len),
+        .flags = VFIO_USER_DEVICE_FEATURE_SET | feature,
+    };
+    size_t rlen = sizeof(reply);
+
+    ck_assert_uint_le(sizeof(f) + len, sizeof(msg));
+    memcpy(msg, &f, sizeof(f));
+    memcpy(msg + sizeof(f), data, len);
+    return vfu_client_call(c, VFIO_USER_DEVICE_FEATURE, msg, sizeof(f) + len, NULL, 0,
+                           reply, &rlen, NULL, NULL);
+}
+
+static void mig_state(struct vfu_client *c, uint32_t state)
+{
+    struct vfio_user_device_feature_mig_state st = { .device_state = state };
+
+    ck_assert_int_eq(feature_set(c, VFIO_USER_DEVICE_FEATURE_MIG_DEVICE_STATE, &st,
+                                 sizeof(st)), 0);
+}
+
+static void upgrade_busy(const char *ctl, const char *why)
+{
+    json_object *a = ot_request(ctl, "{\"command\":\"upgrade\"}");
+
+    ck_assert_msg(!ot_ok(a) && strcmp(ot_str(a, "code"), "EBUSY") == 0 &&
+                  strstr(ot_str(a, "error"), why) != NULL, "expected EBUSY for \"%s\": %s",
+                  why, json_object_to_json_string(a));
+    json_object_put(a);
+}
+
+/* testdev's DMA engine (its BAR0; tests/protocol/proto.h has them all). */
+#define TD_DMA_SRC_LO 0x100
+#define TD_DMA_DST_LO 0x108
+#define TD_DMA_LEN    0x110
+#define TD_DMA_OP     0x114
+#define TD_DMA_GO     0x120
+#define TD_DMA_STATUS 0x124
+#define TD_OP_TO_DEV  2
+#define TD_ST_BUSY    (1u << 0)
+#define TD_ST_DONE    (1u << 1)
+
+static void td_set(struct vfu_client *c, uint64_t off, uint32_t v)
+{
+    ck_assert_int_eq(vfu_client_region_write(c, VFUD_REGION_BAR0, off, &v, 4, false), 0);
+}
+
+static uint32_t td_get(struct vfu_client *c, uint64_t off)
+{
+    uint32_t v = 0;
+
+    ck_assert_int_eq(vfu_client_region_read(c, VFUD_REGION_BAR0, off, &v, 4), 0);
+    return v;
+}
+
+/* What an upgrade does at each point of the conversation (issue 13 item 4,
+ * vfiouserd(8) UPGRADE), sandboxed: posted writes not yet served are
+ * handed over and served in order; a migration in progress, dirty-page
+ * logging, and a DMA_READ of ours waiting for the client's reply each
+ * refuse it with EBUSY, the old process serving on, and once over the
+ * upgrade goes through.  (Half a message: client_survives_upgrade.) */
+START_TEST(protocol_states)
+{
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                                    "[g0]\nplugin = gpio\n[t0]\nplugin = testdev\n");
+    static const char *const both[] = { "g0", "t0", NULL };
+    g_autofree char *ctl = ot_control_path(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    g_autofree char *tsock = harness_socket(h, "t0");
+    struct vfio_user_device_feature_dma_logging_control log = { .page_size = 4096 };
+    struct vfu_client *c, *t;
+    uint16_t cmd = 0;
+    uint32_t st;
+    pid_t pid, old;
+
+    adopt();
+    ck_assert_int_eq(harness_start(h, NULL, both), 0);
+    ck_assert(dt_wait_log(h, "control socket "));
+    c = attach(sock, 0x11);
+
+    /* Posted writes: sent, none answered, the upgrade right behind. */
+    for (unsigned i = 1; i <= 64; i++) {
+        uint8_t v = (uint8_t)i;
+
+        ck_assert_int_eq(vfu_client_region_write(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1,
+                                                 true), 0);
+    }
+    pid = upgrade_ok(ctl, NULL);
+    ck_assert_uint_eq(read_out(c), 64);
+    check_client(ctl);
+
+    /* A migration in progress. */
+    mig_state(c, VFIO_USER_DEVICE_STATE_STOP);
+    upgrade_busy(ctl, "[g0] a migration is in progress (state STOP)");
+    mig_state(c, VFIO_USER_DEVICE_STATE_RUNNING);
+    /* Dirty-page logging. */
+    ck_assert_int_eq(feature_set(c, VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_START, &log,
+                                 sizeof(log)), 0);
+    upgrade_busy(ctl, "[g0] dirty-page logging is on");
+    ck_assert_int_eq(feature_set(c, VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0),
+                     0);
+    ck_assert_uint_eq(read_out(c), 64);
+    old = pid;
+    pid = upgrade_ok(ctl, NULL);
+    reap(old);
+    ck_assert_uint_eq(read_out(c), 64);
+
+    /* A DMA_READ of ours waits for the client's reply: testdev reads guest
+     * memory the client serves by messages, and the client does not serve
+     * it until the refusal. */
+    t = dt_client(tsock);
+    ck_assert_ptr_nonnull(vfu_client_add_memory(t, 0x100000, 0x10000, false));
+    ck_assert_int_eq(vfu_client_cfg_read16(t, 0x04, &cmd), 0);
+    ck_assert_int_eq(vfu_client_cfg_write16(t, 0x04, cmd | 0x6), 0); /* memory, master */
+    td_set(t, TD_DMA_SRC_LO, 0x100000);
+    td_set(t, TD_DMA_DST_LO, 0);
+    td_set(t, TD_DMA_LEN, 0x100);
+    td_set(t, TD_DMA_OP, TD_OP_TO_DEV);
+    td_set(t, TD_DMA_GO, 1);
+    {
+        /* The DMA_READ is on our socket: the request waits for us. */
+        struct pollfd p = { .fd = vfu_client_fd(t), .events = POLLIN };
+
+        ck_assert_int_eq(poll(&p, 1, DT_WAIT_MS), 1);
+    }
+    upgrade_busy(ctl, "[t0] the client connection cannot be moved now: a request "
+                      "of ours waits for its reply");
+    for (int i = 0; (st = td_get(t, TD_DMA_STATUS)) & TD_ST_BUSY; i++) {
+        ck_assert_int_lt(i, 5000);
+        vfu_client_serve(t, 1);
+    }
+    ck_assert_uint_eq(st & TD_ST_DONE, TD_ST_DONE);
+    old = pid;
+    pid = upgrade_ok(ctl, NULL);
+    reap(old);
+    ck_assert_uint_eq(read_out(c), 64);
+    check_client(ctl);
+    td_set(t, TD_DMA_GO, 1);
+    for (int i = 0; (st = td_get(t, TD_DMA_STATUS)) & TD_ST_BUSY; i++) {
+        ck_assert_int_lt(i, 5000);
+        vfu_client_serve(t, 1);
+    }
+    ck_assert_uint_eq(st & TD_ST_DONE, TD_ST_DONE);
+
+    vfu_client_close(t);
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    stop_pid(pid);
+    harness_free(h);
+}
+END_TEST
 #endif /* !UPGRADE_SKEW */
 
 #ifdef UPGRADE_SKEW
@@ -469,6 +636,7 @@ static Suite *upgrade_suite(void)
     tcase_add_loop_test(tc, client_survives_upgrade, 0, 2);
     tcase_add_test(tc, refused_upgrade_keeps_serving);
     tcase_add_loop_test(tc, many_upgrades_fd_flat, 0, 2);
+    tcase_add_test(tc, protocol_states);
     tcase_set_timeout(tc, 600);
     suite_add_tcase(s, tc);
     return s;
