@@ -193,7 +193,7 @@ static void end_child(pid_t pid, int sock, char **status)
 
     /* It stops by itself once our end closes; a stuck one is killed. */
     shutdown(sock, SHUT_RDWR);
-    if (upgrade_launcher_running()) {
+    if (sandbox_active()) {
         /* The launcher's child, not ours (and we may not kill it). */
         *status = upgrade_launcher_end(pid, &st) == 0 ? status_text(st) : g_strdup("");
         return;
