@@ -27,7 +27,6 @@
 
 static char **saved_argv;
 static char *self_exe;
-static char **launcher_argv; /* sandboxed: what the launcher runs */
 static int (*confine_fn)(void *arg);
 static void *confine_arg;
 static struct control *the_control;
@@ -54,6 +53,7 @@ void upgrade_save_argv(int argc, char **argv)
 
 int upgrade_prepare(void)
 {
+    g_auto(GStrv) argv = NULL;
     GPtrArray *a;
     int r;
 
@@ -69,8 +69,9 @@ int upgrade_prepare(void)
         g_ptr_array_add(a, g_strdup(*p));
     }
     g_ptr_array_add(a, NULL);
-    launcher_argv = (char **)g_ptr_array_free(a, FALSE);
-    r = upgrade_launcher_start(launcher_argv);
+    argv = (GStrv)g_ptr_array_free(a, FALSE);
+    /* The launcher has its copy (fork): ours is not needed after. */
+    r = upgrade_launcher_start(argv);
     if (r < 0) {
         log_warn(NULL, "upgrade: cannot start the launcher (%s); vfiouserctl "
                  "upgrade will be refused", g_strerror(-r));
