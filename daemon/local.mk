@@ -23,6 +23,7 @@ daemon_vfiouserd_SOURCES = daemon/main.c \
 	daemon/control.c daemon/control.h \
 	daemon/devset.c daemon/devset.h \
 	daemon/upgrade.c daemon/upgrade.h \
+	daemon/upgrade_launcher.c daemon/upgrade_launcher.h \
 	daemon/handoff.c daemon/handoff.h \
 	daemon/dev_handoff.c daemon/dev_handoff.h \
 	$(DAEMON_PROC_SOURCES)

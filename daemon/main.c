@@ -303,6 +303,11 @@ static struct sandbox_plan *sandbox_plan_for(const struct options *o,
     return p;
 }
 
+static int apply_sandbox(void *plan)
+{
+    return sandbox_apply(plan);
+}
+
 static int run(const struct options *o)
 {
     struct daemon d = { .exit_code = 0 };
@@ -384,6 +389,11 @@ static int run(const struct options *o)
 
         sp = sandbox_plan_for(o, d.ds, abs, ctl_path);
     }
+    /* Before the sandbox confines us: the upgrade's new process is started
+     * by a launcher outside it. */
+    if (!sp->cfg->off && !o->isolated_child) {
+        upgrade_prepare();
+    }
     /* Before the first thread (GLib's worker, which signals need). */
     if (sandbox_prepare(sp) < 0) {
         d.exit_code = 1;
@@ -395,7 +405,9 @@ static int run(const struct options *o)
     g_unix_signal_add(SIGHUP, on_sighup, &d);
     upgrade_register();
     if (o->upgrade_fd >= 0) {
-        /* Sockets, clients and state come from the daemon we replace. */
+        /* Sockets, clients and state come from the daemon we replace; the
+         * sandbox goes on before the clients are served (upgrade.h). */
+        upgrade_set_confine(apply_sandbox, sp);
         if (upgrade_adopt(d.ds, o->upgrade_fd, &d.ctl) < 0) {
             d.exit_code = 1;
             goto out;
@@ -412,7 +424,7 @@ static int run(const struct options *o)
         }
     }
     /* Every socket is bound: the last step that needed privileges. */
-    if (sandbox_apply(sp) < 0) {
+    if (o->upgrade_fd < 0 && sandbox_apply(sp) < 0) {
         d.exit_code = 1;
         goto out;
     }

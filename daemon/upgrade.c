@@ -13,6 +13,7 @@
 #include "log.h"
 #include "sandbox.h"
 #include "sd_notify.h"
+#include "upgrade_launcher.h"
 #include "util.h"
 
 #include <errno.h>
@@ -26,6 +27,8 @@
 
 static char **saved_argv;
 static char *self_exe;
+static int (*confine_fn)(void *arg);
+static void *confine_arg;
 static struct control *the_control;
 
 void upgrade_save_argv(int argc, char **argv)
@@ -46,6 +49,40 @@ void upgrade_save_argv(int argc, char **argv)
     saved_argv = (char **)g_ptr_array_free(a, FALSE);
     /* The path, not the file: a package upgrade replaces the file. */
     self_exe = g_file_read_link("/proc/self/exe", NULL);
+}
+
+int upgrade_prepare(void)
+{
+    g_auto(GStrv) argv = NULL;
+    GPtrArray *a;
+    int r;
+
+    if (self_exe == NULL || saved_argv == NULL) {
+        return -ENOENT;
+    }
+    /* The new process's command line, fixed now: the launcher starts this
+     * and nothing else. */
+    a = g_ptr_array_new();
+    g_ptr_array_add(a, g_strdup(self_exe));
+    g_ptr_array_add(a, g_strdup("--upgrade-fd=4"));
+    for (char **p = saved_argv + 1; *p != NULL; p++) {
+        g_ptr_array_add(a, g_strdup(*p));
+    }
+    g_ptr_array_add(a, NULL);
+    argv = (GStrv)g_ptr_array_free(a, FALSE);
+    /* The launcher has its copy (fork): ours is not needed after. */
+    r = upgrade_launcher_start(argv);
+    if (r < 0) {
+        log_warn(NULL, "upgrade: cannot start the launcher (%s); vfiouserctl "
+                 "upgrade will be refused", g_strerror(-r));
+    }
+    return r;
+}
+
+void upgrade_set_confine(int (*fn)(void *arg), void *arg)
+{
+    confine_fn = fn;
+    confine_arg = arg;
 }
 
 void upgrade_set_control(struct control *ctl)
@@ -136,13 +173,8 @@ static pid_t spawn(const char *path, int child_sock, char **why)
     return pid;
 }
 
-static char *child_status(pid_t pid)
+static char *status_text(int st)
 {
-    int st;
-
-    if (waitpid(pid, &st, 0) != pid) {
-        return g_strdup("");
-    }
     if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
         return g_strdup(" (it could not be executed)");
     }
@@ -158,13 +190,19 @@ static char *child_status(pid_t pid)
 static void end_child(pid_t pid, int sock, char **status)
 {
     struct pollfd p = { .fd = sock, .events = POLLIN };
+    int st;
 
     /* It stops by itself once our end closes; a stuck one is killed. */
     shutdown(sock, SHUT_RDWR);
+    if (sandbox_active()) {
+        /* The launcher's child, not ours (and we may not kill it). */
+        *status = upgrade_launcher_end(pid, &st) == 0 ? status_text(st) : g_strdup("");
+        return;
+    }
     if (poll(&p, 1, 2000) == 0) {
         kill(pid, SIGKILL);
     }
-    *status = child_status(pid);
+    *status = waitpid(pid, &st, 0) == pid ? status_text(st) : g_strdup("");
 }
 
 static double ms_since(gint64 t0)
@@ -191,12 +229,21 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
     double pause_ms;
 
     (void)data;
-    /* The confined daemon may not start a process (seccomp) nor run
-     * another binary (Landlock), and the new process could not reopen the
-     * guest memory without privileges: say so instead of failing at fork. */
-    if (sandbox_active()) {
-        control_answer_error(req, ENOTSUP, "upgrade needs sandbox = off in [daemon]: the "
-                             "sandbox forbids starting the new process");
+    /* The confined daemon may not start a process (seccomp) nor run a
+     * binary (Landlock): the launcher forked before the sandbox starts the
+     * new one, and only our own installed path with our own arguments --
+     * running any other binary is what the sandbox is there to prevent. */
+    if (sandbox_active() && json_object_object_get_ex(args, "exec", &o) && o != NULL) {
+        control_answer_error(req, EPERM, "--exec is refused while the sandbox is on: "
+                             "the sandboxed daemon only restarts its own binary "
+                             "(%s); install the new one there, or set sandbox = "
+                             "off in [daemon]", self_exe != NULL ? self_exe : "?");
+        return;
+    }
+    if (sandbox_active() && !upgrade_launcher_running()) {
+        control_answer_error(req, ENOTSUP, "the upgrade launcher did not start "
+                             "(see the log at start-up); with the sandbox on it "
+                             "is the only way to start the new process");
         return;
     }
     if (json_object_object_get_ex(args, "exec", &o) && o != NULL) {
@@ -232,7 +279,15 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
     }
     log_notice(NULL, "upgrade: starting %s", path);
     t0 = g_get_monotonic_time();
-    pid = spawn(path, sv[1], &why);
+    if (sandbox_active()) {
+        pid = upgrade_launcher_spawn(sv[1]);
+        if (pid < 0) {
+            why = g_strdup_printf("the launcher could not start %s: %s", path,
+                                  g_strerror(-pid));
+        }
+    } else {
+        pid = spawn(path, sv[1], &why);
+    }
     util_close(&sv[1]);
     if (pid < 0) {
         util_close(&sv[0]);
@@ -441,6 +496,15 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
     int r;
 
     fcntl(sock, F_SETFD, FD_CLOEXEC);
+    /* Confined now, before READY: not in the guests' pause, and before any
+     * client is served -- once they run, the kernel starts threads for
+     * their I/O (io_uring's workers) that the sandbox could not confine,
+     * and a sandbox failing after our OK would leave nobody serving.
+     * Nothing below needs a privilege: the sockets come bound, as fds. */
+    if (confine_fn != NULL && confine_fn(confine_arg) < 0) {
+        handoff_say(sock, "ERR the new process could not apply its sandbox");
+        return -1;
+    }
     if (handoff_say(sock, "READY") < 0) {
         log_error(NULL, "upgrade: the old process is gone");
         return -1;

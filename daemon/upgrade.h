@@ -21,10 +21,18 @@
 
 /* main(): remember how we were started (before options are parsed). */
 void upgrade_save_argv(int argc, char **argv);
+/* Main thread, before sandbox_prepare, when the sandbox will be applied:
+ * fork the launcher that will start the new process for a daemon that may
+ * no longer do so itself (upgrade_launcher.h).  0, or -errno after a
+ * warning (the daemon runs on; an upgrade is then refused). */
+int upgrade_prepare(void);
 /* Register the control command; tell it the control socket once it
  * exists (NULL: none). */
 void upgrade_register(void);
 void upgrade_set_control(struct control *ctl);
+/* The new process: upgrade_adopt applies the sandbox by fn(arg) before it
+ * says READY, so before any client is served (0 or -errno). */
+void upgrade_set_confine(int (*fn)(void *arg), void *arg);
 
 /* The new process (--upgrade-fd=sock), devices created and realized: take
  * the state, start the devices on the sockets handed over, restore each

@@ -19,7 +19,10 @@
 #include "gpio_int.h"
 
 /* Replace output-file with the outputs: write a temporary file beside it and
- * rename it, so a reader never sees a partial file.  0 or -errno. */
+ * rename it, so a reader never sees a partial file.  The temporary name is
+ * the process's own: during an upgrade the new daemon's instance writes the
+ * file while the old one still does, and with one shared name either
+ * could rename the other's file away (ENOENT).  0 or -errno. */
 int gpio_write_output_file(const struct gpio *g)
 {
     char tmp[PATH_MAX];
@@ -28,7 +31,8 @@ int gpio_write_output_file(const struct gpio *g)
     if (g->output_file == NULL) {
         return 0;
     }
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", g->output_file) >= (int)sizeof(tmp)) {
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp%d", g->output_file, (int)getpid()) >=
+        (int)sizeof(tmp)) {
         return -ENAMETOOLONG;
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

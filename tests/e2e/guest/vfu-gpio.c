@@ -4,6 +4,7 @@
  * guest, linked statically).
  *
  *   vfu-gpio INITIAL READY IN...
+ *   vfu-gpio --toggle INITIAL STOPFILE
  *
  * Finds the PCI-IDIO-16 card (494f:0dc8), checks that gpio-pci-idio-16
  * drove it, and talks to its gpiochip through the GPIO character device
@@ -21,6 +22,13 @@
  * inputs, so the driver reports any change on every requested input: lines
  * that did not change get events too, which is why only the changed lines
  * are checked.  Prints what it saw; exits 0 when all went as expected.
+ *
+ * --toggle (nvme-upgrade.test: the device is handed from daemon to daemon
+ * meanwhile) sets the outputs to a new value every few milliseconds until
+ * STOPFILE exists; after each set it reads the inputs (a read of the
+ * card), which must read INITIAL.  The driver cannot read outputs back
+ * (EIO): the host sees them in the plugin's output-file.  Any failed
+ * ioctl or wrong value fails it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -323,11 +331,51 @@ static void gpio_wait_inputs(int req, uint16_t old, uint16_t want)
            old, want, events, changed, rising, falling);
 }
 
+static int gpio_toggle(uint16_t initial, const char *stop)
+{
+    char bdf[NAME_MAX + 1];
+    int chip, in_req, out_req;
+    unsigned long n = 0;
+
+    gpio_find_card(bdf, sizeof(bdf));
+    gpio_check_driver(bdf);
+    chip = gpio_open_chip(bdf);
+    in_req = gpio_request(chip, GPIO_IN_FIRST, GPIO_V2_LINE_FLAG_INPUT);
+    out_req = gpio_request(chip, 0, GPIO_V2_LINE_FLAG_OUTPUT);
+    printf("vfu-gpio: toggling\n");
+    while (access(stop, F_OK) != 0) {
+        uint16_t bits = (uint16_t)(n * 0x9e37u + 1), in;
+        struct gpio_v2_line_values v = { .bits = bits, .mask = 0xffff };
+        struct timespec pause = { 0, 5 * 1000 * 1000 };
+
+        if (ioctl(out_req, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0) {
+            fail("toggle %lu: set values: %s", n, strerror(errno));
+        }
+        in = gpio_get(in_req);
+        if (in != initial) {
+            fail("toggle %lu: inputs read 0x%04x, expected 0x%04x", n, in, initial);
+        }
+        n++;
+        nanosleep(&pause, NULL);
+    }
+    close(out_req);
+    close(in_req);
+    close(chip);
+    printf("vfu-gpio: toggled the outputs %lu times, inputs read right each time\n", n);
+    printf("vfu-gpio: PASS\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char bdf[NAME_MAX + 1];
     uint16_t initial, ready, inputs;
     int chip, in_req, out_req;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 4 && strcmp(argv[1], "--toggle") == 0) {
+        return gpio_toggle(parse_u16(argv[2]), argv[3]);
+    }
 
     if (argc < 3) {
         fprintf(stderr, "usage: vfu-gpio INITIAL READY IN...\n");
