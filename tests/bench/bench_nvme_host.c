@@ -280,10 +280,6 @@ static int start_target(struct target *t, unsigned mode, unsigned daemon,
                                    kv);
         }
     }
-    if (opt_rbd != NULL && strstr(dkeys->str, "sandbox") == NULL) {
-        /* librados's threads cannot be confined (vfiouserd(8) SECURITY). */
-        g_string_append(dkeys, "sandbox = off\n");
-    }
     cfg = g_strdup_printf(
         "[daemon]\nsocket-dir = @SOCKDIR@\n%s"
         "[nvme0]\nplugin = nvme\n%s"

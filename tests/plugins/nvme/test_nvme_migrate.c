@@ -86,19 +86,14 @@ static void side_start(struct side *s, int mode, const char *serial,
                                   : g_strdup_printf("namespace.1.path = %s/ns1.img\n"
                                                     "namespace.1.size = %llu\n",
                                                     shared_dir, NS_SIZE);
-    /* librados's threads, started at load, cannot be confined: an RBD
-     * namespace runs in a daemon with sandbox = off (vfiouserd(8)). */
-    const char *daemon_keys = ns_keys && strstr(ns_keys, "uri = rbd:") ? "sandbox = off\n"
-                                                                       : "";
     g_autofree char *cfg = g_strdup_printf(
-        "%s"
         "[nvme0]\n"
         "plugin = nvme\n"
         "serial = %s\n"
         "model = " MODEL "\n"
         "queues = %d\n"
         "%s%s",
-        daemon_keys, serial ? serial : SERIAL, QUEUES,
+        serial ? serial : SERIAL, QUEUES,
         mode == M_POLL ? "doorbells = poll\n" : "", ns);
     static const char *const names[] = { "nvme0", NULL };
 
