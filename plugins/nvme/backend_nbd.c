@@ -56,6 +56,7 @@
 #include <libnbd.h>
 
 #include "nvme_int.h"
+#include "op_pool.h"
 
 #define NBD_MAX_CONNS      16
 #define NBD_DEFAULT_CONNS  4
@@ -85,7 +86,7 @@ struct nbd_op {
     void *buf;
     uint64_t off, len;
     int err;                /* from libnbd's callback (positive errno) */
-    struct nbd_op *next;
+    struct nbd_op *next;    /* waiting or done list */
 };
 
 struct nbd_conn {
@@ -107,7 +108,7 @@ struct nvme_nbd {
     uint64_t server_size;
     bool can_fua, can_flush, can_zero, multi_conn;
     /* operations */
-    struct nbd_op *free_ops;
+    struct nvme_op_pool ops;
     struct nbd_op *done_head, *done_tail; /* finished in libnbd, to reap */
     struct nbd_op *wait_head, *wait_tail; /* waiting for a connection */
     bool reaping;
@@ -188,17 +189,11 @@ static void timer_arm(struct nvme_nbd *nb, unsigned ms)
 static struct nbd_op *op_new(struct nvme_nbd *nb, struct nvme_req *req,
                              enum nbd_op_kind kind, uint64_t off, uint64_t len)
 {
-    struct nbd_op *op = nb->free_ops;
+    struct nbd_op *op = nvme_op_get(&nb->ops, sizeof(*op));
 
-    if (op) {
-        nb->free_ops = op->next;
-    } else {
-        op = malloc(sizeof(*op));
-        if (!op) {
-            return NULL;
-        }
+    if (!op) {
+        return NULL;
     }
-    memset(op, 0, sizeof(*op));
     op->req = req;
     op->kind = kind;
     op->off = off;
@@ -219,8 +214,7 @@ static void op_complete(struct nvme_nbd *nb, struct nbd_op *op, int res)
         op_submit(nb, op);
         return;
     }
-    op->next = nb->free_ops;
-    nb->free_ops = op;
+    nvme_op_put(&nb->ops, op);
     nb->c->backend_inflight--;
     nvme_io_backend_done(nb->c, req, res);
 }
@@ -882,12 +876,7 @@ void nvme_nbd_close(struct nvme_ns *ns)
             nbd_close(conn->h);
         }
     }
-    while (nb->free_ops) {
-        struct nbd_op *op = nb->free_ops;
-
-        nb->free_ops = op->next;
-        free(op);
-    }
+    nvme_op_pool_clear(&nb->ops);
     free(nb);
     ns->nbd = NULL;
 }

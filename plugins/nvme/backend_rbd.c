@@ -56,6 +56,7 @@
 #include <rbd/librbd.h>
 
 #include "nvme_int.h"
+#include "op_pool.h"
 
 #define RBD_POLL_BATCH  32
 #define RBD_ERASE_CHUNK (1ull << 30) /* rbd_discard returns an int */
@@ -67,7 +68,6 @@ struct rbd_op {
     enum rbd_op_kind kind;
     bool flush_after;       /* FUA: a flush once written */
     uint64_t off, len;
-    struct rbd_op *next;    /* free list */
 };
 
 struct nvme_rbd {
@@ -81,7 +81,7 @@ struct nvme_rbd {
     uint64_t efd_val;       /* the ring's read lands here */
     bool armed;             /* a read of efd is on the ring */
     unsigned inflight;      /* librbd operations out */
-    struct rbd_op *free_ops;
+    struct nvme_op_pool ops;
     uint64_t watch;         /* rbd_update_watch's handle */
     bool watching;
 };
@@ -135,17 +135,11 @@ static void efd_arm(struct nvme_rbd *rb)
 static struct rbd_op *op_new(struct nvme_rbd *rb, struct nvme_req *req,
                              enum rbd_op_kind kind, uint64_t off, uint64_t len)
 {
-    struct rbd_op *op = rb->free_ops;
+    struct rbd_op *op = nvme_op_get(&rb->ops, sizeof(*op));
 
-    if (op) {
-        rb->free_ops = op->next;
-    } else {
-        op = malloc(sizeof(*op));
-        if (!op) {
-            return NULL;
-        }
+    if (!op) {
+        return NULL;
     }
-    memset(op, 0, sizeof(*op));
     op->req = req;
     op->kind = kind;
     op->off = off;
@@ -157,8 +151,7 @@ static struct rbd_op *op_new(struct nvme_rbd *rb, struct nvme_req *req,
 
 static void op_free(struct nvme_rbd *rb, struct rbd_op *op)
 {
-    op->next = rb->free_ops;
-    rb->free_ops = op;
+    nvme_op_put(&rb->ops, op);
     rb->c->backend_inflight--;
 }
 
@@ -562,12 +555,7 @@ void nvme_rbd_close(struct nvme_ns *ns)
     if (rb->efd >= 0) {
         close(rb->efd);
     }
-    while (rb->free_ops) {
-        struct rbd_op *op = rb->free_ops;
-
-        rb->free_ops = op->next;
-        free(op);
-    }
+    nvme_op_pool_clear(&rb->ops);
     free(rb->pool);
     free(rb->nspace);
     free(rb->image_name);
