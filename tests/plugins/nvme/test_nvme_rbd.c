@@ -374,6 +374,33 @@ START_TEST(test_bad_config)
                                    "namespace.1.path", "/tmp/x", NULL };
         refused(kv, "exclusive");
     }
+    {
+        /* cephx: a client with no key in the keyring */
+        const char *const kv[] = { "namespace.1.uri", uri,
+                                   "namespace.1.rbd-conf", conf,
+                                   "namespace.1.rbd-id", "nobody",
+                                   "namespace.1.reconnect-timeout", "3", NULL };
+        refused(kv, "cannot connect to the Ceph cluster");
+    }
+}
+END_TEST
+
+/* cephx as in production: client.vfud, whose key (rbd-keyring) allows RBD
+ * on the pool rbd only, serves the image. */
+START_TEST(test_cephx_client)
+{
+    char keyring[160];
+    const char *extra[5] = { "namespace.1.rbd-id", "vfud",
+                             "namespace.1.rbd-keyring", keyring, NULL };
+    uint64_t a, b;
+
+    snprintf(keyring, sizeof(keyring), "%s/client.vfud.keyring", dir);
+    new_image();
+    up_with(extra);
+    a = td_alloc(&D, 8192, 4096);
+    b = td_alloc(&D, 8192, 4096);
+    roundtrip(a, b, 32, 16);
+    td_close(&D);
 }
 END_TEST
 
@@ -490,6 +517,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bad_config);
     tcase_add_test(tc, test_cluster_restart);
     tcase_add_test(tc, test_resize);
+    tcase_add_test(tc, test_cephx_client);
     suite_add_tcase(s, tc);
     return s;
 }
