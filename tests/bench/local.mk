@@ -89,6 +89,7 @@ endif
 #
 #     make bench-nvme-guest BENCH_NVME_GUEST_ARGS="--runtime 20 --reps 5"
 #     make bench-nvme-guest BENCH_NVME_GUEST_ARGS=--nbd    (all on one NBD export)
+#     make bench-nvme-guest BENCH_NVME_GUEST_ARGS=--rbd    (all on one RBD image)
 if ENABLE_NVME
 BENCH_NVME_GUEST_ARGS =
 bench-nvme-guest: daemon/vfiouserd plugins/nvme.la
