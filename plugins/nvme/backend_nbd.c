@@ -676,6 +676,36 @@ static struct nbd_handle *any_handle(struct nvme_nbd *nb)
     return NULL;
 }
 
+/* NBD_CMD_FLUSH on h, waited for at most timeout_s: a server that hangs
+ * with its socket open would hold a stopping controller (and the daemon's
+ * shutdown, a migration's stop) for ever in nbd_flush(). */
+static int flush_bounded(struct nbd_handle *h, unsigned timeout_s)
+{
+    uint64_t deadline = mono_ms() + (uint64_t)timeout_s * 1000u;
+    int64_t cookie = nbd_aio_flush(h, NBD_NULL_COMPLETION, 0);
+
+    if (cookie < 0) {
+        return -(nbd_get_errno() ? nbd_get_errno() : EIO);
+    }
+    for (;;) {
+        int done = nbd_aio_command_completed(h, cookie);
+        uint64_t now = mono_ms();
+
+        if (done == 1) {
+            return 0;
+        }
+        if (done < 0) {
+            return -(nbd_get_errno() ? nbd_get_errno() : EIO);
+        }
+        if (now >= deadline) {
+            return -ETIMEDOUT;
+        }
+        if (nbd_poll(h, (int)(deadline - now)) < 0) {
+            return -(nbd_get_errno() ? nbd_get_errno() : EIO);
+        }
+    }
+}
+
 int nvme_nbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
 {
     struct nvme_nbd *nb = ns->nbd;
@@ -690,12 +720,12 @@ int nvme_nbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
         if (!nb->conn[i].ready) {
             continue;
         }
-        if (nbd_flush(nb->conn[i].h, 0) == 0) {
-            r = 0;
-        } else {
-            r = -(nbd_get_errno() ? nbd_get_errno() : EIO);
+        r = flush_bounded(nb->conn[i].h, ns->nbd_timeout_s ? ns->nbd_timeout_s : 1);
+        if (r < 0) {
             vfud_log(c->dev, LOG_WARNING, "nvme: namespace %u: flush on NBD "
-                     "connection %u failed: %s", ns->nsid, i, nbd_get_error());
+                     "connection %u failed: %s", ns->nsid, i,
+                     r == -ETIMEDOUT ? "no answer within reconnect-timeout"
+                                     : nbd_get_error());
         }
     }
     if (r < 0) {
