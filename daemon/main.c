@@ -389,17 +389,22 @@ static int run(const struct options *o)
     g_unix_signal_add(SIGINT, on_signal, &d);
     g_unix_signal_add(SIGHUP, on_sighup, &d);
     upgrade_register();
-    /* Plugins' running() comes once the sandbox is in force. */
-    device_hold_running(true, false);
     if (o->upgrade_fd >= 0) {
-        /* Sockets, clients and state come from the daemon we replace. */
+        /* Sockets, clients and state come from the daemon we replace;
+         * the state is restored on the device threads, so their plugins'
+         * running() cannot wait for the sandbox (upgrade_adopt would wait
+         * for them): it runs at once, before the sandbox. */
         if (upgrade_adopt(d.ds, o->upgrade_fd, &d.ctl) < 0) {
             d.exit_code = 1;
             goto out;
         }
-    } else if (devset_start(d.ds, o->fd, g_steal_pointer(&activation)) < 0) {
-        d.exit_code = 1;
-        goto out;
+    } else {
+        /* Plugins' running() comes once the sandbox is in force. */
+        device_hold_running(true, false);
+        if (devset_start(d.ds, o->fd, g_steal_pointer(&activation)) < 0) {
+            d.exit_code = 1;
+            goto out;
+        }
     }
     if (ctl_path != NULL && d.ctl == NULL) {
         d.ctl = control_new(d.ds, ctl_path);
