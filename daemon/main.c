@@ -405,16 +405,23 @@ static int run(const struct options *o)
     g_unix_signal_add(SIGHUP, on_sighup, &d);
     upgrade_register();
     if (o->upgrade_fd >= 0) {
-        /* Sockets, clients and state come from the daemon we replace; the
-         * sandbox goes on before the clients are served (upgrade.h). */
+        /* Sockets, clients and state come from the daemon we replace.
+         * upgrade_adopt() applies the sandbox before it starts the devices
+         * (upgrade.h), so their plugins' running() is confined without a
+         * hold -- which upgrade_adopt, waiting for the restores on the
+         * device threads, could not wait out. */
         upgrade_set_confine(apply_sandbox, sp);
         if (upgrade_adopt(d.ds, o->upgrade_fd, &d.ctl) < 0) {
             d.exit_code = 1;
             goto out;
         }
-    } else if (devset_start(d.ds, o->fd, g_steal_pointer(&activation)) < 0) {
-        d.exit_code = 1;
-        goto out;
+    } else {
+        /* Plugins' running() comes once the sandbox is in force. */
+        device_hold_running(true, false);
+        if (devset_start(d.ds, o->fd, g_steal_pointer(&activation)) < 0) {
+            d.exit_code = 1;
+            goto out;
+        }
     }
     if (ctl_path != NULL && d.ctl == NULL) {
         d.ctl = control_new(d.ds, ctl_path);
@@ -428,6 +435,17 @@ static int run(const struct options *o)
         d.exit_code = 1;
         goto out;
     }
+    device_hold_running(false, true);
+    for (guint i = 0; i < devset_entries(d.ds)->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(devset_entries(d.ds), i);
+
+        if (device_wait_running(e->dev) < 0) {
+            d.exit_code = 1;
+        }
+    }
+    if (d.exit_code != 0) {
+        goto out;
+    }
     upgrade_set_control(d.ctl);
     devset_announce(d.ds);
     sd_notify_printf("READY=1\nSTATUS=serving %u device%s", devset_entries(d.ds)->len,
@@ -436,6 +454,7 @@ static int run(const struct options *o)
     sd_notify_send("STOPPING=1\nSTATUS=stopping");
 
 out:
+    device_hold_running(false, false);
     /* Devices first: operations still waiting are answered while the
      * control connections exist. */
     devset_free(d.ds);

@@ -475,8 +475,9 @@ static int check_threads(void)
         }
     }
     if (bad > 0) {
-        /* Threads a library started while a plugin loaded (librados for an
-         * RBD namespace does) cannot be made to confine themselves. */
+        /* Threads a library started while a plugin loaded cannot be made
+         * to confine themselves (such work belongs in the plugin's
+         * running(), as the NVMe plugin's RBD connection is). */
         log_error(NULL, "sandbox: %d thread%s started before the sandbox (by a plugin's "
                   "library) cannot be confined: the daemon will not run half-confined; "
                   "set sandbox = off in [daemon] to run this configuration",

@@ -524,12 +524,71 @@ void device_run_deferred(vfud_dev *dev)
 /* ------------------------------------------------------------------------
  * Serving
  */
+
+/* The plugin's running() waits while the daemon confines itself, so that
+ * the threads it makes a library start (librados's) are created by a
+ * confined thread and inherit the sandbox. */
+static GMutex running_lock;
+static GCond running_cond;
+static bool running_held;
+static bool running_cancelled;
+
+void device_hold_running(bool hold, bool run)
+{
+    g_mutex_lock(&running_lock);
+    running_held = hold;
+    running_cancelled = !hold && !run;
+    g_cond_broadcast(&running_cond);
+    g_mutex_unlock(&running_lock);
+}
+
+static void run_running(vfud_dev *dev)
+{
+    bool cancelled;
+    int r;
+
+    g_mutex_lock(&running_lock);
+    while (running_held) {
+        g_cond_wait(&running_cond, &running_lock);
+    }
+    cancelled = running_cancelled;
+    g_mutex_unlock(&running_lock);
+    r = cancelled ? -ECANCELED : dev->ops->running(dev);
+    if (r < 0 && !cancelled) {
+        report_failure(dev, dev->where, "start failed", r);
+    }
+    g_mutex_lock(&running_lock);
+    dev->running_result = r;
+    dev->running_done = true;
+    g_cond_broadcast(&running_cond);
+    g_mutex_unlock(&running_lock);
+}
+
+int device_wait_running(vfud_dev *dev)
+{
+    int r;
+
+    if (!dev->run_hook) {
+        return 0;
+    }
+    g_mutex_lock(&running_lock);
+    while (!dev->running_done) {
+        g_cond_wait(&running_cond, &running_lock);
+    }
+    r = dev->running_result;
+    g_mutex_unlock(&running_lock);
+    return r;
+}
+
 static gpointer device_thread(gpointer data)
 {
     vfud_dev *dev = data;
 
     current_device = dev;
     g_main_context_push_thread_default(dev->ctx);
+    if (dev->run_hook) {
+        run_running(dev);
+    }
     g_main_loop_run(dev->loop);
     /* Leaving: the client (if any) goes first, while the plugin lives. */
     device_client_gone(dev, "daemon stopping");
@@ -556,6 +615,7 @@ void device_start_thread(vfud_dev *dev)
 
 int device_start(vfud_dev *dev)
 {
+    bool held;
     int r;
 
     if (dev->ops->start != NULL) {
@@ -565,8 +625,14 @@ int device_start(vfud_dev *dev)
             return r;
         }
     }
+    dev->run_hook = dev->ops->running != NULL;
+    dev->running_done = false;
     device_start_thread(dev);
-    return 0;
+    g_mutex_lock(&running_lock);
+    held = running_held;
+    g_mutex_unlock(&running_lock);
+    /* A device added to a running daemon: started when running() is. */
+    return held ? 0 : device_wait_running(dev);
 }
 
 static gboolean quit_loop(gpointer data)

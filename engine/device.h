@@ -87,6 +87,12 @@ struct vfud_dev {
     bool sandbox_failed;
     bool sandbox_handled;
 
+    /* The plugin's running() is owed by the device thread; its result
+     * (under the running lock, device.c). */
+    bool run_hook;
+    bool running_done;
+    int running_result;
+
     struct device_proc *proc; /* the process's side, opaque here */
 };
 
@@ -130,6 +136,13 @@ int device_realize(vfud_dev *dev);
 int device_start(vfud_dev *dev);
 /* Only the thread (the plugin instance lives elsewhere: isolate). */
 void device_start_thread(vfud_dev *dev);
+/* While held, device threads started by device_start wait before the
+ * plugin's running() (the process is confining itself) and device_start
+ * does not wait for it; releasing with run = false skips it (start-up
+ * failed). */
+void device_hold_running(bool hold, bool run);
+/* The result of the plugin's running() (0 without one), once it ran. */
+int device_wait_running(vfud_dev *dev);
 /* Drop the client, stop the thread, destroy the plugin instance.  Safe to
  * call on a device in any phase. */
 void device_stop(vfud_dev *dev);

@@ -309,6 +309,16 @@ struct vfud_plugin {
      * existed read as false: served by threads, as they always were. */
     bool prefers_process;
 
+    /* ---- Running (optional) ----
+     * Called once on the device thread after start(), when the process
+     * has confined itself (its sandbox is in force, or off), before the
+     * first client is served.  The place for work that makes a library
+     * start threads of its own (a cluster connection): they inherit the
+     * sandbox, and the system calls they make must be in syscalls.  A
+     * negative errno (say why with vfud_error) fails the device's start
+     * as start() failing would. */
+    int (*running)(vfud_dev *dev);
+
     /* ---- new fields go here, at the end ---- */
 };
 
@@ -322,7 +332,7 @@ struct vfud_plugin {
         return &(plugin);                                                 \
     }
 
-/* ========================================================================
+/* =================================================================
  * Functions the daemon provides
  * ======================================================================== */
 

@@ -56,6 +56,7 @@
 #include <libnbd.h>
 
 #include "nvme_int.h"
+#include "op_pool.h"
 
 #define NBD_MAX_CONNS      16
 #define NBD_DEFAULT_CONNS  4
@@ -85,7 +86,7 @@ struct nbd_op {
     void *buf;
     uint64_t off, len;
     int err;                /* from libnbd's callback (positive errno) */
-    struct nbd_op *next;
+    struct nbd_op *next;    /* waiting or done list */
 };
 
 struct nbd_conn {
@@ -107,7 +108,7 @@ struct nvme_nbd {
     uint64_t server_size;
     bool can_fua, can_flush, can_zero, multi_conn;
     /* operations */
-    struct nbd_op *free_ops;
+    struct nvme_op_pool ops;
     struct nbd_op *done_head, *done_tail; /* finished in libnbd, to reap */
     struct nbd_op *wait_head, *wait_tail; /* waiting for a connection */
     bool reaping;
@@ -188,17 +189,11 @@ static void timer_arm(struct nvme_nbd *nb, unsigned ms)
 static struct nbd_op *op_new(struct nvme_nbd *nb, struct nvme_req *req,
                              enum nbd_op_kind kind, uint64_t off, uint64_t len)
 {
-    struct nbd_op *op = nb->free_ops;
+    struct nbd_op *op = nvme_op_get(&nb->ops, sizeof(*op));
 
-    if (op) {
-        nb->free_ops = op->next;
-    } else {
-        op = malloc(sizeof(*op));
-        if (!op) {
-            return NULL;
-        }
+    if (!op) {
+        return NULL;
     }
-    memset(op, 0, sizeof(*op));
     op->req = req;
     op->kind = kind;
     op->off = off;
@@ -219,8 +214,7 @@ static void op_complete(struct nvme_nbd *nb, struct nbd_op *op, int res)
         op_submit(nb, op);
         return;
     }
-    op->next = nb->free_ops;
-    nb->free_ops = op;
+    nvme_op_put(&nb->ops, op);
     nb->c->backend_inflight--;
     nvme_io_backend_done(nb->c, req, res);
 }
@@ -682,6 +676,36 @@ static struct nbd_handle *any_handle(struct nvme_nbd *nb)
     return NULL;
 }
 
+/* NBD_CMD_FLUSH on h, waited for at most timeout_s: a server that hangs
+ * with its socket open would hold a stopping controller (and the daemon's
+ * shutdown, a migration's stop) for ever in nbd_flush(). */
+static int flush_bounded(struct nbd_handle *h, unsigned timeout_s)
+{
+    uint64_t deadline = mono_ms() + (uint64_t)timeout_s * 1000u;
+    int64_t cookie = nbd_aio_flush(h, NBD_NULL_COMPLETION, 0);
+
+    if (cookie < 0) {
+        return -(nbd_get_errno() ? nbd_get_errno() : EIO);
+    }
+    for (;;) {
+        int done = nbd_aio_command_completed(h, cookie);
+        uint64_t now = mono_ms();
+
+        if (done == 1) {
+            return 0;
+        }
+        if (done < 0) {
+            return -(nbd_get_errno() ? nbd_get_errno() : EIO);
+        }
+        if (now >= deadline) {
+            return -ETIMEDOUT;
+        }
+        if (nbd_poll(h, (int)(deadline - now)) < 0) {
+            return -(nbd_get_errno() ? nbd_get_errno() : EIO);
+        }
+    }
+}
+
 int nvme_nbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
 {
     struct nvme_nbd *nb = ns->nbd;
@@ -696,12 +720,12 @@ int nvme_nbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
         if (!nb->conn[i].ready) {
             continue;
         }
-        if (nbd_flush(nb->conn[i].h, 0) == 0) {
-            r = 0;
-        } else {
-            r = -(nbd_get_errno() ? nbd_get_errno() : EIO);
+        r = flush_bounded(nb->conn[i].h, ns->nbd_timeout_s ? ns->nbd_timeout_s : 1);
+        if (r < 0) {
             vfud_log(c->dev, LOG_WARNING, "nvme: namespace %u: flush on NBD "
-                     "connection %u failed: %s", ns->nsid, i, nbd_get_error());
+                     "connection %u failed: %s", ns->nsid, i,
+                     r == -ETIMEDOUT ? "no answer within reconnect-timeout"
+                                     : nbd_get_error());
         }
     }
     if (r < 0) {
@@ -882,12 +906,7 @@ void nvme_nbd_close(struct nvme_ns *ns)
             nbd_close(conn->h);
         }
     }
-    while (nb->free_ops) {
-        struct nbd_op *op = nb->free_ops;
-
-        nb->free_ops = op->next;
-        free(op);
-    }
+    nvme_op_pool_clear(&nb->ops);
     free(nb);
     ns->nbd = NULL;
 }

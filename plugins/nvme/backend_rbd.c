@@ -56,6 +56,7 @@
 #include <rbd/librbd.h>
 
 #include "nvme_int.h"
+#include "op_pool.h"
 
 #define RBD_POLL_BATCH  32
 #define RBD_ERASE_CHUNK (1ull << 30) /* rbd_discard returns an int */
@@ -67,7 +68,6 @@ struct rbd_op {
     enum rbd_op_kind kind;
     bool flush_after;       /* FUA: a flush once written */
     uint64_t off, len;
-    struct rbd_op *next;    /* free list */
 };
 
 struct nvme_rbd {
@@ -81,7 +81,9 @@ struct nvme_rbd {
     uint64_t efd_val;       /* the ring's read lands here */
     bool armed;             /* a read of efd is on the ring */
     unsigned inflight;      /* librbd operations out */
-    struct rbd_op *free_ops;
+    struct nvme_op_pool ops;
+    uint64_t watch;         /* rbd_update_watch's handle */
+    bool watching;
 };
 
 /* ---- configuration ---- */
@@ -133,17 +135,11 @@ static void efd_arm(struct nvme_rbd *rb)
 static struct rbd_op *op_new(struct nvme_rbd *rb, struct nvme_req *req,
                              enum rbd_op_kind kind, uint64_t off, uint64_t len)
 {
-    struct rbd_op *op = rb->free_ops;
+    struct rbd_op *op = nvme_op_get(&rb->ops, sizeof(*op));
 
-    if (op) {
-        rb->free_ops = op->next;
-    } else {
-        op = malloc(sizeof(*op));
-        if (!op) {
-            return NULL;
-        }
+    if (!op) {
+        return NULL;
     }
-    memset(op, 0, sizeof(*op));
     op->req = req;
     op->kind = kind;
     op->off = off;
@@ -155,8 +151,7 @@ static struct rbd_op *op_new(struct nvme_rbd *rb, struct nvme_req *req,
 
 static void op_free(struct nvme_rbd *rb, struct rbd_op *op)
 {
-    op->next = rb->free_ops;
-    rb->free_ops = op;
+    nvme_op_put(&rb->ops, op);
     rb->c->backend_inflight--;
 }
 
@@ -354,6 +349,30 @@ int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
     return 0;
 }
 
+/* ---- the image resized (a librbd thread) ---- */
+
+/* librbd calls this when the image's header changes (a resize, a
+ * snapshot, a lock taken): a namespace that follows the image's size
+ * (no size= of its own) takes the new one, which the host finds in
+ * Identify Namespace (NSZE) from then on and I/O is checked against.
+ * The plugin raises no Asynchronous Event (Namespace Attribute Changed):
+ * the host rescans when told to ("nvme ns-rescan", a controller reset). */
+static void on_image_update(void *arg)
+{
+    struct nvme_rbd *rb = arg;
+    struct nvme_ns *ns = rb->ns;
+    uint64_t size;
+
+    if (ns->cfg_size || rbd_get_size(rb->image, &size) < 0 || size == 0 ||
+        size == __atomic_load_n(&ns->size_bytes, __ATOMIC_RELAXED)) {
+        return;
+    }
+    __atomic_store_n(&ns->size_bytes, size, __ATOMIC_RELAXED);
+    __atomic_store_n(&ns->nsze, size >> ns->lba_shift, __ATOMIC_RELEASE);
+    vfud_log(rb->c->dev, LOG_INFO, "nvme: namespace %u: the RBD image %s is "
+             "now %llu bytes", ns->nsid, ns->uri, (unsigned long long)size);
+}
+
 /* ---- set-up (device thread, before the I/O thread runs) ---- */
 
 static int conf_set(struct nvme_ctrl *c, struct nvme_ns *ns, rados_t cl,
@@ -368,11 +387,13 @@ static int conf_set(struct nvme_ctrl *c, struct nvme_ns *ns, rados_t cl,
     return r;
 }
 
+/* realize(): the configuration only.  librados starts its threads when
+ * the cluster handle is made, and they must be started by a thread the
+ * sandbox already confines (nvme_rbd_connect, from the plugin's running()):
+ * threads cannot be confined from outside once they run. */
 int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
 {
     struct nvme_rbd *rb;
-    char timeout[16];
-    uint64_t size;
     int r;
 
     if (ns->path) {
@@ -397,6 +418,22 @@ int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
                    "rbd:POOL/[NAMESPACE/]IMAGE[@SNAPSHOT]", ns->nsid, ns->uri);
         return -EINVAL;
     }
+    if (rb->snap) {
+        ns->read_only = true;
+    }
+    return 0;
+}
+
+/* running(), on the device thread of the confined daemon: the cluster, the
+ * image, its size.  Everything the configuration gets wrong that only the
+ * cluster can tell (a pool, an image, a key) is said here, at start. */
+int nvme_rbd_connect(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    struct nvme_rbd *rb = ns->rbd;
+    char timeout[16];
+    uint64_t size;
+    int r;
+
     r = rados_create(&rb->cluster, ns->rbd_id ? ns->rbd_id : NULL);
     if (r < 0) {
         vfud_error(c->dev, "namespace %u: RBD: rados_create: %s", ns->nsid,
@@ -414,6 +451,10 @@ int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
         return r;
     }
     (void)rados_conf_parse_env(rb->cluster, NULL);
+    if (ns->rbd_keyring && conf_set(c, ns, rb->cluster, "keyring",
+                                    ns->rbd_keyring) < 0) {
+        return -EINVAL;
+    }
     snprintf(timeout, sizeof(timeout), "%u", ns->nbd_timeout_s ? ns->nbd_timeout_s : 1);
     if (conf_set(c, ns, rb->cluster, "rados_osd_op_timeout", timeout) < 0 ||
         conf_set(c, ns, rb->cluster, "rados_mon_op_timeout", timeout) < 0 ||
@@ -439,9 +480,6 @@ int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
     }
     if (rb->nspace) {
         rados_ioctx_set_namespace(rb->io, rb->nspace);
-    }
-    if (rb->snap) {
-        ns->read_only = true;
     }
     r = ns->read_only
             ? rbd_open_read_only(rb->io, rb->image_name, &rb->image, rb->snap)
@@ -478,6 +516,15 @@ int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
                    "%s", ns->nsid, strerror(-r));
         return r;
     }
+    if (!rb->snap) {
+        r = rbd_update_watch(rb->image, &rb->watch, on_image_update, rb);
+        if (r < 0) {
+            vfud_error(c->dev, "namespace %u: RBD: rbd_update_watch: %s",
+                       ns->nsid, strerror(-r));
+            return r;
+        }
+        rb->watching = true;
+    }
     vfud_log(c->dev, LOG_INFO, "nvme: namespace %u: RBD %s: %llu bytes%s",
              ns->nsid, ns->uri, (unsigned long long)size,
              ns->read_only ? ", read-only" : "");
@@ -490,6 +537,9 @@ void nvme_rbd_close(struct nvme_ns *ns)
 
     if (!rb) {
         return;
+    }
+    if (rb->watching) {
+        (void)rbd_update_unwatch(rb->image, rb->watch);
     }
     if (rb->image) {
         /* rbd_close waits for what is still out; their completions are
@@ -505,12 +555,7 @@ void nvme_rbd_close(struct nvme_ns *ns)
     if (rb->efd >= 0) {
         close(rb->efd);
     }
-    while (rb->free_ops) {
-        struct rbd_op *op = rb->free_ops;
-
-        rb->free_ops = op->next;
-        free(op);
-    }
+    nvme_op_pool_clear(&rb->ops);
     free(rb->pool);
     free(rb->nspace);
     free(rb->image_name);

@@ -17,6 +17,7 @@ plugins_nvme_la_SOURCES = \
 	plugins/nvme/mig_state.c \
 	plugins/nvme/nvme_spec.h \
 	plugins/nvme/nvme_int.h \
+	plugins/nvme/op_pool.h \
 	plugins/nvme/nvme_mig.h
 plugins_nvme_la_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS) $(LIBNBD_CFLAGS)
 plugins_nvme_la_LIBADD = $(LIBURING_LIBS) $(LIBNBD_LIBS) $(LIBRBD_LIBS)

@@ -106,8 +106,10 @@ int nvme_ns_config(struct nvme_ctrl *c, struct nvme_ns *ns, const char *key,
         return -ENOTSUP;
 #endif
     }
-    if (strcmp(key, "rbd-conf") == 0 || strcmp(key, "rbd-id") == 0) {
-        char **where = key[4] == 'c' ? &ns->rbd_conf : &ns->rbd_id;
+    if (strcmp(key, "rbd-conf") == 0 || strcmp(key, "rbd-id") == 0 ||
+        strcmp(key, "rbd-keyring") == 0) {
+        char **where = key[4] == 'c' ? &ns->rbd_conf
+                       : key[4] == 'i' ? &ns->rbd_id : &ns->rbd_keyring;
 
         if (!*value) {
             vfud_error(dev, "namespace %u: %s is empty", ns->nsid, key);
@@ -483,11 +485,14 @@ int nvme_ns_open(struct nvme_ctrl *c, struct nvme_ns *ns)
             return r;
         }
     } else if (ns->backend == NVME_BACKEND_RBD) {
+        /* The configuration only: the cluster comes in nvme_ns_connect. */
         r = nvme_rbd_open(c, ns);
         if (r < 0) {
             nvme_ns_close(ns);
             return r;
         }
+        nvme_ns_default_ids(c, ns);
+        return 0;
     } else {
         if (!ns->path) {
             vfud_error(c->dev, "namespace %u: no path", ns->nsid);
@@ -511,6 +516,26 @@ int nvme_ns_open(struct nvme_ctrl *c, struct nvme_ns *ns)
     return 0;
 }
 
+/* The namespaces whose storage is reached through a library that starts
+ * threads (librados): once the daemon is confined (nvme_running). */
+int nvme_ns_connect(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    unsigned shift = ns->cfg_block_size == 4096 ? 12 : 9;
+    int r;
+
+    if (ns->backend != NVME_BACKEND_RBD) {
+        return 0;
+    }
+    r = nvme_rbd_connect(c, ns);
+    if (r == 0 && nvme_ns_set_format(ns, shift) < 0) {
+        vfud_error(c->dev, "namespace %u: block size %u is not usable "
+                   "(size %llu bytes)", ns->nsid, ns->cfg_block_size,
+                   (unsigned long long)ns->size_bytes);
+        r = -EINVAL;
+    }
+    return r;
+}
+
 void nvme_ns_close(struct nvme_ns *ns)
 {
     nvme_nbd_close(ns);
@@ -531,5 +556,6 @@ void nvme_ns_free(struct nvme_ns *ns)
     free(ns->uri);
     free(ns->rbd_conf);
     free(ns->rbd_id);
+    free(ns->rbd_keyring);
     free(ns);
 }

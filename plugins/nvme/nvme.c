@@ -122,6 +122,7 @@ static const struct vfud_config_key nvme_keys[] = {
       "instead of a path" },
     { "namespace.*.rbd-conf", "RBD: ceph.conf of the cluster (default: Ceph's)" },
     { "namespace.*.rbd-id", "RBD: client name, without client. (default admin)" },
+    { "namespace.*.rbd-keyring", "RBD: keyring file (default: ceph.conf's keyring)" },
     { "namespace.*.connections", "NBD: connections with multi-conn (default 4)" },
     { "namespace.*.reconnect-timeout",
       "NBD/RBD: seconds the server/cluster may be away before I/O fails "
@@ -445,6 +446,26 @@ static int nvme_start(vfud_dev *dev)
     return nvme_ctrl_start_thread(c);
 }
 
+/* Namespaces on a Ceph cluster are connected here, by the confined device
+ * thread, so that librados's threads inherit the sandbox. */
+static int nvme_running(vfud_dev *dev)
+{
+    struct nvme_ctrl *c = ctrl_of(dev);
+
+    for (uint32_t nsid = 1; nsid <= c->nn; nsid++) {
+        int r;
+
+        if (c->ns[nsid] == NULL) {
+            continue;
+        }
+        r = nvme_ns_connect(c, c->ns[nsid]);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
 static void nvme_destroy(vfud_dev *dev)
 {
     struct nvme_ctrl *c = ctrl_of(dev);
@@ -661,6 +682,7 @@ static struct vfud_plugin nvme_plugin = {
     .load_state = nvme_mig_load_state,
     .io_stats = nvme_io_stats,
     .syscalls = nvme_syscalls,
+    .running = nvme_running,
 };
 
 VFUD_REGISTER_PLUGIN(nvme_plugin)

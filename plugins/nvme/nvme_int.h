@@ -74,6 +74,7 @@ struct nvme_ns {
                                * I/O fails */
     char *rbd_conf;           /* RBD: ceph.conf (NULL: librados' default) */
     char *rbd_id;             /* RBD: client name without "client." */
+    char *rbd_keyring;        /* RBD: keyring file (NULL: ceph.conf's) */
     /* runtime */
     int fd;
     bool is_blockdev;
@@ -416,6 +417,8 @@ int nvme_ns_config(struct nvme_ctrl *c, struct nvme_ns *ns, const char *key,
 int nvme_ns_open(struct nvme_ctrl *c, struct nvme_ns *ns);
 /* start(): create or grow the backing file as configured. */
 int nvme_ns_prepare(struct nvme_ctrl *c, struct nvme_ns *ns);
+/* running(): connect to the storage a library's threads serve (RBD). */
+int nvme_ns_connect(struct nvme_ctrl *c, struct nvme_ns *ns);
 void nvme_ns_close(struct nvme_ns *ns);
 void nvme_ns_free(struct nvme_ns *ns);
 void nvme_ns_default_ids(struct nvme_ctrl *c, struct nvme_ns *ns);
@@ -482,6 +485,7 @@ static inline int nvme_nbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
 #define NVME_UD_RBD 3u
 #ifdef HAVE_LIBRBD
 int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns);
+int nvme_rbd_connect(struct nvme_ctrl *c, struct nvme_ns *ns);
 void nvme_rbd_close(struct nvme_ns *ns);
 int nvme_rbd_rw(struct nvme_ctrl *c, struct nvme_req *req);
 int nvme_rbd_flush(struct nvme_ctrl *c, struct nvme_req *req,
@@ -495,6 +499,8 @@ int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns);
 /* Without librbd no namespace has the RBD back-end (ns.c refuses rbd:
  * URIs), so none of these is reached. */
 static inline int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
+{ (void)c; (void)ns; return -ENOTSUP; }
+static inline int nvme_rbd_connect(struct nvme_ctrl *c, struct nvme_ns *ns)
 { (void)c; (void)ns; return -ENOTSUP; }
 static inline void nvme_rbd_close(struct nvme_ns *ns) { (void)ns; }
 static inline int nvme_rbd_rw(struct nvme_ctrl *c, struct nvme_req *req)

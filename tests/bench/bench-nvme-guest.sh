@@ -4,7 +4,7 @@
 # Linux guest sees them.  Run by "make bench-nvme-guest"; prints figures,
 # never fails on them (only when something does not work).
 #
-#   bench-nvme-guest.sh [--runtime S] [--reps N] [--size MiB] [--nbd]
+#   bench-nvme-guest.sh [--runtime S] [--reps N] [--size MiB] [--nbd | --rbd]
 #
 # One boot of the QEMU lab (tests/e2e/lab, as the end-to-end tests use it;
 # skips with 77 without it) with four NVMe controllers attached at once,
@@ -20,6 +20,12 @@
 # --nbd: the plugin devices share one NBD export instead (nbdkit's file
 # plugin serving one such file on a UNIX socket): QEMU's NVMe with
 # -drive file=nbd+unix:///?socket=..., ours with namespace.1.uri.
+#
+# --rbd: every device on one RBD image of a one-node Ceph cluster
+# (tests/plugins/nvme/ceph-cluster, started for the run): QEMU's NVMe with
+# its own rbd driver (-drive file=rbd:rbd/bench:conf=..., librbd of the
+# lab's tree), ours with namespace.1.uri = rbd:rbd/bench.  The image is
+# written in full first, so that reads find data.
 #
 # The plugin devices run in one daemon (its threads are named after the
 # devices, so their CPU time is told apart).  Guest memory is a shared
@@ -45,13 +51,16 @@ runtime=10
 reps=3
 size=256
 nbd=""
+rbd=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --nbd) nbd=1; shift ;;
+    --rbd) rbd=1; shift ;;
     --runtime) runtime=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
-    *) echo "usage: $0 [--runtime S] [--reps N] [--size MiB] [--nbd]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--runtime S] [--reps N] [--size MiB] [--nbd | --rbd]" >&2
+       exit 2 ;;
     esac
 done
 
@@ -65,7 +74,8 @@ e2e_timeout=$VFU_E2E_TIMEOUT
 
 e2e_setup
 for d in qemu sh0 ad0 po0; do
-    [ -n "$nbd" ] && [ $d != qemu ] && continue
+    [ -n "$nbd$rbd" ] && [ $d != qemu ] && continue
+    [ -n "$rbd" ] && continue
     dd if=/dev/zero of="$e2e_tmp/$d.img" bs=1M count="$size" 2>/dev/null ||
         e2e_fail "cannot create $e2e_tmp/$d.img"
 done
@@ -82,6 +92,22 @@ if [ -n "$nbd" ]; then
     ns_ad0=$ns_sh0
     ns_po0=$ns_sh0
     qemu_file="nbd+unix:///?socket=$e2e_tmp/nbd.sock"
+fi
+if [ -n "$rbd" ]; then
+    command -v ceph-osd >/dev/null || e2e_skip "no Ceph (ceph-mon ceph-osd ceph-common)"
+    ceph=/tmp/vfu-bench-ceph.$$
+    trap '"$e2e_src/tests/plugins/nvme/ceph-cluster" destroy "$ceph"; e2e_cleanup' EXIT
+    "$e2e_src/tests/plugins/nvme/ceph-cluster" start "$ceph" rbd bench "$size" \
+        >/dev/null 2>"$e2e_tmp/ceph.log" ||
+        { cat "$e2e_tmp/ceph.log"; e2e_fail "the Ceph cluster did not start"; }
+    rbd -c "$ceph/ceph.conf" bench --io-type write --io-size 4M \
+        --io-total "${size}M" --io-pattern seq rbd/bench >/dev/null ||
+        e2e_fail "cannot fill the image"
+    ns_sh0="uri = rbd:rbd/bench
+namespace.1.rbd-conf = $ceph/ceph.conf"
+    ns_ad0=$ns_sh0
+    ns_po0=$ns_sh0
+    qemu_file="rbd:rbd/bench:conf=$ceph/ceph.conf"
 fi
 cat >"$e2e_tmp/vfiouserd.conf" <<EOF
 [daemon]
@@ -210,6 +236,8 @@ echo
 echo "# vfiouserd NVMe vs QEMU's NVMe in the lab guest ($(uname -r) host," \
     "$(nproc) CPUs, guest kernel $(cat "$VFU_LAB/kver"), TCG unless VFU_LAB_KVM=1)"
 [ -n "$nbd" ] && echo "# every device on one NBD export: nbdkit file plugin, UNIX socket"
+[ -n "$rbd" ] && echo "# every device on one RBD image (one-node Ceph $(ceph-osd --version |
+    cut -d' ' -f3) cluster on this host); QEMU's NVMe through its rbd driver"
 echo "# fio, libaio, O_DIRECT, iodepth 32, $runtime s per run, medians of $reps;" \
     "ratio = our IOPS / QEMU's"
 awk -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" '

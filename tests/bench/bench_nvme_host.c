@@ -158,6 +158,8 @@ static char *opt_rbd;
 static char *opt_rbd_conf;
 static char *opt_config_keys; /* "sandbox = off", "isolate = process" */
 static char *opt_baseline_keys;
+static gboolean opt_no_pin;
+static int opt_sleep_us;
 
 static GOptionEntry options[] = {
     { "keys", 0, 0, G_OPTION_ARG_STRING, &opt_config_keys,
@@ -199,6 +201,11 @@ static GOptionEntry options[] = {
       "URI" },
     { "rbd-conf", 0, 0, G_OPTION_ARG_STRING, &opt_rbd_conf,
       "the RBD image's cluster (a ceph.conf)", "PATH" },
+    { "no-pin", 0, 0, G_OPTION_ARG_NONE, &opt_no_pin,
+      "pin neither the client nor the daemon (the scheduler places them)", NULL },
+    { "sleep-us", 0, 0, G_OPTION_ARG_INT, &opt_sleep_us,
+      "sleep this long after a pass over the CQs found nothing (default 0: "
+      "spin), leaving the CPU to the storage's own processes", "US" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
       "print every measurement, and the daemon's log", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -281,10 +288,6 @@ static int start_target(struct target *t, unsigned mode, unsigned daemon,
                                    kv);
         }
     }
-    if (opt_rbd != NULL && strstr(dkeys->str, "sandbox") == NULL) {
-        /* librados's threads cannot be confined (vfiouserd(8) SECURITY). */
-        g_string_append(dkeys, "sandbox = off\n");
-    }
     cfg = g_strdup_printf(
         "[daemon]\nsocket-dir = @SOCKDIR@\n%s"
         "[nvme0]\nplugin = nvme\n%s"
@@ -314,7 +317,7 @@ static int start_target(struct target *t, unsigned mode, unsigned daemon,
         fprintf(stderr, "bench: the daemon did not start:\n%s", log);
         return -1;
     }
-    r = bench_pin(t->h->pid, dcpu);
+    r = opt_no_pin ? 0 : bench_pin(t->h->pid, dcpu);
     path = harness_socket(t->h, "nvme0");
     for (int i = 0; i < 500; i++) {
         r = vfu_client_connect(path, &t->cl);
@@ -512,6 +515,14 @@ static int run_loop(struct run_state *st, double seconds, double *secs)
         }
         if (got_any) {
             idle = 0;
+        } else if (opt_sleep_us > 0) {
+            struct timespec ts = { 0, (long)opt_sleep_us * 1000 };
+
+            nanosleep(&ts, NULL);
+            if (++idle > 100000000ull / 1000) {
+                fprintf(stderr, "bench: no completion for a long time\n");
+                return -ETIMEDOUT;
+            }
         } else if (++idle > 100000000ull) {
             fprintf(stderr, "bench: no completion for a long time\n");
             return -ETIMEDOUT;
@@ -826,10 +837,19 @@ int main(int argc, char **argv)
         CPU_SET(first, &ccpu);
         CPU_SET(second >= 0 ? second : first, &dcpu);
         uname(&u);
-        printf("# vfiouserd NVMe host benchmark, %s %s, %ld CPUs online; "
-               "client on CPU %d, daemon on CPU %d; load average at start: ",
-               u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN), first,
-               second >= 0 ? second : first);
+        if (opt_no_pin) {
+            printf("# vfiouserd NVMe host benchmark, %s %s, %ld CPUs online; "
+                   "nothing pinned; client %s; load average at start: ",
+                   u.sysname, u.release, sysconf(_SC_NPROCESSORS_ONLN),
+                   opt_sleep_us ? "sleeps when idle" : "spins");
+        } else {
+            printf("# vfiouserd NVMe host benchmark, %s %s, %ld CPUs online; "
+                   "client on CPU %d, daemon on CPU %d; client %s; load "
+                   "average at start: ", u.sysname, u.release,
+                   sysconf(_SC_NPROCESSORS_ONLN), first,
+                   second >= 0 ? second : first,
+                   opt_sleep_us ? "sleeps when idle" : "spins");
+        }
         {
             double la[1] = { 0 };
 
@@ -846,7 +866,9 @@ int main(int argc, char **argv)
            opt_irq ? "on (never read)" : "off (polled CQs)", opt_windows,
            opt_reps, opt_seconds, opt_warmup);
     fflush(stdout);
-    bench_pin(0, &ccpu);
+    if (!opt_no_pin) {
+        bench_pin(0, &ccpu);
+    }
 
     for (unsigned m = 0; m < nm; m++) {
         for (int wi = 0; wi < nw; wi++) {

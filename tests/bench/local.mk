@@ -68,7 +68,13 @@ bench-nvme-nbd: tests/bench/bench_nvme_host daemon/vfiouserd plugins/nvme.la
 # "make bench-nvme-rbd": the same on a 256 MiB RBD image of a one-node
 # Ceph cluster (tests/plugins/nvme/ceph-cluster), then "rbd bench" on the same
 # image, 4 KiB random reads and writes with 1 and 32 in flight: librbd
-# alone, with no controller, for ratios within one run.
+# alone, with no controller, for ratios within one run.  Nothing is pinned
+# and the client sleeps 50 us when it finds no completion: the OSD and the
+# monitor run on the same 2 CPUs, and a client spinning on one of them
+# halved QD1 figures.  rbd bench's writes go to librbd's cache (it runs
+# write-back), while the namespace stays write-through until the host's
+# first Flush (rbd_cache_writethrough_until_flush), so rbd bench's writes
+# are also run with the cache off, like for like.
 bench-nvme-rbd: tests/bench/bench_nvme_host daemon/vfiouserd plugins/nvme.la
 	@command -v ceph-osd >/dev/null || { echo "bench-nvme-rbd: needs ceph-mon ceph-osd"; exit 1; }
 	d=/tmp/vfu-bench-ceph.$$$$ && \
@@ -76,11 +82,12 @@ bench-nvme-rbd: tests/bench/bench_nvme_host daemon/vfiouserd plugins/nvme.la
 	rbd -c $$d/ceph.conf bench --io-type write --io-size 4M --io-total 256M \
 		--io-pattern seq rbd/bench >/dev/null && \
 	tests/bench/bench_nvme_host --rbd rbd:rbd/bench --rbd-conf $$d/ceph.conf \
-		--nbd-size 256 $(BENCH_NVME_ARGS); r=$$?; \
-	for t in read write; do for qd in 1 32; do \
+		--nbd-size 256 --no-pin --sleep-us 50 $(BENCH_NVME_ARGS); r=$$?; \
+	for t in read write write-nocache; do for qd in 1 32; do \
 		echo "# rbd bench rand$$t 4K io-threads $$qd:"; \
-		rbd -c $$d/ceph.conf bench --io-type $$t --io-size 4K --io-threads $$qd \
-			--io-total 64M --io-pattern rand rbd/bench | tail -1; \
+		rbd -c $$d/ceph.conf $$([ $$t = write-nocache ] && echo --rbd-cache=false) \
+			bench --io-type $${t%-nocache} --io-size 4K --io-threads $$qd \
+			--io-total 16M --io-pattern rand rbd/bench | tail -1; \
 	done; done; \
 	$(srcdir)/tests/plugins/nvme/ceph-cluster destroy $$d; exit $$r
 endif
@@ -92,6 +99,7 @@ endif
 #
 #     make bench-nvme-guest BENCH_NVME_GUEST_ARGS="--runtime 20 --reps 5"
 #     make bench-nvme-guest BENCH_NVME_GUEST_ARGS=--nbd    (all on one NBD export)
+#     make bench-nvme-guest BENCH_NVME_GUEST_ARGS=--rbd    (all on one RBD image)
 if ENABLE_NVME
 BENCH_NVME_GUEST_ARGS =
 bench-nvme-guest: daemon/vfiouserd plugins/nvme.la

@@ -454,6 +454,13 @@ int fake_dev_realize(vfud_dev *dev)
         if (dev->plugin.start != NULL) {
             r = dev->plugin.start(dev);
         }
+        /* The daemon's device thread, once the process is confined. */
+        if (r == 0 && dev->plugin.running != NULL) {
+            vfud_dev *prev = fk_enter(dev);
+
+            r = dev->plugin.running(dev);
+            fk_leave(prev);
+        }
     }
     return r;
 }

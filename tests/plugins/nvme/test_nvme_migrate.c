@@ -86,19 +86,14 @@ static void side_start(struct side *s, int mode, const char *serial,
                                   : g_strdup_printf("namespace.1.path = %s/ns1.img\n"
                                                     "namespace.1.size = %llu\n",
                                                     shared_dir, NS_SIZE);
-    /* librados's threads, started at load, cannot be confined: an RBD
-     * namespace runs in a daemon with sandbox = off (vfiouserd(8)). */
-    const char *daemon_keys = ns_keys && strstr(ns_keys, "uri = rbd:") ? "sandbox = off\n"
-                                                                       : "";
     g_autofree char *cfg = g_strdup_printf(
-        "%s"
         "[nvme0]\n"
         "plugin = nvme\n"
         "serial = %s\n"
         "model = " MODEL "\n"
         "queues = %d\n"
         "%s%s",
-        daemon_keys, serial ? serial : SERIAL, QUEUES,
+        serial ? serial : SERIAL, QUEUES,
         mode == M_POLL ? "doorbells = poll\n" : "", ns);
     static const char *const names[] = { "nvme0", NULL };
 
@@ -1220,6 +1215,45 @@ END_TEST
 #endif
 
 #ifdef HAVE_LIBRBD
+/* Who holds the exclusive lock of rbd/mig (librbd's owner string, "" for
+ * no one); the image has the feature (rbd_create's default features). */
+static void rbd_lock_owner(const char *conf, char *out, size_t len)
+{
+    rados_t cl;
+    rados_ioctx_t io;
+    rbd_image_t img;
+    rbd_lock_mode_t mode;
+    char *owners[4];
+    size_t n = 4;
+    uint64_t features;
+    int r;
+
+    ck_assert_int_eq(rados_create(&cl, NULL), 0);
+    ck_assert_int_eq(rados_conf_read_file(cl, conf), 0);
+    ck_assert_int_eq(rados_connect(cl), 0);
+    ck_assert_int_eq(rados_ioctx_create(cl, "rbd", &io), 0);
+    /* read-write (librbd answers EINVAL on a read-only handle); opening
+     * takes no lock, only a write would */
+    ck_assert_int_eq(rbd_open(io, "mig", &img, NULL), 0);
+    ck_assert_int_eq(rbd_get_features(img, &features), 0);
+    ck_assert(features & RBD_FEATURE_EXCLUSIVE_LOCK);
+    r = rbd_lock_get_owners(img, &mode, owners, &n);
+    out[0] = '\0';
+    if (r == 0) {
+        ck_assert_uint_le(n, 1);
+        if (n == 1) {
+            ck_assert_int_eq(mode, RBD_LOCK_MODE_EXCLUSIVE);
+            snprintf(out, len, "%s", owners[0]);
+        }
+        rbd_lock_get_owners_cleanup(owners, n);
+    } else {
+        ck_assert_int_eq(r, -ENOENT);
+    }
+    rbd_close(img);
+    rados_ioctx_destroy(io);
+    rados_shutdown(cl);
+}
+
 /* Two daemons ("two hosts") whose namespace 1 is the same RBD image of a
  * one-node Ceph cluster the test starts: the source writes (and holds the
  * image's exclusive lock), eight writes are queued when it stops; the
@@ -1241,6 +1275,7 @@ START_TEST(test_migrate_rbd)
     struct nvme_cqe e;
     struct figures f;
     uint64_t buf[SYNC + ASYNC + 1];
+    char src_owner[256], dst_owner[256];
     int r;
 
     r = system(start);
@@ -1274,6 +1309,8 @@ START_TEST(test_migrate_rbd)
         td_queue_cmd(d, 1, &c);
     }
     td_ring(d, 1);
+    rbd_lock_owner(conf, src_owner, sizeof(src_owner));
+    ck_assert_str_ne(src_owner, ""); /* the source's writes took the lock */
     side_start(&dst, M_SHADOW, NULL, keys);
     side_connect(&dst, M_SHADOW);
     f = migrate(&src, &dst);
@@ -1294,6 +1331,10 @@ START_TEST(test_migrate_rbd)
     /* the destination writes: librbd moves the lock to it */
     ck_assert_int_eq(td_rw(d, 1, NVME_CMD_WRITE, 8 * (SYNC + ASYNC), 8,
                            buf[SYNC + ASYNC], NVME_RW_FUA), 0);
+    rbd_lock_owner(conf, dst_owner, sizeof(dst_owner));
+    ck_assert_str_ne(dst_owner, "");
+    ck_assert_str_ne(dst_owner, src_owner);
+    printf("rbd: exclusive lock moved from %s to %s\n", src_owner, dst_owner);
     {
         rados_t cl;
         rados_ioctx_t io;

@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -363,6 +365,93 @@ START_TEST(test_multi_conn)
 }
 END_TEST
 
+/* A server that cannot do FUA (nbdkit's fua filter in its default mode,
+ * none, does not offer it; nbdkit 1.32 refuses the mode named; the log
+ * filter before it records what we send): a FUA write
+ * goes out as the write and then a flush, neither with the flag, and the
+ * data is there; a write without FUA sends no flush. */
+START_TEST(test_fua_emulated)
+{
+    static char logarg[256], logpath[200];
+    uint64_t a, b;
+
+    ck_assert_int_eq(ns_init(&S), 0);
+    snprintf(logpath, sizeof(logpath), "%s/log", S.dir);
+    snprintf(logarg, sizeof(logarg), "logfile=%s", logpath);
+    {
+        const char *const args[] = { "--filter=log", "--filter=fua", "memory",
+                                     "size=16M", logarg, NULL };
+
+        ck_assert_int_eq(ns_start(&S, "nbdkit", args), 0);
+    }
+    up_with(NULL);
+    a = td_alloc(&D, 8192, 4096);
+    b = td_alloc(&D, 8192, 4096);
+    fill(a, 8192, 21);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 0, 8, a, 0), 0);
+    ck_assert_uint_eq(count_lines(logpath, " Write id="), 1);
+    ck_assert_uint_eq(count_lines(logpath, " Flush id="), 0);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 64, 16, a, NVME_RW_FUA), 0);
+    ck_assert_uint_eq(count_lines(logpath, " Write id="), 2);
+    ck_assert_uint_eq(count_lines(logpath, " Flush id="), 1);
+    ck_assert_uint_eq(count_lines(logpath, "fua=1"), 0);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_READ, 64, 16, b, 0), 0);
+    ck_assert_int_eq(memcmp(td_ptr(&D, a), td_ptr(&D, b), 8192), 0);
+    down();
+}
+END_TEST
+
+/* Send c to nbdkit's pause filter's control socket and wait for its
+ * upper-case echo (a pause is in force once no request is in flight). */
+static void pause_ctl(const char *path, char c)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    char reply = 0;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(write(fd, &c, 1), 1);
+    ck_assert_int_eq(read(fd, &reply, 1), 1);
+    ck_assert_int_eq(reply, c - 'a' + 'A');
+    close(fd);
+}
+
+/* A server that stops answering with its socket open (nbdkit's pause
+ * filter): the controller's last flush, when it is destroyed, gives up
+ * after reconnect-timeout instead of holding the device thread (and the
+ * daemon's stop) for ever; what was written before is on the server. */
+START_TEST(test_flush_hung_server)
+{
+    static char ctl[200], ctlarg[256];
+    const char *const extra[] = { "namespace.1.reconnect-timeout", "2", NULL };
+    uint8_t data[4096];
+    uint64_t a;
+
+    ck_assert_int_eq(ns_init(&S), 0);
+    snprintf(ctl, sizeof(ctl), "%s/pause", S.dir);
+    snprintf(ctlarg, sizeof(ctlarg), "pause-control=%s", ctl);
+    {
+        const char *const args[] = { "--filter=pause", "memory", "size=16M",
+                                     ctlarg, NULL };
+
+        ck_assert_int_eq(ns_start(&S, "nbdkit", args), 0);
+    }
+    up_with(extra);
+    a = td_alloc(&D, 4096, 4096);
+    fill(a, 4096, 31);
+    memcpy(data, td_ptr(&D, a), sizeof(data));
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 0, 8, a, 0), 0);
+    pause_ctl(ctl, 'p');
+    td_close(&D); /* returns: the flush gave up */
+    pause_ctl(ctl, 'r');
+    check_server(0, data, sizeof(data));
+    down();
+}
+END_TEST
+
 /* qemu-nbd serving a qcow2 image (any image format works through NBD),
  * then the same image read-only. */
 START_TEST(test_qemu_nbd_qcow2)
@@ -533,6 +622,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_memory_io);
     tcase_add_test(tc, test_file_no_zero);
     tcase_add_test(tc, test_multi_conn);
+    tcase_add_test(tc, test_fua_emulated);
+    tcase_add_test(tc, test_flush_hung_server);
     tcase_add_test(tc, test_qemu_nbd_qcow2);
     tcase_add_test(tc, test_server_restart);
     tcase_add_test(tc, test_server_gone);

@@ -374,6 +374,33 @@ START_TEST(test_bad_config)
                                    "namespace.1.path", "/tmp/x", NULL };
         refused(kv, "exclusive");
     }
+    {
+        /* cephx: a client with no key in the keyring */
+        const char *const kv[] = { "namespace.1.uri", uri,
+                                   "namespace.1.rbd-conf", conf,
+                                   "namespace.1.rbd-id", "nobody",
+                                   "namespace.1.reconnect-timeout", "3", NULL };
+        refused(kv, "cannot connect to the Ceph cluster");
+    }
+}
+END_TEST
+
+/* cephx as in production: client.vfud, whose key (rbd-keyring) allows RBD
+ * on the pool rbd only, serves the image. */
+START_TEST(test_cephx_client)
+{
+    char keyring[160];
+    const char *extra[5] = { "namespace.1.rbd-id", "vfud",
+                             "namespace.1.rbd-keyring", keyring, NULL };
+    uint64_t a, b;
+
+    snprintf(keyring, sizeof(keyring), "%s/client.vfud.keyring", dir);
+    new_image();
+    up_with(extra);
+    a = td_alloc(&D, 8192, 4096);
+    b = td_alloc(&D, 8192, 4096);
+    roundtrip(a, b, 32, 16);
+    td_close(&D);
 }
 END_TEST
 
@@ -430,6 +457,55 @@ START_TEST(test_cluster_restart)
 }
 END_TEST
 
+/* The image grown by another client (here the test's own handle, as
+ * "rbd resize" would): Identify Namespace gives the new size once librbd
+ * has told the plugin (an update watch), and the new blocks are served;
+ * a namespace with a size= of its own keeps it. */
+START_TEST(test_resize)
+{
+    char sz[32];
+    const char *const fixed[] = { "namespace.1.size", sz, NULL };
+    struct view v;
+    rbd_image_t img;
+    uint64_t a, nsze = 0;
+
+    new_image();
+    up_with(NULL);
+    a = td_alloc(&D, 4096, 4096);
+    fill(a, 4096, 11);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, IMG_SIZE / 512, 8, a, 0),
+                     NVME_SC_LBA_RANGE);
+    view_open(&v);
+    ck_assert_int_eq(rbd_open(v.io, uri + 8, &img, NULL), 0);
+    ck_assert_int_eq(rbd_resize(img, 2 * IMG_SIZE), 0);
+    rbd_close(img);
+    view_close(&v);
+    for (int i = 0; i < 100 && nsze != 2 * IMG_SIZE / 512; i++) {
+        nsze = identify_nsze();
+        if (nsze != 2 * IMG_SIZE / 512) {
+            usleep(100000);
+        }
+    }
+    ck_assert_uint_eq(nsze, 2 * IMG_SIZE / 512);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, IMG_SIZE / 512, 8, a,
+                           NVME_RW_FUA), 0);
+    check_image(IMG_SIZE, td_ptr(&D, a), 4096);
+    td_close(&D);
+
+    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)IMG_SIZE);
+    up_with(fixed);
+    ck_assert_uint_eq(identify_nsze(), IMG_SIZE / 512);
+    view_open(&v);
+    ck_assert_int_eq(rbd_open(v.io, uri + 8, &img, NULL), 0);
+    ck_assert_int_eq(rbd_resize(img, 3 * IMG_SIZE), 0);
+    rbd_close(img);
+    view_close(&v);
+    sleep(1);
+    ck_assert_uint_eq(identify_nsze(), IMG_SIZE / 512);
+    td_close(&D);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nvme_rbd");
@@ -440,6 +516,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_read_only);
     tcase_add_test(tc, test_bad_config);
     tcase_add_test(tc, test_cluster_restart);
+    tcase_add_test(tc, test_resize);
+    tcase_add_test(tc, test_cephx_client);
     suite_add_tcase(s, tc);
     return s;
 }
