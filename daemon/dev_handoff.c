@@ -11,13 +11,15 @@
  * (DMA by messages) makes the capture fail with EBUSY: the old process
  * serves on and the upgrade can be tried again.
  *
- * DMA windows: the daemon does not keep the fds of mapped windows (dma.c
- * says why, and tests/protocol/test_dma holds it to that), so capture
- * reopens each mapping's file through /proc/self/map_files, which needs
- * CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; without it the upgrade is
- * refused, naming the cause.  The new process
- * maps them again through the DMA_MAP handler, with every check it makes
- * for a client.
+ * DMA windows: the engine keeps each window's memory file open (dma.c,
+ * "Kept files"), so capture hands over a duplicate of it; no privilege is
+ * needed, which matters in the sandbox and under our systemd units (no
+ * capabilities at all).  Only a window whose file was not kept (a client
+ * with more than DMA_MAX_FILES files) falls back to reopening the mapping
+ * through /proc/self/map_files, which needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE; without it the upgrade is refused, naming the
+ * cause.  The new process maps them again through the DMA_MAP handler,
+ * with every check it makes for a client.
  *
  * Region memory the client has mmapped (vfud_region_alloc_mmap, e.g. the
  * NVMe doorbells) must stay the very memory the client maps: the new
@@ -181,15 +183,24 @@ static int capture_windows(vfud_dev *dev, struct dev_state *st, char **why)
             .fd = -1,
         };
 
-        if (w->has_file) {
+        if (w->file != NULL) {
+            dw.fd = fcntl(w->file->fd, F_DUPFD_CLOEXEC, 3);
+            if (dw.fd < 0) {
+                r = -errno;
+                *why = g_strdup_printf("DMA window %#" PRIx64 ": %s", w->iova,
+                                       g_strerror(errno));
+                break;
+            }
+        } else if (w->has_file) {
             dw.fd = reopen_mapping(w->map_base);
             if (dw.fd < 0) {
                 r = dw.fd;
-                *why = g_strdup_printf("cannot reopen the memory of DMA window "
-                                       "%#" PRIx64 " through /proc/self/map_files "
-                                       "(needs CAP_SYS_ADMIN or "
-                                       "CAP_CHECKPOINT_RESTORE): %s",
-                                       w->iova, g_strerror(-r));
+                *why = g_strdup_printf("DMA window %#" PRIx64 ": its memory file "
+                                       "was not kept (more than %u files), and "
+                                       "reopening it through /proc/self/map_files "
+                                       "needs CAP_SYS_ADMIN or "
+                                       "CAP_CHECKPOINT_RESTORE: %s",
+                                       w->iova, DMA_MAX_FILES, g_strerror(-r));
                 break;
             }
         }

@@ -24,6 +24,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -42,12 +43,90 @@ void dma_init(struct dma_state *dma)
     dma->windows = g_ptr_array_new();
     dma->max_windows = DMA_MAX_WINDOWS;
     dma->log = dma_log_new();
+    g_mutex_init(&dma->files_lock);
+    dma->files = g_ptr_array_new();
+}
+
+/* ------------------------------------------------------------------------
+ * Kept files
+ *
+ * A mapping alone would hold the guest's memory, but an upgrade
+ * (daemon/dev_handoff.c) must hand the new process the file itself, and
+ * reopening it from the mapping (/proc/self/map_files) needs
+ * CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, which neither the sandboxed
+ * daemon nor our systemd units have.  So the fd is kept -- once per file,
+ * not per window (QEMU maps many windows of the same RAM block), and for
+ * at most DMA_MAX_FILES files per device: a client passing a new file in
+ * every DMA_MAP cannot make us hold one fd per window (up to
+ * DMA_MAX_WINDOWS) out of the fds every device shares.  A window of a
+ * file beyond the limit works as before; only an upgrade refuses it.
+ */
+static void file_keep(vfud_dev *dev, struct dma_window *w, int fd)
+{
+    struct dma_state *dma = &dev->dma;
+    struct dma_file *f = NULL;
+
+    g_mutex_lock(&dma->files_lock);
+    for (guint i = 0; i < dma->files->len; i++) {
+        struct dma_file *o = g_ptr_array_index(dma->files, i);
+
+        if (o->st_dev == w->st_dev && o->st_ino == w->st_ino) {
+            f = o;
+            break;
+        }
+    }
+    if (f == NULL && dma->files->len < DMA_MAX_FILES) {
+        int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+        if (dup >= 0) {
+            f = g_new0(struct dma_file, 1);
+            f->owner = dma;
+            f->fd = dup;
+            f->st_dev = w->st_dev;
+            f->st_ino = w->st_ino;
+            g_ptr_array_add(dma->files, f);
+        }
+    }
+    if (f != NULL) {
+        f->refs++;
+        w->file = f;
+    }
+    g_mutex_unlock(&dma->files_lock);
+    if (f == NULL && !dma->files_warned) {
+        /* Once per device: a client can repeat this at will. */
+        dma->files_warned = true;
+        dev_notice(dev, "DMA_MAP [%#llx, %#llx): its memory file is not kept "
+                   "(%u files already, or no fd left); an upgrade is refused "
+                   "while this window is mapped",
+                   (unsigned long long)w->iova,
+                   (unsigned long long)(w->iova + w->size), DMA_MAX_FILES);
+    }
+}
+
+static void file_release(struct dma_file *f)
+{
+    struct dma_state *dma = f->owner;
+    bool last;
+
+    g_mutex_lock(&dma->files_lock);
+    last = --f->refs == 0;
+    if (last) {
+        g_ptr_array_remove_fast(dma->files, f);
+    }
+    g_mutex_unlock(&dma->files_lock);
+    if (last) {
+        close(f->fd);
+        g_free(f);
+    }
 }
 
 static void window_free(struct dma_window *w)
 {
     if (w->map_base != NULL) {
         munmap(w->map_base, w->map_len);
+    }
+    if (w->file != NULL) {
+        file_release(w->file);
     }
     dma_verify_forget(w);
     g_free(w);
@@ -84,6 +163,10 @@ void dma_cleanup(struct dma_state *dma)
         window_unref(dma, g_ptr_array_index(dma->windows, i));
     }
     g_ptr_array_unref(dma->windows);
+    /* Every window is gone with its table reference (as unref_lock above,
+     * the files do not outlive the device). */
+    g_ptr_array_unref(dma->files);
+    g_mutex_clear(&dma->files_lock);
     dma_log_free(dma->log);
     g_rw_lock_clear(&dma->lock);
     g_mutex_clear(&dma->unref_lock);
@@ -133,9 +216,8 @@ unsigned dma_window_count(vfud_dev *dev)
 /* ------------------------------------------------------------------------
  * DMA_MAP
  */
-/* Map the window's part of fd.  The fd itself is not kept: the mapping
- * holds the memory, and a client could otherwise make us hold one fd per
- * window, up to max_dma_maps of them. */
+/* Map the window's part of fd, and keep the file for an upgrade (once per
+ * file: see "Kept files" above). */
 static int window_mmap(vfud_dev *dev, struct dma_window *w, int fd)
 {
     struct stat st;
@@ -195,6 +277,7 @@ static int window_mmap(vfud_dev *dev, struct dma_window *w, int fd)
      * (dma_verify.h). */
     w->vaddr = (uint8_t *)p + (w->fd_offset - start);
     dma_verify_adopt(dev, w, fd);
+    file_keep(dev, w, fd);
     return 0;
 }
 
@@ -325,7 +408,8 @@ int handle_dma_map(struct conn *c, struct msg *m)
         w->fd_offset = 0;
     }
     r = window_add(dev, w, fd);
-    /* Mapped or refused, the fd is done with: a mapping keeps the memory. */
+    /* Mapped or refused, this fd is done with: the mapping holds the
+     * memory, and file_keep its own duplicate. */
     util_close(&fd);
     return r;
 }

@@ -35,6 +35,16 @@ struct vfud_sg {
     unsigned _prot;  /* VFUD_DMA_*: WRITE marks dirty on put */
 };
 
+/* A memory file a client mapped windows of, kept open for an upgrade
+ * (dma.c, "Kept files"): one per file, shared by its windows. */
+struct dma_file {
+    struct dma_state *owner;
+    int fd;
+    dev_t st_dev;
+    ino_t st_ino;
+    unsigned refs;      /* windows using it (owner->files_lock) */
+};
+
 struct dma_window {
     gint refs;          /* the table's + one per vfud_sg entry */
     uint64_t iova;
@@ -53,6 +63,7 @@ struct dma_window {
     gint trust;         /* enum dma_trust */
     int vfd;            /* the file, kept for the check... */
     gint *vfd_count;    /* ...while this (the device's count) is set */
+    struct dma_file *file; /* its file, kept open; NULL: none kept */
 };
 
 struct dma_state {
@@ -72,9 +83,15 @@ struct dma_state {
     struct dma_log *log;
     gint stopped;
     gint verify_fds;    /* fds held by windows waiting for their check */
+    GMutex files_lock;  /* files, and each one's refs */
+    GPtrArray *files;   /* struct dma_file *, at most DMA_MAX_FILES */
+    bool files_warned;  /* said once that a file is not kept */
 };
 
 #define DMA_MAX_WINDOWS 65535u
+/* Distinct memory files kept open per device (QEMU maps a few: one per
+ * RAM block); windows of further files are served but not kept. */
+#define DMA_MAX_FILES 64u
 /* Largest window: 8 TiB, as the kernel's vfio type1 and LVU allow. */
 #define DMA_MAX_WINDOW_SIZE (8ull << 40)
 

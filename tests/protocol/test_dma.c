@@ -104,9 +104,12 @@ START_TEST(test_map_unmap)
     int base = harness_fd_count(h->pid);
 
     ck_assert_int_eq(map_raw(c, 0x10000, 0x10000, fd, 0, RW), 0);
-    /* The daemon keeps the mapping, and a duplicate of the fd until the
-     * window's first use has been checked (dma_verify.h). */
-    ck_assert_int_eq(harness_fd_count(h->pid), base + 1);
+    /* The daemon keeps the mapping, a duplicate of the fd until the
+     * window's first use has been checked (dma_verify.h), and one of the
+     * file for as long as a window of it is mapped: an upgrade hands it to
+     * the new process, which could not reopen it from the mapping without
+     * privileges (dma.c, "Kept files"). */
+    ck_assert_int_eq(harness_fd_count(h->pid), base + 2);
     ck_assert_int_eq(map_raw(c, 0x40000, 0x1000, -1, 0, RW), 0);
     ck_assert_int_eq(map_raw(c, 0x50000, 0x1000, -1, 0, RO), 0);
     ck_assert_int_eq(unmap_raw(c, 0x40000, 0x1000, 0), 0);
@@ -410,12 +413,13 @@ START_TEST(test_fd_exhaustion)
     int base = harness_fd_count(h->pid);
 
     /* A window holds its mapping, and its fd only until checked, and
-     * only 32 of them: a client mapping many fd-backed windows cannot use
-     * up the fds every device shares. */
+     * only 32 of them; the file is kept once however many windows map it:
+     * a client mapping many fd-backed windows cannot use up the fds every
+     * device shares. */
     for (unsigned i = 0; i < 2000; i++) {
         ck_assert_int_eq(map_raw(c, 0x100000 + i * 0x1000ull, 0x1000, fd, 0, RW), 0);
     }
-    ck_assert_int_eq(harness_fd_count(h->pid), base + 32);
+    ck_assert_int_eq(harness_fd_count(h->pid), base + 32 + 1);
     /* The rest stay on messages, said once. */
     pt_log_wait_count(h, "too many windows wait for their first use", 1);
     pt_assert_alive(c);
@@ -423,6 +427,31 @@ START_TEST(test_fd_exhaustion)
     ck_assert_int_eq(map_raw(c, 0x100000, 0x1000, fd, 0, RW), 0);
     pt_assert_alive(c);
     close(fd);
+    vfu_client_close(c);
+    pt_finish(h);
+}
+END_TEST
+
+START_TEST(test_kept_files_bounded)
+{
+    struct harness *h = pt_start_testdev(NULL);
+    struct vfu_client *c = pt_open(h, "t0");
+    int base = harness_fd_count(h->pid);
+
+    /* A new file in every DMA_MAP: at most DMA_MAX_FILES (64) are kept
+     * for an upgrade, plus the 32 waiting for their check; the windows
+     * beyond work all the same, and the limit is said once. */
+    for (unsigned i = 0; i < 200; i++) {
+        int fd = pt_memfd(0x1000);
+
+        ck_assert_int_eq(map_raw(c, 0x100000 + i * 0x1000ull, 0x1000, fd, 0, RW), 0);
+        close(fd);
+    }
+    ck_assert_int_eq(harness_fd_count(h->pid), base + 32 + 64);
+    pt_log_wait_count(h, "its memory file is not kept", 1);
+    pt_assert_alive(c);
+    ck_assert_int_eq(unmap_raw(c, 0, 0, VFIO_USER_F_DMA_UNMAP_ALL), 0);
+    ck_assert_int_eq(pt_fd_count_settle(h, base, 2000), base);
     vfu_client_close(c);
     pt_finish(h);
 }
@@ -647,6 +676,7 @@ static Suite *dma_suite(void)
     tcase_add_test(tc, test_unmap_all_and_flags);
     tcase_add_test(tc, test_many_maps);
     tcase_add_test(tc, test_fd_exhaustion);
+    tcase_add_test(tc, test_kept_files_bounded);
     suite_add_tcase(s, tc);
 
     tc = pt_tcase("access");
