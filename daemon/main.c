@@ -11,6 +11,7 @@
 #include "control.h"
 #include "device.h"
 #include "device_proc.h"
+#include "fdstore.h"
 #include "isolate.h"
 #include "devset.h"
 #include "listener.h"
@@ -49,6 +50,7 @@ struct options {
     char *control_socket;
     gboolean isolated_child; /* started by isolate.c: -c and --fd together */
     int upgrade_fd; /* started by upgrade.c: the hand-over socket */
+    gboolean fd_store; /* use systemd's fd store (fdstore.h) */
 };
 
 struct daemon {
@@ -89,6 +91,9 @@ static int parse_options(int *argc, char ***argv, struct options *o)
           &o->isolated_child, "(internal) serve one device for a parent", NULL },
         { "upgrade-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o->upgrade_fd,
           "(internal) take over from the daemon at the other end of fd N", "N" },
+        { "fd-store", 0, 0, G_OPTION_ARG_NONE, &o->fd_store,
+          "Keep clients across a restart or crash in systemd's fd store "
+          "(needs FileDescriptorStoreMax=; implied by $FDSTORE)", NULL },
         { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &o->control_socket,
           "Control socket for vfiouserctl, or none (default <socket-dir>/control; "
           "none in single-device mode)", "PATH" },
@@ -196,6 +201,9 @@ static gboolean on_signal(gpointer data)
     struct daemon *d = data;
 
     log_notice(NULL, "stopping on signal");
+    /* With the fd store, the clients wait for the next process: it does
+     * not return. */
+    fdstore_stop(d->ds, d->ctl);
     g_main_loop_quit(d->loop);
     return G_SOURCE_CONTINUE;
 }
@@ -298,6 +306,41 @@ static struct sandbox_plan *sandbox_plan_for(const struct options *o,
     return p;
 }
 
+/* Listening sockets the fd store kept, for devices no socket unit
+ * passes. */
+static void stored_listeners(struct devset *ds, GPtrArray **activation)
+{
+    GPtrArray *entries = devset_entries(ds);
+
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+        g_autofree char *n = g_strdup_printf(FDSTORE_PREFIX "%s/listen", e->dev->name);
+        int fd = fdstore_take_fd(n);
+        struct listen_fd *l;
+        bool have = false;
+
+        if (fd < 0) {
+            continue;
+        }
+        for (guint k = 0; *activation != NULL && k < (*activation)->len; k++) {
+            const struct listen_fd *a = g_ptr_array_index(*activation, k);
+
+            have = have || strcmp(a->name, e->dev->name) == 0;
+        }
+        if (have) {
+            close(fd);
+            continue;
+        }
+        if (*activation == NULL) {
+            *activation = listener_fd_array_new();
+        }
+        l = g_new0(struct listen_fd, 1);
+        l->name = g_strdup(e->dev->name);
+        l->fd = fd;
+        g_ptr_array_add(*activation, l);
+    }
+}
+
 static int run(const struct options *o)
 {
     struct daemon d = { .exit_code = 0 };
@@ -312,6 +355,7 @@ static int run(const struct options *o)
     g_autofree char *why = NULL;
     g_autofree char *ctl_path = NULL;
     struct sandbox_plan *sp = NULL;
+    int handover = -1;
     int r;
 
     if (o->control_socket != NULL && strcmp(o->control_socket, "none") != 0 &&
@@ -344,6 +388,10 @@ static int run(const struct options *o)
         log_error(NULL, "%s: no devices configured", cfg->path);
         config_free(cfg);
         return 1;
+    }
+    if (!o->isolated_child) {
+        fdstore_init(o->fd_store);
+        fdstore_take();
     }
     /* Sockets from the service manager: taken (and the variables unset)
      * even when only checking, so that nothing else inherits them. */
@@ -389,18 +437,32 @@ static int run(const struct options *o)
     g_unix_signal_add(SIGINT, on_signal, &d);
     g_unix_signal_add(SIGHUP, on_sighup, &d);
     upgrade_register();
-    if (o->upgrade_fd >= 0) {
+    if (o->upgrade_fd < 0) {
+        /* A clean stop under systemd left its hand-over in the fd store. */
+        handover = fdstore_handover_sock();
+    }
+    if (handover < 0) {
+        stored_listeners(d.ds, &activation);
+    }
+    if (o->upgrade_fd >= 0 || handover >= 0) {
         /* Sockets, clients and state come from the daemon we replace. */
-        if (upgrade_adopt(d.ds, o->upgrade_fd, &d.ctl) < 0) {
+        if (upgrade_adopt(d.ds, o->upgrade_fd >= 0 ? o->upgrade_fd : handover,
+                          &d.ctl) < 0) {
             d.exit_code = 1;
             goto out;
         }
     } else if (devset_start(d.ds, o->fd, g_steal_pointer(&activation)) < 0) {
         d.exit_code = 1;
         goto out;
+    } else {
+        /* After a crash: the clients the fd store kept. */
+        fdstore_reattach(d.ds);
     }
     if (ctl_path != NULL && d.ctl == NULL) {
-        d.ctl = control_new(d.ds, ctl_path);
+        /* After a crash the fd store kept it listening. */
+        int cfd = fdstore_take_fd(FDSTORE_PREFIX "control");
+
+        d.ctl = cfd >= 0 ? control_adopt(d.ds, ctl_path, cfd) : control_new(d.ds, ctl_path);
         if (d.ctl == NULL) {
             d.exit_code = 1;
             goto out;
@@ -412,6 +474,8 @@ static int run(const struct options *o)
         goto out;
     }
     upgrade_set_control(d.ctl);
+    fdstore_take_done();
+    fdstore_publish(d.ds, d.ctl);
     devset_announce(d.ds);
     sd_notify_printf("READY=1\nSTATUS=serving %u device%s", devset_entries(d.ds)->len,
                      devset_entries(d.ds)->len == 1 ? "" : "s");
