@@ -436,6 +436,9 @@ static void push_static(vfud_dev *dev)
         return;
     }
     if (dev->proc->listen_fd >= 0) {
+        /* Replaces a previous process's (after a stop, one no longer
+         * bound to the file). */
+        fdstore_remove(ln);
         fdstore_push(ln, dev->proc->listen_fd);
     }
     for (unsigned i = 0; i < VFUD_NR_REGIONS; i++) {
@@ -463,6 +466,7 @@ void fdstore_publish(struct devset *ds, struct control *ctl)
         return;
     }
     if (ctl != NULL) {
+        fdstore_remove(FDSTORE_PREFIX "control");
         fdstore_push(FDSTORE_PREFIX "control", control_fd(ctl));
     }
     for (guint i = 0; i < entries->len; i++) {

@@ -570,6 +570,20 @@ void fdstore_stop(struct devset *ds, struct control *ctl)
             fdstore_remove(STATE_NAME);
         }
     }
+    /* As any stop: the socket files go, so that "systemctl stop" leaves
+     * none.  A restart binds new ones; clients already connected keep
+     * their connection (in the store), new ones wait for the new process
+     * as they always did. */
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+
+        if (e->dev->proc->unlink_on_stop && e->dev->proc->sock.path != NULL) {
+            unlink(e->dev->proc->sock.path);
+        }
+    }
+    if (ctl != NULL && control_socket_path(ctl) != NULL) {
+        unlink(control_socket_path(ctl));
+    }
     if (r == 0) {
         log_notice(NULL, "fd store: state of %u device(s) stored in %.1f ms; "
                    "exiting without disconnecting the clients", entries->len,

@@ -460,7 +460,8 @@ static int run(const struct options *o)
     }
     if (ctl_path != NULL && d.ctl == NULL) {
         /* After a crash the fd store kept it listening. */
-        int cfd = fdstore_take_fd(FDSTORE_PREFIX "control");
+        int cfd = access(ctl_path, F_OK) == 0 ? fdstore_take_fd(FDSTORE_PREFIX "control")
+                                              : -1;
 
         d.ctl = cfd >= 0 ? control_adopt(d.ds, ctl_path, cfd) : control_new(d.ds, ctl_path);
         if (d.ctl == NULL) {

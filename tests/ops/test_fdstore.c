@@ -54,8 +54,23 @@ struct entry {
 struct store {
     int sock;
     char *path;
+    GMutex lock;        /* entries */
     GPtrArray *entries; /* struct entry * */
+    GThread *reader;    /* reads all the time, as systemd does */
+    gint stop;
 };
+
+static void store_pump(struct store *s, int ms);
+
+static gpointer reader_main(gpointer data)
+{
+    struct store *s = data;
+
+    while (!g_atomic_int_get(&s->stop)) {
+        store_pump(s, 20);
+    }
+    return NULL;
+}
 
 static void entry_free(gpointer p)
 {
@@ -77,11 +92,15 @@ static struct store *store_new(const struct harness *h)
     g_strlcpy(sa.sun_path, s->path, sizeof(sa.sun_path));
     ck_assert_int_eq(bind(s->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
     s->entries = g_ptr_array_new_with_free_func(entry_free);
+    g_mutex_init(&s->lock);
+    s->reader = g_thread_new("store", reader_main, s);
     return s;
 }
 
 static void store_free(struct store *s)
 {
+    g_atomic_int_set(&s->stop, 1);
+    g_thread_join(s->reader);
     close(s->sock);
     unlink(s->path);
     g_free(s->path);
@@ -139,6 +158,7 @@ static void store_pump(struct store *s, int ms)
                 g_array_append_val(fds, fd);
             }
         }
+        g_mutex_lock(&s->lock);
         n = field(text, "FDNAME=");
         if (n != NULL) {
             name = g_strndup(n, strcspn(n, "\n"));
@@ -174,6 +194,7 @@ static void store_pump(struct store *s, int ms)
             }
             g_array_set_size(fds, 0);
         }
+        g_mutex_unlock(&s->lock);
         for (guint i = 0; i < fds->len; i++) {
             close(g_array_index(fds, int, i));
         }
@@ -185,7 +206,7 @@ static unsigned store_count(struct store *s, const char *name)
 {
     unsigned n = 0;
 
-    store_pump(s, 0);
+    g_mutex_lock(&s->lock);
     for (guint i = 0; i < s->entries->len; i++) {
         const char *en = ((struct entry *)g_ptr_array_index(s->entries, i))->name;
 
@@ -195,6 +216,7 @@ static unsigned store_count(struct store *s, const char *name)
             n++;
         }
     }
+    g_mutex_unlock(&s->lock);
     return n;
 }
 
@@ -202,7 +224,7 @@ static unsigned store_count(struct store *s, const char *name)
 static void store_expect(struct store *s, const char *name, unsigned count)
 {
     for (int i = 0; i < DT_WAIT_MS / 10 && store_count(s, name) != count; i++) {
-        store_pump(s, 10);
+        g_usleep(10000);
     }
     ck_assert_msg(store_count(s, name) == count, "%s stored %u times, expected %u",
                   name, store_count(s, name), count);
@@ -215,12 +237,14 @@ static pid_t start(struct harness *h, struct store *s)
 {
     g_autofree char *pd = g_strdup_printf("--plugin-dir=%s", harness_plugin_dir());
     g_autofree char *ns = g_strdup_printf("NOTIFY_SOCKET=%s", s->path);
-    g_autofree char *nfds = g_strdup_printf("LISTEN_FDS=%u", s->entries->len);
+    g_autofree char *nfds = NULL;
     g_autoptr(GString) names = g_string_new("LISTEN_FDNAMES=");
     const char *args[] = { "-c", h->config_path, pd, "--fd-store", NULL };
     int fds[16];
     pid_t pid;
 
+    g_mutex_lock(&s->lock);
+    nfds = g_strdup_printf("LISTEN_FDS=%u", s->entries->len);
     ck_assert_uint_le(s->entries->len, G_N_ELEMENTS(fds));
     for (guint i = 0; i < s->entries->len; i++) {
         const struct entry *e = g_ptr_array_index(s->entries, i);
@@ -236,6 +260,7 @@ static pid_t start(struct harness *h, struct store *s)
         pid = ot_spawn(args, h->log_path, fds, s->entries->len, env, (uid_t)-1,
                        (gid_t)-1);
     }
+    g_mutex_unlock(&s->lock);
     ck_assert_int_gt(pid, 0);
     h->pid = pid;
     return pid;
@@ -248,8 +273,9 @@ static void wait_dead(struct store *s, pid_t pid, int expect_sig, int expect_cod
     int st = 0;
     pid_t r = 0;
 
+    (void)s;
     for (int i = 0; i < DT_WAIT_MS / 10 && (r = waitpid(pid, &st, WNOHANG)) == 0; i++) {
-        store_pump(s, 10);
+        g_usleep(10000);
     }
     ck_assert_int_eq(r, pid);
     if (expect_sig != 0) {
@@ -338,6 +364,9 @@ START_TEST(restart_hands_over)
         start(h, s);
         ck_assert_int_ne(h->pid, old);
         ck_assert(dt_wait_log(h, "upgrade: took over every device from the old process"));
+        /* The stop removed the socket files; the new process binds them
+         * again. */
+        ck_assert(dt_wait_file(ctl));
         /* Used once: gone from the store. */
         store_expect(s, "vfud/state", 0);
         store_expect(s, "vfud/state*", 0);
@@ -361,7 +390,12 @@ START_TEST(restart_hands_over)
     store_expect(s, "vfud/state", 1);
     start(h, s);
     ck_assert(dt_wait_log(h, "upgrade: took over every device"));
-    c = attach(g_build_filename(h->sock_dir, "g0.sock", NULL), 1);
+    {
+        g_autofree char *sock = harness_socket(h, "g0");
+
+        ck_assert(dt_wait_file(sock));
+        c = attach(sock, 1);
+    }
     ck_assert_uint_eq(read_out(c), 1);
     vfu_client_close(c);
     ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
@@ -381,7 +415,6 @@ START_TEST(crash_reattaches_reset)
     for (int round = 0; round < 2; round++) {
         ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
         wait_dead(s, h->pid, SIGKILL, 0);
-        store_pump(s, 0);
         ck_assert_uint_eq(store_count(s, "vfud/state"), 0);
         start(h, s);
         ck_assert(dt_wait_log(h, "re-attached after a crash"));
