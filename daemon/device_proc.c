@@ -162,8 +162,9 @@ void device_proc_free(vfud_dev *dev)
         return;
     }
     p = dev->proc;
-    fdstore_dev_forget(dev);
     device_proc_stop(dev);
+    /* After the thread: its client's conn points into the meta memory. */
+    fdstore_dev_forget(dev);
     device_access_free(dev);
     device_free(dev);
     g_free(p->sock.path);

@@ -332,14 +332,14 @@ void fdstore_dev_client_changed(vfud_dev *dev)
     }
     cn = dname(dev, "conn");
     tn = dname(dev, "twin");
-    if (dev->conn == f->conn) {
+    if (dev->conn != NULL && dev->conn == f->conn) {
         return;
     }
-    if (f->conn != NULL) {
+    if (f->conn != NULL || dev->conn == NULL) {
+        /* Also when we never followed it: a client handed over by the
+         * previous process that left before we did. */
         fdstore_remove(cn);
-        if (f->twin) {
-            fdstore_remove(tn);
-        }
+        fdstore_remove(tn);
         f->twin = false;
         f->conn = NULL;
     }
@@ -454,6 +454,7 @@ static void push_static(vfud_dev *dev)
  * follow from now on. */
 static gboolean follow_client(gpointer data)
 {
+    push_static(data);
     fdstore_dev_client_changed(data);
     return G_SOURCE_REMOVE;
 }
@@ -475,7 +476,9 @@ void fdstore_publish(struct devset *ds, struct control *ctl)
         if (!e->dev->proc->isolate) {
             GSource *s = g_idle_source_new();
 
-            push_static(e->dev);
+            /* On the device thread, which owns its record; before it
+             * serves anything else. */
+            g_source_set_priority(s, G_PRIORITY_HIGH);
             g_source_set_callback(s, follow_client, e->dev, NULL);
             g_source_attach(s, e->dev->ctx);
             g_source_unref(s);
