@@ -42,7 +42,9 @@ void fdstore_init(bool asked);
 bool fdstore_enabled(void);
 
 /* Any thread.  The fd is dup'd by the kernel; the caller keeps its own.
- * Failures are logged once per name kind. */
+ * The first failure is logged.  The datagram is sent blocking, as
+ * sd_notify() does: systemd reads its socket at once, and an update the
+ * store missed would lose the client on a crash. */
 int fdstore_push(const char *name, int fd);
 void fdstore_remove(const char *name);
 
