@@ -7,6 +7,7 @@
 
 #include "device.h"
 #include "device_proc.h"
+#include "fdstore.h"
 #include "isolate.h"
 #include "listener.h"
 #include "log.h"
@@ -41,6 +42,8 @@ void device_proc_init(void)
         .status = status_line,
         .thread_exit = thread_exit,
         .open_peer_maps = sandbox_maps_open,
+        .command = fdstore_dev_command,
+        .client_changed = fdstore_dev_client_changed,
     };
 
     device_set_hooks(&hooks);
@@ -160,6 +163,8 @@ void device_proc_free(vfud_dev *dev)
     }
     p = dev->proc;
     device_proc_stop(dev);
+    /* After the thread: its client's conn points into the meta memory. */
+    fdstore_dev_forget(dev);
     device_access_free(dev);
     device_free(dev);
     g_free(p->sock.path);

@@ -3,6 +3,7 @@
 
 #include "device.h"
 #include "device_proc.h"
+#include "fdstore.h"
 #include "listener.h"
 #include "log.h"
 #include "util.h"
@@ -261,8 +262,12 @@ int listener_take_activation(GPtrArray **out, char **why)
     }
     fds = listener_fd_array_new();
     for (guint i = 0; i < n; i++) {
-        struct listen_fd *l = g_new0(struct listen_fd, 1);
+        struct listen_fd *l;
 
+        if (names != NULL && fdstore_is_ours(names[i])) {
+            continue; /* the fd store's: fdstore_take has it */
+        }
+        l = g_new0(struct listen_fd, 1);
         l->fd = LISTEN_FDS_START + (int)i;
         l->name = g_strdup(names != NULL && names[i][0] != '\0' ? names[i] : "unknown");
         g_ptr_array_add(fds, l);

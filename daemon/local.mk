@@ -26,6 +26,8 @@ daemon_vfiouserd_SOURCES = daemon/main.c \
 	daemon/upgrade_launcher.c daemon/upgrade_launcher.h \
 	daemon/handoff.c daemon/handoff.h \
 	daemon/dev_handoff.c daemon/dev_handoff.h \
+	daemon/fdstore.c daemon/fdstore.h daemon/fdstore_dev.c \
+	daemon/fdstore_restart.c \
 	$(DAEMON_PROC_SOURCES)
 daemon_vfiouserd_CFLAGS = $(DAEMON_CFLAGS)
 daemon_vfiouserd_LDADD = $(DAEMON_LIBS)

@@ -11,6 +11,7 @@
 #include "control.h"
 #include "device.h"
 #include "device_proc.h"
+#include "fdstore.h"
 #include "isolate.h"
 #include "devset.h"
 #include "listener.h"
@@ -50,6 +51,7 @@ struct options {
     gboolean isolated_child; /* started by isolate.c: -c and --fd together */
     int upgrade_fd; /* started by upgrade.c: the hand-over socket */
     int maps_fd; /* isolated child: its channel to the parent's maps helper */
+    gboolean fd_store; /* use systemd's fd store (fdstore.h) */
 };
 
 struct daemon {
@@ -92,6 +94,9 @@ static int parse_options(int *argc, char ***argv, struct options *o)
           "(internal) take over from the daemon at the other end of fd N", "N" },
         { "maps-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o->maps_fd,
           "(internal) isolated child: ask the parent's maps helper on fd N", "N" },
+        { "fd-store", 0, 0, G_OPTION_ARG_NONE, &o->fd_store,
+          "Keep clients across a restart or crash in systemd's fd store "
+          "(needs FileDescriptorStoreMax=; implied by $FDSTORE)", NULL },
         { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &o->control_socket,
           "Control socket for vfiouserctl, or none (default <socket-dir>/control; "
           "none in single-device mode)", "PATH" },
@@ -200,6 +205,9 @@ static gboolean on_signal(gpointer data)
     struct daemon *d = data;
 
     log_notice(NULL, "stopping on signal");
+    /* With the fd store, the clients wait for the next process: it does
+     * not return. */
+    fdstore_stop(d->ds, d->ctl);
     g_main_loop_quit(d->loop);
     return G_SOURCE_CONTINUE;
 }
@@ -308,6 +316,41 @@ static int apply_sandbox(void *plan)
     return sandbox_apply(plan);
 }
 
+/* Listening sockets the fd store kept, for devices no socket unit
+ * passes. */
+static void stored_listeners(struct devset *ds, GPtrArray **activation)
+{
+    GPtrArray *entries = devset_entries(ds);
+
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+        g_autofree char *n = g_strdup_printf(FDSTORE_PREFIX "%s/listen", e->dev->name);
+        int fd = fdstore_take_fd(n);
+        struct listen_fd *l;
+        bool have = false;
+
+        if (fd < 0) {
+            continue;
+        }
+        for (guint k = 0; *activation != NULL && k < (*activation)->len; k++) {
+            const struct listen_fd *a = g_ptr_array_index(*activation, k);
+
+            have = have || strcmp(a->name, e->dev->name) == 0;
+        }
+        if (have) {
+            close(fd);
+            continue;
+        }
+        if (*activation == NULL) {
+            *activation = listener_fd_array_new();
+        }
+        l = g_new0(struct listen_fd, 1);
+        l->name = g_strdup(e->dev->name);
+        l->fd = fd;
+        g_ptr_array_add(*activation, l);
+    }
+}
+
 static int run(const struct options *o)
 {
     struct daemon d = { .exit_code = 0 };
@@ -322,6 +365,8 @@ static int run(const struct options *o)
     g_autofree char *why = NULL;
     g_autofree char *ctl_path = NULL;
     struct sandbox_plan *sp = NULL;
+    int handover = -1;
+    bool adopted = false;
     int r;
 
     if (o->control_socket != NULL && strcmp(o->control_socket, "none") != 0 &&
@@ -354,6 +399,10 @@ static int run(const struct options *o)
         log_error(NULL, "%s: no devices configured", cfg->path);
         config_free(cfg);
         return 1;
+    }
+    if (!o->isolated_child) {
+        fdstore_init(o->fd_store);
+        fdstore_take();
     }
     /* Sockets from the service manager: taken (and the variables unset)
      * even when only checking, so that nothing else inherits them. */
@@ -404,17 +453,26 @@ static int run(const struct options *o)
     g_unix_signal_add(SIGINT, on_signal, &d);
     g_unix_signal_add(SIGHUP, on_sighup, &d);
     upgrade_register();
-    if (o->upgrade_fd >= 0) {
+    if (o->upgrade_fd < 0) {
+        /* A clean stop under systemd left its hand-over in the fd store. */
+        handover = fdstore_handover_sock();
+    }
+    if (handover < 0) {
+        stored_listeners(d.ds, &activation);
+    }
+    if (o->upgrade_fd >= 0 || handover >= 0) {
         /* Sockets, clients and state come from the daemon we replace.
          * upgrade_adopt() applies the sandbox before it starts the devices
          * (upgrade.h), so their plugins' running() is confined without a
          * hold -- which upgrade_adopt, waiting for the restores on the
          * device threads, could not wait out. */
         upgrade_set_confine(apply_sandbox, sp);
-        if (upgrade_adopt(d.ds, o->upgrade_fd, &d.ctl) < 0) {
+        if (upgrade_adopt(d.ds, o->upgrade_fd >= 0 ? o->upgrade_fd : handover,
+                          &d.ctl) < 0) {
             d.exit_code = 1;
             goto out;
         }
+        adopted = true;
     } else {
         /* Plugins' running() comes once the sandbox is in force. */
         device_hold_running(true, false);
@@ -422,16 +480,22 @@ static int run(const struct options *o)
             d.exit_code = 1;
             goto out;
         }
+        /* After a crash: the clients the fd store kept. */
+        fdstore_reattach(d.ds);
     }
     if (ctl_path != NULL && d.ctl == NULL) {
-        d.ctl = control_new(d.ds, ctl_path);
+        /* After a crash the fd store kept it listening. */
+        int cfd = access(ctl_path, F_OK) == 0 ? fdstore_take_fd(FDSTORE_PREFIX "control")
+                                              : -1;
+
+        d.ctl = cfd >= 0 ? control_adopt(d.ds, ctl_path, cfd) : control_new(d.ds, ctl_path);
         if (d.ctl == NULL) {
             d.exit_code = 1;
             goto out;
         }
     }
     /* Every socket is bound: the last step that needed privileges. */
-    if (o->upgrade_fd < 0 && sandbox_apply(sp) < 0) {
+    if (!adopted && sandbox_apply(sp) < 0) {
         d.exit_code = 1;
         goto out;
     }
@@ -447,6 +511,8 @@ static int run(const struct options *o)
         goto out;
     }
     upgrade_set_control(d.ctl);
+    fdstore_take_done();
+    fdstore_publish(d.ds, d.ctl);
     devset_announce(d.ds);
     sd_notify_printf("READY=1\nSTATUS=serving %u device%s", devset_entries(d.ds)->len,
                      devset_entries(d.ds)->len == 1 ? "" : "s");

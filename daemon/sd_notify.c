@@ -55,3 +55,53 @@ int sd_notify_printf(const char *fmt, ...)
     va_end(ap);
     return sd_notify_send(buf);
 }
+
+int sd_notify_with_fds(const char *state, const int *fds, unsigned n)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * SD_NOTIFY_MAX_FDS)];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = { .iov_base = (void *)state, .iov_len = strlen(state) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+    size_t plen;
+    int fd, r = 0;
+
+    if (path == NULL || path[0] == '\0') {
+        return 0;
+    }
+    plen = strlen(path);
+    if ((path[0] != '/' && path[0] != '@') || plen >= sizeof(sa.sun_path) ||
+        n > SD_NOTIFY_MAX_FDS) {
+        return -EINVAL;
+    }
+    memcpy(sa.sun_path, path, plen);
+    if (path[0] == '@') {
+        sa.sun_path[0] = '\0';
+    }
+    mh.msg_name = &sa;
+    mh.msg_namelen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+    if (n > 0) {
+        struct cmsghdr *cm;
+
+        memset(&u, 0, sizeof(u));
+        mh.msg_control = u.buf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+    }
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+        r = -errno;
+    }
+    close(fd);
+    return r;
+}

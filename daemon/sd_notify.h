@@ -8,5 +8,8 @@
 
 int sd_notify_send(const char *state);
 int sd_notify_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same with fds attached (SCM_RIGHTS): FDSTORE=1 (fdstore.h). */
+#define SD_NOTIFY_MAX_FDS 16u
+int sd_notify_with_fds(const char *state, const int *fds, unsigned n);
 
 #endif

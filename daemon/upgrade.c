@@ -530,8 +530,14 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
     activation = listener_fd_array_new();
     for (guint i = 0; i < h->listen->len; i++) {
         struct handoff_listen *l = g_ptr_array_index(h->listen, i);
-        struct listen_fd *lf = g_new0(struct listen_fd, 1);
+        struct listen_fd *lf;
 
+        if (l->path != NULL && access(l->path, F_OK) != 0) {
+            /* A stop under systemd removed the file (fdstore_restart.c):
+             * the device binds a new socket there. */
+            continue;
+        }
+        lf = g_new0(struct listen_fd, 1);
         lf->name = g_strdup(l->name);
         lf->fd = l->fd;
         l->fd = -1;
@@ -558,7 +564,8 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
             e->dev->proc->unlink_on_stop = true;
         }
     }
-    if (h->control_path != NULL && h->control_fd >= 0) {
+    if (h->control_path != NULL && h->control_fd >= 0 &&
+        access(h->control_path, F_OK) == 0) {
         *ctl = control_adopt(ds, h->control_path, h->control_fd);
         h->control_fd = -1;
     }

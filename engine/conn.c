@@ -700,6 +700,27 @@ static bool chan_process(struct conn_chan *ch)
     return true;
 }
 
+/* Do the bytes read so far end where a message ends?  Walks the headers
+ * from the first unserved message (or the rest of one being skipped). */
+static bool read_ends_at_boundary(const struct conn_chan *ch)
+{
+    uint64_t pos = ch->rhead;
+
+    if (ch->drain_left > 0) {
+        pos += ch->drain_left;
+    }
+    while (pos + sizeof(struct vfio_user_header) <= ch->rtail) {
+        struct vfio_user_header hdr;
+
+        memcpy(&hdr, ch->rbuf + pos, sizeof(hdr));
+        if (hdr.msg_size < sizeof(hdr)) {
+            return false;
+        }
+        pos += hdr.msg_size;
+    }
+    return pos == ch->rtail;
+}
+
 /* Read what is there and dispatch it.  Returns false when the connection
  * ended (EOF, error, framing). */
 static bool chan_read(struct conn_chan *ch)
@@ -763,6 +784,9 @@ static bool chan_read(struct conn_chan *ch)
         from = ch->rbase + ch->rtail;
         ch->rtail += (size_t)n;
         ch->c->bytes_in += (guint64)n;
+        if (ch->c->rx_boundary != NULL && !ch->is_twin) {
+            *ch->c->rx_boundary = read_ends_at_boundary(ch) ? 1 : 0;
+        }
         if (mh.msg_controllen > 0 || (mh.msg_flags & MSG_CTRUNC)) {
             collect_fds(ch, &mh, from, ch->rbase + ch->rtail);
         }

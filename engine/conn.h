@@ -89,6 +89,12 @@ struct conn {
 
     /* counters (device thread writes, anyone reads) */
     guint64 msgs_in, bytes_in, msgs_out, bytes_out, errors;
+
+    /* Set by the process (daemon/fdstore_dev.c): after every read, 1 if
+     * the bytes read from the main socket end exactly at a message
+     * boundary, else 0.  Shared memory that outlives a crash, so the
+     * restarted daemon knows whether the socket is in step. */
+    volatile uint32_t *rx_boundary;
 };
 
 /* Device thread. */

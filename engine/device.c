@@ -64,6 +64,20 @@ void device_set_hooks(const struct device_hooks *h)
     hooks = *h;
 }
 
+void device_client_hook(vfud_dev *dev)
+{
+    if (hooks.client_changed != NULL) {
+        hooks.client_changed(dev);
+    }
+}
+
+void device_command_hook(vfud_dev *dev, const struct msg *m, int r)
+{
+    if (hooks.command != NULL) {
+        hooks.command(dev, m, r);
+    }
+}
+
 int device_open_peer_maps(int client_sock)
 {
     return hooks.open_peer_maps != NULL ? hooks.open_peer_maps(client_sock) : -ENOSYS;
@@ -402,6 +416,7 @@ int device_attach(vfud_dev *dev, int cfd, const struct ucred *cred)
     dev_info(dev, "client connected (pid %d uid %u gid %u)", (int)cred->pid,
              (unsigned)cred->uid, (unsigned)cred->gid);
     device_status(dev, "client pid %d connected", (int)cred->pid);
+    device_client_hook(dev);
     return 0;
 }
 
@@ -440,6 +455,7 @@ void device_client_gone(vfud_dev *dev, const char *why)
     dev_info(dev, "client disconnected (%s) after %llu messages, %llu errors",
              why, (unsigned long long)c->msgs_in, (unsigned long long)c->errors);
     device_status(dev, "client disconnected (%s)", why);
+    device_client_hook(dev);
     conn_unref(c);
 }
 

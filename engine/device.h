@@ -96,6 +96,8 @@ struct vfud_dev {
     struct device_proc *proc; /* the process's side, opaque here */
 };
 
+struct msg;
+
 /* What the process embedding the engine is told (each may be NULL). */
 struct device_hooks {
     /* Device thread: a line for the service manager's status. */
@@ -107,9 +109,17 @@ struct device_hooks {
      * other end of client_sock, or a negative errno.  For a process
      * that cannot open /proc/PID/maps itself (its sandbox). */
     int (*open_peer_maps)(int client_sock);
+    /* Device thread: a client's command before its handler runs (r > 0,
+     * its fds still there) and after (r its result).  The fd store
+     * (daemon/fdstore_dev.c) follows windows and interrupts with it. */
+    void (*command)(vfud_dev *dev, const struct msg *m, int r);
+    /* Device thread: a client connected, or dev->conn is gone. */
+    void (*client_changed)(vfud_dev *dev);
 };
 void device_set_hooks(const struct device_hooks *hooks);
 int device_open_peer_maps(int client_sock);
+void device_command_hook(vfud_dev *dev, const struct msg *m, int r);
+void device_client_hook(vfud_dev *dev);
 
 /* A configuration key for device_configure; where is "FILE:LINE". */
 struct device_key {

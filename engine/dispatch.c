@@ -125,7 +125,9 @@ int dispatch_command(struct conn *c, struct msg *m)
             util_close(&m->fds[i]);
         }
     }
+    device_command_hook(c->dev, m, 1);
     r = d->handler(c, m);
+    device_command_hook(c->dev, m, r);
     if (r < 0) {
         dev_debug(c->dev, "%s (id %#x) failed: %s", name, m->hdr.msg_id,
                   g_strerror(-r));

@@ -159,6 +159,10 @@ typedef struct vfud_sg vfud_sg;
 enum vfud_reset_reason {
     VFUD_RESET_DEVICE = 0, /* the client sent DEVICE_RESET */
     VFUD_RESET_FLR,        /* the guest started a Function Level Reset */
+    /* The daemon crashed and was restarted: the client's connection was
+     * re-attached but the device's state is lost.  Reset, and make the
+     * guest's driver notice and recover (NVMe: CSTS.CFS). */
+    VFUD_RESET_LOST,
 };
 
 /* ------------------------------------------------------------------------

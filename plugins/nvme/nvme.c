@@ -543,9 +543,15 @@ static void nvme_config_written(vfud_dev *dev, unsigned offset, unsigned len)
 
 static int nvme_reset(vfud_dev *dev, enum vfud_reset_reason why)
 {
-    (void)why;
     ctrl_of(dev)->client_touched = true;
     power_on_reset(ctrl_of(dev));
+    if (why == VFUD_RESET_LOST) {
+        /* The guest's driver still believes its queues exist.  A fatal
+         * status makes its timeout handler reset the controller at the
+         * first timeout, instead of aborting first (Linux nvme_timeout). */
+        nvme_ctrl_fatal(ctrl_of(dev), "the daemon was restarted after a crash; "
+                        "the controller's queues are gone");
+    }
     return 0;
 }
 

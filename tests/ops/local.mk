@@ -13,7 +13,8 @@ OPS_TESTS = \
 	tests/ops/test_access \
 	tests/ops/test_sandbox \
 	tests/ops/test_upgrade \
-	tests/ops/test_upgrade_skew
+	tests/ops/test_upgrade_skew \
+	tests/ops/test_fdstore
 check_PROGRAMS += $(OPS_TESTS)
 TESTS += $(OPS_TESTS)
 
@@ -32,6 +33,12 @@ tests_ops_test_control_CPPFLAGS = $(OPS_TEST_CPPFLAGS)
 tests_ops_test_control_CFLAGS = $(OPS_TEST_CFLAGS)
 tests_ops_test_control_LDADD = $(OPS_TEST_LDADD)
 EXTRA_tests_ops_test_control_DEPENDENCIES = $(OPS_TEST_DEPS)
+
+tests_ops_test_fdstore_SOURCES = tests/ops/test_fdstore.c $(OPS_TEST_COMMON)
+tests_ops_test_fdstore_CPPFLAGS = $(OPS_TEST_CPPFLAGS)
+tests_ops_test_fdstore_CFLAGS = $(OPS_TEST_CFLAGS)
+tests_ops_test_fdstore_LDADD = $(OPS_TEST_LDADD)
+EXTRA_tests_ops_test_fdstore_DEPENDENCIES = $(OPS_TEST_DEPS)
 
 tests_ops_test_runtime_SOURCES = tests/ops/test_runtime.c $(OPS_TEST_COMMON)
 tests_ops_test_runtime_CPPFLAGS = $(OPS_TEST_CPPFLAGS)

@@ -872,6 +872,33 @@ START_TEST(test_device_reset_and_unmap)
 }
 END_TEST
 
+/* After a daemon crash (VFUD_RESET_LOST): reset, and a fatal status the
+ * guest driver's timeout handler sees; its reset (disable, enable) brings
+ * the controller back, and I/O works again. */
+START_TEST(test_lost_reset)
+{
+    uint64_t buf;
+
+    up();
+    ck_assert_int_eq(td_create_io_queue(&D, 1, 16), 0);
+    buf = td_alloc(&D, 4096, 4096);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 0, 8, buf, 0), 0);
+    ck_assert_int_eq(fake_dev_reset(D.dev, VFUD_RESET_LOST), 0);
+    ck_assert_uint_eq(fake_read32(D.dev, 0, NVME_REG_CC), 0);
+    ck_assert_uint_eq(fake_read32(D.dev, 0, NVME_REG_CSTS) &
+                      (NVME_CSTS_RDY | NVME_CSTS_CFS), NVME_CSTS_CFS);
+    /* Linux nvme_reset_work: CC.EN = 0 (already), then enable. */
+    ck_assert_int_eq(td_disable(&D), 0);
+    ck_assert_int_eq(td_enable(&D, 8), 0);
+    ck_assert_uint_eq(fake_read32(D.dev, 0, NVME_REG_CSTS) &
+                      (NVME_CSTS_RDY | NVME_CSTS_CFS), NVME_CSTS_RDY);
+    ck_assert_int_eq(td_create_io_queue(&D, 1, 16), 0);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_READ, 0, 8, buf, 0), 0);
+    fake_dev_detach(D.dev);
+    down();
+}
+END_TEST
+
 START_TEST(test_nssr)
 {
     up();
@@ -986,6 +1013,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_shutdown);
     tcase_add_test(tc, test_disable_with_io_in_flight);
     tcase_add_test(tc, test_device_reset_and_unmap);
+    tcase_add_test(tc, test_lost_reset);
     tcase_add_test(tc, test_nssr);
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_idle_cpu);

@@ -1,0 +1,595 @@
+/*
+ * Restarting under systemd with the fd store (fdstore.h).
+ *
+ * Clean stop (SIGTERM: "systemctl restart", or stop): every device is
+ * captured at a message boundary exactly as for "vfiouserctl upgrade"
+ * (dev_handoff.h), and the hand-over that upgrade.c sends over a socket
+ * is put in the store instead: the blob's memfd as vfud/state, its fds
+ * as vfud/state/0..N-1.  The next process feeds them through a local
+ * socketpair to upgrade_adopt(), which cannot tell the difference: the
+ * guest sees a pause.  On "systemctl stop" systemd drops the store, and
+ * with it the last reference to the client sockets: QEMU sees the server
+ * go away, as before.
+ *
+ * Crash: no hand-over, but the fds the daemon kept in the store while it
+ * ran (fdstore_dev.c).  Each client that was attached is re-attached
+ * from them -- windows mapped again, interrupts wired, config space as
+ * the guest left it -- and its device is reset with VFUD_RESET_LOST (an
+ * NVMe controller then reports a fatal status, which the guest driver's
+ * timeout handler answers with a controller reset).  A client whose
+ * socket the dead process left in the middle of a message cannot be
+ * resynchronised: it is disconnected.
+ */
+#include "config.h"
+
+#include "fdstore.h"
+#include "conn.h"
+#include "control.h"
+#include "dev_handoff.h"
+#include "device.h"
+#include "device_proc.h"
+#include "devset.h"
+#include "handoff.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#define STATE_NAME FDSTORE_PREFIX "state"
+#define FDS_PER_MSG 200u
+
+static json_object *member(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+
+    json_object_object_get_ex(o, k, &v);
+    return v;
+}
+
+/* ------------------------------------------------------------------------
+ * Start-up: the hand-over of a clean stop
+ */
+static int send_with_fds(int sock, const char *tag, const int *fds, unsigned n)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * FDS_PER_MSG)];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = { .iov_base = (void *)tag, .iov_len = strlen(tag) };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+    if (n > 0) {
+        struct cmsghdr *cm;
+
+        memset(&u, 0, sizeof(u));
+        mh.msg_control = u.buf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+    }
+    return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+/* The fds of the hand-over, in its order, from the names the stopped
+ * process listed. */
+static int handover_fds(int tbl, GArray *fds)
+{
+    g_autofree char *text = NULL;
+    json_object *names;
+    struct stat st;
+    int r = 0;
+
+    if (fstat(tbl, &st) < 0 || st.st_size <= 0 || st.st_size > (16 << 20)) {
+        return -EPROTO;
+    }
+    text = g_malloc0((gsize)st.st_size + 1);
+    if (pread(tbl, text, (size_t)st.st_size, 0) != (ssize_t)st.st_size) {
+        return -EIO;
+    }
+    names = json_tokener_parse(text);
+    if (names == NULL || !json_object_is_type(names, json_type_array)) {
+        json_object_put(names);
+        return -EPROTO;
+    }
+    for (size_t i = 0; i < json_object_array_length(names) && r == 0; i++) {
+        const char *n = json_object_get_string(json_object_array_get_idx(names, i));
+        int fd;
+
+        if (n == NULL) {
+            r = -EPROTO;
+            break;
+        }
+        /* Shared names (a window's file) stay for the others. */
+        fd = g_str_has_prefix(n, STATE_NAME "/") ? fdstore_take_fd(n) : fdstore_dup_fd(n);
+        if (fd < 0) {
+            log_error(NULL, "fd store: the hand-over lacks %s", n);
+            r = -ENOENT;
+            break;
+        }
+        g_array_append_val(fds, fd);
+    }
+    json_object_put(names);
+    return r;
+}
+
+int fdstore_handover_sock(void)
+{
+    GArray *fds = g_array_new(FALSE, FALSE, sizeof(int));
+    int blob = fdstore_take_fd(STATE_NAME);
+    int tbl = fdstore_take_fd(STATE_NAME "-fds");
+    int sv[2] = { -1, -1 };
+    int r = 0;
+    char tag[32];
+
+    /* Used once: if adopting it fails, the next start takes the crash
+     * path with what the store still holds. */
+    fdstore_remove_taken(STATE_NAME);
+    if (blob < 0 || tbl < 0) {
+        util_close(&blob);
+        util_close(&tbl);
+        g_array_unref(fds);
+        return -1;
+    }
+    r = handover_fds(tbl, fds);
+    if (r == 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = -errno;
+    }
+    if (r == 0) {
+        snprintf(tag, sizeof(tag), "STATE %u", fds->len);
+        r = send_with_fds(sv[0], tag, &blob, 1);
+        for (guint i = 0; r == 0 && i < fds->len; i += FDS_PER_MSG) {
+            r = send_with_fds(sv[0], "FDS", &g_array_index(fds, int, i),
+                              MIN(FDS_PER_MSG, fds->len - i));
+        }
+    }
+    util_close(&blob);
+    util_close(&tbl);
+    for (guint i = 0; i < fds->len; i++) {
+        close(g_array_index(fds, int, i));
+    }
+    g_array_unref(fds);
+    /* Our end stays open until we exit: upgrade_adopt's READY and OK go
+     * there and are never read. */
+    if (r < 0) {
+        log_error(NULL, "fd store: cannot replay the hand-over: %s; re-attaching "
+                  "the clients with the devices reset instead", g_strerror(-r));
+        util_close(&sv[0]);
+        util_close(&sv[1]);
+        return -1;
+    }
+    log_notice(NULL, "fd store: taking over from the stopped process");
+    return sv[1];
+}
+
+/* ------------------------------------------------------------------------
+ * Start-up: crash re-attach
+ */
+struct reattach {
+    GMutex lock;
+    GCond cond;
+    vfud_dev *dev;
+    struct dev_state *st;
+    GByteArray *config;
+    char *why;
+    int r;
+    bool done;
+};
+
+static gboolean reattach_on_thread(gpointer data)
+{
+    struct reattach *ra = data;
+    vfud_dev *dev = ra->dev;
+    char *why = NULL;
+    int r = dev_restore(dev, ra->st, &why);
+
+    if (r == 0) {
+        if (ra->config != NULL) {
+            memcpy(dev->pci.cfg, ra->config->data, ra->config->len);
+        }
+        if (dev->ops->reset != NULL) {
+            int rr;
+
+            device_cb_enter(dev, "reset");
+            rr = dev->ops->reset(dev, VFUD_RESET_LOST);
+            device_cb_leave(dev);
+            if (rr < 0) {
+                g_autofree char *e = device_take_error();
+
+                dev_err(dev, "fd store: reset after re-attach failed: %s",
+                        e != NULL ? e : g_strerror(-rr));
+            }
+        }
+        fdstore_dev_client_changed(dev);
+    }
+    g_mutex_lock(&ra->lock);
+    ra->r = r;
+    ra->why = why;
+    ra->done = true;
+    g_cond_broadcast(&ra->cond);
+    g_mutex_unlock(&ra->lock);
+    return G_SOURCE_REMOVE;
+}
+
+static int reattach_device(vfud_dev *dev, struct dev_state *st, GByteArray *config,
+                           char **why)
+{
+    struct reattach ra = { .dev = dev, .st = st, .config = config };
+    GSource *s = g_idle_source_new();
+
+    g_mutex_init(&ra.lock);
+    g_cond_init(&ra.cond);
+    g_source_set_priority(s, G_PRIORITY_HIGH);
+    g_source_set_callback(s, reattach_on_thread, &ra, NULL);
+    g_source_attach(s, dev->ctx);
+    g_source_unref(s);
+    g_mutex_lock(&ra.lock);
+    while (!ra.done) {
+        g_cond_wait(&ra.cond, &ra.lock);
+    }
+    g_mutex_unlock(&ra.lock);
+    g_mutex_clear(&ra.lock);
+    g_cond_clear(&ra.cond);
+    *why = ra.why;
+    return ra.r;
+}
+
+void fdstore_reattach(struct devset *ds)
+{
+    GPtrArray *entries = devset_entries(ds);
+
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+        vfud_dev *dev = e->dev;
+        struct dev_state *st = NULL;
+        GByteArray *config = NULL;
+        g_autofree char *why = NULL;
+        g_autofree char *prefix = g_strdup_printf(FDSTORE_PREFIX "%s/", dev->name);
+        gint64 t0 = g_get_monotonic_time();
+        int r;
+
+        if (dev->proc->isolate) {
+            continue;
+        }
+        r = fdstore_dev_rebuild(dev, &st, &config, &why);
+        if (r == 0 && st != NULL) {
+            r = reattach_device(dev, st, config, &why);
+        }
+        if (config != NULL) {
+            g_byte_array_unref(config);
+        }
+        if (r == 0 && st != NULL) {
+            dev_notice(dev, "fd store: client pid %d re-attached after a crash in "
+                       "%.1f ms; device reset (the guest driver recovers it)",
+                       (int)dev->conn->pid,
+                       (double)(g_get_monotonic_time() - t0) / 1000.0);
+        }
+        if (r < 0) {
+            g_autofree char *conn = g_strdup_printf("%sconn", prefix);
+            g_autofree char *twin = g_strdup_printf("%stwin", prefix);
+            g_autofree char *win = g_strdup_printf("%swin/", prefix);
+            g_autofree char *irq = g_strdup_printf("%sirq/", prefix);
+
+            dev_err(dev, "fd store: the client cannot be re-attached after the "
+                    "crash: %s; it is disconnected", why != NULL ? why : "?");
+            /* The store's copies would keep the client's socket open. */
+            fdstore_remove(conn);
+            fdstore_remove(twin);
+            fdstore_remove_taken(win);
+            fdstore_remove_taken(irq);
+        }
+        dev_state_free(st); /* closes what the device did not take */
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * SIGTERM
+ */
+struct stop {
+    GMutex lock;
+    GCond cond;
+    unsigned pending;
+};
+
+struct stop_cap {
+    struct stop *stop;
+    vfud_dev *dev;
+    struct dev_state *st;
+    char *why;
+    int r;
+};
+
+/* Device thread: capture, then stay here until the process exits (it
+ * must read nothing more from the client). */
+static gboolean stop_on_thread(gpointer data)
+{
+    struct stop_cap *sc = data;
+    struct stop *stop = sc->stop;
+
+    sc->r = dev_capture(sc->dev, sc->st, &sc->why);
+    g_mutex_lock(&stop->lock);
+    stop->pending--;
+    g_cond_broadcast(&stop->cond);
+    for (;;) {
+        g_cond_wait(&stop->cond, &stop->lock);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* The store name of each fd of the hand-over, from its JSON: the names the
+ * running daemon stored them under already (systemd keeps an open file
+ * once, whatever the name, so the same fd cannot be stored again under
+ * another).  Fds with no such name get vfud/state/INDEX. */
+static int name_fds(int blob, const GArray *fds, GPtrArray *names)
+{
+    uint8_t hdr[24];
+    uint32_t jlen;
+    g_autofree char *text = NULL;
+    json_object *root, *a;
+
+    if (pread(blob, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
+        return -EIO;
+    }
+    memcpy(&jlen, hdr + 12, 4);
+    jlen = GUINT32_FROM_LE(jlen);
+    text = g_malloc0((gsize)jlen + 1);
+    if (pread(blob, text, jlen, sizeof(hdr)) != (ssize_t)jlen) {
+        return -EIO;
+    }
+    root = json_tokener_parse(text);
+    if (root == NULL) {
+        return -EPROTO;
+    }
+    g_ptr_array_set_size(names, (gint)fds->len);
+#define NAME(idx_obj, ...)                                                      \
+    do {                                                                        \
+        int i_ = (idx_obj) != NULL ? json_object_get_int(idx_obj) : -1;        \
+        if (i_ >= 0 && (guint)i_ < fds->len && names->pdata[i_] == NULL) {      \
+            names->pdata[i_] = g_strdup_printf(__VA_ARGS__);                    \
+        }                                                                       \
+    } while (0)
+    a = member(root, "devices");
+    for (size_t d = 0; d < json_object_array_length(a); d++) {
+        json_object *dev = json_object_array_get_idx(a, d);
+        const char *dn = json_object_get_string(member(dev, "name"));
+        json_object *c = member(dev, "conn");
+        json_object *l;
+
+        if (c != NULL) {
+            NAME(member(c, "fd"), FDSTORE_PREFIX "%s/conn", dn);
+            NAME(member(c, "twin_fd"), FDSTORE_PREFIX "%s/twin", dn);
+        }
+        l = member(dev, "windows");
+        for (size_t i = 0; i < json_object_array_length(l); i++) {
+            json_object *idx = json_object_array_get_idx(json_object_array_get_idx(l, i), 4);
+            int k = json_object_get_int(idx);
+            struct stat st;
+
+            if (k >= 0 && (guint)k < fds->len &&
+                fstat(g_array_index(fds, int, k), &st) == 0 && names->pdata[k] == NULL) {
+                names->pdata[k] = fdstore_win_name(dn, (uint64_t)st.st_dev,
+                                                   (uint64_t)st.st_ino);
+            }
+        }
+        l = member(dev, "irqs");
+        for (size_t i = 0; i < json_object_array_length(l); i++) {
+            json_object *e = json_object_array_get_idx(l, i);
+
+            NAME(json_object_array_get_idx(e, 2), FDSTORE_PREFIX "%s/irq/%d/%d", dn,
+                 json_object_get_int(json_object_array_get_idx(e, 0)),
+                 json_object_get_int(json_object_array_get_idx(e, 1)));
+        }
+        NAME(member(dev, "intx_unmask_fd"), FDSTORE_PREFIX "%s/intx-unmask", dn);
+        l = member(dev, "region_fds");
+        for (size_t i = 0; i < json_object_array_length(l); i++) {
+            NAME(json_object_array_get_idx(l, i), FDSTORE_PREFIX "%s/region/%zu", dn, i);
+        }
+    }
+    a = member(root, "listen");
+    for (size_t i = 0; i < json_object_array_length(a); i++) {
+        json_object *e = json_object_array_get_idx(a, i);
+
+        NAME(member(e, "fd"), FDSTORE_PREFIX "%s/listen",
+             json_object_get_string(member(e, "name")));
+    }
+    if (member(root, "control") != NULL) {
+        NAME(member(member(root, "control"), "fd"), FDSTORE_PREFIX "control");
+    }
+#undef NAME
+    for (guint i = 0; i < names->len; i++) {
+        if (names->pdata[i] == NULL) {
+            names->pdata[i] = g_strdup_printf(STATE_NAME "/%u", i);
+        }
+    }
+    json_object_put(root);
+    return 0;
+}
+
+/* handoff_send writes to a socket; we read it back and store it. */
+static int store_handoff(const struct handoff *h)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    GArray *fds = g_array_new(FALSE, FALSE, sizeof(int));
+    json_object *list = json_object_new_array();
+    const char *text;
+    unsigned nfds = 0;
+    int sv[2];
+    int blob = -1, tbl = -1;
+    int r;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = -errno;
+        goto out;
+    }
+    r = handoff_send(sv[0], h);
+    while (r == 0) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * (FDS_PER_MSG + 1))];
+            struct cmsghdr align;
+        } u;
+        char msg[64];
+        struct iovec iov = { .iov_base = msg, .iov_len = sizeof(msg) - 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+        ssize_t n = recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+
+        if (n <= 0) {
+            break;
+        }
+        msg[n] = '\0';
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL;
+             cm = CMSG_NXTHDR(&mh, cm)) {
+            unsigned k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+            for (unsigned i = 0; i < k; i++) {
+                int fd;
+
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                if (blob < 0 && sscanf(msg, "STATE %u", &nfds) == 1) {
+                    blob = fd;
+                } else {
+                    g_array_append_val(fds, fd);
+                }
+            }
+        }
+    }
+    close(sv[0]);
+    close(sv[1]);
+    if (r == 0 && (blob < 0 || fds->len != nfds)) {
+        r = -EPROTO;
+    }
+    if (r == 0) {
+        r = name_fds(blob, fds, names);
+    }
+    for (guint i = 0; r == 0 && i < fds->len; i++) {
+        const char *n = g_ptr_array_index(names, i);
+
+        /* Already there under that name: systemd ignores it. */
+        if (fdstore_push(n, g_array_index(fds, int, i)) < 0) {
+            r = -EIO;
+        }
+        json_object_array_add(list, json_object_new_string(n));
+    }
+    if (r == 0) {
+        text = json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN);
+        tbl = memfd_create("vfiouserd-fdstore-names", MFD_CLOEXEC);
+        if (tbl < 0 || write(tbl, text, strlen(text)) != (ssize_t)strlen(text)) {
+            r = -EIO;
+        }
+    }
+    if (r == 0 && fdstore_push(STATE_NAME "-fds", tbl) < 0) {
+        r = -EIO;
+    }
+    /* Last: without it the next process takes the crash path. */
+    if (r == 0 && fdstore_push(STATE_NAME, blob) < 0) {
+        r = -EIO;
+    }
+out:
+    util_close(&blob);
+    util_close(&tbl);
+    for (guint i = 0; i < fds->len; i++) {
+        close(g_array_index(fds, int, i));
+    }
+    g_array_unref(fds);
+    json_object_put(list);
+    return r;
+}
+
+void fdstore_stop(struct devset *ds, struct control *ctl)
+{
+    GPtrArray *entries = devset_entries(ds);
+    struct stop stop = { .pending = entries->len };
+    struct stop_cap *caps = g_new0(struct stop_cap, entries->len);
+    struct handoff *h = handoff_new();
+    gint64 t0 = g_get_monotonic_time();
+    int r = 0;
+
+    if (!fdstore_enabled()) {
+        return;
+    }
+    g_mutex_init(&stop.lock);
+    g_cond_init(&stop.cond);
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+        GSource *s = g_idle_source_new();
+
+        caps[i].stop = &stop;
+        caps[i].dev = e->dev;
+        caps[i].st = dev_state_new(e->dev->name);
+        g_source_set_priority(s, G_PRIORITY_HIGH);
+        g_source_set_callback(s, stop_on_thread, &caps[i], NULL);
+        g_source_attach(s, e->dev->ctx);
+        g_source_unref(s);
+    }
+    g_mutex_lock(&stop.lock);
+    while (stop.pending > 0) {
+        g_cond_wait(&stop.cond, &stop.lock);
+    }
+    g_mutex_unlock(&stop.lock);
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+        struct handoff_listen *l;
+
+        if (caps[i].r < 0) {
+            log_error(NULL, "[%s] fd store: no hand-over (%s); the next process "
+                      "re-attaches its client with the device reset", e->dev->name,
+                      caps[i].why != NULL ? caps[i].why : "?");
+            r = caps[i].r;
+            continue;
+        }
+        l = g_new0(struct handoff_listen, 1);
+        l->name = g_strdup(e->dev->name);
+        l->path = g_strdup(e->dev->proc->sock.path);
+        l->fd = fcntl(e->dev->proc->listen_fd, F_DUPFD_CLOEXEC, 3);
+        l->unlink_on_stop = e->dev->proc->unlink_on_stop;
+        g_ptr_array_add(h->listen, l);
+        g_ptr_array_add(h->devices, caps[i].st);
+        caps[i].st = NULL;
+    }
+    if (r == 0) {
+        if (ctl != NULL) {
+            h->control_fd = fcntl(control_fd(ctl), F_DUPFD_CLOEXEC, 3);
+            h->control_path = g_strdup(control_socket_path(ctl));
+        }
+        r = store_handoff(h);
+        if (r < 0) {
+            log_error(NULL, "fd store: storing the hand-over failed: %s; the next "
+                      "process re-attaches the clients with the devices reset",
+                      g_strerror(-r));
+            fdstore_remove(STATE_NAME);
+        }
+    }
+    /* As any stop: the socket files go, so that "systemctl stop" leaves
+     * none.  A restart binds new ones; clients already connected keep
+     * their connection (in the store), new ones wait for the new process
+     * as they always did. */
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+
+        if (e->dev->proc->unlink_on_stop && e->dev->proc->sock.path != NULL) {
+            unlink(e->dev->proc->sock.path);
+        }
+    }
+    if (ctl != NULL && control_socket_path(ctl) != NULL) {
+        unlink(control_socket_path(ctl));
+    }
+    if (r == 0) {
+        log_notice(NULL, "fd store: state of %u device(s) stored in %.1f ms; "
+                   "exiting without disconnecting the clients", entries->len,
+                   (double)(g_get_monotonic_time() - t0) / 1000.0);
+    }
+    /* Nothing torn down: the store holds the clients' sockets, and a
+     * shutdown() would reach them. */
+    _exit(0);
+}

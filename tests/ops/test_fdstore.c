@@ -1,0 +1,519 @@
+/*
+ * systemd's fd store without systemd: the test plays the service manager.
+ * It binds the datagram socket $NOTIFY_SOCKET names, keeps every fd the
+ * daemon stores (FDSTORE=1, FDNAME=; the same open file only once, as
+ * systemd does) and drops those it removes (FDSTOREREMOVE=1), then starts
+ * the next daemon with them as LISTEN_FDS/LISTEN_FDNAMES -- what systemd
+ * does on "systemctl restart" and on Restart=on-failure after a crash.
+ *
+ * A client attached as QEMU is (shared memory, an INTx eventfd, a value
+ * written to the device) keeps its connection:
+ *   - across SIGTERM (the clean stop of "systemctl restart"): the device
+ *     state too (full hand-over through the store);
+ *   - across SIGKILL: re-attached with the device reset (value lost,
+ *     window and eventfd still wired);
+ *   - not across a SIGKILL that lands with half a message read: the
+ *     connection is dropped and the device free for a new client.
+ * The sandbox stays on (the default) throughout.
+ */
+#include "config.h"
+
+#include "ops_test.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <linux/kcmp.h>
+#include <linux/vfio.h>
+#include <vfiouserd/plugin.h>
+
+#define GPIO_OUT_LO 0
+#define GUEST_RAM (2u << 20)
+
+
+/* ------------------------------------------------------------------------
+ * The fake service manager
+ */
+struct entry {
+    char *name;
+    int fd;
+};
+
+struct store {
+    int sock;
+    char *path;
+    GMutex lock;        /* entries */
+    GPtrArray *entries; /* struct entry * */
+    GThread *reader;    /* reads all the time, as systemd does */
+    gint stop;
+};
+
+static void store_pump(struct store *s, int ms);
+
+static gpointer reader_main(gpointer data)
+{
+    struct store *s = data;
+
+    while (!g_atomic_int_get(&s->stop)) {
+        store_pump(s, 20);
+    }
+    return NULL;
+}
+
+static void entry_free(gpointer p)
+{
+    struct entry *e = p;
+
+    close(e->fd);
+    g_free(e->name);
+    g_free(e);
+}
+
+static struct store *store_new(const struct harness *h)
+{
+    struct store *s = g_new0(struct store, 1);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+    s->path = g_build_filename(h->dir, "notify", NULL);
+    s->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(s->sock, 0);
+    g_strlcpy(sa.sun_path, s->path, sizeof(sa.sun_path));
+    ck_assert_int_eq(bind(s->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    s->entries = g_ptr_array_new_with_free_func(entry_free);
+    g_mutex_init(&s->lock);
+    s->reader = g_thread_new("store", reader_main, s);
+    return s;
+}
+
+static void store_free(struct store *s)
+{
+    g_atomic_int_set(&s->stop, 1);
+    g_thread_join(s->reader);
+    close(s->sock);
+    unlink(s->path);
+    g_free(s->path);
+    g_ptr_array_unref(s->entries);
+    g_free(s);
+}
+
+static bool same_file(int a, int b)
+{
+    pid_t me = getpid();
+
+    return syscall(SYS_kcmp, me, me, KCMP_FILE, a, b) == 0;
+}
+
+static const char *field(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+
+    return p != NULL && (p == text || p[-1] == '\n') ? p + strlen(key) : NULL;
+}
+
+/* Read every message waiting, or wait up to ms for one first. */
+static void store_pump(struct store *s, int ms)
+{
+    for (;;) {
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * 16)];
+            struct cmsghdr align;
+        } u;
+        char text[4096];
+        struct iovec iov = { .iov_base = text, .iov_len = sizeof(text) - 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                             .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+        struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+        g_autofree char *name = NULL;
+        const char *n;
+        ssize_t len;
+        GArray *fds = g_array_new(FALSE, FALSE, sizeof(int));
+
+        setsockopt(s->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        len = recvmsg(s->sock, &mh, MSG_CMSG_CLOEXEC | (ms > 0 ? 0 : MSG_DONTWAIT));
+        ms = 0;
+        if (len < 0) {
+            g_array_unref(fds);
+            return;
+        }
+        text[len] = '\0';
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+            unsigned k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+            for (unsigned i = 0; i < k; i++) {
+                int fd;
+
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                g_array_append_val(fds, fd);
+            }
+        }
+        g_mutex_lock(&s->lock);
+        n = field(text, "FDNAME=");
+        if (n != NULL) {
+            name = g_strndup(n, strcspn(n, "\n"));
+        }
+        if (field(text, "FDSTOREREMOVE=1") != NULL) {
+            ck_assert_ptr_nonnull(name);
+            for (guint i = s->entries->len; i-- > 0;) {
+                struct entry *e = g_ptr_array_index(s->entries, i);
+
+                if (strcmp(e->name, name) == 0) {
+                    g_ptr_array_remove_index(s->entries, i);
+                }
+            }
+        } else if (field(text, "FDSTORE=1") != NULL) {
+            ck_assert_msg(name != NULL && strlen(name) <= 255 &&
+                              strchr(name, ':') == NULL, "bad FDNAME in '%s'", text);
+            for (guint i = 0; i < fds->len; i++) {
+                int fd = g_array_index(fds, int, i);
+                bool dup = false;
+
+                for (guint k = 0; k < s->entries->len && !dup; k++) {
+                    dup = same_file(((struct entry *)g_ptr_array_index(s->entries, k))->fd, fd);
+                }
+                if (dup) {
+                    close(fd);
+                } else {
+                    struct entry *e = g_new0(struct entry, 1);
+
+                    e->name = g_strdup(name);
+                    e->fd = fd;
+                    g_ptr_array_add(s->entries, e);
+                }
+            }
+            g_array_set_size(fds, 0);
+        }
+        g_mutex_unlock(&s->lock);
+        for (guint i = 0; i < fds->len; i++) {
+            close(g_array_index(fds, int, i));
+        }
+        g_array_unref(fds);
+    }
+}
+
+static unsigned store_count(struct store *s, const char *name)
+{
+    unsigned n = 0;
+
+    g_mutex_lock(&s->lock);
+    for (guint i = 0; i < s->entries->len; i++) {
+        const char *en = ((struct entry *)g_ptr_array_index(s->entries, i))->name;
+
+        /* "PREFIX*": any name that starts so. */
+        if (g_str_has_suffix(name, "*") ? strncmp(en, name, strlen(name) - 1) == 0
+                                        : strcmp(en, name) == 0) {
+            n++;
+        }
+    }
+    g_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* Wait (a few seconds at most) until name is stored count times. */
+static void store_expect(struct store *s, const char *name, unsigned count)
+{
+    for (int i = 0; i < DT_WAIT_MS / 10 && store_count(s, name) != count; i++) {
+        g_usleep(10000);
+    }
+    ck_assert_msg(store_count(s, name) == count, "%s stored %u times, expected %u",
+                  name, store_count(s, name), count);
+}
+
+/* ------------------------------------------------------------------------
+ * Daemons
+ */
+static pid_t start(struct harness *h, struct store *s)
+{
+    g_autofree char *pd = g_strdup_printf("--plugin-dir=%s", harness_plugin_dir());
+    g_autofree char *ns = g_strdup_printf("NOTIFY_SOCKET=%s", s->path);
+    g_autofree char *nfds = NULL;
+    g_autoptr(GString) names = g_string_new("LISTEN_FDNAMES=");
+    const char *args[] = { "-c", h->config_path, pd, "--fd-store", NULL };
+    int fds[16];
+    pid_t pid;
+
+    g_mutex_lock(&s->lock);
+    nfds = g_strdup_printf("LISTEN_FDS=%u", s->entries->len);
+    ck_assert_uint_le(s->entries->len, G_N_ELEMENTS(fds));
+    for (guint i = 0; i < s->entries->len; i++) {
+        const struct entry *e = g_ptr_array_index(s->entries, i);
+
+        g_string_append_printf(names, "%s%s", i > 0 ? ":" : "", e->name);
+        fds[i] = e->fd;
+    }
+    {
+        /* As systemd: the variables only when it passes fds. */
+        const char *env[] = { ns, s->entries->len > 0 ? "LISTEN_PID=self" : NULL,
+                              nfds, names->str, NULL };
+
+        pid = ot_spawn(args, h->log_path, fds, s->entries->len, env, (uid_t)-1,
+                       (gid_t)-1);
+    }
+    g_mutex_unlock(&s->lock);
+    ck_assert_int_gt(pid, 0);
+    h->pid = pid;
+    return pid;
+}
+
+/* Reading the store meanwhile, as systemd does: a datagram socket's queue
+ * is short, and the daemon's pushes would block on a full one. */
+static void wait_dead(struct store *s, pid_t pid, int expect_sig, int expect_code)
+{
+    int st = 0;
+    pid_t r = 0;
+
+    (void)s;
+    for (int i = 0; i < DT_WAIT_MS / 10 && (r = waitpid(pid, &st, WNOHANG)) == 0; i++) {
+        g_usleep(10000);
+    }
+    ck_assert_int_eq(r, pid);
+    if (expect_sig != 0) {
+        ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == expect_sig, "status %#x", st);
+    } else {
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == expect_code, "status %#x", st);
+    }
+}
+
+static uint8_t read_out(struct vfu_client *c)
+{
+    uint8_t v = 0;
+
+    ck_assert_int_eq(vfu_client_region_read(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1), 0);
+    return v;
+}
+
+static void write_out(struct vfu_client *c, uint8_t v)
+{
+    ck_assert_int_eq(vfu_client_region_write(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1,
+                                             false), 0);
+}
+
+static struct vfu_client *attach(const char *sock, uint8_t value)
+{
+    struct vfu_client *c = dt_client(sock);
+    int efd = eventfd(0, EFD_CLOEXEC);
+
+    ck_assert_ptr_nonnull(vfu_client_add_memory(c, 0, GUEST_RAM, true));
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(vfu_client_set_irqs(c, VFIO_PCI_INTX_IRQ_INDEX,
+                                         VFIO_IRQ_SET_DATA_EVENTFD |
+                                             VFIO_IRQ_SET_ACTION_TRIGGER,
+                                         0, 1, &efd, 1, NULL), 0);
+    close(efd);
+    write_out(c, value);
+    return c;
+}
+
+static void check_client(const char *ctl)
+{
+    json_object *a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"g0\"}");
+
+    ck_assert_str_eq(ot_str(a, "devices.0.state"), "connected");
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.client.pid")), getpid());
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.dma.windows")), 1);
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.irqs.intx.attached")), 1);
+    json_object_put(a);
+}
+
+static const char config[] = "[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\n";
+
+/* A daemon serving a client attached with value; the store as it runs. */
+static struct vfu_client *setup(struct harness *h, struct store *s, uint8_t value)
+{
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c;
+
+    start(h, s);
+    ck_assert(dt_wait_log(h, "control socket "));
+    c = attach(sock, value);
+    vfu_client_set_timeout(c, DT_WAIT_MS);
+    /* Everything a restarted daemon needs, each once. */
+    store_expect(s, "vfud/g0/conn", 1);
+    store_expect(s, "vfud/g0/win/*", 1);
+    store_expect(s, "vfud/g0/irq/0/0", 1);
+    store_expect(s, "vfud/g0/listen", 1);
+    store_expect(s, "vfud/g0/meta", 1);
+    store_expect(s, "vfud/control", 1);
+    return c;
+}
+
+START_TEST(restart_hands_over)
+{
+    struct harness *h = harness_new(config);
+    struct store *s = store_new(h);
+    g_autofree char *ctl = ot_control_path(h);
+    struct vfu_client *c = setup(h, s, 0x5a);
+    pid_t old = h->pid;
+
+    for (int round = 0; round < 3; round++) {
+        /* systemctl restart: SIGTERM, then a new process with the store. */
+        ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+        wait_dead(s, h->pid, 0, 0);
+        store_expect(s, "vfud/state", 1);
+        start(h, s);
+        ck_assert_int_ne(h->pid, old);
+        ck_assert(dt_wait_log(h, "upgrade: took over every device from the old process"));
+        /* The stop removed the socket files; the new process binds them
+         * again. */
+        ck_assert(dt_wait_file(ctl));
+        /* Used once: gone from the store. */
+        store_expect(s, "vfud/state", 0);
+        store_expect(s, "vfud/state*", 0);
+        /* The same connection, the device's state kept. */
+        ck_assert_uint_eq(read_out(c), (uint8_t)(0x5a + round));
+        check_client(ctl);
+        write_out(c, (uint8_t)(0x5a + round + 1));
+        store_expect(s, "vfud/g0/conn", 1);
+        store_expect(s, "vfud/g0/meta", 1);
+        old = h->pid;
+    }
+    /* The client leaves: its fds leave the store. */
+    vfu_client_close(c);
+    store_expect(s, "vfud/g0/conn", 0);
+    store_expect(s, "vfud/g0/win/*", 0);
+    store_expect(s, "vfud/g0/irq/0/0", 0);
+    store_expect(s, "vfud/g0/listen", 1);
+    /* Without a client, a restart still hands the device over. */
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_expect(s, "vfud/state", 1);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "upgrade: took over every device"));
+    {
+        g_autofree char *sock = harness_socket(h, "g0");
+
+        ck_assert(dt_wait_file(sock));
+        c = attach(sock, 1);
+    }
+    ck_assert_uint_eq(read_out(c), 1);
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(crash_reattaches_reset)
+{
+    struct harness *h = harness_new(config);
+    struct store *s = store_new(h);
+    g_autofree char *ctl = ot_control_path(h);
+    struct vfu_client *c = setup(h, s, 0x5a);
+
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+        wait_dead(s, h->pid, SIGKILL, 0);
+        ck_assert_uint_eq(store_count(s, "vfud/state"), 0);
+        start(h, s);
+        ck_assert(dt_wait_log(h, "re-attached after a crash"));
+        /* The same connection; the state is gone (reset), the window and
+         * the eventfd are wired again. */
+        ck_assert_uint_eq(read_out(c), 0);
+        check_client(ctl);
+        write_out(c, 0x33);
+        ck_assert_uint_eq(read_out(c), 0x33);
+        /* The new process's meta replaced the dead one's. */
+        store_expect(s, "vfud/g0/meta", 1);
+        store_expect(s, "vfud/g0/conn", 1);
+        store_expect(s, "vfud/g0/win/*", 1);
+    }
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(crash_mid_message_drops)
+{
+    struct harness *h = harness_new(config);
+    struct store *s = store_new(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c = setup(h, s, 0x5a);
+    const struct vfio_user_header hdr = {
+        .msg_id = 0x7777, .cmd = VFIO_USER_REGION_WRITE,
+        .msg_size = sizeof(struct vfio_user_header) +
+                    sizeof(struct vfio_user_region_access) + 1,
+        .flags = VFIO_USER_F_TYPE_COMMAND,
+    };
+    const struct vfio_user_region_access ra = {
+        .offset = GPIO_OUT_LO, .region = VFUD_REGION_BAR2, .count = 1,
+    };
+    uint8_t m[sizeof(hdr) + sizeof(ra) + 1];
+    uint8_t v;
+
+    memcpy(m, &hdr, sizeof(hdr));
+    memcpy(m + sizeof(hdr), &ra, sizeof(ra));
+    m[sizeof(hdr) + sizeof(ra)] = 0x6b;
+    /* Half a message, read by the daemon (it answers the status request
+     * after it), then the crash. */
+    ck_assert_int_eq(vfu_client_send_raw(c, m, sizeof(hdr) + 4, NULL, 0), 0);
+    g_usleep(200000);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "stopped in the middle of a message"));
+    /* The store lets go of the connection: the client sees it end. */
+    store_expect(s, "vfud/g0/conn", 0);
+    ck_assert_int_eq(vfu_client_send_raw(c, m + sizeof(hdr) + 4,
+                                         sizeof(m) - sizeof(hdr) - 4, NULL, 0) == 0 &&
+                         vfu_client_region_read(c, VFUD_REGION_BAR2, GPIO_OUT_LO,
+                                                &v, 1) == 0, 0);
+    vfu_client_close(c);
+    /* The device is free for the next client. */
+    c = attach(sock, 7);
+    ck_assert_uint_eq(read_out(c), 7);
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
+static Suite *fdstore_suite(void)
+{
+    Suite *s = suite_create("fdstore");
+    TCase *tc;
+
+    /* One case each: CK_RUN_CASE=crash runs one. */
+    tc = tcase_create("restart");
+    tcase_add_test(tc, restart_hands_over);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crash");
+    tcase_add_test(tc, crash_reattaches_reset);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crash_mid_message");
+    tcase_add_test(tc, crash_mid_message_drops);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(fdstore_suite());
+    int failed;
+
+    dt_init();
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    dt_finish();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
