@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fd store's protocol (fdstore.h): pushing, removing, taking back.
  */

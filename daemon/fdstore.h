@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * systemd's file-descriptor store (FileDescriptorStoreMax=): what keeps a
  * client connected across "systemctl restart" and a crash.  See

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Following each device in the fd store (fdstore.h): the client's socket,
  * DMA window fds and interrupt eventfds are pushed as they come and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Restarting under systemd with the fd store (fdstore.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The upgrade launcher (upgrade_launcher.h).
  *

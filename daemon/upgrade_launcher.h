@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The upgrade launcher: a process forked before the sandbox, which starts
  * the new daemon of `vfiouserctl upgrade` for a daemon that may no longer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A back-end's records of the operations it has out (backend_nbd.c,
  * backend_rbd.c): kept on a free list when done, so that the I/O path

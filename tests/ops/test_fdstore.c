@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * systemd's fd store without systemd: the test plays the service manager.
  * It binds the datagram socket $NOTIFY_SOCKET names, keeps every fd the
