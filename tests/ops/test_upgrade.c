@@ -390,7 +390,9 @@ static int feature_set(struct vfu_client *c, uint32_t feature, const void *data,
 
     ck_assert_uint_le(sizeof(f) + len, sizeof(msg));
     memcpy(msg, &f, sizeof(f));
-    memcpy(msg + sizeof(f), data, len);
+    if (len > 0) {
+        memcpy(msg + sizeof(f), data, len);
+    }
     return vfu_client_call(c, VFIO_USER_DEVICE_FEATURE, msg, sizeof(f) + len, NULL, 0,
                            reply, &rlen, NULL, NULL);
 }
