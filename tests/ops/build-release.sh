@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Build the daemon and the gpio plugin of an earlier commit, for the
 # version-skew upgrade test (test_upgrade_skew):
 #   build-release.sh SRCDIR COMMIT OUTDIR
