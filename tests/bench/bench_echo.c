@@ -26,7 +26,7 @@
  * What it does not do: no read-ahead (after answering a batch the daemon
  * tries one more recvmsg() before going back to poll(), which on one CPU
  * usually finds the client's next requests and saves the poll(); see
- * chan_read_ahead() in daemon/conn.c), so on one CPU the daemon can come
+ * chan_read_ahead() in engine/conn.c), so on one CPU the daemon can come
  * closer to this server than framing alone would let it; no GLib main
  * loop, no dispatch table, no payload
  * checks beyond what framing needs, no device, no DMA, no fds in replies.
