@@ -511,14 +511,16 @@ void fdstore_stop(struct devset *ds, struct control *ctl)
 {
     GPtrArray *entries = devset_entries(ds);
     struct stop stop = { .pending = entries->len };
-    struct stop_cap *caps = g_new0(struct stop_cap, entries->len);
-    struct handoff *h = handoff_new();
+    struct stop_cap *caps;
+    struct handoff *h;
     gint64 t0 = g_get_monotonic_time();
     int r = 0;
 
     if (!fdstore_enabled()) {
         return;
     }
+    caps = g_new0(struct stop_cap, entries->len);
+    h = handoff_new();
     g_mutex_init(&stop.lock);
     g_cond_init(&stop.cond);
     for (guint i = 0; i < entries->len; i++) {
