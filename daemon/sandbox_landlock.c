@@ -137,6 +137,29 @@ static char *interpreter(const char *exe)
     return out;
 }
 
+#ifdef VFUD_SANITIZED
+/* The sanitizers read their suppression files lazily, at the exit's leak
+ * check, long after the sandbox is in force: without a rule, a sanitized
+ * daemon fails its exit ("failed to read suppressions file"). */
+static int allow_suppressions(int ruleset)
+{
+    static const char *const vars[] = { "LSAN_OPTIONS", "ASAN_OPTIONS", "UBSAN_OPTIONS" };
+    int r = 0;
+
+    for (size_t v = 0; r == 0 && v < G_N_ELEMENTS(vars); v++) {
+        const char *opts = getenv(vars[v]);
+        g_auto(GStrv) parts = opts != NULL ? g_strsplit(opts, ":", -1) : NULL;
+
+        for (guint i = 0; r == 0 && parts != NULL && parts[i] != NULL; i++) {
+            if (g_str_has_prefix(parts[i], "suppressions=")) {
+                r = add_rule(ruleset, parts[i] + strlen("suppressions="), FS_READ, true);
+            }
+        }
+    }
+    return r;
+}
+#endif
+
 int landlock_prepare(const struct sandbox_plan *p, int *ruleset_fd)
 {
     struct landlock_ruleset_attr attr = { 0 };
@@ -162,6 +185,11 @@ int landlock_prepare(const struct sandbox_plan *p, int *ruleset_fd)
     for (const char *const *s = system_ro; r == 0 && *s != NULL; s++) {
         r = add_rule(fd, *s, FS_READ, true);
     }
+#ifdef VFUD_SANITIZED
+    if (r == 0) {
+        r = allow_suppressions(fd);
+    }
+#endif
     for (guint i = 0; r == 0 && i < p->ro_paths->len; i++) {
         r = add_rule(fd, g_ptr_array_index(p->ro_paths, i), FS_READ, false);
     }
