@@ -59,30 +59,6 @@ static json_object *member(json_object *o, const char *k)
 /* ------------------------------------------------------------------------
  * Start-up: the hand-over of a clean stop
  */
-static int send_with_fds(int sock, const char *tag, const int *fds, unsigned n)
-{
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * FDS_PER_MSG)];
-        struct cmsghdr align;
-    } u;
-    struct iovec iov = { .iov_base = (void *)tag, .iov_len = strlen(tag) };
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-    if (n > 0) {
-        struct cmsghdr *cm;
-
-        memset(&u, 0, sizeof(u));
-        mh.msg_control = u.buf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-        cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
-        memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
-    }
-    return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
-
 /* The fds of the hand-over, in its order, from the names the stopped
  * process listed. */
 static int handover_fds(int tbl, GArray *fds)
@@ -132,7 +108,6 @@ int fdstore_handover_sock(void)
     int tbl = fdstore_take_fd(STATE_NAME "-fds");
     int sv[2] = { -1, -1 };
     int r = 0;
-    char tag[32];
 
     /* Used once: if adopting it fails, the next start takes the crash
      * path with what the store still holds. */
@@ -148,12 +123,7 @@ int fdstore_handover_sock(void)
         r = -errno;
     }
     if (r == 0) {
-        snprintf(tag, sizeof(tag), "STATE %u", fds->len);
-        r = send_with_fds(sv[0], tag, &blob, 1);
-        for (guint i = 0; r == 0 && i < fds->len; i += FDS_PER_MSG) {
-            r = send_with_fds(sv[0], "FDS", &g_array_index(fds, int, i),
-                              MIN(FDS_PER_MSG, fds->len - i));
-        }
+        r = handoff_send_stream(sv[0], blob, (const int *)(void *)fds->data, fds->len);
     }
     util_close(&blob);
     util_close(&tbl);

@@ -216,6 +216,19 @@ static int send_fds(int sock, const char *tag, const int *fds, unsigned n, int e
     return 0;
 }
 
+int handoff_send_stream(int sock, int blob, const int *fds, unsigned n)
+{
+    char tag[32];
+    int r;
+
+    snprintf(tag, sizeof(tag), "STATE %u", n);
+    r = send_fds(sock, tag, NULL, 0, blob);
+    for (unsigned i = 0; r == 0 && i < n; i += FDS_PER_MSG) {
+        r = send_fds(sock, "FDS", fds + i, MIN(FDS_PER_MSG, n - i), -1);
+    }
+    return r;
+}
+
 /* Tests make us write a future version to see the new process refuse it
  * (tests/ops/test_upgrade.c). */
 static uint32_t write_version(void)
@@ -235,7 +248,6 @@ int handoff_send(int sock, const struct handoff *h)
     uint8_t hdr[HEADER_SIZE];
     uint32_t v32;
     uint64_t v64;
-    char tag[32];
     int mfd = -1;
     int r = 0;
 
@@ -278,12 +290,7 @@ int handoff_send(int sock, const struct handoff *h)
         r = errno != 0 ? -errno : -EIO;
         goto out;
     }
-    snprintf(tag, sizeof(tag), "STATE %u", w.fds->len);
-    r = send_fds(sock, tag, NULL, 0, mfd);
-    for (guint i = 0; r == 0 && i < w.fds->len; i += FDS_PER_MSG) {
-        r = send_fds(sock, "FDS", &g_array_index(w.fds, int, i),
-                     MIN(FDS_PER_MSG, w.fds->len - i), -1);
-    }
+    r = handoff_send_stream(sock, mfd, (const int *)(void *)w.fds->data, w.fds->len);
 out:
     util_close(&mfd);
     json_object_put(root);

@@ -52,6 +52,10 @@ void handoff_free(struct handoff *h); /* closes the fds it still holds */
 
 /* Send h (the fds are dup'd by the kernel; h keeps its own).  0 or -errno. */
 int handoff_send(int sock, const struct handoff *h);
+/* The wire form handoff_send uses, for a blob already encoded (the fd
+ * store's replay of a stopped process's hand-over): the blob's memfd, then
+ * its n fds in order. */
+int handoff_send_stream(int sock, int blob, const int *fds, unsigned n);
 /* Receive one; -EPROTO with *why for a blob we cannot read (a newer
  * version among them). */
 int handoff_recv(int sock, struct handoff **out, char **why);
