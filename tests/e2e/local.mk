@@ -10,6 +10,7 @@ E2E_TESTS = \
 	tests/e2e/testdev-dma-messages.test \
 	tests/e2e/testdev-reset.test \
 	tests/e2e/systemd-libvirt.test \
+	tests/e2e/systemd-guest-restart.test \
 	tests/e2e/python-idio16.test \
 	tests/e2e/python-dma.test \
 	tests/e2e/memory-ram.test \
@@ -20,10 +21,11 @@ E2E_TESTS = \
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh tests/e2e/guest-memory.sh \
 	tests/e2e/lab/setup tests/e2e/lab/run tests/e2e/man-block
-# systemd-libvirt.test builds this tree for --prefix=/usr here, once.
+# systemd-libvirt.test and systemd-guest-restart.test build this tree for
+# --prefix=/usr here, once (under usr-build.lock).
 clean-local: clean-e2e-usr-build
 clean-e2e-usr-build:
-	rm -rf tests/e2e/usr-build
+	rm -rf tests/e2e/usr-build tests/e2e/usr-build.lock
 .PHONY: clean-e2e-usr-build
 
 # Programs run inside the guest, whose initramfs has no C library: linked
