@@ -480,8 +480,6 @@ static int run(const struct options *o)
             d.exit_code = 1;
             goto out;
         }
-        /* After a crash: the clients the fd store kept. */
-        fdstore_reattach(d.ds);
     }
     if (ctl_path != NULL && d.ctl == NULL) {
         /* After a crash the fd store kept it listening. */
@@ -509,6 +507,14 @@ static int run(const struct options *o)
     }
     if (d.exit_code != 0) {
         goto out;
+    }
+    if (!adopted) {
+        /* After a crash: the clients the fd store kept.  Not before:
+         * each re-attach runs on its device's thread, which waits in the
+         * plugin's running() hold until the sandbox is in force (nvme has
+         * a running(): the daemon hung here until systemd's start
+         * timeout). */
+        fdstore_reattach(d.ds);
     }
     upgrade_set_control(d.ctl);
     fdstore_take_done();
