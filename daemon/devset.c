@@ -276,17 +276,17 @@ static int prepare(struct devset *ds, const struct daemon_config *cfg,
     return 0;
 }
 
-/* The socket the service manager passed for this device, or -1. */
-static int activation_fd(const struct devset *ds, const char *name)
+/* The socket the service manager passed for this device, or NULL. */
+static const struct listen_fd *activation_fd(const struct devset *ds, const char *name)
 {
     for (guint i = 0; ds->activation != NULL && i < ds->activation->len; i++) {
         const struct listen_fd *l = g_ptr_array_index(ds->activation, i);
 
         if (strcmp(l->name, name) == 0) {
-            return l->fd;
+            return l;
         }
     }
-    return -1;
+    return NULL;
 }
 
 static void announce(const struct devset_entry *e)
@@ -320,7 +320,9 @@ static int start_entry(struct devset *ds, const struct daemon_config *cfg,
     struct socket_perms perms;
     struct device_socket sock = { .fd = -1 };
     g_autofree char *path = NULL;
-    int afd = activation_fd(ds, e->dc->name);
+    const struct listen_fd *al = activation_fd(ds, e->dc->name);
+    int afd = al != NULL ? al->fd : -1;
+    int rc;
 
     config_device_perms(cfg, e->dc, &perms);
     sock.mode = perms.mode;
@@ -339,11 +341,17 @@ static int start_entry(struct devset *ds, const struct daemon_config *cfg,
                       "service manager: %s", e->dc->name, g_strerror(-r));
             return r;
         }
-        /* The name the socket was bound under, unless the section says
-         * (an isolated device's process is told where its socket is). */
-        path = e->dc->socket != NULL ? g_strdup(e->dc->socket) : listener_fd_path(afd);
-        e->activated = true;
-        e->inherited_fd = afd;
+        if (al->ours) {
+            /* Ours from before a crash: bound under a temporary name and
+             * renamed, so only the configuration knows its path. */
+            path = config_device_socket(cfg, e->dc);
+        } else {
+            /* The name the socket was bound under, unless the section says
+             * (an isolated device's process is told where its socket is). */
+            path = e->dc->socket != NULL ? g_strdup(e->dc->socket) : listener_fd_path(afd);
+            e->activated = true;
+            e->inherited_fd = afd;
+        }
     } else {
         path = config_device_socket(cfg, e->dc);
     }
@@ -353,7 +361,11 @@ static int start_entry(struct devset *ds, const struct daemon_config *cfg,
         e->dev->proc->iso_config = config_isolated_text(cfg, e->dc, plugin_dir_for(ds, cfg),
                                                   path);
     }
-    return device_proc_start(e->dev, &sock);
+    rc = device_proc_start(e->dev, &sock);
+    if (rc == 0 && al != NULL && al->ours) {
+        e->dev->proc->unlink_on_stop = true;
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #define VFIOUSERD_LISTENER_H
 
 #include <glib.h>
+#include <stdbool.h>
 
 struct device_socket;
 
@@ -26,6 +27,10 @@ char *listener_fd_path(int fd);
 struct listen_fd {
     char *name; /* from LISTEN_FDNAMES, "unknown" without it */
     int fd;
+    /* Bound by a previous process of this service (kept in the fd store
+     * across a crash), not by the service manager: it has the configured
+     * path, which the daemon removes when it stops. */
+    bool ours;
 };
 
 /* Take the sockets passed with LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES

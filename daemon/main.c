@@ -347,6 +347,7 @@ static void stored_listeners(struct devset *ds, GPtrArray **activation)
         l = g_new0(struct listen_fd, 1);
         l->name = g_strdup(e->dev->name);
         l->fd = fd;
+        l->ours = true;
         g_ptr_array_add(*activation, l);
     }
 }

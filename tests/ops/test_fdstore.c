@@ -430,9 +430,21 @@ START_TEST(crash_reattaches_reset)
         store_expect(s, "vfud/g0/conn", 1);
         store_expect(s, "vfud/g0/win/*", 1);
     }
-    vfu_client_close(c);
-    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
-    wait_dead(s, h->pid, 0, 0);
+    /* The listening socket kept in the store is served at its configured
+     * path, not the temporary name it was bound under... */
+    {
+        g_autofree char *sock = harness_socket(h, "g0");
+        g_autofree char *log = NULL;
+
+        ck_assert(dt_wait_log(h, "control socket "));
+        ck_assert(g_file_get_contents(h->log_path, &log, NULL, NULL));
+        ck_assert_ptr_null(strstr(log, "serving listening socket fd"));
+        vfu_client_close(c);
+        ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+        wait_dead(s, h->pid, 0, 0);
+        /* ...and removed by the stop, as one the process bound itself. */
+        ck_assert_int_ne(access(sock, F_OK), 0);
+    }
     store_free(s);
     harness_free(h);
 }
