@@ -75,6 +75,8 @@ struct nvme_ns {
     char *rbd_conf;           /* RBD: ceph.conf (NULL: librados' default) */
     char *rbd_id;             /* RBD: client name without "client." */
     char *rbd_keyring;        /* RBD: keyring file (NULL: ceph.conf's) */
+    char *tls_psk_file;       /* NBD over TLS: PSK file (nbds URIs) */
+    char *tls_certs;          /* NBD over TLS: X.509 directory */
     /* runtime */
     int fd;
     bool is_blockdev;
