@@ -356,9 +356,9 @@ int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
 /* librbd calls this when the image's header changes (a resize, a
  * snapshot, a lock taken): a namespace that follows the image's size
  * (no size= of its own) takes the new one, which the host finds in
- * Identify Namespace (NSZE) from then on and I/O is checked against.
- * The plugin raises no Asynchronous Event (Namespace Attribute Changed):
- * the host rescans when told to ("nvme ns-rescan", a controller reset). */
+ * Identify Namespace (NSZE) from then on and I/O is checked against; the
+ * I/O thread lists it in the Changed Namespace List and raises a Namespace
+ * Attribute Changed event if the host enabled them (Linux then rescans). */
 static void on_image_update(void *arg)
 {
     struct nvme_rbd *rb = arg;
@@ -373,6 +373,7 @@ static void on_image_update(void *arg)
     __atomic_store_n(&ns->nsze, size >> ns->lba_shift, __ATOMIC_RELEASE);
     vfud_log(rb->c->dev, LOG_INFO, "nvme: namespace %u: the RBD image %s is "
              "now %llu bytes", ns->nsid, ns->uri, (unsigned long long)size);
+    nvme_ns_attr_changed(rb->c, ns);
 }
 
 /* ---- set-up (device thread, before the I/O thread runs) ---- */
