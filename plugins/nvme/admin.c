@@ -80,6 +80,8 @@ static void id_ctrl(struct nvme_ctrl *c, uint8_t *d)
                (c->db_mode == NVME_DB_SHADOW ? NVME_OACS_DBBUF : 0));
     d[NVME_IDC_ACL] = 3;
     d[NVME_IDC_AERL] = NVME_AERL;
+    /* Namespace Attribute Notices (an RBD image resized) */
+    nvme_put32(d + NVME_IDC_OAES, NVME_OAES_NS_ATTR);
     d[NVME_IDC_FRMW] = 0x03; /* one slot, read-only */
     d[NVME_IDC_LPA] = NVME_LPA_CMD_EFFECTS | NVME_LPA_EXT_DATA;
     d[NVME_IDC_ELPE] = 3;
@@ -760,6 +762,12 @@ static void exec_get_log_page(struct nvme_ctrl *c, struct nvme_req *req)
     case NVME_LOG_CMD_EFFECTS:
         size = log_effects(d);
         break;
+    case NVME_LOG_CHANGED_NS:
+        for (unsigned i = 0; i < c->nr_changed_ns; i++) {
+            nvme_put32(d + 4 * i, c->changed_ns[i]);
+        }
+        size = 4 * NVME_CHANGED_NS_MAX;
+        break;
     default:
         done(c, req, NVME_SC_INVALID_LOG_PAGE);
         return;
@@ -783,6 +791,9 @@ static void exec_get_log_page(struct nvme_ctrl *c, struct nvme_req *req)
             c->masked_event_types &= (uint8_t)~(1u << NVME_AER_TYPE_ERROR);
         } else if (lid == NVME_LOG_SMART) {
             c->masked_event_types &= (uint8_t)~(1u << NVME_AER_TYPE_SMART);
+        } else if (lid == NVME_LOG_CHANGED_NS) {
+            c->nr_changed_ns = 0;
+            c->masked_event_types &= (uint8_t)~(1u << NVME_AER_TYPE_NOTICE);
         }
         nvme_deliver_events(c);
     }

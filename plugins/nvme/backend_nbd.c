@@ -382,7 +382,16 @@ static struct nbd_handle *handle_new(struct nvme_nbd *nb)
     /* Reads land in guest memory; libnbd need not clear it first. */
     (void)nbd_set_pread_initialize(h, false);
     (void)nbd_set_handle_name(h, "vfiouserd-nvme");
-    (void)nb;
+    /* Credentials for nbds URIs (which make TLS required); the URI's own
+     * tls-* parameters are refused by libnbd, and nvme_nbd_open refuses
+     * them with the reason. */
+    if ((nb->ns->tls_psk_file &&
+         nbd_set_tls_psk_file(h, nb->ns->tls_psk_file) < 0) ||
+        (nb->ns->tls_certs &&
+         nbd_set_tls_certificates(h, nb->ns->tls_certs) < 0)) {
+        nbd_close(h);
+        return NULL;
+    }
     return h;
 }
 
@@ -791,6 +800,36 @@ static int conn_connect_sync(struct nvme_ctrl *c, struct nvme_ns *ns,
     return 0;
 }
 
+/* TLS is asked for by the URI's scheme (nbds://, nbds+unix://: libnbd
+ * then requires it) and its credentials are named by keys of their own,
+ * not by the URI's tls-psk-file and tls-certificates parameters: the
+ * daemon's sandbox opens only what the configuration names (a key whose
+ * value is a path), and libnbd refuses local files named in a URI. */
+static int tls_check(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    bool tls = strncmp(ns->uri, "nbds:", 5) == 0 ||
+               strncmp(ns->uri, "nbds+", 5) == 0;
+
+    if (strstr(ns->uri, "tls-psk-file=") || strstr(ns->uri, "tls-certificates=")) {
+        vfud_error(c->dev, "namespace %u: uri: name TLS files with "
+                   "namespace.%u.tls-psk-file or tls-certificates, not in "
+                   "the URI", ns->nsid, ns->nsid);
+        return -EINVAL;
+    }
+    if ((ns->tls_psk_file || ns->tls_certs) && !tls) {
+        vfud_error(c->dev, "namespace %u: %s needs an nbds:// or "
+                   "nbds+unix:// uri (TLS)", ns->nsid,
+                   ns->tls_psk_file ? "tls-psk-file" : "tls-certificates");
+        return -EINVAL;
+    }
+    if (ns->tls_psk_file && ns->tls_certs) {
+        vfud_error(c->dev, "namespace %u: tls-psk-file and tls-certificates "
+                   "are exclusive", ns->nsid);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int nvme_nbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
 {
     struct nvme_nbd *nb;
@@ -822,6 +861,10 @@ int nvme_nbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
         conn->ev_out = (struct nbd_ev){ .kind = EV_OUT, .conn = conn, .nb = nb };
     }
     ns->nbd = nb;
+    r = tls_check(c, ns);
+    if (r < 0) {
+        return r;
+    }
     r = conn_connect_sync(c, ns, &nb->conn[0]);
     if (r < 0) {
         return r;

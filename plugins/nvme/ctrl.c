@@ -372,6 +372,7 @@ void nvme_ctrl_reset_state(struct nvme_ctrl *c, bool power_on)
     nvme_ctrl_free_queues(c);
     c->nr_events = 0;
     c->masked_event_types = 0;
+    c->nr_changed_ns = 0;
     c->fatal = false;
     c->mem_fault = false;
     c->mem_fault_since = 0;
@@ -679,6 +680,7 @@ static void *io_thread(void *arg)
         if (!ctl_serve(c)) {
             break;
         }
+        nvme_ns_attr_collect(c);
         if (!c->mem_fault) {
             c->mem_fault_since = 0;
         }

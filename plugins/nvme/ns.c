@@ -107,8 +107,11 @@ int nvme_ns_config(struct nvme_ctrl *c, struct nvme_ns *ns, const char *key,
 #endif
     }
     if (strcmp(key, "rbd-conf") == 0 || strcmp(key, "rbd-id") == 0 ||
-        strcmp(key, "rbd-keyring") == 0) {
-        char **where = key[4] == 'c' ? &ns->rbd_conf
+        strcmp(key, "rbd-keyring") == 0 || strcmp(key, "tls-psk-file") == 0 ||
+        strcmp(key, "tls-certificates") == 0) {
+        char **where = key[0] == 't' ? (key[4] == 'p' ? &ns->tls_psk_file
+                                                      : &ns->tls_certs)
+                       : key[4] == 'c' ? &ns->rbd_conf
                        : key[4] == 'i' ? &ns->rbd_id : &ns->rbd_keyring;
 
         if (!*value) {
@@ -557,5 +560,7 @@ void nvme_ns_free(struct nvme_ns *ns)
     free(ns->rbd_conf);
     free(ns->rbd_id);
     free(ns->rbd_keyring);
+    free(ns->tls_psk_file);
+    free(ns->tls_certs);
     free(ns);
 }

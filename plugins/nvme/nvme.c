@@ -124,6 +124,9 @@ static const struct vfud_config_key nvme_keys[] = {
     { "namespace.*.rbd-id", "RBD: client name, without client. (default admin)" },
     { "namespace.*.rbd-keyring", "RBD: keyring file (default: ceph.conf's keyring)" },
     { "namespace.*.connections", "NBD: connections with multi-conn (default 4)" },
+    { "namespace.*.tls-psk-file", "NBD over TLS (nbds://): the client's PSK file" },
+    { "namespace.*.tls-certificates",
+      "NBD over TLS (nbds://): directory of the CA (and client) certificates" },
     { "namespace.*.reconnect-timeout",
       "NBD/RBD: seconds the server/cluster may be away before I/O fails "
       "(default 10)" },

@@ -75,6 +75,8 @@ struct nvme_ns {
     char *rbd_conf;           /* RBD: ceph.conf (NULL: librados' default) */
     char *rbd_id;             /* RBD: client name without "client." */
     char *rbd_keyring;        /* RBD: keyring file (NULL: ceph.conf's) */
+    char *tls_psk_file;       /* NBD over TLS: PSK file (nbds URIs) */
+    char *tls_certs;          /* NBD over TLS: X.509 directory */
     /* runtime */
     int fd;
     bool is_blockdev;
@@ -82,6 +84,7 @@ struct nvme_ns {
     uint64_t size_bytes;
     unsigned lba_shift;       /* 9 or 12: current format */
     uint64_t nsze;            /* size in logical blocks */
+    _Atomic bool attr_changed; /* for the Changed Namespace List */
     bool backend_no_fallocate; /* zero by writing instead */
     /* The file is created, or grown to cfg_size, in start(), not in
      * realize(), which --check-config also runs. */
@@ -297,6 +300,11 @@ struct nvme_ctrl {
     uint32_t events[NVME_MAX_EVENTS];
     unsigned nr_events;
     uint8_t masked_event_types; /* event types awaiting a log read (RAE) */
+    /* Namespace Attribute Changed: a back-end's thread sets the flag
+     * (nvme_ns_attr_changed); the I/O thread fills the list (log 04h) */
+    _Atomic bool ns_attr_changed;
+    uint32_t changed_ns[NVME_CHANGED_NS_MAX];
+    unsigned nr_changed_ns;
     /* features */
     uint32_t feat_arbitration, feat_err_recovery, feat_irq_coalesce;
     uint32_t feat_async_event, feat_write_atomic;
@@ -385,6 +393,10 @@ void nvme_raise_irqs(struct nvme_ctrl *c);
 bool nvme_doorbells_pending(struct nvme_ctrl *c);
 void nvme_dbbuf_setup_queue(struct nvme_ctrl *c, uint16_t qid);
 void nvme_req_release_data(struct nvme_ctrl *c, struct nvme_req *req);
+/* Any thread: ns changed (its size); the I/O thread tells the host. */
+void nvme_ns_attr_changed(struct nvme_ctrl *c, struct nvme_ns *ns);
+/* I/O thread: changed namespaces into log page 04h, and the event. */
+void nvme_ns_attr_collect(struct nvme_ctrl *c);
 void nvme_post_event(struct nvme_ctrl *c, uint8_t type, uint8_t info,
                      uint8_t log);
 void nvme_deliver_events(struct nvme_ctrl *c);

@@ -287,6 +287,7 @@ enum {
     NVME_LOG_ERROR = 0x01,
     NVME_LOG_SMART = 0x02,
     NVME_LOG_FW_SLOT = 0x03,
+    NVME_LOG_CHANGED_NS = 0x04,
     NVME_LOG_CMD_EFFECTS = 0x05,
 };
 
@@ -304,6 +305,11 @@ enum {
 #define NVME_AER_TYPE_NOTICE 2
 #define NVME_AER_ERR_INVALID_DB 0     /* write to an invalid doorbell register */
 #define NVME_AER_ERR_INVALID_DB_VAL 1 /* invalid doorbell write value */
+#define NVME_AER_NOTICE_NS_ATTR 0     /* Namespace Attribute Changed */
+/* OAES and the Asynchronous Event Configuration feature: Namespace
+ * Attribute Notices */
+#define NVME_OAES_NS_ATTR (1u << 8)
+#define NVME_CHANGED_NS_MAX 1024      /* entries of log page 04h */
 
 #define NVME_NSID_ALL 0xffffffffu
 

@@ -780,6 +780,47 @@ void nvme_raise_irqs(struct nvme_ctrl *c)
 
 /* ---- Asynchronous events ---- */
 
+void nvme_ns_attr_changed(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    atomic_store(&ns->attr_changed, true);
+    atomic_store(&c->ns_attr_changed, true);
+    nvme_ctrl_kick(c);
+}
+
+/* The namespaces marked changed join the Changed Namespace List (log page
+ * 04h, cleared when the host reads it) and, if the host enabled Namespace
+ * Attribute Notices, a Notice points it there: Linux then rescans them
+ * (a new size reaches the block device without "nvme ns-rescan"). */
+void nvme_ns_attr_collect(struct nvme_ctrl *c)
+{
+    bool any = false;
+
+    /* a plain load first: this runs at every pass of the I/O loop */
+    if (!atomic_load_explicit(&c->ns_attr_changed, memory_order_relaxed) ||
+        !atomic_exchange(&c->ns_attr_changed, false)) {
+        return;
+    }
+    for (uint32_t nsid = 1; nsid <= NVME_MAX_NS; nsid++) {
+        struct nvme_ns *ns = c->ns[nsid];
+        bool listed = false;
+
+        if (!ns || !atomic_exchange(&ns->attr_changed, false)) {
+            continue;
+        }
+        for (unsigned i = 0; i < c->nr_changed_ns; i++) {
+            listed |= c->changed_ns[i] == nsid;
+        }
+        if (!listed && c->nr_changed_ns < NVME_CHANGED_NS_MAX) {
+            c->changed_ns[c->nr_changed_ns++] = nsid;
+        }
+        any = true;
+    }
+    if (any && c->enabled && (c->feat_async_event & NVME_OAES_NS_ATTR)) {
+        nvme_post_event(c, NVME_AER_TYPE_NOTICE, NVME_AER_NOTICE_NS_ATTR,
+                        NVME_LOG_CHANGED_NS);
+    }
+}
+
 void nvme_post_event(struct nvme_ctrl *c, uint8_t type, uint8_t info,
                      uint8_t log)
 {

@@ -38,8 +38,10 @@
 #
 # each time-based for --runtime seconds (default 10) over the whole device.
 # The table gives, per job and device, the median over --reps (default 3)
-# of IOPS, mean and 99th percentile completion latency, and the ratio of
-# our IOPS to QEMU's (the target is >= 1.00 for every job in both modes).
+# of IOPS, mean and 99th percentile completion latency, the interrupts
+# the guest took per I/O (its /proc/interrupts, the device's queues: every
+# interrupt costs the guest's CPU, which under TCG is what the figures
+# mostly measure), and the ratio of our IOPS to QEMU's (the target is >= 1.00 for every job in both modes).
 # The last lines give the daemon CPU time per I/O of each plugin device
 # over the whole run (its device thread and I/O thread, from schedstat).
 #
@@ -179,6 +181,13 @@ parse() {
         END { printf "%d %.1f %.1f %d\n", iops, mean / 1000, p99 / 1000, ios }
     ' /tmp/out.json
 }
+# interrupts taken so far by the queues of NVMe block device $1 (nvmeN)
+irqs() {
+    awk -v q="${1#/dev/}" '
+        { n = $NF; sub(/n[0-9]+$/, "", q) }
+        index(n, q "q") == 1 { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i }
+        END { print s + 0 }' /proc/interrupts
+}
 rep=1
 while [ $rep -le "$REPS" ]; do
     case $((rep % 4)) in
@@ -194,11 +203,12 @@ while [ $rep -le "$REPS" ]; do
         seqread) args="--rw=read --bs=128k"; dir=read ;;
         esac
         for d in $order; do
+            i0=$(irqs "$(dev_of $d)")
             fio --name="$job" --filename="$(dev_of $d)" $args --iodepth=32 \
                 --ioengine=libaio --direct=1 --time_based --runtime="$RT" \
                 --output-format=json >/tmp/out.json 2>/tmp/err ||
                 { cat /tmp/err; fail "fio $job on $d"; }
-            echo "RESULT $rep $job $d $(parse $dir)"
+            echo "RESULT $rep $job $d $(parse $dir) $(($(irqs "$(dev_of $d)") - i0))"
         done
     done
     rep=$((rep + 1))
@@ -254,20 +264,22 @@ awk -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" '
         add($3 SUBSEP $4 SUBSEP "iops", $5)
         add($3 SUBSEP $4 SUBSEP "lat", $6)
         add($3 SUBSEP $4 SUBSEP "p99", $7)
+        add($3 SUBSEP $4 SUBSEP "irq", $8 ? $9 / $8 : 0)
         ios[$4] += $8
     }
     END {
-        printf "%-10s %-8s %9s %9s %9s %7s\n", "job", "device", "IOPS",
-               "clat us", "p99 us", "ratio"
+        printf "%-10s %-8s %9s %9s %9s %8s %7s\n", "job", "device", "IOPS",
+               "clat us", "p99 us", "irqs/IO", "ratio"
         split("randread randwrite seqread", jobs, " ")
         split("qemu shadow adaptive poll", devs, " ")
         for (j = 1; j <= 3; j++) {
             q = median(jobs[j] SUBSEP "qemu" SUBSEP "iops")
             for (d = 1; d <= 4; d++) {
                 i = median(jobs[j] SUBSEP devs[d] SUBSEP "iops")
-                printf "%-10s %-8s %9d %9.1f %9.1f %7s\n", jobs[j], devs[d], i,
+                printf "%-10s %-8s %9d %9.1f %9.1f %8.2f %7s\n", jobs[j], devs[d], i,
                        median(jobs[j] SUBSEP devs[d] SUBSEP "lat"),
                        median(jobs[j] SUBSEP devs[d] SUBSEP "p99"),
+                       median(jobs[j] SUBSEP devs[d] SUBSEP "irq"),
                        devs[d] == "qemu" ? "" : sprintf("%.2f", q ? i / q : 0)
                 if (devs[d] != "qemu") {
                     r = q ? i / q : 0

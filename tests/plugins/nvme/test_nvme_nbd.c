@@ -584,6 +584,169 @@ START_TEST(test_server_gone)
 }
 END_TEST
 
+/* ---- NBD over TLS ---- */
+
+static char tls_dir[64];      /* the credentials, beside no server */
+static char tls_uri[300];
+
+static void tls_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", tls_dir, name);
+}
+
+static void write_text(const char *name, const char *text)
+{
+    char path[128];
+    FILE *f;
+
+    tls_path(path, sizeof(path), name);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void tls_cleanup(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tls_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    tls_dir[0] = 0;
+}
+
+/* A file of NS_SIZE behind nbdkit with TLS required and tls_opt (its
+ * --tls-psk= or --tls-certificates= option); tls_uri names the export
+ * with TLS (nbds+unix), as user alice (PSK's identity). */
+static void srv_tls(const char *tls_opt)
+{
+    const char *const filters[] = { "--tls=require", tls_opt, NULL };
+
+    srv_file(filters, NULL);
+    snprintf(tls_uri, sizeof(tls_uri), "nbds+unix://alice@/?socket=%s", S.sock);
+}
+
+/* Write, read back through the namespace, and find it in the server's
+ * file: the data went through the TLS connection. */
+static void tls_io(void)
+{
+    uint64_t a = td_alloc(&D, 64 << 10, 4096), b = td_alloc(&D, 64 << 10, 4096);
+
+    fill(a, 64 << 10, 21);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 2048, 128, a, NVME_RW_FUA), 0);
+    memset(td_ptr(&D, b), 0, 64 << 10);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_READ, 2048, 128, b, 0), 0);
+    ck_assert_int_eq(memcmp(td_ptr(&D, a), td_ptr(&D, b), 64 << 10), 0);
+    check_file(2048 * 512, td_ptr(&D, a), 64 << 10);
+}
+
+/* The controller on tls_uri with this TLS key and value, then I/O. */
+static void tls_up_io(const char *key, const char *value)
+{
+    const char *const kv[] = { "namespace.1.uri", tls_uri, key, value, NULL };
+
+    ck_assert_int_eq(td_open(&D, 0, false, kv), 0);
+    ck_assert_int_eq(td_enable(&D, 32), 0);
+    ck_assert_int_eq(td_create_io_queue(&D, 1, 64), 0);
+    ck_assert_uint_eq(identify_nsze(), NS_SIZE / 512);
+    tls_io();
+    td_close(&D);
+}
+
+/* Realize fails, and the device's error names namespace 1 and says why
+ * (what: a fragment of it). */
+static void tls_refused(const char *uri, const char *key, const char *value,
+                        const char *what)
+{
+    const char *const kv[] = { "namespace.1.uri", uri, key, value, NULL };
+    const char *err;
+
+    ck_assert_int_lt(td_open(&D, 0, false, kv), 0);
+    err = fake_dev_last_error(D.dev);
+    ck_assert_msg(strstr(err, "namespace 1") && strstr(err, what),
+                  "error '%s' does not say '%s'", err, what);
+    td_close(&D);
+}
+
+/* Pre-shared keys (nbdkit --tls-psk, namespace.1.tls-psk-file): the right
+ * key serves I/O; no TLS, a wrong key, the key file named in the URI, or
+ * the key with a URI without TLS are refused at realize with the reason. */
+START_TEST(test_tls_psk)
+{
+    char srv_psk[128], opt[160], cli_psk[128], bad_psk[128], in_uri[460];
+
+    ck_assert_ptr_nonnull(mkdtemp(strcpy(tls_dir, "/tmp/vfud-tls.XXXXXX")));
+    write_text("server.psk", "alice:0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+               "00112233445566778899aabbccddeeff\n");
+    write_text("client.psk", "alice:0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+               "00112233445566778899aabbccddeeff\n");
+    write_text("bad.psk", "alice:0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+               "00112233445566778899aabbccddee00\n");
+    tls_path(srv_psk, sizeof(srv_psk), "server.psk");
+    tls_path(cli_psk, sizeof(cli_psk), "client.psk");
+    tls_path(bad_psk, sizeof(bad_psk), "bad.psk");
+    snprintf(opt, sizeof(opt), "--tls-psk=%s", srv_psk);
+    srv_tls(opt);
+
+    tls_up_io("namespace.1.tls-psk-file", cli_psk);
+    /* the server requires TLS: a plain URI is turned away */
+    tls_refused(S.uri, NULL, NULL, "NBD");
+    tls_refused(tls_uri, "namespace.1.tls-psk-file", bad_psk, "NBD");
+    tls_refused(S.uri, "namespace.1.tls-psk-file", cli_psk, "needs an nbds");
+    snprintf(in_uri, sizeof(in_uri), "%s&tls-psk-file=%s", tls_uri, cli_psk);
+    tls_refused(in_uri, NULL, NULL, "not in the URI");
+    down();
+    tls_cleanup();
+}
+END_TEST
+
+/* X.509 (nbdkit --tls-certificates, namespace.1.tls-certificates): a CA
+ * the test makes signs the server's certificate, the client's directory
+ * holds that CA, and I/O goes through.  (libnbd verifies the server's
+ * certificate over TCP only, where it has a host name to check: over this
+ * UNIX socket a client with another CA would be let in too.)  A missing
+ * PSK file fails the connection; PSK and X.509 keys are exclusive. */
+#define MK_CERTS \
+        "(cd '%s' && mkdir server client other && " \
+        "ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " \
+        "-nodes -days 2 -subj \"/CN=$1\" -keyout $1-key.pem -out $1-cert.pem; } && " \
+        "ca vfud-test-ca && ca vfud-other-ca && " \
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " \
+        "-subj /CN=localhost -keyout server/server-key.pem -out server.csr && " \
+        "printf 'subjectAltName=DNS:localhost\\nextendedKeyUsage=serverAuth\\n' " \
+        ">server.ext && " \
+        "openssl x509 -req -in server.csr -CA vfud-test-ca-cert.pem " \
+        "-CAkey vfud-test-ca-key.pem -CAcreateserial -days 2 -extfile server.ext " \
+        "-out server/server-cert.pem && " \
+        "cp vfud-test-ca-cert.pem server/ca-cert.pem && " \
+        "cp vfud-test-ca-cert.pem client/ca-cert.pem && " \
+        "cp vfud-other-ca-cert.pem other/ca-cert.pem) >/dev/null 2>&1"
+
+START_TEST(test_tls_x509)
+{
+    char cmd[1400], opt[160], cli[128], other[128];
+    const char *const both[] = { "namespace.1.uri", tls_uri,
+                                 "namespace.1.tls-certificates", cli,
+                                 "namespace.1.tls-psk-file", other, NULL };
+
+    ck_assert_ptr_nonnull(mkdtemp(strcpy(tls_dir, "/tmp/vfud-tls.XXXXXX")));
+    snprintf(cmd, sizeof(cmd), MK_CERTS, tls_dir);
+    ck_assert_msg(system(cmd) == 0, "openssl could not make the certificates");
+    snprintf(opt, sizeof(opt), "--tls-certificates=%s/server", tls_dir);
+    tls_path(cli, sizeof(cli), "client");
+    tls_path(other, sizeof(other), "other");
+    srv_tls(opt);
+
+    tls_up_io("namespace.1.tls-certificates", cli);
+    tls_refused(tls_uri, "namespace.1.tls-psk-file", "/nonexistent/x.psk", "NBD");
+    ck_assert_int_lt(td_open(&D, 0, false, both), 0);
+    ck_assert_ptr_nonnull(strstr(fake_dev_last_error(D.dev), "exclusive"));
+    td_close(&D);
+    down();
+    tls_cleanup();
+}
+END_TEST
+
 /* Bad configurations say why and fail realize. */
 START_TEST(test_bad_config)
 {
@@ -628,6 +791,13 @@ static Suite *suite(void)
     tcase_add_test(tc, test_server_restart);
     tcase_add_test(tc, test_server_gone);
     tcase_add_test(tc, test_bad_config);
+    tcase_add_test(tc, test_tls_psk);
+    if (ns_have("openssl")) {
+        tcase_add_test(tc, test_tls_x509);
+    } else {
+        fprintf(stderr, "test_tls_x509 not run: no openssl (Debian package "
+                "openssl)\n");
+    }
     suite_add_tcase(s, tc);
     return s;
 }

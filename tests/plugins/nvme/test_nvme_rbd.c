@@ -461,6 +461,22 @@ END_TEST
  * "rbd resize" would): Identify Namespace gives the new size once librbd
  * has told the plugin (an update watch), and the new blocks are served;
  * a namespace with a size= of its own keeps it. */
+/* The Changed Namespace List (log page 04h): its first two entries. */
+static void changed_ns(uint32_t *first, uint32_t *second)
+{
+    uint64_t buf = td_alloc(&D, 4096, 4096);
+    struct nvme_sqe c;
+
+    memset(&c, 0, sizeof(c));
+    c.opcode = NVME_ADM_GET_LOG_PAGE;
+    c.nsid = NVME_NSID_ALL;
+    c.dptr1 = buf;
+    c.cdw10 = NVME_LOG_CHANGED_NS | (1023u << 16); /* 4 KiB, RAE 0 */
+    ck_assert_int_eq(td_cmd(&D, 0, &c, NULL), 0);
+    memcpy(first, td_ptr(&D, buf), 4);
+    memcpy(second, td_ptr(&D, buf + 4), 4);
+}
+
 START_TEST(test_resize)
 {
     char sz[32];
@@ -468,9 +484,25 @@ START_TEST(test_resize)
     struct view v;
     rbd_image_t img;
     uint64_t a, nsze = 0;
+    struct nvme_sqe c;
+    struct nvme_cqe e;
+    uint32_t n1, n2;
+    uint16_t aer;
 
     new_image();
     up_with(NULL);
+    /* Namespace Attribute Notices on, and an Asynchronous Event Request
+     * waiting for one */
+    memset(&c, 0, sizeof(c));
+    c.opcode = NVME_ADM_SET_FEATURES;
+    c.cdw10 = NVME_FEAT_ASYNC_EVENT;
+    c.cdw11 = NVME_OAES_NS_ATTR;
+    ck_assert_int_eq(td_cmd(&D, 0, &c, NULL), 0);
+    changed_ns(&n1, &n2);
+    ck_assert_uint_eq(n1, 0);
+    memset(&c, 0, sizeof(c));
+    c.opcode = NVME_ADM_ASYNC_EVENT;
+    aer = td_submit(&D, 0, &c);
     a = td_alloc(&D, 4096, 4096);
     fill(a, 4096, 11);
     ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, IMG_SIZE / 512, 8, a, 0),
@@ -480,6 +512,18 @@ START_TEST(test_resize)
     ck_assert_int_eq(rbd_resize(img, 2 * IMG_SIZE), 0);
     rbd_close(img);
     view_close(&v);
+    /* the event: Notice, Namespace Attribute Changed, log page 04h,
+     * which lists namespace 1 and is empty once read */
+    ck_assert_int_eq(td_wait(&D, 0, &e), 0);
+    ck_assert_uint_eq(e.cid, aer);
+    ck_assert_int_eq(td_status(&e), 0);
+    ck_assert_uint_eq(e.dw0 & 0xffffff, NVME_AER_TYPE_NOTICE |
+                      NVME_AER_NOTICE_NS_ATTR << 8 | NVME_LOG_CHANGED_NS << 16);
+    changed_ns(&n1, &n2);
+    ck_assert_uint_eq(n1, 1);
+    ck_assert_uint_eq(n2, 0);
+    changed_ns(&n1, &n2);
+    ck_assert_uint_eq(n1, 0);
     for (int i = 0; i < 100 && nsze != 2 * IMG_SIZE / 512; i++) {
         nsze = identify_nsze();
         if (nsze != 2 * IMG_SIZE / 512) {
