@@ -13,7 +13,7 @@
  *          fds are indexes into the fd list, binary data [offset, length]
  *          into the binary part
  *
- * Messages: the new process sends "READY" once its devices are realized;
+ * Messages: the new process sends "READY" once its devices are started;
  * the old one sends "STATE" with the memfd, then the fds in "FDS" chunks;
  * the new one answers "OK" or "ERR <why>".
  */
