@@ -124,7 +124,8 @@ int device_proc_start(vfud_dev *dev, const struct device_socket *sock)
         return 0;
     }
     listener_watch(dev);
-    r = device_start(dev);
+    /* Already running: started early by an upgrade (devset_prestart). */
+    r = dev->thread != NULL ? 0 : device_start(dev);
     if (r < 0) {
         return r;
     }

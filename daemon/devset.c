@@ -388,6 +388,23 @@ int devset_create(struct devset *ds)
     return errors > 0 ? -EINVAL : 0;
 }
 
+int devset_prestart(struct devset *ds)
+{
+    for (guint i = 0; i < ds->entries->len; i++) {
+        struct devset_entry *e = g_ptr_array_index(ds->entries, i);
+        int r;
+
+        if (e->dev->proc->isolate) {
+            continue;
+        }
+        r = device_start(e->dev);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
 int devset_start(struct devset *ds, int single_fd, GPtrArray *activation)
 {
     ds->activation = activation;

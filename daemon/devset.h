@@ -41,6 +41,12 @@ struct devset *devset_new(struct daemon_config *cfg, const char *config_path,
  * queued are answered "daemon stopping". */
 void devset_free(struct devset *ds);
 
+/* An upgrade's new process, before the old one stops its devices: start
+ * each plugin instance and device thread (start(), running()) without a
+ * socket, so that devset_start, inside the guests' pause, only gives them
+ * their sockets.  Isolated devices are left to devset_start.  0 or -errno
+ * (logged). */
+int devset_prestart(struct devset *ds);
 /* Start-up, all or nothing: open, configure and realize every device of
  * the configuration (nothing listens yet), then make each listen: on
  * single_fd (--fd) if >= 0, else on the socket the service manager passed

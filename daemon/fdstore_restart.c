@@ -46,7 +46,6 @@
 #include <json-c/json.h>
 
 #define STATE_NAME FDSTORE_PREFIX "state"
-#define FDS_PER_MSG 200u
 
 static json_object *member(json_object *o, const char *k)
 {
@@ -148,22 +147,15 @@ int fdstore_handover_sock(void)
  * Start-up: crash re-attach
  */
 struct reattach {
-    GMutex lock;
-    GCond cond;
-    vfud_dev *dev;
     struct dev_state *st;
     GByteArray *config;
     char *why;
-    int r;
-    bool done;
 };
 
-static gboolean reattach_on_thread(gpointer data)
+static int reattach_on_thread(vfud_dev *dev, void *data)
 {
     struct reattach *ra = data;
-    vfud_dev *dev = ra->dev;
-    char *why = NULL;
-    int r = dev_restore(dev, ra->st, &why);
+    int r = dev_restore(dev, ra->st, &ra->why);
 
     if (r == 0) {
         if (ra->config != NULL) {
@@ -184,36 +176,7 @@ static gboolean reattach_on_thread(gpointer data)
         }
         fdstore_dev_client_changed(dev);
     }
-    g_mutex_lock(&ra->lock);
-    ra->r = r;
-    ra->why = why;
-    ra->done = true;
-    g_cond_broadcast(&ra->cond);
-    g_mutex_unlock(&ra->lock);
-    return G_SOURCE_REMOVE;
-}
-
-static int reattach_device(vfud_dev *dev, struct dev_state *st, GByteArray *config,
-                           char **why)
-{
-    struct reattach ra = { .dev = dev, .st = st, .config = config };
-    GSource *s = g_idle_source_new();
-
-    g_mutex_init(&ra.lock);
-    g_cond_init(&ra.cond);
-    g_source_set_priority(s, G_PRIORITY_HIGH);
-    g_source_set_callback(s, reattach_on_thread, &ra, NULL);
-    g_source_attach(s, dev->ctx);
-    g_source_unref(s);
-    g_mutex_lock(&ra.lock);
-    while (!ra.done) {
-        g_cond_wait(&ra.cond, &ra.lock);
-    }
-    g_mutex_unlock(&ra.lock);
-    g_mutex_clear(&ra.lock);
-    g_cond_clear(&ra.cond);
-    *why = ra.why;
-    return ra.r;
+    return r;
 }
 
 void fdstore_reattach(struct devset *ds)
@@ -235,7 +198,15 @@ void fdstore_reattach(struct devset *ds)
         }
         r = fdstore_dev_rebuild(dev, &st, &config, &why);
         if (r == 0 && st != NULL) {
-            r = reattach_device(dev, st, config, &why);
+            struct reattach ra = { .st = st, .config = config };
+
+            r = device_call_sync(dev, reattach_on_thread, &ra);
+            if (r < 0) {
+                g_free(why);
+                why = ra.why != NULL ? ra.why : g_strdup(g_strerror(-r));
+            } else {
+                g_free(ra.why);
+            }
         }
         if (config != NULL) {
             g_byte_array_unref(config);
@@ -267,35 +238,26 @@ void fdstore_reattach(struct devset *ds)
 /* ------------------------------------------------------------------------
  * SIGTERM
  */
-struct stop {
-    GMutex lock;
-    GCond cond;
-    unsigned pending;
-};
-
 struct stop_cap {
-    struct stop *stop;
-    vfud_dev *dev;
     struct dev_state *st;
+    struct device_call *call;
     char *why;
-    int r;
 };
 
 /* Device thread: capture, then stay here until the process exits (it
  * must read nothing more from the client). */
-static gboolean stop_on_thread(gpointer data)
+static int stop_on_thread(vfud_dev *dev, void *data)
 {
+    static GMutex never_lock;
+    static GCond never;
     struct stop_cap *sc = data;
-    struct stop *stop = sc->stop;
 
-    sc->r = dev_capture(sc->dev, sc->st, &sc->why);
-    g_mutex_lock(&stop->lock);
-    stop->pending--;
-    g_cond_broadcast(&stop->cond);
+    device_call_return(dev_capture(dev, sc->st, &sc->why));
+    g_mutex_lock(&never_lock);
     for (;;) {
-        g_cond_wait(&stop->cond, &stop->lock);
+        g_cond_wait(&never, &never_lock);
     }
-    return G_SOURCE_REMOVE;
+    return 0;
 }
 
 /* The store name of each fd of the hand-over, from its JSON: the names the
@@ -387,59 +349,17 @@ static int name_fds(int blob, const GArray *fds, GPtrArray *names)
     return 0;
 }
 
-/* handoff_send writes to a socket; we read it back and store it. */
+/* Store h: its fds under their names, the list of names, then the blob. */
 static int store_handoff(const struct handoff *h)
 {
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    GArray *fds = g_array_new(FALSE, FALSE, sizeof(int));
+    GArray *fds = g_array_new(FALSE, FALSE, sizeof(int)); /* borrowed from h */
     json_object *list = json_object_new_array();
     const char *text;
-    unsigned nfds = 0;
-    int sv[2];
     int blob = -1, tbl = -1;
     int r;
 
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        r = -errno;
-        goto out;
-    }
-    r = handoff_send(sv[0], h);
-    while (r == 0) {
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * (FDS_PER_MSG + 1))];
-            struct cmsghdr align;
-        } u;
-        char msg[64];
-        struct iovec iov = { .iov_base = msg, .iov_len = sizeof(msg) - 1 };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-                             .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-        ssize_t n = recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-
-        if (n <= 0) {
-            break;
-        }
-        msg[n] = '\0';
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL;
-             cm = CMSG_NXTHDR(&mh, cm)) {
-            unsigned k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-
-            for (unsigned i = 0; i < k; i++) {
-                int fd;
-
-                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                if (blob < 0 && sscanf(msg, "STATE %u", &nfds) == 1) {
-                    blob = fd;
-                } else {
-                    g_array_append_val(fds, fd);
-                }
-            }
-        }
-    }
-    close(sv[0]);
-    close(sv[1]);
-    if (r == 0 && (blob < 0 || fds->len != nfds)) {
-        r = -EPROTO;
-    }
+    r = handoff_encode(h, &blob, fds);
     if (r == 0) {
         r = name_fds(blob, fds, names);
     }
@@ -466,12 +386,8 @@ static int store_handoff(const struct handoff *h)
     if (r == 0 && fdstore_push(STATE_NAME, blob) < 0) {
         r = -EIO;
     }
-out:
     util_close(&blob);
     util_close(&tbl);
-    for (guint i = 0; i < fds->len; i++) {
-        close(g_array_index(fds, int, i));
-    }
     g_array_unref(fds);
     json_object_put(list);
     return r;
@@ -480,7 +396,6 @@ out:
 void fdstore_stop(struct devset *ds, struct control *ctl)
 {
     GPtrArray *entries = devset_entries(ds);
-    struct stop stop = { .pending = entries->len };
     struct stop_cap *caps;
     struct handoff *h;
     gint64 t0 = g_get_monotonic_time();
@@ -491,34 +406,22 @@ void fdstore_stop(struct devset *ds, struct control *ctl)
     }
     caps = g_new0(struct stop_cap, entries->len);
     h = handoff_new();
-    g_mutex_init(&stop.lock);
-    g_cond_init(&stop.cond);
     for (guint i = 0; i < entries->len; i++) {
         const struct devset_entry *e = g_ptr_array_index(entries, i);
-        GSource *s = g_idle_source_new();
 
-        caps[i].stop = &stop;
-        caps[i].dev = e->dev;
         caps[i].st = dev_state_new(e->dev->name);
-        g_source_set_priority(s, G_PRIORITY_HIGH);
-        g_source_set_callback(s, stop_on_thread, &caps[i], NULL);
-        g_source_attach(s, e->dev->ctx);
-        g_source_unref(s);
+        caps[i].call = device_call_start(e->dev, stop_on_thread, &caps[i]);
     }
-    g_mutex_lock(&stop.lock);
-    while (stop.pending > 0) {
-        g_cond_wait(&stop.cond, &stop.lock);
-    }
-    g_mutex_unlock(&stop.lock);
     for (guint i = 0; i < entries->len; i++) {
         const struct devset_entry *e = g_ptr_array_index(entries, i);
         struct handoff_listen *l;
+        int rc = device_call_wait(caps[i].call);
 
-        if (caps[i].r < 0) {
+        if (rc < 0) {
             log_error(NULL, "[%s] fd store: no hand-over (%s); the next process "
                       "re-attaches its client with the device reset", e->dev->name,
-                      caps[i].why != NULL ? caps[i].why : "?");
-            r = caps[i].r;
+                      caps[i].why != NULL ? caps[i].why : g_strerror(-rc));
+            r = rc;
             continue;
         }
         l = g_new0(struct handoff_listen, 1);

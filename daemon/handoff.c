@@ -238,10 +238,9 @@ static uint32_t write_version(void)
     return v != NULL ? (uint32_t)g_ascii_strtoull(v, NULL, 10) : HANDOFF_VERSION;
 }
 
-int handoff_send(int sock, const struct handoff *h)
+int handoff_encode(const struct handoff *h, int *blob, GArray *fds)
 {
-    struct writer w = { .fds = g_array_new(FALSE, FALSE, sizeof(int)),
-                        .bin = g_byte_array_new() };
+    struct writer w = { .fds = fds, .bin = g_byte_array_new() };
     json_object *root = json_object_new_object();
     json_object *a = json_object_new_array();
     const char *text;
@@ -283,19 +282,32 @@ int handoff_send(int sock, const struct handoff *h)
     memcpy(hdr + 12, &v32, 4);
     v64 = GUINT64_TO_LE((uint64_t)w.bin->len);
     memcpy(hdr + 16, &v64, 8);
+    errno = 0;
     mfd = memfd_create("vfiouserd-upgrade", MFD_CLOEXEC);
     if (mfd < 0 || write(mfd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
         write(mfd, text, strlen(text)) != (ssize_t)strlen(text) ||
         (w.bin->len > 0 && write(mfd, w.bin->data, w.bin->len) != (ssize_t)w.bin->len)) {
         r = errno != 0 ? -errno : -EIO;
-        goto out;
+        util_close(&mfd);
+        g_array_set_size(fds, 0);
     }
-    r = handoff_send_stream(sock, mfd, (const int *)(void *)w.fds->data, w.fds->len);
-out:
-    util_close(&mfd);
+    *blob = mfd;
     json_object_put(root);
-    g_array_unref(w.fds);
     g_byte_array_unref(w.bin);
+    return r;
+}
+
+int handoff_send(int sock, const struct handoff *h)
+{
+    GArray *fds = g_array_new(FALSE, FALSE, sizeof(int));
+    int blob = -1;
+    int r = handoff_encode(h, &blob, fds);
+
+    if (r == 0) {
+        r = handoff_send_stream(sock, blob, (const int *)(void *)fds->data, fds->len);
+    }
+    util_close(&blob);
+    g_array_unref(fds);
     return r;
 }
 

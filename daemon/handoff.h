@@ -13,7 +13,7 @@
  *          fds are indexes into the fd list, binary data [offset, length]
  *          into the binary part
  *
- * Messages: the new process sends "READY" once its devices are realized;
+ * Messages: the new process sends "READY" once its devices are started;
  * the old one sends "STATE" with the memfd, then the fds in "FDS" chunks;
  * the new one answers "OK" or "ERR <why>".
  */
@@ -50,7 +50,13 @@ struct handoff {
 struct handoff *handoff_new(void);
 void handoff_free(struct handoff *h); /* closes the fds it still holds */
 
-/* Send h (the fds are dup'd by the kernel; h keeps its own).  0 or -errno. */
+/* Encode h: *blob is a new memfd (the caller's to close), and the fds it
+ * refers to are appended to fds (int) in their order -- borrowed from h,
+ * which keeps owning them: valid until handoff_free(h).  0 or -errno
+ * (nothing appended, *blob -1). */
+int handoff_encode(const struct handoff *h, int *blob, GArray *fds);
+/* Send h (handoff_encode, then handoff_send_stream: the kernel dups the
+ * fds; h keeps its own).  0 or -errno. */
 int handoff_send(int sock, const struct handoff *h);
 /* The wire form handoff_send uses, for a blob already encoded (the fd
  * store's replay of a stopped process's hand-over): the blob's memfd, then

@@ -103,42 +103,40 @@ struct run {
 
 struct cap {
     struct run *run;
-    vfud_dev *dev;
     struct dev_state *st;
+    struct device_call *call;
     char *why;
-    int r;
-    bool done, finished;
 };
 
 /* Device thread: at a message boundary (between two dispatches of its own
  * loop).  After a capture, the thread stays here until the decision: it
  * reads nothing from the client meanwhile. */
-static gboolean capture_on_thread(gpointer data)
+static int capture_on_thread(vfud_dev *dev, void *data)
 {
     struct cap *cp = data;
     struct run *run = cp->run;
-    char *why = NULL;
-    int r = dev_capture(cp->dev, cp->st, &why);
+    int r = dev_capture(dev, cp->st, &cp->why);
 
+    device_call_return(r);
+    if (r < 0) {
+        return r;
+    }
     g_mutex_lock(&run->lock);
-    cp->r = r;
-    cp->why = why;
-    cp->done = true;
-    g_cond_broadcast(&run->cond);
-    while (r == 0 && run->decision != ABORT) {
+    while (run->decision != ABORT) {
         /* COMMIT: the process _exit()s while we wait. */
         g_cond_wait(&run->cond, &run->lock);
     }
     g_mutex_unlock(&run->lock);
-    if (r == 0) {
-        dev_capture_resume(cp->dev);
-        dev_notice(cp->dev, "upgrade abandoned; serving on");
-    }
-    g_mutex_lock(&run->lock);
-    cp->finished = true;
-    g_cond_broadcast(&run->cond);
-    g_mutex_unlock(&run->lock);
-    return G_SOURCE_REMOVE;
+    dev_capture_resume(dev);
+    dev_notice(dev, "upgrade abandoned; serving on");
+    return 0;
+}
+
+static int no_op(vfud_dev *dev, void *data)
+{
+    (void)dev;
+    (void)data;
+    return 0;
 }
 
 static pid_t spawn(const char *path, int child_sock, char **why)
@@ -308,38 +306,31 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
     }
     t_ready = g_get_monotonic_time();
 
-    /* The pause starts: every device stops at a message boundary. */
+    /* The pause starts: every device stops at a message boundary, all at
+     * once. */
     g_mutex_init(&run.lock);
     g_cond_init(&run.cond);
     caps = g_new0(struct cap, entries->len);
     h = handoff_new();
     for (guint i = 0; i < entries->len; i++) {
         const struct devset_entry *e = g_ptr_array_index(entries, i);
-        GSource *s = g_idle_source_new();
 
         caps[i].run = &run;
-        caps[i].dev = e->dev;
         caps[i].st = dev_state_new(e->dev->name);
-        g_source_set_priority(s, G_PRIORITY_HIGH);
-        g_source_set_callback(s, capture_on_thread, &caps[i], NULL);
-        g_source_attach(s, e->dev->ctx);
-        g_source_unref(s);
+        caps[i].call = device_call_start(e->dev, capture_on_thread, &caps[i]);
     }
-    g_mutex_lock(&run.lock);
     for (guint i = 0; i < entries->len; i++) {
-        while (!caps[i].done) {
-            g_cond_wait(&run.cond, &run.lock);
-        }
-    }
-    g_mutex_unlock(&run.lock);
-    t_captured = g_get_monotonic_time();
-    for (guint i = 0; i < entries->len && err == 0; i++) {
-        if (caps[i].r < 0) {
-            err = caps[i].r;
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+        int r = device_call_wait(caps[i].call);
+
+        if (r < 0 && err == 0) {
+            err = r;
             g_free(why);
-            why = g_strdup_printf("[%s] %s", caps[i].dev->name, caps[i].why);
+            why = g_strdup_printf("[%s] %s", e->dev->name,
+                                  caps[i].why != NULL ? caps[i].why : g_strerror(-r));
         }
     }
+    t_captured = g_get_monotonic_time();
     if (err == 0) {
         for (guint i = 0; i < entries->len; i++) {
             const struct devset_entry *e = g_ptr_array_index(entries, i);
@@ -404,16 +395,17 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
         _exit(0);
     }
 
-    /* Failed: serve on. */
+    /* Failed: serve on.  A call after the capture's returns once the
+     * device has resumed. */
     g_mutex_lock(&run.lock);
     run.decision = ABORT;
     g_cond_broadcast(&run.cond);
-    for (guint i = 0; i < entries->len; i++) {
-        while (!caps[i].finished) {
-            g_cond_wait(&run.cond, &run.lock);
-        }
-    }
     g_mutex_unlock(&run.lock);
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+
+        device_call_sync(e->dev, no_op, NULL);
+    }
     end_child(pid, sv[0], &status);
     util_close(&sv[0]);
     for (guint i = 0; i < entries->len; i++) {
@@ -439,50 +431,16 @@ void upgrade_register(void)
  * New process
  */
 struct restore {
-    GMutex lock;
-    GCond cond;
-    vfud_dev *dev;
     struct dev_state *st;
+    struct device_call *call;
     char *why;
-    int r;
-    bool done;
 };
 
-static gboolean restore_on_thread(gpointer data)
+static int restore_on_thread(vfud_dev *dev, void *data)
 {
     struct restore *rs = data;
-    char *why = NULL;
-    int r = dev_restore(rs->dev, rs->st, &why);
 
-    g_mutex_lock(&rs->lock);
-    rs->r = r;
-    rs->why = why;
-    rs->done = true;
-    g_cond_broadcast(&rs->cond);
-    g_mutex_unlock(&rs->lock);
-    return G_SOURCE_REMOVE;
-}
-
-static int restore_device(vfud_dev *dev, struct dev_state *st, char **why)
-{
-    struct restore rs = { .dev = dev, .st = st };
-    GSource *s = g_idle_source_new();
-
-    g_mutex_init(&rs.lock);
-    g_cond_init(&rs.cond);
-    g_source_set_priority(s, G_PRIORITY_HIGH);
-    g_source_set_callback(s, restore_on_thread, &rs, NULL);
-    g_source_attach(s, dev->ctx);
-    g_source_unref(s);
-    g_mutex_lock(&rs.lock);
-    while (!rs.done) {
-        g_cond_wait(&rs.cond, &rs.lock);
-    }
-    g_mutex_unlock(&rs.lock);
-    g_mutex_clear(&rs.lock);
-    g_cond_clear(&rs.cond);
-    *why = rs.why;
-    return rs.r;
+    return dev_restore(dev, rs->st, &rs->why);
 }
 
 static G_GNUC_NORETURN void refuse_after_fds(int sock, const char *why)
@@ -499,9 +457,10 @@ static G_GNUC_NORETURN void refuse_after_fds(int sock, const char *why)
 int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
 {
     struct handoff *h = NULL;
+    struct restore *rs;
     GPtrArray *activation;
     g_autofree char *why = NULL;
-    gint64 t_recv, t_started;
+    gint64 t_pre, t_recv, t_started;
     int r;
 
     fcntl(sock, F_SETFD, FD_CLOEXEC);
@@ -514,6 +473,15 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
         handoff_say(sock, "ERR the new process could not apply its sandbox");
         return -1;
     }
+    /* Plugin instances and device threads start while the old process
+     * still serves: outside the pause. */
+    t_pre = g_get_monotonic_time();
+    if (devset_prestart(ds) < 0) {
+        handoff_say(sock, "ERR the new process could not start its devices");
+        return -1;
+    }
+    log_info(NULL, "upgrade: devices started in %.1f ms, before the pause",
+             ms_since(t_pre));
     if (handoff_say(sock, "READY") < 0) {
         log_error(NULL, "upgrade: the old process is gone");
         return -1;
@@ -580,23 +548,30 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
         *ctl = control_adopt(ds, h->control_path, h->control_fd);
         h->control_fd = -1;
     }
+    /* Every device loads its state on its own thread, all at once. */
+    rs = g_new0(struct restore, h->devices->len);
     for (guint i = 0; i < h->devices->len; i++) {
-        struct dev_state *st = g_ptr_array_index(h->devices, i);
-        struct devset_entry *e = devset_find(ds, st->name);
-        char *w = NULL;
+        struct devset_entry *e = devset_find(ds, ((struct dev_state *)
+                                                  g_ptr_array_index(h->devices, i))->name);
 
-        if (e == NULL) {
-            continue;
+        rs[i].st = g_ptr_array_index(h->devices, i);
+        if (e != NULL) {
+            rs[i].call = device_call_start(e->dev, restore_on_thread, &rs[i]);
         }
-        if (restore_device(e->dev, st, &w) < 0) {
-            g_autofree char *text = g_strdup_printf("[%s] %s", st->name,
-                                                    w != NULL ? w : "restore failed");
+    }
+    for (guint i = 0; i < h->devices->len; i++) {
+        int r2 = rs[i].call != NULL ? device_call_wait(rs[i].call) : 0;
 
-            g_free(w);
+        if (r2 < 0) {
+            g_autofree char *text = g_strdup_printf("[%s] %s", rs[i].st->name,
+                                                    rs[i].why != NULL ? rs[i].why
+                                                                      : "restore failed");
+
             refuse_after_fds(sock, text);
         }
-        g_free(w);
+        g_free(rs[i].why);
     }
+    g_free(rs);
     handoff_free(h);
     if (handoff_say(sock, "OK") < 0) {
         /* The old process died meanwhile: we are the one serving. */

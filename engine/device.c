@@ -606,6 +606,7 @@ static gpointer device_thread(gpointer data)
         run_running(dev);
     }
     g_main_loop_run(dev->loop);
+    device_calls_close(dev);
     /* Leaving: the client (if any) goes first, while the plugin lives. */
     device_client_gone(dev, "daemon stopping");
     if (dev->worker != NULL) {
@@ -626,6 +627,7 @@ void device_start_thread(vfud_dev *dev)
 {
     dev->loop = g_main_loop_new(dev->ctx, FALSE);
     dev->phase = DEV_RUNNING;
+    device_calls_open(dev);
     dev->thread = g_thread_new(dev->name, device_thread, dev);
 }
 

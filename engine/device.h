@@ -93,6 +93,10 @@ struct vfud_dev {
     bool running_done;
     int running_result;
 
+    /* The thread takes device calls (device_call.c's lock): from
+     * device_start_thread until it leaves its loop. */
+    bool calls_open;
+
     struct device_proc *proc; /* the process's side, opaque here */
 };
 
@@ -156,6 +160,32 @@ int device_wait_running(vfud_dev *dev);
 /* Drop the client, stop the thread, destroy the plugin instance.  Safe to
  * call on a device in any phase. */
 void device_stop(vfud_dev *dev);
+
+/* Run a function on the device's thread and wait for it: for whoever
+ * must see or change the device between two messages (an upgrade's
+ * capture and restore, the fd store's stop and re-attach).  fn runs from
+ * a high-priority source of the device's GMainContext, so before any other
+ * work the device has queued; it returns 0 or -errno.
+ *   - From the device's own thread, fn runs at once.
+ *   - With no thread (not started, stopped) or one that leaves its loop
+ *     before running it, fn does not run and the call ends with -ESRCH.
+ * device_call_start returns at once and device_call_wait waits for that
+ * call (and frees it): start one on each device, then wait for each, and
+ * the devices work in parallel. */
+typedef int (*device_call_fn)(vfud_dev *dev, void *opaque);
+struct device_call;
+struct device_call *device_call_start(vfud_dev *dev, device_call_fn fn, void *opaque);
+int device_call_wait(struct device_call *c);
+int device_call_sync(vfud_dev *dev, device_call_fn fn, void *opaque);
+/* Inside fn: end the call now with r (its waiter returns) while fn goes on
+ * holding the device thread -- a capture keeps the device from reading its
+ * client until the process decides.  A later device_call on the same
+ * device waits for fn to return.  Elsewhere a no-op. */
+void device_call_return(int r);
+/* device.c: the thread starts taking calls; it left its loop (calls still
+ * pending end with -ESRCH). */
+void device_calls_open(vfud_dev *dev);
+void device_calls_close(vfud_dev *dev);
 
 /* Device thread: serve a client on cfd (accepted, credentials in cred).
  * -EBUSY (cfd not taken) while another client is attached. */

@@ -5,6 +5,7 @@
 ENGINE_SOURCES = \
 	engine/conn.c engine/conn.h \
 	engine/device.c engine/device.h \
+	engine/device_call.c \
 	engine/device_cmds.c \
 	engine/dispatch.c engine/dispatch.h \
 	engine/dma.c engine/dma.h \

@@ -10,4 +10,13 @@ tests_unit_test_pci_config_SOURCES = tests/unit/test_pci_config.c \
 tests_unit_test_pci_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_pci_config_LDADD = $(CHECK_LIBS)
 
+# Calls into a device thread (engine/device_call.c), on real device threads.
+check_PROGRAMS += tests/unit/test_device_call
+TESTS += tests/unit/test_device_call
+tests_unit_test_device_call_SOURCES = tests/unit/test_device_call.c
+tests_unit_test_device_call_CPPFLAGS = $(ENGINE_CPPFLAGS)
+tests_unit_test_device_call_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GLIB_CFLAGS) \
+	$(JSONC_CFLAGS)
+tests_unit_test_device_call_LDADD = $(ENGINE_LIBS) $(CHECK_LIBS)
+
 endif
