@@ -16,7 +16,8 @@
  * guest benchmark on a quiet host.  The write still completes through the
  * ring (a NOP carries it), so completions keep one path and one order.
  * Writes that must reach the media (FUA, or the write cache disabled) stay
- * asynchronous: they wait for the disk.
+ * asynchronous: they wait for the disk.  So do writes of part of a page:
+ * the kernel may have to read the rest of the page from the disk first.
  */
 #include "config.h"
 
@@ -78,7 +79,8 @@ int nvme_uring_rw(struct nvme_ctrl *c, struct nvme_req *req)
     if (!sqe) {
         return -EAGAIN;
     }
-    if (req->is_write && !req->fua && req->ns->cache == NVME_CACHE_WRITEBACK) {
+    if (req->is_write && !req->fua && req->ns->cache == NVME_CACHE_WRITEBACK &&
+        ((req->offset | req->len) & (NVME_PAGE_SIZE - 1)) == 0) {
         int r = write_cached(req);
 
         if (r < 0 && req->res == 0) {
