@@ -236,7 +236,7 @@ echo "BENCH: DONE"
 GUEST
 
 e2e_start_daemon "$e2e_tmp/sh0.sock" "$e2e_tmp/ad0.sock" "$e2e_tmp/po0.sock"
-e2e_say "$reps repetitions x 3 jobs x 4 devices x $runtime s, images of $size MiB"
+e2e_say "$reps repetitions x $(echo $jobs | wc -w) jobs x $(echo $devices | wc -w) devices x $runtime s, images of $size MiB"
 e2e_boot --socket "$e2e_tmp/sh0.sock" --socket "$e2e_tmp/ad0.sock" \
     --socket "$e2e_tmp/po0.sock" \
     "$e2e_tmp/guest.sh" -smp 2 \
