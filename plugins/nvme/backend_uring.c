@@ -18,7 +18,11 @@
  * Writes that must reach the media (FUA, or the write cache disabled) stay
  * asynchronous: they wait for the disk.  So do writes of part of a page:
  * the kernel may have to read the rest of the page from the disk first.
+ * And at most INLINE_WRITES_MAX per pass of the I/O thread are copied: a
+ * deep batch sends the rest to io_uring, whose worker copies them on
+ * another CPU while this thread goes on, and no pass is held up long.
  */
+#define INLINE_WRITES_MAX 4
 #include "config.h"
 
 #include <errno.h>
@@ -80,9 +84,11 @@ int nvme_uring_rw(struct nvme_ctrl *c, struct nvme_req *req)
         return -EAGAIN;
     }
     if (req->is_write && !req->fua && req->ns->cache == NVME_CACHE_WRITEBACK &&
-        ((req->offset | req->len) & (NVME_PAGE_SIZE - 1)) == 0) {
+        ((req->offset | req->len) & (NVME_PAGE_SIZE - 1)) == 0 &&
+        c->inline_writes < INLINE_WRITES_MAX) {
         int r = write_cached(req);
 
+        c->inline_writes++;
         if (r < 0 && req->res == 0) {
             req->res = r; /* reported by the NOP's completion */
         }
