@@ -11,10 +11,12 @@
  * worker thread, and buffered writes to one file run there one after the
  * other: every write then costs a wake-up of the worker and another of the
  * I/O thread for its completion, while the copy itself takes a few
- * microseconds.  QEMU's own NVMe (aio=threads) pays one wake-up per write;
- * we paid two more than it did per batch, the whole randwrite gap of the
- * guest benchmark on a quiet host.  The write still completes through the
- * ring (a NOP carries it), so completions keep one path and one order.
+ * microseconds (a read from the page cache completes in the submitting
+ * system call: no other thread).  QEMU's own NVMe (aio=threads) hands the
+ * write to one worker; we woke two more threads per write than for a read,
+ * which is where our guest randwrite fell behind our randread against QEMU.
+ * The write still completes through the ring (a NOP carries it), so
+ * completions keep one path and one order.
  * Writes that must reach the media (FUA, or the write cache disabled) stay
  * asynchronous: they wait for the disk.  So do writes of part of a page:
  * the kernel may have to read the rest of the page from the disk first.
@@ -22,7 +24,6 @@
  * deep batch sends the rest to io_uring, whose worker copies them on
  * another CPU while this thread goes on, and no pass is held up long.
  */
-#define INLINE_WRITES_MAX 4
 #include "config.h"
 
 #include <errno.h>
@@ -31,6 +32,8 @@
 #include <sys/uio.h>
 
 #include "nvme_int.h"
+
+#define INLINE_WRITES_MAX 4
 
 #define OP_RW    0u
 #define OP_OTHER 1u
