@@ -677,6 +677,7 @@ static void *io_thread(void *arg)
         bool progress = false;
 
         c->pass_ns = 0;
+        c->inline_writes = 0;
         if (!ctl_serve(c)) {
             break;
         }

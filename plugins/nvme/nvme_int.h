@@ -260,6 +260,7 @@ struct nvme_ctrl {
     _Atomic bool cq_waiting;    /* some completion waits for CQ room */
     _Atomic int nr_mapped;      /* queue/shadow mappings held (gmem) */
     unsigned sqes_queued;       /* io_uring SQEs not yet submitted */
+    unsigned inline_writes;     /* page-cache writes copied this pass */
     unsigned backend_inflight;  /* io_uring operations outstanding */
 
     pthread_mutex_t ctl_lock;

@@ -5,6 +5,8 @@
 # never fails on them (only when something does not work).
 #
 #   bench-nvme-guest.sh [--runtime S] [--reps N] [--size MiB] [--nbd | --rbd]
+#                       [--jobs "randread randwrite seqread"]
+#                       [--devices "qemu shadow adaptive poll"]
 #
 # One boot of the QEMU lab (tests/e2e/lab, as the end-to-end tests use it;
 # skips with 77 without it) with four NVMe controllers attached at once,
@@ -12,7 +14,9 @@
 # (written with zeroes, so not sparse) in the same directory:
 #
 #   qemu    QEMU's own -device nvme (cache=writeback, aio=threads: the
-#           defaults), added with the lab's extra QEMU arguments
+#           defaults, given explicitly), added with the lab's extra QEMU
+#           arguments; our namespaces use cache = writeback likewise, so
+#           both sides write into the host's page cache
 #   shadow  the plugin with doorbells=shadow (device "sh0")
 #   adaptive the plugin with doorbells=adaptive (device "ad0")
 #   poll    the plugin with doorbells=poll   (device "po0")
@@ -37,6 +41,7 @@
 #   seqread    128 KiB sequential reads, iodepth 32
 #
 # each time-based for --runtime seconds (default 10) over the whole device.
+# --jobs and --devices run a subset (in this order of the lists above).
 # The table gives, per job and device, the median over --reps (default 3)
 # of IOPS, mean and 99th percentile completion latency, the interrupts
 # the guest took per I/O (its /proc/interrupts, the device's queues: every
@@ -54,6 +59,8 @@ reps=3
 size=256
 nbd=""
 rbd=""
+jobs="randread randwrite seqread"
+devices="qemu shadow adaptive poll"
 while [ $# -gt 0 ]; do
     case "$1" in
     --nbd) nbd=1; shift ;;
@@ -61,7 +68,10 @@ while [ $# -gt 0 ]; do
     --runtime) runtime=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
-    *) echo "usage: $0 [--runtime S] [--reps N] [--size MiB] [--nbd | --rbd]" >&2
+    --jobs) jobs=$2; shift 2 ;;
+    --devices) devices=$2; shift 2 ;;
+    *) echo "usage: $0 [--runtime S] [--reps N] [--size MiB] [--nbd | --rbd]" \
+            "[--jobs LIST] [--devices LIST]" >&2
        exit 2 ;;
     esac
 done
@@ -81,10 +91,17 @@ for d in qemu sh0 ad0 po0; do
     dd if=/dev/zero of="$e2e_tmp/$d.img" bs=1M count="$size" 2>/dev/null ||
         e2e_fail "cannot create $e2e_tmp/$d.img"
 done
-ns_sh0="path = $e2e_tmp/sh0.img"
-ns_ad0="path = $e2e_tmp/ad0.img"
-ns_po0="path = $e2e_tmp/po0.img"
+# Like with like: both sides write into the host's page cache and tell the
+# guest so (a volatile write cache, which Flush and FUA reach through).
+ns_sh0="path = $e2e_tmp/sh0.img
+cache = writeback"
+ns_ad0="path = $e2e_tmp/ad0.img
+cache = writeback"
+ns_po0="path = $e2e_tmp/po0.img
+cache = writeback"
 qemu_file="$e2e_tmp/qemu.img"
+qemu_cache=",cache=writeback,aio=threads"
+cache_note="host page cache on both sides: QEMU -drive cache=writeback,aio=threads; ours cache = writeback; both report a volatile write cache"
 if [ -n "$nbd" ]; then
     command -v nbdkit >/dev/null || e2e_skip "no nbdkit"
     nbdkit -U "$e2e_tmp/nbd.sock" -P "$e2e_tmp/nbdkit.pid" file \
@@ -94,6 +111,8 @@ if [ -n "$nbd" ]; then
     ns_ad0=$ns_sh0
     ns_po0=$ns_sh0
     qemu_file="nbd+unix:///?socket=$e2e_tmp/nbd.sock"
+    qemu_cache=""
+    cache_note="no cache on either side but nbdkit's"
 fi
 if [ -n "$rbd" ]; then
     command -v ceph-osd >/dev/null || e2e_skip "no Ceph (ceph-mon ceph-osd ceph-common)"
@@ -110,6 +129,8 @@ namespace.1.rbd-conf = $ceph/ceph.conf"
     ns_ad0=$ns_sh0
     ns_po0=$ns_sh0
     qemu_file="rbd:rbd/bench:conf=$ceph/ceph.conf"
+    qemu_cache=""
+    cache_note="librbd's defaults on both sides"
 fi
 cat >"$e2e_tmp/vfiouserd.conf" <<EOF
 [daemon]
@@ -140,6 +161,8 @@ EOF
 cat >"$e2e_tmp/guest.sh" <<GUEST
 RT=$runtime
 REPS=$reps
+JOBS="$jobs"
+DEVICES="$devices"
 GUEST
 cat >>"$e2e_tmp/guest.sh" <<'GUEST'
 set -u
@@ -196,7 +219,13 @@ while [ $rep -le "$REPS" ]; do
     3) order="adaptive poll qemu shadow" ;;
     0) order="poll qemu shadow adaptive" ;;
     esac
-    for job in randread randwrite seqread; do
+    # only the devices asked for, in the rotated order
+    sel=""
+    for d in $order; do
+        case " $DEVICES " in *" $d "*) sel="$sel $d" ;; esac
+    done
+    order=$sel
+    for job in $JOBS; do
         case $job in
         randread) args="--rw=randread --bs=4k"; dir=read ;;
         randwrite) args="--rw=randwrite --bs=4k"; dir=write ;;
@@ -217,11 +246,11 @@ echo "BENCH: DONE"
 GUEST
 
 e2e_start_daemon "$e2e_tmp/sh0.sock" "$e2e_tmp/ad0.sock" "$e2e_tmp/po0.sock"
-e2e_say "$reps repetitions x 3 jobs x 4 devices x $runtime s, images of $size MiB"
+e2e_say "$reps repetitions x $(echo $jobs | wc -w) jobs x $(echo $devices | wc -w) devices x $runtime s, images of $size MiB"
 e2e_boot --socket "$e2e_tmp/sh0.sock" --socket "$e2e_tmp/ad0.sock" \
     --socket "$e2e_tmp/po0.sock" \
     "$e2e_tmp/guest.sh" -smp 2 \
-    -drive "if=none,id=q0,file=$qemu_file,format=raw" \
+    -drive "if=none,id=q0,file=$qemu_file,format=raw$qemu_cache" \
     -device "nvme,serial=QEMU-BENCH,drive=q0"
 e2e_wait_guest
 e2e_console_has "BENCH: DONE"
@@ -250,7 +279,9 @@ echo "# vfiouserd NVMe vs QEMU's NVMe in the lab guest ($(uname -r) host," \
     cut -d' ' -f3) cluster on this host); QEMU's NVMe through its rbd driver"
 echo "# fio, libaio, O_DIRECT, iodepth 32, $runtime s per run, medians of $reps;" \
     "ratio = our IOPS / QEMU's"
-awk -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" '
+echo "# $cache_note"
+awk -v joblist="$jobs" -v devlist="$devices" \
+    -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" '
     function median(k, n,   i, j, t, v) {
         n = cnt[k]
         for (i = 1; i <= n; i++) v[i] = val[k, i]
@@ -270,11 +301,11 @@ awk -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" '
     END {
         printf "%-10s %-8s %9s %9s %9s %8s %7s\n", "job", "device", "IOPS",
                "clat us", "p99 us", "irqs/IO", "ratio"
-        split("randread randwrite seqread", jobs, " ")
-        split("qemu shadow adaptive poll", devs, " ")
-        for (j = 1; j <= 3; j++) {
+        nj = split(joblist, jobs, " ")
+        nd = split(devlist, devs, " ")
+        for (j = 1; j <= nj; j++) {
             q = median(jobs[j] SUBSEP "qemu" SUBSEP "iops")
-            for (d = 1; d <= 4; d++) {
+            for (d = 1; d <= nd; d++) {
                 i = median(jobs[j] SUBSEP devs[d] SUBSEP "iops")
                 printf "%-10s %-8s %9d %9.1f %9.1f %8.2f %7s\n", jobs[j], devs[d], i,
                        median(jobs[j] SUBSEP devs[d] SUBSEP "lat"),

@@ -13,7 +13,9 @@
  * system call: what is left is the controller and the transport) or, with
  * --nbd URI, on an NBD export ("make bench-nvme-nbd": nbdkit's memory
  * plugin), or with --rbd rbd:POOL/IMAGE (and --rbd-conf), on a Ceph RBD
- * image ("make bench-nvme-rbd": a one-node test cluster), and
+ * image ("make bench-nvme-rbd": a one-node test cluster), or with --file
+ * PATH on a raw file through the host page cache (the write path QEMU's
+ * cache=writeback takes; the file must hold --nbd-size MiB), and
  * makes the client library the guest with the NVMe test driver of
  * tests/plugins/nvme (nvme_tdrv_vfu.h): queues in one memfd window, MSI-X eventfds
  * connected, bus mastering on, the controller enabled, I/O queue pairs of
@@ -155,6 +157,7 @@ static gboolean opt_verbose;
 static char *opt_nbd;
 static int opt_nbd_mib = 1024;
 static char *opt_rbd;
+static char *opt_file;
 static char *opt_rbd_conf;
 static char *opt_config_keys; /* "sandbox = off", "isolate = process" */
 static char *opt_baseline_keys;
@@ -196,6 +199,10 @@ static GOptionEntry options[] = {
     { "nbd-size", 0, 0, G_OPTION_ARG_INT, &opt_nbd_mib,
       "MiB of the NBD export or RBD image the I/O spreads over (default 1024)",
       "MiB" },
+    { "file", 0, 0, G_OPTION_ARG_FILENAME, &opt_file,
+      "namespace on this raw file (the uring back-end, cache = writeback: the "
+      "host page cache) instead of the null back-end; --nbd-size MiB of it",
+      "PATH" },
     { "rbd", 0, 0, G_OPTION_ARG_STRING, &opt_rbd,
       "namespace on this RBD image (rbd:POOL/IMAGE) instead of the null back-end",
       "URI" },
@@ -260,7 +267,8 @@ static int map_data_windows(struct target *t)
 /* Blocks the I/O spreads over. */
 static uint64_t ns_blocks(void)
 {
-    return opt_nbd || opt_rbd ? ((uint64_t)opt_nbd_mib << 20) / 512 : NS_BLOCKS;
+    return opt_nbd || opt_rbd || opt_file ? ((uint64_t)opt_nbd_mib << 20) / 512
+                                          : NS_BLOCKS;
 }
 
 static int start_target(struct target *t, unsigned mode, unsigned daemon,
@@ -272,6 +280,8 @@ static int start_target(struct target *t, unsigned mode, unsigned daemon,
                                     opt_rbd_conf ? "namespace.1.rbd-conf = " : "",
                                     opt_rbd_conf ? opt_rbd_conf : "",
                                     opt_rbd_conf ? "\n" : "")
+        : opt_file ? g_strdup_printf("namespace.1.path = %s\n"
+                                     "namespace.1.cache = writeback\n", opt_file)
         : g_strdup("backend = null\nsize = 1T\n");
     const char *kl = daemon == 1 && opt_baseline_keys != NULL ? opt_baseline_keys
                                                               : opt_config_keys;
@@ -860,8 +870,9 @@ int main(int argc, char **argv)
            "entries, interrupts %s, data in %d DMA windows of 2 MiB; "
            "%d x %.1f s (+%.1f s warm-up), medians\n", daemon_path[0],
            nr_daemons > 1 ? ", base " : "", nr_daemons > 1 ? daemon_path[1] : "",
-           opt_nbd ? "NBD export " : opt_rbd ? "RBD image " : "null back-end",
-           opt_nbd ? opt_nbd : opt_rbd ? opt_rbd : "",
+           opt_nbd ? "NBD export " : opt_rbd ? "RBD image "
+                   : opt_file ? "file (page cache) " : "null back-end",
+           opt_nbd ? opt_nbd : opt_rbd ? opt_rbd : opt_file ? opt_file : "",
            opt_queues, opt_queues > 1 ? "s" : "", Q_ENTRIES,
            opt_irq ? "on (never read)" : "off (polled CQs)", opt_windows,
            opt_reps, opt_seconds, opt_warmup);

@@ -10,9 +10,11 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -350,6 +352,38 @@ START_TEST(test_sgl)
     c = rw_cmd(NVME_CMD_READ, 0, 1);
     set_sgl(&c, seg, 16, NVME_SGL_SEGMENT);
     ck_assert_int_eq(td_cmd(&D, 1, &c, NULL), NVME_SC_SGL_INVALID_COUNT);
+    down();
+}
+END_TEST
+
+/* A write the host refuses completes with an error status, whichever way it
+ * took: whole pages are copied into the page cache by the I/O thread, part
+ * of a page goes through io_uring.  The host refuses here because of the
+ * file size limit (RLIMIT_FSIZE: EFBIG past 1 MiB). */
+START_TEST(test_write_error)
+{
+    struct rlimit lim, old;
+    uint64_t a;
+
+    up();
+    a = td_alloc(&D, 4096, 4096);
+    fill(a, 4096, 3);
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 1u << 20; /* the soft limit only: it can be raised again */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    /* 2 MiB: a whole page, then one 512-byte block of a page */
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 4096, 8, a, 0),
+                     NVME_SC_WRITE_FAULT);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 4097, 1, a, 0),
+                     NVME_SC_WRITE_FAULT);
+    /* below the limit both ways still work, and the controller is fine */
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 8, 8, a, 0), 0);
+    check_file(8 * 512, td_ptr(&D, a), 4096);
+    ck_assert_int_eq(td_rw(&D, 1, NVME_CMD_WRITE, 17, 1, a, 0), 0);
+    check_file(17 * 512, td_ptr(&D, a), 512);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
     down();
 }
 END_TEST
@@ -1070,6 +1104,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_dma_outside_memory);
     tcase_add_test(tc, test_sgl);
     tcase_add_test(tc, test_flush_fua);
+    tcase_add_test(tc, test_write_error);
     tcase_add_test(tc, test_write_zeroes_and_dsm);
     tcase_add_test(tc, test_compare);
     tcase_add_test(tc, test_wrap_and_full);
