@@ -31,6 +31,7 @@
 #include "device_proc.h"
 #include "devset.h"
 #include "handoff.h"
+#include "isolate.h"
 #include "log.h"
 #include "util.h"
 
@@ -288,7 +289,9 @@ static gboolean stop_on_thread(gpointer data)
     struct stop_cap *sc = data;
     struct stop *stop = sc->stop;
 
-    sc->r = dev_capture(sc->dev, sc->st, &sc->why);
+    /* An isolated device's process stores its own state (isolate.h). */
+    sc->r = sc->dev->proc->isolate ? isolate_stop_stored(sc->dev)
+                                   : dev_capture(sc->dev, sc->st, &sc->why);
     g_mutex_lock(&stop->lock);
     stop->pending--;
     g_cond_broadcast(&stop->cond);
@@ -527,8 +530,10 @@ void fdstore_stop(struct devset *ds, struct control *ctl)
         l->fd = fcntl(e->dev->proc->listen_fd, F_DUPFD_CLOEXEC, 3);
         l->unlink_on_stop = e->dev->proc->unlink_on_stop;
         g_ptr_array_add(h->listen, l);
-        g_ptr_array_add(h->devices, caps[i].st);
-        caps[i].st = NULL;
+        if (!e->dev->proc->isolate) {
+            g_ptr_array_add(h->devices, caps[i].st);
+            caps[i].st = NULL;
+        }
     }
     if (r == 0) {
         if (ctl != NULL) {
