@@ -222,6 +222,24 @@ void fdstore_remove_taken(const char *prefix)
     }
 }
 
+void fdstore_give(const char *name, int fd)
+{
+    GArray *a;
+
+    if (fd < 0) {
+        return;
+    }
+    if (taken == NULL) {
+        taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, fd_array_free);
+    }
+    a = g_hash_table_lookup(taken, name);
+    if (a == NULL) {
+        a = g_array_new(FALSE, FALSE, sizeof(int));
+        g_hash_table_insert(taken, g_strdup(name), a);
+    }
+    g_array_append_val(a, fd);
+}
+
 void fdstore_take_done(void)
 {
     if (taken != NULL) {

@@ -70,6 +70,9 @@ int fdstore_dup_fd(const char *name);
 GPtrArray *fdstore_taken_names(const char *prefix);
 /* Remove from the store every name taken back that starts with prefix. */
 void fdstore_remove_taken(const char *prefix);
+/* An fd for the table above that came another way (an upgrade's
+ * hand-over, for an isolated device: upgrade_adopt); takes fd. */
+void fdstore_give(const char *name, int fd);
 /* Close whatever nobody took. */
 void fdstore_take_done(void);
 

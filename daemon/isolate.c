@@ -327,3 +327,20 @@ void isolate_stop(vfud_dev *dev)
     iso_store_free(dev->proc->iso_store);
     dev->proc->iso_store = NULL;
 }
+
+void isolate_resume(vfud_dev *dev)
+{
+    dev->proc->iso_backoff_ms = RESTART_MIN_MS;
+    if (spawn_child(dev) < 0) {
+        dev->proc->iso_timer = g_timeout_source_new(dev->proc->iso_backoff_ms);
+        g_source_set_callback(dev->proc->iso_timer, restart, dev, NULL);
+        g_source_attach(dev->proc->iso_timer, dev->ctx);
+    }
+}
+
+void isolate_handoff(vfud_dev *dev, GPtrArray *listen)
+{
+    if (dev->proc->iso_store != NULL) {
+        iso_store_handoff(dev->proc->iso_store, listen);
+    }
+}

@@ -22,6 +22,8 @@
 
 #include <stdbool.h>
 
+#include <glib.h>
+
 #include <vfiouserd/plugin.h>
 
 /* main(): where our own binary is, for starting children. */
@@ -37,6 +39,15 @@ void isolate_stop(vfud_dev *dev);
  * store as it is.  Always 0: without the state, the next daemon's child
  * still re-attaches the client from what it stored while it ran. */
 int isolate_stop_stored(vfud_dev *dev);
+/* Device thread, "vfiouserctl upgrade" (upgrade.c): the same stop, then
+ * either the fds the child stored go to the new process in the hand-over
+ * (isolate_handoff appends them to listen as struct handoff_listen, named
+ * vfud/DEVICE/c/..., which upgrade_adopt gives to the fd store's table
+ * for isolate_store_seed), or the upgrade is abandoned and
+ * isolate_resume starts a child that takes over the stored state. */
+#define isolate_capture isolate_stop_stored
+void isolate_resume(vfud_dev *dev);
+void isolate_handoff(vfud_dev *dev, GPtrArray *listen);
 /* In the child: die with the parent; false if it is already gone. */
 bool isolate_child_setup(void);
 /* Are we that child? */

@@ -10,11 +10,13 @@
 #include "config.h"
 
 #include "fdstore.h"
+#include "handoff.h"
 #include "isolate_store.h"
 #include "log.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -305,6 +307,18 @@ void iso_store_export(struct iso_store *s, int listen_fd, GArray *fds, GString *
         g_array_append_val(fds, listen_fd);
         g_string_append_printf(names, "%s" FDSTORE_PREFIX "%s/listen",
                                names->len > 0 ? ":" : "", s->dev);
+    }
+}
+
+void iso_store_handoff(struct iso_store *s, GPtrArray *listen)
+{
+    for (guint i = 0; i < s->entries->len; i++) {
+        const struct iso_entry *e = g_ptr_array_index(s->entries, i);
+        struct handoff_listen *l = g_new0(struct handoff_listen, 1);
+
+        l->name = mirror_name(s, e->name);
+        l->fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 3);
+        g_ptr_array_add(listen, l);
     }
 }
 

@@ -41,6 +41,9 @@ void iso_store_drain(struct iso_store *s);
 /* What to pass to the next child: fds appended to fds, names ':'-joined;
  * listen_fd too when a stopped child's hand-over needs it. */
 void iso_store_export(struct iso_store *s, int listen_fd, GArray *fds, GString *names);
+/* "vfiouserctl upgrade": a struct handoff_listen for each entry, named as
+ * in systemd's store, appended to listen (fds dup'd). */
+void iso_store_handoff(struct iso_store *s, GPtrArray *listen);
 guint iso_store_count(struct iso_store *s);
 /* Start-up: the entries a previous parent stored in systemd's store for
  * this device, taken back from it (fdstore_take). */

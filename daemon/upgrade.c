@@ -8,7 +8,9 @@
 #include "dev_handoff.h"
 #include "device.h"
 #include "device_proc.h"
+#include "fdstore.h"
 #include "handoff.h"
+#include "isolate.h"
 #include "listener.h"
 #include "log.h"
 #include "sandbox.h"
@@ -118,7 +120,9 @@ static gboolean capture_on_thread(gpointer data)
     struct cap *cp = data;
     struct run *run = cp->run;
     char *why = NULL;
-    int r = dev_capture(cp->dev, cp->st, &why);
+    /* An isolated device's process stores its state with us (isolate.h). */
+    int r = cp->dev->proc->isolate ? isolate_capture(cp->dev)
+                                   : dev_capture(cp->dev, cp->st, &why);
 
     g_mutex_lock(&run->lock);
     cp->r = r;
@@ -131,7 +135,11 @@ static gboolean capture_on_thread(gpointer data)
     }
     g_mutex_unlock(&run->lock);
     if (r == 0) {
-        dev_capture_resume(cp->dev);
+        if (cp->dev->proc->isolate) {
+            isolate_resume(cp->dev);
+        } else {
+            dev_capture_resume(cp->dev);
+        }
         dev_notice(cp->dev, "upgrade abandoned; serving on");
     }
     g_mutex_lock(&run->lock);
@@ -267,11 +275,6 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
                                       e->dev->name);
             return;
         }
-        if (e->dev->proc->isolate) {
-            control_answer_error(req, ENOTSUP, "[%s] isolate = process devices "
-                                      "cannot be upgraded yet", e->dev->name);
-            return;
-        }
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         control_answer_error(req, errno, "socketpair: %s", g_strerror(errno));
@@ -350,6 +353,10 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
             l->fd = fcntl(e->dev->proc->listen_fd, F_DUPFD_CLOEXEC, 3);
             l->unlink_on_stop = e->dev->proc->unlink_on_stop;
             g_ptr_array_add(h->listen, l);
+            if (e->dev->proc->isolate) {
+                isolate_handoff(e->dev, h->listen);
+                continue;
+            }
             g_ptr_array_add(h->devices, caps[i].st);
             caps[i].st = NULL;
         }
@@ -542,6 +549,12 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
         struct handoff_listen *l = g_ptr_array_index(h->listen, i);
         struct listen_fd *lf;
 
+        if (fdstore_is_ours(l->name)) {
+            /* What an isolated device's process stored (isolate.h). */
+            fdstore_give(l->name, l->fd);
+            l->fd = -1;
+            continue;
+        }
         if (l->path != NULL && access(l->path, F_OK) != 0) {
             /* A stop under systemd removed the file (fdstore_restart.c):
              * the device binds a new socket there. */

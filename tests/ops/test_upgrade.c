@@ -9,6 +9,9 @@
  * serving.  200 upgrades in a row leave the fd count flat.  Each runs
  * with the sandbox off and on (the default: the new process is started
  * by the launcher forked before the sandbox, and --exec is refused).
+ * An isolate = process device keeps its client and state too: its
+ * process stores its state with the parent, whose hand-over carries it to
+ * the new parent's process.
  */
 #include "config.h"
 
@@ -377,6 +380,50 @@ START_TEST(many_upgrades_fd_flat)
 }
 END_TEST
 
+static const char *const iso_configs[] = {
+    "[daemon]\nsocket-dir = @SOCKDIR@\nsandbox = off\n"
+    "[g0]\nplugin = gpio\nisolate = process\n",
+    "[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\nisolate = process\n",
+};
+
+START_TEST(isolated_survives_upgrade)
+{
+    struct harness *h = harness_new(iso_configs[_i]);
+    g_autofree char *ctl = ot_control_path(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c;
+    int fds_warm = -1;
+    pid_t pid = 0;
+
+    adopt();
+    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
+    ck_assert(dt_wait_log(h, "control socket "));
+    ck_assert(dt_wait_log(h, "[g0] isolated process pid "));
+    c = attach(sock, 0x40);
+    for (int i = 0; i < 10; i++) {
+        pid_t old = pid;
+
+        pid = upgrade_ok(ctl, NULL);
+        if (old != 0) {
+            reap(old);
+        }
+        /* The same connection, the device's state kept. */
+        ck_assert_uint_eq(read_out(c), (uint8_t)(0x40 + i));
+        write_out(c, (uint8_t)(0x40 + i + 1));
+        if (i == 2) {
+            fds_warm = harness_fd_count(pid);
+        } else if (i > 2) {
+            ck_assert_int_eq(harness_fd_count(pid), fds_warm);
+        }
+    }
+    ck_assert(dt_wait_log(h, "isolated process given the "));
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    stop_pid(pid);
+    harness_free(h);
+}
+END_TEST
+
 /* A DEVICE_FEATURE SET (vfiouserd(8) UPGRADE lists what each state does). */
 static int feature_set(struct vfu_client *c, uint32_t feature, const void *data,
                        size_t len)
@@ -640,6 +687,11 @@ static Suite *upgrade_suite(void)
     tcase_add_loop_test(tc, many_upgrades_fd_flat, 0, 2);
     tcase_add_test(tc, protocol_states);
     tcase_set_timeout(tc, 600);
+    suite_add_tcase(s, tc);
+    /* Its own case: CK_RUN_CASE=isolated runs it alone. */
+    tc = tcase_create("isolated");
+    tcase_add_loop_test(tc, isolated_survives_upgrade, 0, 2);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
 }
