@@ -571,8 +571,24 @@ START_TEST(isolated_crash_reattaches)
         store_expect(s, "vfud/g0/c/g0/irq/0/0", 1);
         /* The parent keeps one set of the child's fds, not one per crash. */
         if (fds_first < 0) {
+            /* Settled: the same for 200 ms. */
             fds_first = harness_fd_count(parent);
+            for (int i = 0; i < 50; i++) {
+                int n;
+
+                g_usleep(200000);
+                n = harness_fd_count(parent);
+                if (n == fds_first) {
+                    break;
+                }
+                fds_first = n;
+            }
         } else {
+            /* Once the parent has read what the child replaced. */
+            for (int i = 0; i < DT_WAIT_MS / 10 && harness_fd_count(parent) != fds_first;
+                 i++) {
+                g_usleep(10000);
+            }
             ck_assert_int_eq(harness_fd_count(parent), fds_first);
         }
     }

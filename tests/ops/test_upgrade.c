@@ -380,6 +380,30 @@ START_TEST(many_upgrades_fd_flat)
 }
 END_TEST
 
+/* The new daemon's fd count once its device's process has taken over and
+ * the daemon has read what that process removed from its store (the
+ * used hand-over): until it equals want, for a few seconds at most; with
+ * want < 0, until it stays the same for 200 ms. */
+static int settled_fd_count(pid_t pid, int want)
+{
+    int n = harness_fd_count(pid);
+
+    for (int i = 0; i < DT_WAIT_MS / 10; i++) {
+        int m;
+
+        if (want >= 0 && n == want) {
+            break;
+        }
+        g_usleep(want >= 0 ? 10000 : 200000);
+        m = harness_fd_count(pid);
+        if (want < 0 && m == n) {
+            break;
+        }
+        n = m;
+    }
+    return n;
+}
+
 static const char *const iso_configs[] = {
     "[daemon]\nsocket-dir = @SOCKDIR@\nsandbox = off\n"
     "[g0]\nplugin = gpio\nisolate = process\n",
@@ -416,9 +440,9 @@ START_TEST(isolated_survives_upgrade)
         }
         write_out(c, (uint8_t)(0x40 + i + 1));
         if (i == 2) {
-            fds_warm = harness_fd_count(pid);
+            fds_warm = settled_fd_count(pid, -1);
         } else if (i > 2) {
-            ck_assert_int_eq(harness_fd_count(pid), fds_warm);
+            ck_assert_int_eq(settled_fd_count(pid, fds_warm), fds_warm);
         }
     }
     ck_assert(dt_wait_log(h, "isolated process given the "));
@@ -429,6 +453,35 @@ START_TEST(isolated_survives_upgrade)
     vfu_client_close(c);
     ck_assert_int_eq(harness_stop(h), 0);
     stop_pid(pid);
+    harness_free(h);
+}
+END_TEST
+
+/* Refused after the process stored its state: the old daemon starts a new
+ * process on it and serves on, the state kept. */
+START_TEST(isolated_refused_upgrade_keeps_state)
+{
+    struct harness *h = harness_new(iso_configs[_i]);
+    g_autofree char *ctl = ot_control_path(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c;
+    json_object *a;
+
+    g_setenv("VFIOUSERD_TEST_HANDOFF_VERSION", "99", TRUE);
+    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
+    g_unsetenv("VFIOUSERD_TEST_HANDOFF_VERSION");
+    ck_assert(dt_wait_log(h, "control socket "));
+    ck_assert(dt_wait_log(h, "[g0] isolated process pid "));
+    c = attach(sock, 0x33);
+    a = ot_request(ctl, "{\"command\":\"upgrade\"}");
+    ot_assert_error(a, "EPROTO");
+    json_object_put(a);
+    ck_assert_uint_eq(read_out(c), 0x33);
+    ck_assert(dt_wait_log(h, "isolated process given the "));
+    write_out(c, 0x44);
+    ck_assert_uint_eq(read_out(c), 0x44);
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
     harness_free(h);
 }
 END_TEST
@@ -700,6 +753,7 @@ static Suite *upgrade_suite(void)
     /* Its own case: CK_RUN_CASE=isolated runs it alone. */
     tc = tcase_create("isolated");
     tcase_add_loop_test(tc, isolated_survives_upgrade, 0, 2);
+    tcase_add_loop_test(tc, isolated_refused_upgrade_keeps_state, 0, 2);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
