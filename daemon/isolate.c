@@ -262,17 +262,19 @@ static void child_exited(GPid pid, gint status, gpointer data)
     g_source_attach(dev->proc->iso_timer, dev->ctx);
 }
 
-/* SIGTERM, then SIGKILL if it takes too long; reaped here. */
-static void stop_child(vfud_dev *dev, pid_t pid)
+/* sig (SIGTERM: store the state with us first; SIGINT: for good, as
+ * main.c reads them in the child), then SIGKILL if it takes too long;
+ * reaped here. */
+static void stop_child(vfud_dev *dev, pid_t pid, int sig)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)STOP_WAIT_MS * 1000;
     int status;
 
-    kill(pid, SIGTERM);
+    kill(pid, sig);
     while (waitpid(pid, &status, WNOHANG) == 0) {
         if (g_get_monotonic_time() > deadline) {
-            dev_warn(dev, "isolated process pid %d ignored SIGTERM for %d ms; killed",
-                     (int)pid, STOP_WAIT_MS);
+            dev_warn(dev, "isolated process pid %d ignored SIG%s for %d ms; killed",
+                     (int)pid, sigabbrev_np(sig), STOP_WAIT_MS);
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             break;
@@ -312,7 +314,7 @@ int isolate_stop_stored(vfud_dev *dev)
 
     unwatch(dev);
     if (pid > 0) {
-        stop_child(dev, pid);
+        stop_child(dev, pid, SIGTERM);
     }
     return 0;
 }
@@ -323,7 +325,8 @@ void isolate_stop(vfud_dev *dev)
 
     unwatch(dev);
     if (pid > 0) {
-        stop_child(dev, pid);
+        /* Nothing to keep: no capture, nothing logged about one. */
+        stop_child(dev, pid, SIGINT);
     }
     /* For good: its client goes with the fds we kept for it. */
     iso_store_free(dev->proc->iso_store);

@@ -216,6 +216,15 @@ static gboolean on_signal(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+static gboolean on_final_signal(gpointer data)
+{
+    struct daemon *d = data;
+
+    log_notice(NULL, "stopping on signal");
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_CONTINUE;
+}
+
 static int dump_plugin(const struct options *o)
 {
     g_autofree char *why = NULL;
@@ -458,7 +467,9 @@ static int run(const struct options *o)
     }
     d.loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGTERM, on_signal, &d);
-    g_unix_signal_add(SIGINT, on_signal, &d);
+    /* An isolated device's process: SIGINT is its parent's stop for good
+     * (isolate.c), where SIGTERM stores the state with the parent first. */
+    g_unix_signal_add(SIGINT, o->isolated_child ? on_final_signal : on_signal, &d);
     g_unix_signal_add(SIGHUP, on_sighup, &d);
     upgrade_register();
     if (o->upgrade_fd < 0) {
