@@ -499,8 +499,6 @@ static int run(const struct options *o)
             d.exit_code = 1;
             goto out;
         }
-        /* After a crash: the clients the fd store kept. */
-        fdstore_reattach(d.ds);
     }
     if (ctl_path != NULL && d.ctl == NULL) {
         /* After a crash the fd store kept it listening. */
@@ -528,6 +526,13 @@ static int run(const struct options *o)
     }
     if (d.exit_code != 0) {
         goto out;
+    }
+    if (!adopted) {
+        /* After a crash: the clients the fd store kept.  Once the
+         * plugins' running() has run: the device thread waits for it
+         * before it takes anything else, and the re-attach waits for the
+         * device thread (NVMe deadlocked here). */
+        fdstore_reattach(d.ds);
     }
     upgrade_set_control(d.ctl);
     fdstore_take_done();
