@@ -32,6 +32,7 @@ struct device_socket {
 };
 
 struct device_stop_request;
+struct iso_store;
 
 struct device_proc {
     struct plugin *plugin;
@@ -55,6 +56,7 @@ struct device_proc {
     unsigned iso_backoff_ms;
     gint64 iso_started;
     GSource *iso_watch, *iso_timer;
+    struct iso_store *iso_store; /* what the child stores (isolate_store.h) */
 
     /* device_stop_async (device_ops.c) */
     struct device_stop_request *stop_rq; /* in progress */

@@ -40,6 +40,12 @@ void fdstore_init(bool asked)
     }
 }
 
+void fdstore_init_child(int notify_fd)
+{
+    sd_notify_set_fd(notify_fd);
+    enabled = true;
+}
+
 bool fdstore_enabled(void)
 {
     return enabled;
@@ -88,29 +94,16 @@ static void fd_array_free(gpointer p)
     g_array_unref(a);
 }
 
-void fdstore_take(void)
+/* n fds from start on, named by the ':'-separated names. */
+static void take_names(int start, guint64 n, const char *snames)
 {
-    const char *spid = getenv("LISTEN_PID");
-    const char *sfds = getenv("LISTEN_FDS");
-    const char *snames = getenv("LISTEN_FDNAMES");
-    g_auto(GStrv) names = NULL;
-    guint64 pid, n;
+    g_auto(GStrv) names = g_strsplit(snames, ":", -1);
 
-    if (taken == NULL) {
-        taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, fd_array_free);
-    }
-    if (spid == NULL || sfds == NULL || snames == NULL ||
-        !g_ascii_string_to_unsigned(spid, 10, 1, G_MAXINT, &pid, NULL) ||
-        (pid_t)pid != getpid() ||
-        !g_ascii_string_to_unsigned(sfds, 10, 0, 65536, &n, NULL)) {
-        return; /* listener_take_activation reports what is wrong */
-    }
-    names = g_strsplit(snames, ":", -1);
     if (g_strv_length(names) != n) {
         return;
     }
     for (guint i = 0; i < n; i++) {
-        int fd = LISTEN_FDS_START + (int)i;
+        int fd = start + (int)i;
         GArray *a;
 
         if (!fdstore_is_ours(names[i])) {
@@ -126,9 +119,47 @@ void fdstore_take(void)
         g_array_append_val(a, fd);
     }
     if (g_hash_table_size(taken) > 0) {
-        log_notice(NULL, "fd store: %u name(s) given back by the service manager",
-                   g_hash_table_size(taken));
+        log_notice(NULL, "fd store: %u name(s) given back by the %s",
+                   g_hash_table_size(taken),
+                   start == LISTEN_FDS_START ? "service manager" : "parent process");
     }
+}
+
+void fdstore_take(void)
+{
+    const char *spid = getenv("LISTEN_PID");
+    const char *sfds = getenv("LISTEN_FDS");
+    const char *snames = getenv("LISTEN_FDNAMES");
+    guint64 pid, n;
+
+    if (taken == NULL) {
+        taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, fd_array_free);
+    }
+    if (spid == NULL || sfds == NULL || snames == NULL ||
+        !g_ascii_string_to_unsigned(spid, 10, 1, G_MAXINT, &pid, NULL) ||
+        (pid_t)pid != getpid() ||
+        !g_ascii_string_to_unsigned(sfds, 10, 0, 65536, &n, NULL)) {
+        return; /* listener_take_activation reports what is wrong */
+    }
+    take_names(LISTEN_FDS_START, n, snames);
+}
+
+void fdstore_take_child(int start)
+{
+    const char *sfds = getenv(FDSTORE_CHILD_FDS);
+    const char *snames = getenv(FDSTORE_CHILD_FDNAMES);
+    guint64 n;
+
+    if (taken == NULL) {
+        taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, fd_array_free);
+    }
+    if (sfds != NULL && snames != NULL &&
+        g_ascii_string_to_unsigned(sfds, 10, 0, 65536, &n, NULL)) {
+        take_names(start, n, snames);
+    }
+    /* Nothing the plugin starts inherits them. */
+    g_unsetenv(FDSTORE_CHILD_FDS);
+    g_unsetenv(FDSTORE_CHILD_FDNAMES);
 }
 
 int fdstore_take_fd(const char *name)
@@ -189,6 +220,24 @@ void fdstore_remove_taken(const char *prefix)
             fdstore_remove(k);
         }
     }
+}
+
+void fdstore_give(const char *name, int fd)
+{
+    GArray *a;
+
+    if (fd < 0) {
+        return;
+    }
+    if (taken == NULL) {
+        taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, fd_array_free);
+    }
+    a = g_hash_table_lookup(taken, name);
+    if (a == NULL) {
+        a = g_array_new(FALSE, FALSE, sizeof(int));
+        g_hash_table_insert(taken, g_strdup(name), a);
+    }
+    g_array_append_val(a, fd);
 }
 
 void fdstore_take_done(void)

@@ -41,6 +41,14 @@ struct devset;
  * $FDSTORE > 0, systemd >= 254, or asked for by --fd-store). */
 void fdstore_init(bool asked);
 bool fdstore_enabled(void);
+/* An isolated device's process: the store is its parent's, reached over
+ * notify_fd (isolate_store.c), which gives the stored fds back from
+ * notify_fd + 1 on, counted and named in these variables (the parent
+ * cannot set LISTEN_PID: it does not know the pid before the fork). */
+#define FDSTORE_CHILD_FDS "VFIOUSERD_STORED_FDS"
+#define FDSTORE_CHILD_FDNAMES "VFIOUSERD_STORED_FDNAMES"
+void fdstore_init_child(int notify_fd);
+void fdstore_take_child(int start);
 
 /* Any thread.  The fd is dup'd by the kernel; the caller keeps its own.
  * The first failure is logged.  The datagram is sent blocking, as
@@ -62,6 +70,9 @@ int fdstore_dup_fd(const char *name);
 GPtrArray *fdstore_taken_names(const char *prefix);
 /* Remove from the store every name taken back that starts with prefix. */
 void fdstore_remove_taken(const char *prefix);
+/* An fd for the table above that came another way (an upgrade's
+ * hand-over, for an isolated device: upgrade_adopt); takes fd. */
+void fdstore_give(const char *name, int fd);
 /* Close whatever nobody took. */
 void fdstore_take_done(void);
 

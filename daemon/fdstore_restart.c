@@ -31,6 +31,7 @@
 #include "device_proc.h"
 #include "devset.h"
 #include "handoff.h"
+#include "isolate.h"
 #include "log.h"
 #include "util.h"
 
@@ -252,7 +253,9 @@ static int stop_on_thread(vfud_dev *dev, void *data)
     static GCond never;
     struct stop_cap *sc = data;
 
-    device_call_return(dev_capture(dev, sc->st, &sc->why));
+    /* An isolated device's process stores its own state (isolate.h). */
+    device_call_return(dev->proc->isolate ? isolate_stop_stored(dev)
+                                          : dev_capture(dev, sc->st, &sc->why));
     g_mutex_lock(&never_lock);
     for (;;) {
         g_cond_wait(&never, &never_lock);
@@ -430,8 +433,10 @@ void fdstore_stop(struct devset *ds, struct control *ctl)
         l->fd = fcntl(e->dev->proc->listen_fd, F_DUPFD_CLOEXEC, 3);
         l->unlink_on_stop = e->dev->proc->unlink_on_stop;
         g_ptr_array_add(h->listen, l);
-        g_ptr_array_add(h->devices, caps[i].st);
-        caps[i].st = NULL;
+        if (!e->dev->proc->isolate) {
+            g_ptr_array_add(h->devices, caps[i].st);
+            caps[i].st = NULL;
+        }
     }
     if (r == 0) {
         if (ctl != NULL) {

@@ -12,7 +12,9 @@
 
 #include "device.h"
 #include "device_proc.h"
+#include "fdstore.h"
 #include "isolate.h"
+#include "isolate_store.h"
 #include "log.h"
 #include "sandbox.h"
 #include "util.h"
@@ -65,6 +67,9 @@ static char **child_environ(void)
 {
     static const char *const drop[] = {
         "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+        FDSTORE_CHILD_FDS, FDSTORE_CHILD_FDNAMES,
+        /* A test's format for our hand-over, not for the child's to us. */
+        "VFIOUSERD_TEST_HANDOFF_VERSION",
     };
     char **env = g_get_environ();
 
@@ -76,16 +81,32 @@ static char **child_environ(void)
 
 static void child_exited(GPid pid, gint status, gpointer data);
 
+/* The child's fixed fds; what its store kept follows STORE_FD. */
+#define LISTEN_FD 3
+#define CONFIG_FD 4
+#define MAPS_FD 5
+#define STORE_FD 6
+
 static int spawn_child(vfud_dev *dev)
 {
     g_autoptr(GError) err = NULL;
     g_auto(GStrv) env = child_environ();
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GArray) source_fds = g_array_new(FALSE, FALSE, sizeof(int));
+    g_autoptr(GArray) target_fds = g_array_new(FALSE, FALSE, sizeof(int));
+    g_autoptr(GString) names = g_string_new(NULL);
+    g_autofree char *store_arg = NULL;
+    g_autofree char *nstored = NULL;
     size_t len = strlen(dev->proc->iso_config);
-    int source_fds[3], target_fds[3] = { 3, 4, 5 };
-    int cfd, maps, r = 0;
+    int cfd, maps, store, r = 0;
+    guint fixed;
     GPid pid;
 
+    if (dev->proc->iso_store == NULL) {
+        dev->proc->iso_store = iso_store_new(dev->name);
+        /* A previous parent's, from systemd's store. */
+        iso_store_seed(dev->proc->iso_store);
+    }
     cfd = memfd_create("vfiouserd-isolated.conf", MFD_CLOEXEC);
     if (cfd < 0) {
         return -errno;
@@ -102,6 +123,12 @@ static int spawn_child(vfud_dev *dev)
         dev_warn(dev, "no /proc/PID/maps helper for the isolated process: %s; "
                  "guest memory is checked by content only", g_strerror(-maps));
     }
+    /* Its fd store is ours: a crash of it keeps the client. */
+    store = iso_store_channel(dev->proc->iso_store, dev->ctx);
+    if (store < 0) {
+        dev_warn(dev, "no fd store for the isolated process: %s; a crash of it "
+                 "disconnects its client", g_strerror(-store));
+    }
     g_ptr_array_add(argv, self_exe);
     g_ptr_array_add(argv, (gpointer) "--isolated-child");
     g_ptr_array_add(argv, (gpointer) "-c");
@@ -115,32 +142,65 @@ static int spawn_child(vfud_dev *dev)
     if (maps >= 0) {
         g_ptr_array_add(argv, (gpointer) "--maps-fd=5");
     }
+#define PASS(src, dst)                                                          \
+    do {                                                                        \
+        int s_ = (src), d_ = (dst);                                             \
+        g_array_append_val(source_fds, s_);                                     \
+        g_array_append_val(target_fds, d_);                                     \
+    } while (0)
+    PASS(dev->proc->listen_fd, LISTEN_FD);
+    PASS(cfd, CONFIG_FD);
+    if (maps >= 0) {
+        PASS(maps, MAPS_FD);
+    }
+    if (store >= 0) {
+        store_arg = g_strdup_printf("--store-fd=%d", STORE_FD);
+        g_ptr_array_add(argv, store_arg);
+        PASS(store, STORE_FD);
+    }
+    fixed = source_fds->len;
+    if (store >= 0) {
+        iso_store_export(dev->proc->iso_store, dev->proc->listen_fd, source_fds, names);
+        for (guint i = fixed; i < source_fds->len; i++) {
+            int t = STORE_FD + 1 + (int)(i - fixed);
+
+            g_array_append_val(target_fds, t);
+        }
+        nstored = g_strdup_printf("%u", source_fds->len - fixed);
+        env = g_environ_setenv(env, FDSTORE_CHILD_FDS, nstored, TRUE);
+        env = g_environ_setenv(env, FDSTORE_CHILD_FDNAMES, names->str, TRUE);
+    }
+#undef PASS
     g_ptr_array_add(argv, NULL);
-    source_fds[0] = dev->proc->listen_fd;
-    source_fds[1] = cfd;
-    source_fds[2] = maps;
     if (!g_spawn_async_with_pipes_and_fds(NULL, (const char *const *)argv->pdata,
                                           (const char *const *)env,
                                           G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                                          -1, -1, -1, source_fds, target_fds,
-                                          maps >= 0 ? 3 : 2,
-                                          &pid, NULL, NULL, NULL, &err)) {
+                                          -1, -1, -1, (const int *)(void *)source_fds->data,
+                                          (const int *)(void *)target_fds->data,
+                                          source_fds->len, &pid, NULL, NULL, NULL, &err)) {
         dev_err(dev, "cannot start the isolated process: %s", err->message);
-        close(cfd);
-        if (maps >= 0) {
-            close(maps);
-        }
-        return -ECHILD;
+        r = -ECHILD;
     }
     close(cfd);
     if (maps >= 0) {
         close(maps);
+    }
+    if (store >= 0) {
+        close(store);
+    }
+    if (r < 0) {
+        iso_store_drain(dev->proc->iso_store);
+        return r;
     }
     dev->proc->iso_pid = pid;
     dev->proc->iso_started = g_get_monotonic_time();
     dev->proc->iso_watch = g_child_watch_source_new(pid);
     g_source_set_callback(dev->proc->iso_watch, G_SOURCE_FUNC(child_exited), dev, NULL);
     g_source_attach(dev->proc->iso_watch, dev->ctx);
+    if (source_fds->len > fixed) {
+        dev_info(dev, "isolated process given the %u fd(s) its predecessor stored",
+                 source_fds->len - fixed);
+    }
     dev_info(dev, "isolated process pid %d started", (int)pid);
     return 0;
 }
@@ -186,6 +246,8 @@ static void child_exited(GPid pid, gint status, gpointer data)
     g_source_unref(dev->proc->iso_watch);
     dev->proc->iso_watch = NULL;
     dev->proc->iso_pid = 0;
+    /* What it stored last (a hand-over on a clean stop) is in the queue. */
+    iso_store_drain(dev->proc->iso_store);
     describe(status, how, sizeof(how));
     if (ran_ms >= RESTART_RESET_MS || dev->proc->iso_backoff_ms == 0) {
         dev->proc->iso_backoff_ms = RESTART_MIN_MS;
@@ -200,18 +262,39 @@ static void child_exited(GPid pid, gint status, gpointer data)
     g_source_attach(dev->proc->iso_timer, dev->ctx);
 }
 
+/* sig (SIGTERM: store the state with us first; SIGINT: for good, as
+ * main.c reads them in the child), then SIGKILL if it takes too long;
+ * reaped here. */
+static void stop_child(vfud_dev *dev, pid_t pid, int sig)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)STOP_WAIT_MS * 1000;
+    int status;
+
+    kill(pid, sig);
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (g_get_monotonic_time() > deadline) {
+            dev_warn(dev, "isolated process pid %d ignored SIG%s for %d ms; killed",
+                     (int)pid, sigabbrev_np(sig), STOP_WAIT_MS);
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        /* Its clean stop stores its state with us: read it meanwhile. */
+        iso_store_pump(dev->proc->iso_store, 10);
+    }
+    dev->proc->iso_pid = 0;
+    /* What it stored on its way out. */
+    iso_store_drain(dev->proc->iso_store);
+}
+
 int isolate_start(vfud_dev *dev)
 {
     dev->proc->iso_backoff_ms = 0;
     return spawn_child(dev);
 }
 
-void isolate_stop(vfud_dev *dev)
+static void unwatch(vfud_dev *dev)
 {
-    pid_t pid = dev->proc->iso_pid;
-    gint64 deadline = g_get_monotonic_time() + (gint64)STOP_WAIT_MS * 1000;
-    int status;
-
     if (dev->proc->iso_timer != NULL) {
         g_source_destroy(dev->proc->iso_timer);
         g_source_unref(dev->proc->iso_timer);
@@ -223,19 +306,46 @@ void isolate_stop(vfud_dev *dev)
         g_source_unref(dev->proc->iso_watch);
         dev->proc->iso_watch = NULL;
     }
-    if (pid <= 0) {
-        return;
+}
+
+int isolate_stop_stored(vfud_dev *dev)
+{
+    pid_t pid = dev->proc->iso_pid;
+
+    unwatch(dev);
+    if (pid > 0) {
+        stop_child(dev, pid, SIGTERM);
     }
-    kill(pid, SIGTERM);
-    while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (g_get_monotonic_time() > deadline) {
-            dev_warn(dev, "isolated process pid %d ignored SIGTERM for %d ms; killed",
-                     (int)pid, STOP_WAIT_MS);
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            break;
-        }
-        g_usleep(10000);
+    return 0;
+}
+
+void isolate_stop(vfud_dev *dev)
+{
+    pid_t pid = dev->proc->iso_pid;
+
+    unwatch(dev);
+    if (pid > 0) {
+        /* Nothing to keep: no capture, nothing logged about one. */
+        stop_child(dev, pid, SIGINT);
     }
-    dev->proc->iso_pid = 0;
+    /* For good: its client goes with the fds we kept for it. */
+    iso_store_free(dev->proc->iso_store);
+    dev->proc->iso_store = NULL;
+}
+
+void isolate_resume(vfud_dev *dev)
+{
+    dev->proc->iso_backoff_ms = RESTART_MIN_MS;
+    if (spawn_child(dev) < 0) {
+        dev->proc->iso_timer = g_timeout_source_new(dev->proc->iso_backoff_ms);
+        g_source_set_callback(dev->proc->iso_timer, restart, dev, NULL);
+        g_source_attach(dev->proc->iso_timer, dev->ctx);
+    }
+}
+
+void isolate_handoff(vfud_dev *dev, GPtrArray *listen)
+{
+    if (dev->proc->iso_store != NULL) {
+        iso_store_handoff(dev->proc->iso_store, listen);
+    }
 }

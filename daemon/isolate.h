@@ -12,11 +12,17 @@
  * with the socket as fd 3 and, as fd 4, a configuration written from the
  * parent's own (config_isolated_text), logs how the child ended (signal,
  * core dump, exit status) and starts it again with a growing delay.
+ *
+ * The parent is also the child's fd store (isolate_store.h): the next
+ * child gets back the client of the one that crashed, re-attached with the
+ * device reset, or the state a child stopped with SIGTERM stored.
  */
 #ifndef VFIOUSERD_ISOLATE_H
 #define VFIOUSERD_ISOLATE_H
 
 #include <stdbool.h>
+
+#include <glib.h>
 
 #include <vfiouserd/plugin.h>
 
@@ -27,6 +33,21 @@ void isolate_init(const char *argv0);
 int isolate_start(vfud_dev *dev);
 /* Device thread, at its end: stop the child and wait for it. */
 void isolate_stop(vfud_dev *dev);
+/* Device thread, the daemon stopping with systemd's fd store
+ * (fdstore_stop): stop the child the way that keeps its client -- it
+ * stores its state with us, and we in systemd's store -- and leave the
+ * store as it is.  Always 0: without the state, the next daemon's child
+ * still re-attaches the client from what it stored while it ran. */
+int isolate_stop_stored(vfud_dev *dev);
+/* Device thread, "vfiouserctl upgrade" (upgrade.c): the same stop, then
+ * either the fds the child stored go to the new process in the hand-over
+ * (isolate_handoff appends them to listen as struct handoff_listen, named
+ * vfud/DEVICE/c/..., which upgrade_adopt gives to the fd store's table
+ * for isolate_store_seed), or the upgrade is abandoned and
+ * isolate_resume starts a child that takes over the stored state. */
+#define isolate_capture isolate_stop_stored
+void isolate_resume(vfud_dev *dev);
+void isolate_handoff(vfud_dev *dev, GPtrArray *listen);
 /* In the child: die with the parent; false if it is already gone. */
 bool isolate_child_setup(void);
 /* Are we that child? */

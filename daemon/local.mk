@@ -7,6 +7,7 @@ DAEMON_PROC_SOURCES = \
 	daemon/device_ops.c \
 	daemon/device_proc.c daemon/device_proc.h \
 	daemon/isolate.c daemon/isolate.h \
+	daemon/isolate_store.c daemon/isolate_store.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/plugin_loader.c daemon/plugin_loader.h \
 	daemon/privdrop.c \

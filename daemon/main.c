@@ -51,6 +51,7 @@ struct options {
     gboolean isolated_child; /* started by isolate.c: -c and --fd together */
     int upgrade_fd; /* started by upgrade.c: the hand-over socket */
     int maps_fd; /* isolated child: its channel to the parent's maps helper */
+    int store_fd; /* isolated child: its parent's fd store (isolate_store.h) */
     gboolean fd_store; /* use systemd's fd store (fdstore.h) */
 };
 
@@ -94,6 +95,8 @@ static int parse_options(int *argc, char ***argv, struct options *o)
           "(internal) take over from the daemon at the other end of fd N", "N" },
         { "maps-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o->maps_fd,
           "(internal) isolated child: ask the parent's maps helper on fd N", "N" },
+        { "store-fd", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &o->store_fd,
+          "(internal) isolated child: the parent's fd store on fd N", "N" },
         { "fd-store", 0, 0, G_OPTION_ARG_NONE, &o->fd_store,
           "Keep clients across a restart or crash in systemd's fd store "
           "(needs FileDescriptorStoreMax=; implied by $FDSTORE)", NULL },
@@ -110,6 +113,7 @@ static int parse_options(int *argc, char ***argv, struct options *o)
     o->fd = -1;
     o->upgrade_fd = -1;
     o->maps_fd = -1;
+    o->store_fd = -1;
     g_option_context_set_summary(ctx,
         "Serves PCI devices implemented by plugins to vfio-user clients such as\n"
         "QEMU's vfio-user-pci, one UNIX socket per device.");
@@ -208,6 +212,15 @@ static gboolean on_signal(gpointer data)
     /* With the fd store, the clients wait for the next process: it does
      * not return. */
     fdstore_stop(d->ds, d->ctl);
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_final_signal(gpointer data)
+{
+    struct daemon *d = data;
+
+    log_notice(NULL, "stopping on signal");
     g_main_loop_quit(d->loop);
     return G_SOURCE_CONTINUE;
 }
@@ -404,6 +417,10 @@ static int run(const struct options *o)
     if (!o->isolated_child) {
         fdstore_init(o->fd_store);
         fdstore_take();
+    } else if (o->store_fd >= 0) {
+        /* Its parent keeps the client across a crash of this process. */
+        fdstore_init_child(o->store_fd);
+        fdstore_take_child(o->store_fd + 1);
     }
     /* Sockets from the service manager: taken (and the variables unset)
      * even when only checking, so that nothing else inherits them. */
@@ -451,7 +468,9 @@ static int run(const struct options *o)
     }
     d.loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGTERM, on_signal, &d);
-    g_unix_signal_add(SIGINT, on_signal, &d);
+    /* An isolated device's process: SIGINT is its parent's stop for good
+     * (isolate.c), where SIGTERM stores the state with the parent first. */
+    g_unix_signal_add(SIGINT, o->isolated_child ? on_final_signal : on_signal, &d);
     g_unix_signal_add(SIGHUP, on_sighup, &d);
     upgrade_register();
     if (o->upgrade_fd < 0) {

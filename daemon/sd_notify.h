@@ -11,5 +11,8 @@ int sd_notify_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 /* The same with fds attached (SCM_RIGHTS): FDSTORE=1 (fdstore.h). */
 #define SD_NOTIFY_MAX_FDS 16u
 int sd_notify_with_fds(const char *state, const int *fds, unsigned n);
+/* An isolated device's process (isolate.c): its notifications go to the
+ * parent over this connected datagram socket, not to $NOTIFY_SOCKET. */
+void sd_notify_set_fd(int fd);
 
 #endif

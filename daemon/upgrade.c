@@ -8,7 +8,9 @@
 #include "dev_handoff.h"
 #include "device.h"
 #include "device_proc.h"
+#include "fdstore.h"
 #include "handoff.h"
+#include "isolate.h"
 #include "listener.h"
 #include "log.h"
 #include "sandbox.h"
@@ -115,7 +117,9 @@ static int capture_on_thread(vfud_dev *dev, void *data)
 {
     struct cap *cp = data;
     struct run *run = cp->run;
-    int r = dev_capture(dev, cp->st, &cp->why);
+    /* An isolated device's process stores its state with us (isolate.h). */
+    int r = dev->proc->isolate ? isolate_capture(dev)
+                               : dev_capture(dev, cp->st, &cp->why);
 
     device_call_return(r);
     if (r < 0) {
@@ -127,7 +131,11 @@ static int capture_on_thread(vfud_dev *dev, void *data)
         g_cond_wait(&run->cond, &run->lock);
     }
     g_mutex_unlock(&run->lock);
-    dev_capture_resume(dev);
+    if (dev->proc->isolate) {
+        isolate_resume(dev);
+    } else {
+        dev_capture_resume(dev);
+    }
     dev_notice(dev, "upgrade abandoned; serving on");
     return 0;
 }
@@ -265,11 +273,6 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
                                       e->dev->name);
             return;
         }
-        if (e->dev->proc->isolate) {
-            control_answer_error(req, ENOTSUP, "[%s] isolate = process devices "
-                                      "cannot be upgraded yet", e->dev->name);
-            return;
-        }
     }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         control_answer_error(req, errno, "socketpair: %s", g_strerror(errno));
@@ -341,6 +344,10 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
             l->fd = fcntl(e->dev->proc->listen_fd, F_DUPFD_CLOEXEC, 3);
             l->unlink_on_stop = e->dev->proc->unlink_on_stop;
             g_ptr_array_add(h->listen, l);
+            if (e->dev->proc->isolate) {
+                isolate_handoff(e->dev, h->listen);
+                continue;
+            }
             g_ptr_array_add(h->devices, caps[i].st);
             caps[i].st = NULL;
         }
@@ -510,6 +517,12 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
         struct handoff_listen *l = g_ptr_array_index(h->listen, i);
         struct listen_fd *lf;
 
+        if (fdstore_is_ours(l->name)) {
+            /* What an isolated device's process stored (isolate.h). */
+            fdstore_give(l->name, l->fd);
+            l->fd = -1;
+            continue;
+        }
         if (l->path != NULL && access(l->path, F_OK) != 0) {
             /* A stop under systemd removed the file (fdstore_restart.c):
              * the device binds a new socket there. */

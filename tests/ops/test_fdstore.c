@@ -16,6 +16,15 @@
  *   - not across a SIGKILL that lands with half a message read: the
  *     connection is dropped and the device free for a new client.
  * The sandbox stays on (the default) throughout.
+ *
+ * isolate = process: the parent is its child's fd store (isolate_store.h)
+ * and stores what the child stores in ours as vfud/g0/c/...:
+ *   - SIGKILL of the child: the same connection, re-attached with the
+ *     device reset by the next child, the next request served, the
+ *     parent's fds flat;
+ *   - SIGTERM of the parent ("systemctl restart"): the child stores its
+ *     state in the parent, the parent in ours, and the next parent's
+ *     child takes it over: the same connection and the device's state.
  */
 #include "config.h"
 
@@ -241,7 +250,7 @@ static pid_t start(struct harness *h, struct store *s)
     g_autofree char *nfds = NULL;
     g_autoptr(GString) names = g_string_new("LISTEN_FDNAMES=");
     const char *args[] = { "-c", h->config_path, pd, "--fd-store", NULL };
-    int fds[16];
+    int fds[64];
     pid_t pid;
 
     g_mutex_lock(&s->lock);
@@ -497,6 +506,149 @@ START_TEST(crash_mid_message_drops)
 }
 END_TEST
 
+static const char iso_config[] =
+    "[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\nisolate = process\n";
+
+/* The isolated process's pid as status shows it, once it is running a
+ * process other than not_pid. */
+static pid_t child_pid(const char *ctl, pid_t not_pid)
+{
+    pid_t pid = 0;
+
+    for (int i = 0; i < DT_WAIT_MS / 10; i++) {
+        json_object *a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"g0\"}");
+
+        pid = json_object_get_int(ot_get(a, "devices.0.isolated.pid"));
+        json_object_put(a);
+        if (pid > 0 && pid != not_pid) {
+            return pid;
+        }
+        g_usleep(10000);
+    }
+    ck_abort_msg("no isolated process other than %d", (int)not_pid);
+    return -1;
+}
+
+/* A daemon whose g0 is isolated, a client attached to its process. */
+static struct vfu_client *iso_setup(struct harness *h, struct store *s, uint8_t value)
+{
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c;
+
+    start(h, s);
+    ck_assert(dt_wait_log(h, "control socket "));
+    ck_assert(dt_wait_file(sock));
+    c = attach(sock, value);
+    vfu_client_set_timeout(c, DT_WAIT_MS);
+    /* The child's store, kept in ours through the parent. */
+    store_expect(s, "vfud/g0/c/g0/conn", 1);
+    store_expect(s, "vfud/g0/c/g0/win/*", 1);
+    store_expect(s, "vfud/g0/c/g0/irq/0/0", 1);
+    store_expect(s, "vfud/g0/c/g0/meta", 1);
+    /* Its listening socket is the parent's. */
+    store_expect(s, "vfud/g0/c/g0/listen", 0);
+    return c;
+}
+
+START_TEST(isolated_crash_reattaches)
+{
+    struct harness *h = harness_new(iso_config);
+    struct store *s = store_new(h);
+    g_autofree char *ctl = ot_control_path(h);
+    struct vfu_client *c = iso_setup(h, s, 0x5a);
+    pid_t parent = h->pid;
+    pid_t child = child_pid(ctl, 0);
+    int fds_first = -1;
+
+    for (int round = 0; round < 3; round++) {
+        g_autofree char *mark = g_strdup_printf("(restart %d)", round + 1);
+        double t0 = ot_now_ms();
+
+        ck_assert_int_eq(kill(child, SIGKILL), 0);
+        /* The next request is served by the new process, on the same
+         * connection; the value is gone (reset), the window and the
+         * eventfd wired again (the child's status is its own: the store
+         * says what it re-attached). */
+        ck_assert_uint_eq(read_out(c), 0);
+        fprintf(stderr, "isolated process SIGKILL to the next request served: %.1f ms "
+                "(restart %d)\n", ot_now_ms() - t0, round + 1);
+        ck_assert(dt_wait_log(h, mark));
+        child = child_pid(ctl, child);
+        write_out(c, 0x33);
+        ck_assert_uint_eq(read_out(c), 0x33);
+        ck_assert(dt_wait_log(h, "re-attached after a crash"));
+        store_expect(s, "vfud/g0/c/g0/conn", 1);
+        store_expect(s, "vfud/g0/c/g0/meta", 1);
+        store_expect(s, "vfud/g0/c/g0/win/*", 1);
+        store_expect(s, "vfud/g0/c/g0/irq/0/0", 1);
+        /* The parent keeps one set of the child's fds, not one per crash. */
+        if (fds_first < 0) {
+            /* Settled: the same for 200 ms. */
+            fds_first = harness_fd_count(parent);
+            for (int i = 0; i < 50; i++) {
+                int n;
+
+                g_usleep(200000);
+                n = harness_fd_count(parent);
+                if (n == fds_first) {
+                    break;
+                }
+                fds_first = n;
+            }
+        } else {
+            /* Once the parent has read what the child replaced. */
+            for (int i = 0; i < DT_WAIT_MS / 10 && harness_fd_count(parent) != fds_first;
+                 i++) {
+                g_usleep(10000);
+            }
+            ck_assert_int_eq(harness_fd_count(parent), fds_first);
+        }
+    }
+    /* The client leaves: the parent lets go of its fds. */
+    vfu_client_close(c);
+    store_expect(s, "vfud/g0/c/g0/conn", 0);
+    store_expect(s, "vfud/g0/c/g0/win/*", 0);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
+START_TEST(isolated_restart_hands_over)
+{
+    struct harness *h = harness_new(iso_config);
+    struct store *s = store_new(h);
+    g_autofree char *ctl = ot_control_path(h);
+    struct vfu_client *c = iso_setup(h, s, 0x5a);
+
+    for (int round = 0; round < 2; round++) {
+        pid_t child = child_pid(ctl, 0);
+
+        ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+        wait_dead(s, h->pid, 0, 0);
+        /* The child went with it, its state stored. */
+        ck_assert_int_eq(kill(child, 0), -1);
+        store_expect(s, "vfud/g0/c/state", 1);
+        start(h, s);
+        ck_assert(dt_wait_file(ctl));
+        child = child_pid(ctl, child);
+        /* The same connection, the device's state kept. */
+        ck_assert_uint_eq(read_out(c), (uint8_t)(0x5a + round));
+        write_out(c, (uint8_t)(0x5a + round + 1));
+        ck_assert(dt_wait_log(h, "upgrade: took over every device from the old process"));
+        /* Used once. */
+        store_expect(s, "vfud/g0/c/state", 0);
+        store_expect(s, "vfud/g0/c/g0/conn", 1);
+    }
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
 static Suite *fdstore_suite(void)
 {
     Suite *s = suite_create("fdstore");
@@ -513,6 +665,14 @@ static Suite *fdstore_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("crash_mid_message");
     tcase_add_test(tc, crash_mid_message_drops);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("isolated_crash");
+    tcase_add_test(tc, isolated_crash_reattaches);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("isolated_restart");
+    tcase_add_test(tc, isolated_restart_hands_over);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

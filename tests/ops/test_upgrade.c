@@ -9,6 +9,9 @@
  * serving.  200 upgrades in a row leave the fd count flat.  Each runs
  * with the sandbox off and on (the default: the new process is started
  * by the launcher forked before the sandbox, and --exec is refused).
+ * An isolate = process device keeps its client and state too: its
+ * process stores its state with the parent, whose hand-over carries it to
+ * the new parent's process.
  */
 #include "config.h"
 
@@ -377,6 +380,112 @@ START_TEST(many_upgrades_fd_flat)
 }
 END_TEST
 
+/* The new daemon's fd count once its device's process has taken over and
+ * the daemon has read what that process removed from its store (the
+ * used hand-over): until it equals want, for a few seconds at most; with
+ * want < 0, until it stays the same for 200 ms. */
+static int settled_fd_count(pid_t pid, int want)
+{
+    int n = harness_fd_count(pid);
+
+    for (int i = 0; i < DT_WAIT_MS / 10; i++) {
+        int m;
+
+        if (want >= 0 && n == want) {
+            break;
+        }
+        g_usleep(want >= 0 ? 10000 : 200000);
+        m = harness_fd_count(pid);
+        if (want < 0 && m == n) {
+            break;
+        }
+        n = m;
+    }
+    return n;
+}
+
+static const char *const iso_configs[] = {
+    "[daemon]\nsocket-dir = @SOCKDIR@\nsandbox = off\n"
+    "[g0]\nplugin = gpio\nisolate = process\n",
+    "[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\nisolate = process\n",
+};
+
+START_TEST(isolated_survives_upgrade)
+{
+    struct harness *h = harness_new(iso_configs[_i]);
+    g_autofree char *ctl = ot_control_path(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c;
+    double pauses[10];
+    int fds_warm = -1;
+    pid_t pid = 0;
+
+    adopt();
+    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
+    ck_assert(dt_wait_log(h, "control socket "));
+    ck_assert(dt_wait_log(h, "[g0] isolated process pid "));
+    c = attach(sock, 0x40);
+    for (int i = 0; i < 10; i++) {
+        pid_t old = pid;
+        double t0 = ot_now_ms();
+
+        pid = upgrade_ok(ctl, NULL);
+        /* The same connection, the device's state kept. */
+        ck_assert_uint_eq(read_out(c), (uint8_t)(0x40 + i));
+        /* The daemon's pause ends at the new daemon's OK, before its
+         * device's process has taken over: the client's view. */
+        pauses[i] = ot_now_ms() - t0;
+        if (old != 0) {
+            reap(old);
+        }
+        write_out(c, (uint8_t)(0x40 + i + 1));
+        if (i == 2) {
+            fds_warm = settled_fd_count(pid, -1);
+        } else if (i > 2) {
+            ck_assert_int_eq(settled_fd_count(pid, fds_warm), fds_warm);
+        }
+    }
+    ck_assert(dt_wait_log(h, "isolated process given the "));
+    qsort(pauses, 10, sizeof(pauses[0]), cmp_double);
+    fprintf(stderr, "upgrade, isolated (sandbox %s): %d fds; request to the next "
+            "read served, ms: min %.2f p50 %.2f max %.2f\n", _i ? "on" : "off", fds_warm, pauses[0], pauses[5],
+            pauses[9]);
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    stop_pid(pid);
+    harness_free(h);
+}
+END_TEST
+
+/* Refused after the process stored its state: the old daemon starts a new
+ * process on it and serves on, the state kept. */
+START_TEST(isolated_refused_upgrade_keeps_state)
+{
+    struct harness *h = harness_new(iso_configs[_i]);
+    g_autofree char *ctl = ot_control_path(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c;
+    json_object *a;
+
+    g_setenv("VFIOUSERD_TEST_HANDOFF_VERSION", "99", TRUE);
+    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
+    g_unsetenv("VFIOUSERD_TEST_HANDOFF_VERSION");
+    ck_assert(dt_wait_log(h, "control socket "));
+    ck_assert(dt_wait_log(h, "[g0] isolated process pid "));
+    c = attach(sock, 0x33);
+    a = ot_request(ctl, "{\"command\":\"upgrade\"}");
+    ot_assert_error(a, "EPROTO");
+    json_object_put(a);
+    ck_assert_uint_eq(read_out(c), 0x33);
+    ck_assert(dt_wait_log(h, "isolated process given the "));
+    write_out(c, 0x44);
+    ck_assert_uint_eq(read_out(c), 0x44);
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    harness_free(h);
+}
+END_TEST
+
 /* A DEVICE_FEATURE SET (vfiouserd(8) UPGRADE lists what each state does). */
 static int feature_set(struct vfu_client *c, uint32_t feature, const void *data,
                        size_t len)
@@ -640,6 +749,12 @@ static Suite *upgrade_suite(void)
     tcase_add_loop_test(tc, many_upgrades_fd_flat, 0, 2);
     tcase_add_test(tc, protocol_states);
     tcase_set_timeout(tc, 600);
+    suite_add_tcase(s, tc);
+    /* Its own case: CK_RUN_CASE=isolated runs it alone. */
+    tc = tcase_create("isolated");
+    tcase_add_loop_test(tc, isolated_survives_upgrade, 0, 2);
+    tcase_add_loop_test(tc, isolated_refused_upgrade_keeps_state, 0, 2);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
 }

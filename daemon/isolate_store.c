@@ -1,0 +1,353 @@
+/*
+ * The parent's fd store for an isolated device's child: see isolate_store.h.
+ *
+ * The child is less trusted than we are (it runs the plugin): what it
+ * sends is checked -- names under vfud/ only, no ':', at most
+ * MAX_ENTRIES fds -- and a message we cannot read is dropped with its fds
+ * closed.  Its listening socket and a control socket are never kept: we
+ * hold the one and it has none.
+ */
+#include "config.h"
+
+#include "fdstore.h"
+#include "handoff.h"
+#include "isolate_store.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+/* As vfiouserd.service's FileDescriptorStoreMax=. */
+#define MAX_ENTRIES 8192u
+#define FDS_PER_MSG 16u
+#define NAME_MAX_LEN 255u
+
+struct iso_entry {
+    char *name;
+    int fd;
+    dev_t st_dev;
+    ino_t st_ino;
+};
+
+struct iso_store {
+    char *dev;
+    GPtrArray *entries; /* struct iso_entry *, in the order stored */
+    int chan;           /* our end of the current child's channel */
+    GSource *src;
+    bool warned;
+};
+
+/* Its name in systemd's store: vfud/D/c/ and the child's name without
+ * vfud/. */
+static char *mirror_name(const struct iso_store *s, const char *name)
+{
+    return g_strdup_printf(FDSTORE_PREFIX "%s/c/%s", s->dev,
+                           name + strlen(FDSTORE_PREFIX));
+}
+
+static void entry_free(gpointer p)
+{
+    struct iso_entry *e = p;
+
+    util_close(&e->fd);
+    g_free(e->name);
+    g_free(e);
+}
+
+struct iso_store *iso_store_new(const char *device)
+{
+    struct iso_store *s = g_new0(struct iso_store, 1);
+
+    s->dev = g_strdup(device);
+    s->entries = g_ptr_array_new_with_free_func(entry_free);
+    s->chan = -1;
+    return s;
+}
+
+static void close_channel(struct iso_store *s)
+{
+    if (s->src != NULL) {
+        g_source_destroy(s->src);
+        g_source_unref(s->src);
+        s->src = NULL;
+    }
+    util_close(&s->chan);
+}
+
+void iso_store_free(struct iso_store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    close_channel(s);
+    for (guint i = 0; i < s->entries->len; i++) {
+        const struct iso_entry *e = g_ptr_array_index(s->entries, i);
+        g_autofree char *m = mirror_name(s, e->name);
+
+        fdstore_remove(m);
+    }
+    g_ptr_array_unref(s->entries);
+    g_free(s->dev);
+    g_free(s);
+}
+
+static void store_remove(struct iso_store *s, const char *name)
+{
+    g_autofree char *m = mirror_name(s, name);
+    bool had = false;
+
+    for (guint i = s->entries->len; i-- > 0;) {
+        const struct iso_entry *e = g_ptr_array_index(s->entries, i);
+
+        if (strcmp(e->name, name) == 0) {
+            g_ptr_array_remove_index(s->entries, i);
+            had = true;
+        }
+    }
+    if (had) {
+        fdstore_remove(m);
+    }
+}
+
+/* Takes fd.  An open file kept already (under any name) is dropped, as
+ * systemd drops it: the child re-stores its client after a re-attach.
+ * The same inode is the same file here: sockets, eventfds and memfds
+ * are one open file each, and a window's file is mapped the same through
+ * either. */
+static void store_add(struct iso_store *s, const char *name, int fd)
+{
+    struct iso_entry *e;
+    struct stat st;
+
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return;
+    }
+    for (guint i = 0; i < s->entries->len; i++) {
+        const struct iso_entry *o = g_ptr_array_index(s->entries, i);
+
+        if (o->st_dev == st.st_dev && o->st_ino == st.st_ino) {
+            close(fd);
+            return;
+        }
+    }
+    if (s->entries->len >= MAX_ENTRIES) {
+        if (!s->warned) {
+            log_warn(NULL, "[%s] isolated process stores more than %u fds; %s and "
+                     "later ones are not kept (a crash of it loses them)", s->dev,
+                     MAX_ENTRIES, name);
+            s->warned = true;
+        }
+        close(fd);
+        return;
+    }
+    e = g_new0(struct iso_entry, 1);
+    e->name = g_strdup(name);
+    e->fd = fd;
+    e->st_dev = st.st_dev;
+    e->st_ino = st.st_ino;
+    g_ptr_array_add(s->entries, e);
+    {
+        g_autofree char *m = mirror_name(s, name);
+
+        fdstore_push(m, fd);
+    }
+}
+
+static const char *field(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+
+    while (p != NULL && p != text && p[-1] != '\n') {
+        p = strstr(p + 1, key);
+    }
+    return p != NULL ? p + strlen(key) : NULL;
+}
+
+static bool name_ok(const char *name)
+{
+    return g_str_has_prefix(name, FDSTORE_PREFIX) && strlen(name) <= NAME_MAX_LEN &&
+           strchr(name, ':') == NULL && !g_str_has_suffix(name, "/listen") &&
+           strcmp(name, FDSTORE_PREFIX "control") != 0;
+}
+
+/* One datagram; false when there is none. */
+static bool read_one(struct iso_store *s)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * FDS_PER_MSG)];
+        struct cmsghdr align;
+    } u;
+    char text[4096];
+    struct iovec iov = { .iov_base = text, .iov_len = sizeof(text) - 1 };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+    g_autofree char *name = NULL;
+    g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(int));
+    const char *n;
+    ssize_t len = recvmsg(s->chan, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+
+    if (len < 0) {
+        return errno == EINTR;
+    }
+    if (len == 0 && mh.msg_controllen == 0) {
+        return false;
+    }
+    text[len] = '\0';
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            unsigned k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+            for (unsigned i = 0; i < k; i++) {
+                int fd;
+
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                g_array_append_val(fds, fd);
+            }
+        }
+    }
+    n = field(text, "FDNAME=");
+    if (n != NULL) {
+        name = g_strndup(n, strcspn(n, "\n"));
+    }
+    if (name != NULL && !name_ok(name)) {
+        if (!g_str_has_suffix(name, "/listen")) {
+            log_warn(NULL, "[%s] isolated process: fd store name '%.64s' refused",
+                     s->dev, name);
+        }
+    } else if (name != NULL && field(text, "FDSTOREREMOVE=1") != NULL) {
+        store_remove(s, name);
+    } else if (name != NULL && field(text, "FDSTORE=1") != NULL &&
+               (mh.msg_flags & MSG_CTRUNC) == 0) {
+        for (guint i = 0; i < fds->len; i++) {
+            store_add(s, name, g_array_index(fds, int, i));
+        }
+        g_array_set_size(fds, 0);
+    }
+    /* READY=1, STATUS=...: nothing for us. */
+    for (guint i = 0; i < fds->len; i++) {
+        close(g_array_index(fds, int, i));
+    }
+    return true;
+}
+
+static gboolean readable(gint fd, GIOCondition cond, gpointer data)
+{
+    struct iso_store *s = data;
+
+    (void)fd;
+    (void)cond;
+    while (s->chan >= 0 && read_one(s)) {
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+int iso_store_channel(struct iso_store *s, GMainContext *ctx)
+{
+    int sv[2];
+
+    iso_store_drain(s);
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        return -errno;
+    }
+    s->chan = sv[0];
+    s->src = g_unix_fd_source_new(s->chan, G_IO_IN);
+    g_source_set_callback(s->src, G_SOURCE_FUNC(readable), s, NULL);
+    g_source_attach(s->src, ctx);
+    return sv[1];
+}
+
+void iso_store_pump(struct iso_store *s, int ms)
+{
+    GPollFD p = { .events = G_IO_IN };
+
+    if (s == NULL || s->chan < 0) {
+        g_usleep((gulong)ms * 1000);
+        return;
+    }
+    p.fd = s->chan;
+    if (g_poll(&p, 1, ms) > 0) {
+        while (read_one(s)) {
+        }
+    }
+}
+
+void iso_store_drain(struct iso_store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    while (s->chan >= 0 && read_one(s)) {
+    }
+    close_channel(s);
+}
+
+void iso_store_export(struct iso_store *s, int listen_fd, GArray *fds, GString *names)
+{
+    bool handover = false;
+
+    for (guint i = 0; i < s->entries->len; i++) {
+        const struct iso_entry *e = g_ptr_array_index(s->entries, i);
+
+        g_array_append_val(fds, e->fd);
+        g_string_append_printf(names, "%s%s", i > 0 ? ":" : "", e->name);
+        handover = handover || strcmp(e->name, FDSTORE_PREFIX "state") == 0;
+    }
+    if (handover && listen_fd >= 0) {
+        /* The stopped child's hand-over names the listening socket, which
+         * is ours: given under that name, not kept (a crash re-attach
+         * would take it as a second socket for the device). */
+        g_array_append_val(fds, listen_fd);
+        g_string_append_printf(names, "%s" FDSTORE_PREFIX "%s/listen",
+                               names->len > 0 ? ":" : "", s->dev);
+    }
+}
+
+void iso_store_handoff(struct iso_store *s, GPtrArray *listen)
+{
+    for (guint i = 0; i < s->entries->len; i++) {
+        const struct iso_entry *e = g_ptr_array_index(s->entries, i);
+        struct handoff_listen *l = g_new0(struct handoff_listen, 1);
+
+        l->name = mirror_name(s, e->name);
+        l->fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 3);
+        g_ptr_array_add(listen, l);
+    }
+}
+
+guint iso_store_count(struct iso_store *s)
+{
+    return s->entries->len;
+}
+
+void iso_store_seed(struct iso_store *s)
+{
+    g_autofree char *prefix = g_strdup_printf(FDSTORE_PREFIX "%s/c/", s->dev);
+    g_autoptr(GPtrArray) names = fdstore_taken_names(prefix);
+
+    for (guint i = 0; i < names->len; i++) {
+        const char *m = g_ptr_array_index(names, i);
+        g_autofree char *name = g_strconcat(FDSTORE_PREFIX, m + strlen(prefix), NULL);
+        int fd;
+
+        /* All of them: several under one name are all the child's. */
+        while ((fd = fdstore_take_fd(m)) >= 0) {
+            if (name_ok(name)) {
+                store_add(s, name, fd);
+            } else {
+                close(fd);
+            }
+        }
+    }
+    if (s->entries->len > 0) {
+        log_notice(NULL, "[%s] fd store: %u fd(s) of the isolated process given back",
+                   s->dev, s->entries->len);
+    }
+}
