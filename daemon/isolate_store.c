@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The parent's fd store for an isolated device's child: see isolate_store.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fd store an isolated device's parent keeps for its child
  * (isolate = process): what systemd's store is to the daemon (fdstore.h),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Calls into a device thread (device.h, device_call_start): a function run
  * by the device's own loop, between two messages, while another thread

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests for device calls (engine/device_call.c): a function run on a
  * device's thread while another thread waits, on real device threads of
