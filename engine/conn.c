@@ -90,6 +90,13 @@ struct conn_chan {
     unsigned ra_skip;  /* batches to go before reading ahead again */
     unsigned ra_misses; /* read-aheads in a row that found nothing */
 
+    /* Replies without fds that the device thread queued without taking
+     * send_lock (one lock pair per message less).  Only the device thread
+     * touches it; it moves to obuf under the lock before that thread
+     * queues or sends anything else, so the order on the wire is the
+     * order of queuing (stage_commit_locked). */
+    GByteArray *stage;
+
     GMutex send_lock;
     GByteArray *obuf;    /* messages queued to send, in order */
     size_t osent;        /* bytes of obuf already sent */
@@ -144,6 +151,26 @@ static void fd_mark_free(struct fd_mark *fm)
     g_free(fm);
 }
 
+/* Move the replies the device thread staged to the send queue.  Caller
+ * holds send_lock; a no-op on any other thread. */
+static void stage_commit_locked(struct conn_chan *ch)
+{
+    GByteArray *st = ch->stage;
+
+    if (st->len == 0 || !device_on_own_thread(ch->c->dev)) {
+        return;
+    }
+    g_byte_array_append(ch->obuf, st->data, st->len);
+    __atomic_store_n(&ch->out_bytes, ch->out_bytes + st->len, __ATOMIC_RELAXED);
+    if (st->len > OBUF_KEEP) {
+        /* Do not keep a buffer grown for one large reply. */
+        g_byte_array_unref(st);
+        ch->stage = g_byte_array_sized_new(4096);
+    } else {
+        g_byte_array_set_size(st, 0);
+    }
+}
+
 /* Queue one message.  Takes ownership of fds.  Caller holds send_lock.
  * The output buffer is reused from batch to batch: queuing allocates
  * nothing once it has grown to the usual size. */
@@ -152,6 +179,7 @@ static void chan_queue_locked(struct conn_chan *ch,
                               const void *p1, size_t l1, const void *p2,
                               size_t l2, const int *fds, unsigned nr_fds)
 {
+    stage_commit_locked(ch);
     if (nr_fds > 0) {
         struct fd_mark *fm = g_new0(struct fd_mark, 1);
 
@@ -187,6 +215,7 @@ static int chan_flush_locked(struct conn_chan *ch)
 {
     bool progress = false;
 
+    stage_commit_locked(ch);
     while (ch->osent < ch->obuf->len) {
         struct fd_mark *fm = g_queue_peek_head(&ch->fd_marks);
         size_t end = ch->obuf->len;
@@ -286,12 +315,23 @@ static void send_reply(struct conn *c, const struct msg *m, int err)
         hdr.error_no = (uint32_t)-err;
     }
     hdr.msg_size = (uint32_t)(sizeof(hdr) + len);
+    c->msgs_out++;
+    if ((err != 0 || m->nr_reply_fds == 0) && device_on_own_thread(c->dev)) {
+        /* The usual case: staged, sent with the batch's flush. */
+        size_t at = ch->stage->len;
+
+        g_byte_array_set_size(ch->stage, (guint)(at + sizeof(hdr) + len));
+        memcpy(ch->stage->data + at, &hdr, sizeof(hdr));
+        if (len > 0) {
+            memcpy(ch->stage->data + at + sizeof(hdr), m->reply->data, len);
+        }
+        return;
+    }
     g_mutex_lock(&ch->send_lock);
     chan_queue_locked(ch, &hdr, m->reply->data, len, NULL, 0,
                       err == 0 ? m->reply_fds : NULL,
                       err == 0 ? m->nr_reply_fds : 0);
     g_mutex_unlock(&ch->send_lock);
-    c->msgs_out++;
 }
 
 /* ------------------------------------------------------------------------
@@ -579,10 +619,13 @@ static size_t out_pending(struct conn_chan *ch)
     return __atomic_load_n(&ch->out_bytes, __ATOMIC_RELAXED);
 }
 
-/* More unsent bytes for the client than we let wait? */
+/* More unsent bytes for the client than we let wait?  Staged replies
+ * count: one read can hold thousands of requests. */
 static bool over_high_water(struct conn *c)
 {
-    return out_pending(c->main) > CONN_SEND_HIGH_WATER;
+    size_t staged = device_on_own_thread(c->dev) ? c->main->stage->len : 0;
+
+    return out_pending(c->main) + staged > CONN_SEND_HIGH_WATER;
 }
 
 /* Pumping: deliver the complete replies found after rhead, remember their
@@ -834,7 +877,7 @@ static bool chan_read(struct conn_chan *ch)
 
 static bool chan_unsent(struct conn_chan *ch)
 {
-    return out_pending(ch) > 0;
+    return out_pending(ch) > 0 || ch->stage->len > 0;
 }
 
 static bool chan_read_ahead(struct conn_chan *ch)
@@ -886,6 +929,7 @@ static gboolean chan_src_prepare(GSource *s, gint *timeout)
     bool pending;
 
     g_mutex_lock(&ch->send_lock);
+    stage_commit_locked(ch); /* every batch flushes; this is a safety net */
     pending = ch->out_bytes > 0;
     g_atomic_int_set(&ch->want_out, 0);
     if (pending) {
@@ -1005,6 +1049,7 @@ static struct conn_chan *chan_new(struct conn *c, int fd, bool is_twin)
     ch->rbuf = g_malloc(ch->rcap);
     g_mutex_init(&ch->send_lock);
     ch->obuf = g_byte_array_sized_new(4096);
+    ch->stage = g_byte_array_sized_new(4096);
     g_queue_init(&ch->fd_marks);
     g_queue_init(&ch->fd_batches);
     g_queue_init(&ch->skip);
@@ -1040,6 +1085,7 @@ static void chan_free(struct conn_chan *ch)
         fd_mark_free(fm);
     }
     g_byte_array_unref(ch->obuf);
+    g_byte_array_unref(ch->stage);
     while ((b = g_queue_pop_head(&ch->fd_batches)) != NULL) {
         fd_batch_free(b);
     }
@@ -1178,6 +1224,11 @@ int conn_request(struct conn *c, uint16_t cmd, const void *req, size_t req_len,
     c->waiters = g_list_prepend(c->waiters, &w);
     g_mutex_unlock(&c->req_lock);
 
+    if (ch != c->main && device_on_own_thread(c->dev)) {
+        /* Replies staged on the main socket go first: the client may
+         * answer us only once it has them. */
+        chan_flush(c->main);
+    }
     g_mutex_lock(&ch->send_lock);
     chan_queue_locked(ch, &hdr, req, req_len, data, data_len, NULL, 0);
     r = chan_flush_locked(ch);
@@ -1217,6 +1268,9 @@ void conn_pump_replies(struct conn *c, int timeout_ms)
     if (c->closing) {
         g_usleep((gulong)timeout_ms * 1000);
         return;
+    }
+    if (device_on_own_thread(c->dev)) {
+        chan_flush(c->main); /* staged replies: the client may wait for them */
     }
     /* A reply may already sit in the buffer, read together with the
      * message being served: deliver it before waiting for more. */
