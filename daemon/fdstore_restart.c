@@ -180,6 +180,18 @@ static int reattach_on_thread(vfud_dev *dev, void *data)
     return r;
 }
 
+/* "client pid N"; the kernel says 0 for a peer our pid namespace cannot
+ * see (QEMU on the host, this daemon in a container), and "pid 0" reads
+ * as a bug. */
+static char *client_name(pid_t pid)
+{
+    if (pid > 0) {
+        return g_strdup_printf("client pid %d", (int)pid);
+    }
+    return g_strdup(pid == 0 ? "client (in a pid namespace this one cannot see)"
+                             : "client (pid unknown)");
+}
+
 void fdstore_reattach(struct devset *ds)
 {
     GPtrArray *entries = devset_entries(ds);
@@ -213,9 +225,10 @@ void fdstore_reattach(struct devset *ds)
             g_byte_array_unref(config);
         }
         if (r == 0 && st != NULL) {
-            dev_notice(dev, "fd store: client pid %d re-attached after a crash in "
-                       "%.1f ms; device reset (the guest driver recovers it)",
-                       (int)dev->conn->pid,
+            g_autofree char *who = client_name(dev->conn->pid);
+
+            dev_notice(dev, "fd store: %s re-attached after a crash in "
+                       "%.1f ms; device reset (the guest driver recovers it)", who,
                        (double)(g_get_monotonic_time() - t0) / 1000.0);
         }
         if (r < 0) {

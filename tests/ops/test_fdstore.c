@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -506,6 +507,58 @@ START_TEST(crash_mid_message_drops)
 }
 END_TEST
 
+/* QEMU on the host, the daemon in a container: the kernel gives the
+ * daemon pid 0 for a peer outside its pid namespace.  The test process
+ * stays outside the namespace its daemons start in. */
+START_TEST(crash_other_pidns_names_client)
+{
+    /* The sandbox checks its threads in /proc, which is the host's here
+     * (a container mounts its own). */
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\nsandbox = off\n"
+                                    "[g0]\nplugin = gpio\n");
+    /* Its thread first: no thread can be made after the unshare. */
+    struct store *s = store_new(h);
+    struct vfu_client *c;
+    g_autofree char *log = NULL;
+    pid_t keeper;
+
+    if (unshare(CLONE_NEWPID) < 0) {
+        fprintf(stderr, "crash_other_pidns: skipped: unshare(CLONE_NEWPID): %s "
+                "(needs root)\n", g_strerror(errno));
+        store_free(s);
+        harness_free(h);
+        return;
+    }
+    /* The namespace's init: the daemons after it join the namespace while
+     * it lives (a dead init would end the namespace with the first
+     * daemon). */
+    keeper = fork();
+    ck_assert_int_ge(keeper, 0);
+    if (keeper == 0) {
+        for (;;) {
+            pause();
+        }
+    }
+    c = setup(h, s, 0x5a);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "re-attached after a crash"));
+    ck_assert_uint_eq(read_out(c), 0);
+    ck_assert(g_file_get_contents(h->log_path, &log, NULL, NULL));
+    ck_assert_msg(strstr(log, "client (in a pid namespace this one cannot see) "
+                              "re-attached") != NULL, "%s", log);
+    ck_assert_ptr_null(strstr(log, "client pid 0 re-attached"));
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    kill(keeper, SIGKILL);
+    waitpid(keeper, NULL, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
 static const char iso_config[] =
     "[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\nisolate = process\n";
 
@@ -665,6 +718,10 @@ static Suite *fdstore_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("crash_mid_message");
     tcase_add_test(tc, crash_mid_message_drops);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crash_other_pidns");
+    tcase_add_test(tc, crash_other_pidns_names_client);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("isolated_crash");
