@@ -58,6 +58,10 @@ struct fsd {
     bool twin;
     int pending;           /* DMA_MAP's fd, between the hooks */
     GHashTable *names;     /* win/ irq/ intx-unmask names stored */
+    /* Crash re-attaches of this client in a row (fdstore.h). */
+    gint64 reattach_at;    /* g_get_monotonic_time(): one clock for all processes */
+    unsigned quick;
+    bool reattach_pending; /* set for the client being re-attached */
 };
 
 static GMutex lock;
@@ -163,6 +167,13 @@ static void write_meta(struct fsd *f)
         json_object_object_add(o, "uid", json_object_new_int((int32_t)c->uid));
         json_object_object_add(o, "gid", json_object_new_int((int32_t)c->gid));
         json_object_object_add(o, "since", json_object_new_int64(dev->client_since));
+        if (f->reattach_at != 0) {
+            json_object *r = json_object_new_object();
+
+            json_object_object_add(r, "at", json_object_new_int64(f->reattach_at));
+            json_object_object_add(r, "quick", json_object_new_int((int)f->quick));
+            json_object_object_add(o, "reattached", r);
+        }
     }
     a = json_object_new_array();
     g_rw_lock_reader_lock(&dev->dma.lock);
@@ -345,6 +356,12 @@ void fdstore_dev_client_changed(vfud_dev *dev)
         f->conn = NULL;
     }
     if (dev->conn != NULL) {
+        if (!f->reattach_pending) {
+            /* A new client: a count of its own. */
+            f->reattach_at = 0;
+            f->quick = 0;
+        }
+        f->reattach_pending = false;
         f->conn = dev->conn;
         f->hdr->rx_boundary = 1;
         dev->conn->rx_boundary = &f->hdr->rx_boundary;
@@ -357,6 +374,29 @@ void fdstore_dev_client_changed(vfud_dev *dev)
     sync_windows(f);
     sync_irqs(f, false);
     write_meta(f);
+}
+
+void fdstore_dev_reattached(vfud_dev *dev, unsigned quick)
+{
+    struct fsd *f = fsd_get(dev);
+
+    if (f == NULL) {
+        return;
+    }
+    f->reattach_at = g_get_monotonic_time();
+    f->quick = quick;
+    f->reattach_pending = true;
+    fdstore_dev_client_changed(dev);
+}
+
+void fdstore_dev_rewrite(vfud_dev *dev)
+{
+    struct fsd *f = fsd_get(dev);
+
+    if (f != NULL && f->hdr != NULL) {
+        sync_irqs(f, false);
+        write_meta(f);
+    }
 }
 
 void fdstore_dev_command(vfud_dev *dev, const struct msg *m, int r)
@@ -563,7 +603,7 @@ static int read_meta(int mfd, json_object **out, uint32_t *boundary, char **why)
 }
 
 int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **config,
-                        char **why)
+                        unsigned *quick, char **why)
 {
     g_autofree char *mn = dname(dev, "meta");
     int mfd = fdstore_take_fd(mn);
@@ -576,6 +616,7 @@ int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **conf
 
     *out = NULL;
     *config = NULL;
+    *quick = 0;
     if (mfd < 0) {
         return 0;
     }
@@ -607,6 +648,24 @@ int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **conf
                         "the stream cannot be resynchronised");
         r = -EPROTO;
         goto fail;
+    }
+    a = member(o, "reattached");
+    if (a != NULL) {
+        gint64 at = json_object_get_int64(member(a, "at"));
+        gint64 now = g_get_monotonic_time();
+
+        /* The process that re-attached this client ran less than
+         * FDSTORE_CRASH_QUICK_MS (with the restart delay) before it died. */
+        if (at > 0 && now >= at && now - at < (gint64)FDSTORE_CRASH_QUICK_MS * 1000) {
+            *quick = (unsigned)json_object_get_int(member(a, "quick")) + 1;
+        }
+        if (*quick >= FDSTORE_CRASH_DROP) {
+            *why = g_strdup_printf("the device's process died %u times in a row, each "
+                                   "within %u s of re-attaching this client: it would "
+                                   "only die again", *quick, FDSTORE_CRASH_QUICK_MS / 1000);
+            r = -ELOOP;
+            goto fail;
+        }
     }
     dc->versioned = true;
     dc->write_multiple = json_object_get_boolean(member(o, "write_multiple"));

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -68,6 +69,7 @@ struct store {
     GMutex lock;        /* entries */
     GPtrArray *entries; /* struct entry * */
     GThread *reader;    /* reads all the time, as systemd does */
+    GMutex pump_lock;   /* one reader at a time: messages apply in order */
     gint stop;
 };
 
@@ -78,7 +80,11 @@ static gpointer reader_main(gpointer data)
     struct store *s = data;
 
     while (!g_atomic_int_get(&s->stop)) {
-        store_pump(s, 20);
+        struct pollfd p = { .fd = s->sock, .events = POLLIN };
+
+        if (poll(&p, 1, 20) > 0) {
+            store_pump(s, 0);
+        }
     }
     return NULL;
 }
@@ -104,6 +110,7 @@ static struct store *store_new(const struct harness *h)
     ck_assert_int_eq(bind(s->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
     s->entries = g_ptr_array_new_with_free_func(entry_free);
     g_mutex_init(&s->lock);
+    g_mutex_init(&s->pump_lock);
     s->reader = g_thread_new("store", reader_main, s);
     return s;
 }
@@ -136,6 +143,7 @@ static const char *field(const char *text, const char *key)
 /* Read every message waiting, or wait up to ms for one first. */
 static void store_pump(struct store *s, int ms)
 {
+    g_mutex_lock(&s->pump_lock);
     for (;;) {
         union {
             char buf[CMSG_SPACE(sizeof(int) * 16)];
@@ -156,6 +164,7 @@ static void store_pump(struct store *s, int ms)
         ms = 0;
         if (len < 0) {
             g_array_unref(fds);
+            g_mutex_unlock(&s->pump_lock);
             return;
         }
         text[len] = '\0';
@@ -284,11 +293,13 @@ static void wait_dead(struct store *s, pid_t pid, int expect_sig, int expect_cod
     int st = 0;
     pid_t r = 0;
 
-    (void)s;
     for (int i = 0; i < DT_WAIT_MS / 10 && (r = waitpid(pid, &st, WNOHANG)) == 0; i++) {
         g_usleep(10000);
     }
     ck_assert_int_eq(r, pid);
+    /* What it sent before it died counts, as with systemd (which reads
+     * its notify socket before it handles SIGCHLD). */
+    store_pump(s, 0);
     if (expect_sig != 0) {
         ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == expect_sig, "status %#x", st);
     } else {
@@ -499,6 +510,85 @@ START_TEST(crash_mid_message_drops)
     /* The device is free for the next client. */
     c = attach(sock, 7);
     ck_assert_uint_eq(read_out(c), 7);
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
+/* Wait until text is in the log count times (the daemons of a test share
+ * one log). */
+static bool wait_log_count(const struct harness *h, const char *text, unsigned count)
+{
+    for (int i = 0; i < DT_WAIT_MS / 10; i++) {
+        g_autofree char *log = NULL;
+        unsigned n = 0;
+
+        if (g_file_get_contents(h->log_path, &log, NULL, NULL)) {
+            for (const char *p = strstr(log, text); p != NULL; p = strstr(p + 1, text)) {
+                n++;
+            }
+        }
+        if (n >= count) {
+            return n == count;
+        }
+        g_usleep(10000);
+    }
+    return false;
+}
+
+/* A daemon that dies again right after every re-attach (a plugin that
+ * crashes on what the client does, or on the reset): the client is
+ * dropped at the third crash in a row within 10 s of its re-attach, not
+ * kept waiting through restarts for ever, and the device serves its
+ * listening socket again. */
+START_TEST(crash_loop_drops_client)
+{
+    struct harness *h = harness_new(config);
+    struct store *s = store_new(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c = setup(h, s, 0x5a);
+    uint8_t v;
+
+    for (unsigned round = 0; round < 3; round++) {
+        ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+        wait_dead(s, h->pid, SIGKILL, 0);
+        start(h, s);
+        ck_assert(wait_log_count(h, "re-attached after a crash", round + 1));
+        /* Served between the crashes. */
+        ck_assert_uint_eq(read_out(c), 0);
+        if (round > 0) {
+            g_autofree char *mark = g_strdup_printf("crash %u in a row", round);
+
+            ck_assert(wait_log_count(h, mark, 1));
+        }
+    }
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "[g0] fd store: the client cannot be re-attached after the "
+                             "crash: the device's process died 3 times in a row"));
+    /* Not a fourth re-attach: the connection ends, the store lets go. */
+    ck_assert(wait_log_count(h, "re-attached after a crash", 3));
+    store_expect(s, "vfud/g0/conn", 0);
+    store_expect(s, "vfud/g0/win/*", 0);
+    store_expect(s, "vfud/g0/irq/*", 0);
+    ck_assert_int_ne(vfu_client_region_read(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1), 0);
+    vfu_client_close(c);
+    /* The listening socket serves the next client, whose count starts
+     * anew: a crash re-attaches it. */
+    ck_assert(dt_wait_file(sock));
+    c = attach(sock, 9);
+    vfu_client_set_timeout(c, DT_WAIT_MS);
+    ck_assert_uint_eq(read_out(c), 9);
+    store_expect(s, "vfud/g0/conn", 1);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(wait_log_count(h, "re-attached after a crash", 4));
+    ck_assert_uint_eq(read_out(c), 0);
     vfu_client_close(c);
     ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
     wait_dead(s, h->pid, 0, 0);
@@ -718,6 +808,10 @@ static Suite *fdstore_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("crash_mid_message");
     tcase_add_test(tc, crash_mid_message_drops);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crash_loop");
+    tcase_add_test(tc, crash_loop_drops_client);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("crash_other_pidns");
