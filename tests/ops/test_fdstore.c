@@ -24,7 +24,9 @@
  *     parent's fds flat;
  *   - SIGTERM of the parent ("systemctl restart"): the child stores its
  *     state in the parent, the parent in ours, and the next parent's
- *     child takes it over: the same connection and the device's state.
+ *     child takes it over: the same connection and the device's state;
+ *   - SIGKILL of the parent: the child dies with it (SIGKILL), the next
+ *     parent's child re-attaches the client with the device reset.
  */
 #include "config.h"
 
@@ -40,6 +42,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -792,6 +795,56 @@ START_TEST(isolated_restart_hands_over)
 }
 END_TEST
 
+/* kill -9 of the parent (a crash; systemd restarts it with the store):
+ * its isolated process must not live on serving the client beside the
+ * next parent's (it dies with its parent, of SIGKILL: its state has
+ * nobody to be stored with), and the next parent's process re-attaches
+ * the client from what the parent had stored in ours, with a reset. */
+START_TEST(isolated_parent_crash_reattaches)
+{
+    struct harness *h = harness_new(iso_config);
+    struct store *s = store_new(h);
+    g_autofree char *ctl = ot_control_path(h);
+    struct vfu_client *c;
+
+    /* Orphans come to us: how the old child ended is ours to see. */
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    c = iso_setup(h, s, 0x5a);
+    for (int round = 0; round < 2; round++) {
+        pid_t child = child_pid(ctl, 0);
+        int st = 0;
+        pid_t r = 0;
+
+        ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+        wait_dead(s, h->pid, SIGKILL, 0);
+        for (int i = 0; i < DT_WAIT_MS / 10 && (r = waitpid(child, &st, WNOHANG)) == 0; i++) {
+            g_usleep(10000);
+        }
+        ck_assert_int_eq(r, child);
+        ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %#x", st);
+        /* What the parent kept for it is in the store. */
+        ck_assert_uint_eq(store_count(s, "vfud/g0/c/g0/conn"), 1);
+        ck_assert_uint_eq(store_count(s, "vfud/g0/c/state"), 0);
+        start(h, s);
+        ck_assert(dt_wait_file(ctl));
+        ck_assert_int_ne(child_pid(ctl, child), child);
+        /* The same connection, the device reset, then served. */
+        ck_assert_uint_eq(read_out(c), 0);
+        write_out(c, 0x33);
+        ck_assert_uint_eq(read_out(c), 0x33);
+        ck_assert(wait_log_count(h, "re-attached after a crash", (unsigned)round + 1));
+        store_expect(s, "vfud/g0/c/g0/conn", 1);
+        store_expect(s, "vfud/g0/c/g0/meta", 1);
+    }
+    vfu_client_close(c);
+    store_expect(s, "vfud/g0/c/g0/conn", 0);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
 static Suite *fdstore_suite(void)
 {
     Suite *s = suite_create("fdstore");
@@ -820,6 +873,10 @@ static Suite *fdstore_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("isolated_crash");
     tcase_add_test(tc, isolated_crash_reattaches);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("isolated_parent_crash");
+    tcase_add_test(tc, isolated_parent_crash_reattaches);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("isolated_restart");
