@@ -48,6 +48,9 @@ struct meta_hdr {
     volatile uint32_t rx_boundary; /* conn.h */
     volatile uint32_t slot;        /* last written completely */
     volatile uint32_t len[2];
+    /* Added later: a meta of an older binary has 0 in both. */
+    uint32_t twin_tracked;
+    volatile uint32_t twin_rx_boundary; /* conn.h */
 };
 
 struct fsd {
@@ -126,6 +129,7 @@ static struct fsd *fsd_get(vfud_dev *dev)
 
             memcpy(f->hdr->magic, META_MAGIC, 8);
             f->hdr->version = META_VERSION;
+            f->hdr->twin_tracked = 1;
             /* Replaces the one a previous process stored (taken back). */
             fdstore_remove(n);
             fdstore_push(n, f->meta_fd);
@@ -155,8 +159,11 @@ static void write_meta(struct fsd *f)
     uint32_t slot;
     g_autofree char *hex = NULL;
 
-    json_object_object_add(o, "conn", json_object_new_boolean(c != NULL && c->versioned));
+    /* A client still to send VERSION is kept too: the new process
+     * negotiates with it (fdstore_restart.c). */
+    json_object_object_add(o, "conn", json_object_new_boolean(c != NULL));
     if (c != NULL) {
+        json_object_object_add(o, "versioned", json_object_new_boolean(c->versioned));
         json_object_object_add(o, "twin", json_object_new_boolean(f->twin));
         json_object_object_add(o, "write_multiple",
                                json_object_new_boolean(c->write_multiple));
@@ -364,7 +371,9 @@ void fdstore_dev_client_changed(vfud_dev *dev)
         f->reattach_pending = false;
         f->conn = dev->conn;
         f->hdr->rx_boundary = 1;
+        f->hdr->twin_rx_boundary = 1;
         dev->conn->rx_boundary = &f->hdr->rx_boundary;
+        dev->conn->twin_rx_boundary = &f->hdr->twin_rx_boundary;
         fdstore_push(cn, conn_socket_fd(dev->conn, false));
         if (conn_socket_fd(dev->conn, true) >= 0) {
             f->twin = true;
@@ -571,7 +580,8 @@ static uint64_t idx_u64(json_object *a, size_t i)
     return json_object_get_uint64(json_object_array_get_idx(a, i));
 }
 
-static int read_meta(int mfd, json_object **out, uint32_t *boundary, char **why)
+static int read_meta(int mfd, json_object **out, uint32_t *boundary,
+                     uint32_t *twin_boundary, char **why)
 {
     struct meta_hdr h;
     g_autofree char *text = NULL;
@@ -599,6 +609,8 @@ static int read_meta(int mfd, json_object **out, uint32_t *boundary, char **why)
         return -EPROTO;
     }
     *boundary = h.rx_boundary;
+    /* An older binary did not follow the twin: as before, unchecked. */
+    *twin_boundary = h.twin_tracked == 1 ? h.twin_rx_boundary : 1;
     return 0;
 }
 
@@ -610,7 +622,7 @@ int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **conf
     json_object *o = NULL, *a;
     struct dev_state *st = NULL;
     struct dh_conn *dc;
-    uint32_t boundary = 0;
+    uint32_t boundary = 0, twin_boundary = 0;
     const char *hex;
     int r;
 
@@ -620,7 +632,7 @@ int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **conf
     if (mfd < 0) {
         return 0;
     }
-    r = read_meta(mfd, &o, &boundary, why);
+    r = read_meta(mfd, &o, &boundary, &twin_boundary, why);
     util_close(&mfd);
     if (r < 0 || o == NULL || !json_object_get_boolean(member(o, "conn"))) {
         json_object_put(o);
@@ -649,6 +661,13 @@ int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **conf
         r = -EPROTO;
         goto fail;
     }
+    if (dc->twin_fd >= 0 && !twin_boundary) {
+        /* Half a reply of the client's on the twin socket: the same. */
+        *why = g_strdup("the dead process stopped in the middle of a message on "
+                        "the twin socket: the stream cannot be resynchronised");
+        r = -EPROTO;
+        goto fail;
+    }
     a = member(o, "reattached");
     if (a != NULL) {
         gint64 at = json_object_get_int64(member(a, "at"));
@@ -667,7 +686,9 @@ int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **conf
             goto fail;
         }
     }
-    dc->versioned = true;
+    /* A meta of an older binary has "conn" only for a negotiated client. */
+    dc->versioned = member(o, "versioned") == NULL ||
+                    json_object_get_boolean(member(o, "versioned"));
     dc->write_multiple = json_object_get_boolean(member(o, "write_multiple"));
     dc->client_max_fds = (uint32_t)json_object_get_uint64(member(o, "max_fds"));
     dc->client_max_xfer = json_object_get_uint64(member(o, "max_xfer"));

@@ -159,6 +159,14 @@ static int reattach_on_thread(vfud_dev *dev, void *data)
     struct reattach *ra = data;
     int r = dev_restore(dev, ra->st, &ra->why);
 
+    if (r == 0 && !ra->st->conn->versioned) {
+        /* Connected, VERSION still to come (or read by the dead process and
+         * never answered: the client times it out, or our handshake
+         * deadline drops it).  Nothing of the device was used: no reset,
+         * this process negotiates with it as with a new client. */
+        fdstore_dev_reattached(dev, ra->quick);
+        return 0;
+    }
     if (r == 0) {
         if (ra->config != NULL) {
             memcpy(dev->pci.cfg, ra->config->data, ra->config->len);
@@ -228,8 +236,15 @@ void fdstore_reattach(struct devset *ds)
         if (config != NULL) {
             g_byte_array_unref(config);
         }
-        if (r == 0 && st != NULL) {
-            g_autofree char *who = client_name(dev->conn->pid);
+        /* From what was restored: the device thread serves the client
+         * already, which may have sent VERSION or left. */
+        if (r == 0 && st != NULL && !st->conn->versioned) {
+            g_autofree char *who = client_name(st->conn->pid);
+
+            dev_notice(dev, "fd store: %s re-attached after a crash before its "
+                       "VERSION; it negotiates with this process", who);
+        } else if (r == 0 && st != NULL) {
+            g_autofree char *who = client_name(st->conn->pid);
 
             dev_notice(dev, "fd store: %s re-attached after a crash in "
                        "%.1f ms; device reset (the guest driver recovers it)", who,

@@ -652,6 +652,117 @@ START_TEST(crash_other_pidns_names_client)
 }
 END_TEST
 
+/* A client that connected but had not sent VERSION when the daemon died
+ * is kept (QEMU sends VERSION at once and waits for the reply: dropping it
+ * would fail the device's realize): the next process negotiates with it,
+ * as with a new client, without a reset. */
+START_TEST(crash_before_version_keeps_client)
+{
+    struct harness *h = harness_new(config);
+    struct store *s = store_new(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    g_autofree char *ctl = ot_control_path(h);
+    struct vfu_client *c = NULL;
+    int efd;
+
+    start(h, s);
+    ck_assert(dt_wait_log(h, "control socket "));
+    ck_assert_int_eq(vfu_client_connect(sock, &c), 0);
+    vfu_client_set_timeout(c, DT_WAIT_MS);
+    store_expect(s, "vfud/g0/conn", 1);
+    ck_assert(dt_wait_log(h, "[g0] client connected"));
+    /* The meta follows the connection (written right after that line). */
+    g_usleep(200000);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "re-attached after a crash before its VERSION"));
+    ck_assert_int_eq(vfu_client_negotiate(c, NULL, NULL), 0);
+    ck_assert_ptr_nonnull(vfu_client_add_memory(c, 0, GUEST_RAM, true));
+    efd = eventfd(0, EFD_CLOEXEC);
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(vfu_client_set_irqs(c, VFIO_PCI_INTX_IRQ_INDEX,
+                                         VFIO_IRQ_SET_DATA_EVENTFD |
+                                             VFIO_IRQ_SET_ACTION_TRIGGER,
+                                         0, 1, &efd, 1, NULL), 0);
+    close(efd);
+    write_out(c, 0x44);
+    ck_assert_uint_eq(read_out(c), 0x44);
+    check_client(ctl);
+    /* A negotiated client from then on: the next crash re-attaches it. */
+    store_expect(s, "vfud/g0/win/*", 1);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "re-attached after a crash in"));
+    ck_assert_uint_eq(read_out(c), 0);
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
+/* The twin socket (server->client requests; the client's replies come
+ * back on it) has the same boundary check as the main one: half a reply
+ * read by the dead process drops the client. */
+START_TEST(crash_mid_twin_message_drops)
+{
+    struct harness *h = harness_new(config);
+    struct store *s = store_new(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    static const char caps[] = "{\"capabilities\": {\"max_msg_fds\": 16, "
+                               "\"twin_socket\": {\"supported\": true}}}";
+    uint8_t req[sizeof(struct vfio_user_version) + sizeof(caps)];
+    struct vfio_user_version v = { .major = 0, .minor = 0 };
+    const struct vfio_user_header half = {
+        .msg_id = 1, .cmd = VFIO_USER_DMA_READ, .msg_size = 64,
+        .flags = VFIO_USER_F_TYPE_REPLY,
+    };
+    struct vfu_client *c = NULL;
+    int fds[2] = { -1, -1 };
+    unsigned nr = 2;
+    void *payload = NULL;
+    size_t len = 0;
+    uint16_t id;
+    uint8_t b;
+
+    start(h, s);
+    ck_assert(dt_wait_log(h, "control socket "));
+    ck_assert_int_eq(vfu_client_connect(sock, &c), 0);
+    vfu_client_set_timeout(c, DT_WAIT_MS);
+    memcpy(req, &v, sizeof(v));
+    memcpy(req + sizeof(v), caps, sizeof(caps));
+    ck_assert_int_eq(vfu_client_send(c, VFIO_USER_VERSION, VFIO_USER_F_TYPE_COMMAND, req,
+                                     sizeof(req), NULL, 0, &id), 0);
+    ck_assert_int_eq(vfu_client_recv_reply(c, id, NULL, &payload, &len, fds, &nr), 0);
+    free(payload);
+    ck_assert_uint_eq(nr, 1);
+    store_expect(s, "vfud/g0/twin", 1);
+    /* Half a header on the twin, read by the daemon, then the crash. */
+    ck_assert_int_eq(write(fds[0], &half, 8), 8);
+    g_usleep(200000);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "in the middle of a message on the twin socket"));
+    store_expect(s, "vfud/g0/conn", 0);
+    store_expect(s, "vfud/g0/twin", 0);
+    /* Both sockets end. */
+    ck_assert_int_eq(read(fds[0], &b, 1), 0);
+    close(fds[0]);
+    vfu_client_close(c);
+    c = attach(sock, 7);
+    ck_assert_uint_eq(read_out(c), 7);
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
 static const char iso_config[] =
     "[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\nisolate = process\n";
 
@@ -861,6 +972,14 @@ static Suite *fdstore_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("crash_mid_message");
     tcase_add_test(tc, crash_mid_message_drops);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crash_before_version");
+    tcase_add_test(tc, crash_before_version_keeps_client);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crash_mid_twin");
+    tcase_add_test(tc, crash_mid_twin_message_drops);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("crash_loop");
