@@ -403,6 +403,7 @@ void fdstore_dev_rewrite(vfud_dev *dev)
     struct fsd *f = fsd_get(dev);
 
     if (f != NULL && f->hdr != NULL) {
+        sync_windows(f);
         sync_irqs(f, false);
         write_meta(f);
     }
