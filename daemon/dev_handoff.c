@@ -556,6 +556,10 @@ static int restore_conn(vfud_dev *dev, struct dev_state *st, char **why)
         dev->ops->attach(dev);
         device_cb_leave(dev);
     }
+    if (!c->versioned) {
+        /* Still to negotiate: as long as a client that just connected. */
+        device_handshake_start(dev);
+    }
     return 0;
 }
 

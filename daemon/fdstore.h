@@ -93,7 +93,21 @@ struct dev_state;
 /* Build the state of dev's client from the store (taken fds + meta); 0
  * with *out NULL if there was none, -errno with *why. */
 int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **config,
-                        char **why);
+                        unsigned *quick, char **why);
+/* A client that the re-attached process loses again at once is dropped:
+ * a plugin that dies on its own state (or on the reset) would otherwise
+ * keep it waiting through the restarts for ever.  The meta counts the
+ * re-attaches in a row that the next crash followed within
+ * FDSTORE_CRASH_QUICK_MS (restart delay included); the crash that makes
+ * it FDSTORE_CRASH_DROP drops the client (EOF for the VMM) and the device
+ * serves its listening socket again.  vfiouserd(8), RESTART AND CRASH. */
+#define FDSTORE_CRASH_QUICK_MS 10000u
+#define FDSTORE_CRASH_DROP 3u
+/* Device thread, after the re-attach, before the reset (which may be what
+ * crashes): the count of quick crashes so far, kept in the meta. */
+void fdstore_dev_reattached(vfud_dev *dev, unsigned quick);
+/* Device thread: write the meta again (after the reset). */
+void fdstore_dev_rewrite(vfud_dev *dev);
 
 /* ---- fdstore_restart.c ---- */
 /* Before starting the devices: a clean stop's hand-over in the store?

@@ -48,6 +48,9 @@ struct meta_hdr {
     volatile uint32_t rx_boundary; /* conn.h */
     volatile uint32_t slot;        /* last written completely */
     volatile uint32_t len[2];
+    /* Added later: a meta of an older binary has 0 in both. */
+    uint32_t twin_tracked;
+    volatile uint32_t twin_rx_boundary; /* conn.h */
 };
 
 struct fsd {
@@ -58,6 +61,10 @@ struct fsd {
     bool twin;
     int pending;           /* DMA_MAP's fd, between the hooks */
     GHashTable *names;     /* win/ irq/ intx-unmask names stored */
+    /* Crash re-attaches of this client in a row (fdstore.h). */
+    gint64 reattach_at;    /* g_get_monotonic_time(): one clock for all processes */
+    unsigned quick;
+    bool reattach_pending; /* set for the client being re-attached */
 };
 
 static GMutex lock;
@@ -122,6 +129,7 @@ static struct fsd *fsd_get(vfud_dev *dev)
 
             memcpy(f->hdr->magic, META_MAGIC, 8);
             f->hdr->version = META_VERSION;
+            f->hdr->twin_tracked = 1;
             /* Replaces the one a previous process stored (taken back). */
             fdstore_remove(n);
             fdstore_push(n, f->meta_fd);
@@ -151,8 +159,11 @@ static void write_meta(struct fsd *f)
     uint32_t slot;
     g_autofree char *hex = NULL;
 
-    json_object_object_add(o, "conn", json_object_new_boolean(c != NULL && c->versioned));
+    /* A client still to send VERSION is kept too: the new process
+     * negotiates with it (fdstore_restart.c). */
+    json_object_object_add(o, "conn", json_object_new_boolean(c != NULL));
     if (c != NULL) {
+        json_object_object_add(o, "versioned", json_object_new_boolean(c->versioned));
         json_object_object_add(o, "twin", json_object_new_boolean(f->twin));
         json_object_object_add(o, "write_multiple",
                                json_object_new_boolean(c->write_multiple));
@@ -163,6 +174,13 @@ static void write_meta(struct fsd *f)
         json_object_object_add(o, "uid", json_object_new_int((int32_t)c->uid));
         json_object_object_add(o, "gid", json_object_new_int((int32_t)c->gid));
         json_object_object_add(o, "since", json_object_new_int64(dev->client_since));
+        if (f->reattach_at != 0) {
+            json_object *r = json_object_new_object();
+
+            json_object_object_add(r, "at", json_object_new_int64(f->reattach_at));
+            json_object_object_add(r, "quick", json_object_new_int((int)f->quick));
+            json_object_object_add(o, "reattached", r);
+        }
     }
     a = json_object_new_array();
     g_rw_lock_reader_lock(&dev->dma.lock);
@@ -345,9 +363,17 @@ void fdstore_dev_client_changed(vfud_dev *dev)
         f->conn = NULL;
     }
     if (dev->conn != NULL) {
+        if (!f->reattach_pending) {
+            /* A new client: a count of its own. */
+            f->reattach_at = 0;
+            f->quick = 0;
+        }
+        f->reattach_pending = false;
         f->conn = dev->conn;
         f->hdr->rx_boundary = 1;
+        f->hdr->twin_rx_boundary = 1;
         dev->conn->rx_boundary = &f->hdr->rx_boundary;
+        dev->conn->twin_rx_boundary = &f->hdr->twin_rx_boundary;
         fdstore_push(cn, conn_socket_fd(dev->conn, false));
         if (conn_socket_fd(dev->conn, true) >= 0) {
             f->twin = true;
@@ -357,6 +383,30 @@ void fdstore_dev_client_changed(vfud_dev *dev)
     sync_windows(f);
     sync_irqs(f, false);
     write_meta(f);
+}
+
+void fdstore_dev_reattached(vfud_dev *dev, unsigned quick)
+{
+    struct fsd *f = fsd_get(dev);
+
+    if (f == NULL) {
+        return;
+    }
+    f->reattach_at = g_get_monotonic_time();
+    f->quick = quick;
+    f->reattach_pending = true;
+    fdstore_dev_client_changed(dev);
+}
+
+void fdstore_dev_rewrite(vfud_dev *dev)
+{
+    struct fsd *f = fsd_get(dev);
+
+    if (f != NULL && f->hdr != NULL) {
+        sync_windows(f);
+        sync_irqs(f, false);
+        write_meta(f);
+    }
 }
 
 void fdstore_dev_command(vfud_dev *dev, const struct msg *m, int r)
@@ -531,7 +581,8 @@ static uint64_t idx_u64(json_object *a, size_t i)
     return json_object_get_uint64(json_object_array_get_idx(a, i));
 }
 
-static int read_meta(int mfd, json_object **out, uint32_t *boundary, char **why)
+static int read_meta(int mfd, json_object **out, uint32_t *boundary,
+                     uint32_t *twin_boundary, char **why)
 {
     struct meta_hdr h;
     g_autofree char *text = NULL;
@@ -559,27 +610,30 @@ static int read_meta(int mfd, json_object **out, uint32_t *boundary, char **why)
         return -EPROTO;
     }
     *boundary = h.rx_boundary;
+    /* An older binary did not follow the twin: as before, unchecked. */
+    *twin_boundary = h.twin_tracked == 1 ? h.twin_rx_boundary : 1;
     return 0;
 }
 
 int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **config,
-                        char **why)
+                        unsigned *quick, char **why)
 {
     g_autofree char *mn = dname(dev, "meta");
     int mfd = fdstore_take_fd(mn);
     json_object *o = NULL, *a;
     struct dev_state *st = NULL;
     struct dh_conn *dc;
-    uint32_t boundary = 0;
+    uint32_t boundary = 0, twin_boundary = 0;
     const char *hex;
     int r;
 
     *out = NULL;
     *config = NULL;
+    *quick = 0;
     if (mfd < 0) {
         return 0;
     }
-    r = read_meta(mfd, &o, &boundary, why);
+    r = read_meta(mfd, &o, &boundary, &twin_boundary, why);
     util_close(&mfd);
     if (r < 0 || o == NULL || !json_object_get_boolean(member(o, "conn"))) {
         json_object_put(o);
@@ -608,7 +662,34 @@ int fdstore_dev_rebuild(vfud_dev *dev, struct dev_state **out, GByteArray **conf
         r = -EPROTO;
         goto fail;
     }
-    dc->versioned = true;
+    if (dc->twin_fd >= 0 && !twin_boundary) {
+        /* Half a reply of the client's on the twin socket: the same. */
+        *why = g_strdup("the dead process stopped in the middle of a message on "
+                        "the twin socket: the stream cannot be resynchronised");
+        r = -EPROTO;
+        goto fail;
+    }
+    a = member(o, "reattached");
+    if (a != NULL) {
+        gint64 at = json_object_get_int64(member(a, "at"));
+        gint64 now = g_get_monotonic_time();
+
+        /* The process that re-attached this client ran less than
+         * FDSTORE_CRASH_QUICK_MS (with the restart delay) before it died. */
+        if (at > 0 && now >= at && now - at < (gint64)FDSTORE_CRASH_QUICK_MS * 1000) {
+            *quick = (unsigned)json_object_get_int(member(a, "quick")) + 1;
+        }
+        if (*quick >= FDSTORE_CRASH_DROP) {
+            *why = g_strdup_printf("the device's process died %u times in a row, each "
+                                   "within %u s of re-attaching this client: it would "
+                                   "only die again", *quick, FDSTORE_CRASH_QUICK_MS / 1000);
+            r = -ELOOP;
+            goto fail;
+        }
+    }
+    /* A meta of an older binary has "conn" only for a negotiated client. */
+    dc->versioned = member(o, "versioned") == NULL ||
+                    json_object_get_boolean(member(o, "versioned"));
     dc->write_multiple = json_object_get_boolean(member(o, "write_multiple"));
     dc->client_max_fds = (uint32_t)json_object_get_uint64(member(o, "max_fds"));
     dc->client_max_xfer = json_object_get_uint64(member(o, "max_xfer"));

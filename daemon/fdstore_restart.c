@@ -150,6 +150,7 @@ int fdstore_handover_sock(void)
 struct reattach {
     struct dev_state *st;
     GByteArray *config;
+    unsigned quick;
     char *why;
 };
 
@@ -158,10 +159,20 @@ static int reattach_on_thread(vfud_dev *dev, void *data)
     struct reattach *ra = data;
     int r = dev_restore(dev, ra->st, &ra->why);
 
+    if (r == 0 && !ra->st->conn->versioned) {
+        /* Connected, VERSION still to come (or read by the dead process and
+         * never answered: the client times it out, or our handshake
+         * deadline drops it).  Nothing of the device was used: no reset,
+         * this process negotiates with it as with a new client. */
+        fdstore_dev_reattached(dev, ra->quick);
+        return 0;
+    }
     if (r == 0) {
         if (ra->config != NULL) {
             memcpy(dev->pci.cfg, ra->config->data, ra->config->len);
         }
+        /* Counted in the store before the plugin runs again. */
+        fdstore_dev_reattached(dev, ra->quick);
         if (dev->ops->reset != NULL) {
             int rr;
 
@@ -175,9 +186,21 @@ static int reattach_on_thread(vfud_dev *dev, void *data)
                         e != NULL ? e : g_strerror(-rr));
             }
         }
-        fdstore_dev_client_changed(dev);
+        fdstore_dev_rewrite(dev);
     }
     return r;
+}
+
+/* "client pid N"; the kernel says 0 for a peer our pid namespace cannot
+ * see (QEMU on the host, this daemon in a container), and "pid 0" reads
+ * as a bug. */
+static char *client_name(pid_t pid)
+{
+    if (pid > 0) {
+        return g_strdup_printf("client pid %d", (int)pid);
+    }
+    return g_strdup(pid == 0 ? "client (in a pid namespace this one cannot see)"
+                             : "client (pid unknown)");
 }
 
 void fdstore_reattach(struct devset *ds)
@@ -189,6 +212,7 @@ void fdstore_reattach(struct devset *ds)
         vfud_dev *dev = e->dev;
         struct dev_state *st = NULL;
         GByteArray *config = NULL;
+        unsigned quick = 0;
         g_autofree char *why = NULL;
         g_autofree char *prefix = g_strdup_printf(FDSTORE_PREFIX "%s/", dev->name);
         gint64 t0 = g_get_monotonic_time();
@@ -197,9 +221,9 @@ void fdstore_reattach(struct devset *ds)
         if (dev->proc->isolate) {
             continue;
         }
-        r = fdstore_dev_rebuild(dev, &st, &config, &why);
+        r = fdstore_dev_rebuild(dev, &st, &config, &quick, &why);
         if (r == 0 && st != NULL) {
-            struct reattach ra = { .st = st, .config = config };
+            struct reattach ra = { .st = st, .config = config, .quick = quick };
 
             r = device_call_sync(dev, reattach_on_thread, &ra);
             if (r < 0) {
@@ -212,17 +236,31 @@ void fdstore_reattach(struct devset *ds)
         if (config != NULL) {
             g_byte_array_unref(config);
         }
-        if (r == 0 && st != NULL) {
-            dev_notice(dev, "fd store: client pid %d re-attached after a crash in "
-                       "%.1f ms; device reset (the guest driver recovers it)",
-                       (int)dev->conn->pid,
+        /* From what was restored: the device thread serves the client
+         * already, which may have sent VERSION or left. */
+        if (r == 0 && st != NULL && !st->conn->versioned) {
+            g_autofree char *who = client_name(st->conn->pid);
+
+            dev_notice(dev, "fd store: %s re-attached after a crash before its "
+                       "VERSION; it negotiates with this process", who);
+        } else if (r == 0 && st != NULL) {
+            g_autofree char *who = client_name(st->conn->pid);
+
+            dev_notice(dev, "fd store: %s re-attached after a crash in "
+                       "%.1f ms; device reset (the guest driver recovers it)", who,
                        (double)(g_get_monotonic_time() - t0) / 1000.0);
+            if (quick > 0) {
+                dev_warn(dev, "fd store: crash %u in a row within %u s of re-attaching "
+                         "this client; at %u it is dropped", quick,
+                         FDSTORE_CRASH_QUICK_MS / 1000, FDSTORE_CRASH_DROP);
+            }
         }
         if (r < 0) {
             g_autofree char *conn = g_strdup_printf("%sconn", prefix);
             g_autofree char *twin = g_strdup_printf("%stwin", prefix);
             g_autofree char *win = g_strdup_printf("%swin/", prefix);
             g_autofree char *irq = g_strdup_printf("%sirq/", prefix);
+            g_autofree char *meta = g_strdup_printf("%smeta", prefix);
 
             dev_err(dev, "fd store: the client cannot be re-attached after the "
                     "crash: %s; it is disconnected", why != NULL ? why : "?");
@@ -231,6 +269,8 @@ void fdstore_reattach(struct devset *ds)
             fdstore_remove(twin);
             fdstore_remove_taken(win);
             fdstore_remove_taken(irq);
+            /* What it described is gone: the next crash has no client. */
+            fdstore_remove(meta);
         }
         dev_state_free(st); /* closes what the device did not take */
     }

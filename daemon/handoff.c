@@ -496,17 +496,10 @@ static ssize_t recv_one(int sock, char *buf, size_t len, GArray *fds, int timeou
     if (n < 0) {
         return -errno;
     }
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-            unsigned k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-
-            for (unsigned i = 0; i < k; i++) {
-                int fd;
-
-                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                g_array_append_val(fds, fd);
-            }
-        }
+    /* Fds missing from a hand-over would shift every index after them. */
+    r = util_cmsg_fds(&mh, fds);
+    if (r < 0) {
+        return r;
     }
     if (n == 0) {
         return -EPIPE;

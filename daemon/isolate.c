@@ -57,8 +57,12 @@ bool isolate_child_setup(void)
 {
     parent_pid = getppid();
     /* A child outliving its supervisor would hold the device's socket
-     * and nobody would restart it. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+     * and nobody would restart it; after a crash of the supervisor, it
+     * would serve the client beside the next supervisor's child, which
+     * re-attaches it from systemd's store.  SIGKILL, not SIGTERM: a
+     * clean stop would capture the device for a store that is gone (the
+     * supervisor is), and serve on while it does. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     return getppid() == parent_pid && parent_pid != 1;
 }
 

@@ -193,6 +193,7 @@ static bool read_one(struct iso_store *s)
     g_autofree char *name = NULL;
     g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(int));
     const char *n;
+    bool truncated;
     ssize_t len = recvmsg(s->chan, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 
     if (len < 0) {
@@ -202,18 +203,9 @@ static bool read_one(struct iso_store *s)
         return false;
     }
     text[len] = '\0';
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-            unsigned k = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-
-            for (unsigned i = 0; i < k; i++) {
-                int fd;
-
-                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                g_array_append_val(fds, fd);
-            }
-        }
-    }
+    /* Truncated: what came is closed, and nothing stored under the name
+     * (below, FDSTORE=1 with no fds). */
+    truncated = util_cmsg_fds(&mh, fds) < 0;
     n = field(text, "FDNAME=");
     if (n != NULL) {
         name = g_strndup(n, strcspn(n, "\n"));
@@ -225,8 +217,7 @@ static bool read_one(struct iso_store *s)
         }
     } else if (name != NULL && field(text, "FDSTOREREMOVE=1") != NULL) {
         store_remove(s, name);
-    } else if (name != NULL && field(text, "FDSTORE=1") != NULL &&
-               (mh.msg_flags & MSG_CTRUNC) == 0) {
+    } else if (name != NULL && field(text, "FDSTORE=1") != NULL && !truncated) {
         for (guint i = 0; i < fds->len; i++) {
             store_add(s, name, g_array_index(fds, int, i));
         }

@@ -29,6 +29,7 @@
 
 #include "log.h"
 #include "sandbox.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -90,29 +91,28 @@ static int send_fd(int sock, int err, int fd, int flags)
     return sendmsg(sock, &m, MSG_NOSIGNAL | flags) == (ssize_t)sizeof(err) ? 0 : -errno;
 }
 
-/* One int and up to two fds (fds[i] is -1 when none came; any beyond
- * were closed by the kernel, which truncates the control data). */
+/* One int and up to two fds (fds[i] is -1 when none came).  More: the
+ * kernel truncated the control data; what came is closed, -EMSGSIZE. */
 static int recv_fds(int sock, int *val, int fds[2], int flags)
 {
-    char cbuf[CMSG_SPACE(2 * sizeof(int))] = { 0 };
+    union {
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr align;
+    } u = { { 0 } };
     struct iovec iov = { .iov_base = val, .iov_len = sizeof(*val) };
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                        .msg_controllen = sizeof(cbuf) };
-    struct cmsghdr *cm;
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof(u.buf) };
+    size_t got = 0;
     ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags);
+    int r;
 
     fds[0] = fds[1] = -1;
     if (n <= 0) {
         return n == 0 ? -EPIPE : -errno;
     }
-    for (cm = CMSG_FIRSTHDR(&m); cm != NULL; cm = CMSG_NXTHDR(&m, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
-            size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-            memcpy(fds, CMSG_DATA(cm), MIN(nfd, (size_t)2) * sizeof(int));
-            break;
-        }
+    r = util_cmsg_fds_to(&m, fds, 2, &got);
+    if (r < 0) {
+        return r;
     }
     return n == (ssize_t)sizeof(*val) ? 0 : -EPROTO;
 }

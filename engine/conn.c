@@ -839,8 +839,12 @@ static bool chan_read(struct conn_chan *ch)
         from = ch->rbase + ch->rtail;
         ch->rtail += (size_t)n;
         ch->c->bytes_in += (guint64)n;
-        if (ch->c->rx_boundary != NULL && !ch->is_twin) {
-            *ch->c->rx_boundary = read_ends_at_boundary(ch) ? 1 : 0;
+        {
+            volatile uint32_t *b = ch->is_twin ? ch->c->twin_rx_boundary : ch->c->rx_boundary;
+
+            if (b != NULL) {
+                *b = read_ends_at_boundary(ch) ? 1 : 0;
+            }
         }
         if (mh.msg_controllen > 0 || (mh.msg_flags & MSG_CTRUNC)) {
             collect_fds(ch, &mh, from, ch->rbase + ch->rtail);

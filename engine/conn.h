@@ -95,6 +95,9 @@ struct conn {
      * boundary, else 0.  Shared memory that outlives a crash, so the
      * restarted daemon knows whether the socket is in step. */
     volatile uint32_t *rx_boundary;
+    /* The same for the twin socket (the client's replies to our requests):
+     * a reply cut in two cannot be resynchronised either. */
+    volatile uint32_t *twin_rx_boundary;
 };
 
 /* Device thread. */

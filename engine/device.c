@@ -393,6 +393,13 @@ static void handshake_cancel(vfud_dev *dev)
     }
 }
 
+void device_handshake_start(vfud_dev *dev)
+{
+    if (dev->handshake_src == NULL) {
+        handshake_deadline(dev);
+    }
+}
+
 int device_attach(vfud_dev *dev, int cfd, const struct ucred *cred)
 {
     if (dev->conn != NULL && conn_finish_if_hung_up(dev->conn)) {

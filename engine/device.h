@@ -218,6 +218,9 @@ unsigned device_callback_limit(void);
 gint64 device_cb_clock(void);
 /* Drop a client that has not sent VERSION after ms (0: never). */
 void device_set_handshake_timeout(unsigned ms);
+/* Device thread: the same deadline for a client attached another way (a
+ * previous process's, still to send VERSION: dev_handoff.c). */
+void device_handshake_start(vfud_dev *dev);
 
 /* Log with the device's own level. */
 void device_log(const vfud_dev *dev, int level, const char *fmt, ...)

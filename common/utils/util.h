@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Not <glib.h>: some users of this header build without GLib's flags. */
+struct msghdr;
+typedef struct _GArray GArray;
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Values from config files and the command line: 0 or -EINVAL/-ERANGE. */
@@ -27,6 +31,17 @@ static inline bool util_range_exceeds(uint64_t a, uint64_t b, uint64_t limit)
 {
     return b > limit || a > limit - b;
 }
+
+/* The fds of mh's SCM_RIGHTS control messages (after recvmsg), appended
+ * to fds (a GArray of int).  0; or -EMSGSIZE if the kernel truncated the
+ * control data (MSG_CTRUNC: it dropped fds the sender sent, so what came
+ * is not what was meant): then every fd that did come is closed and fds
+ * is left as it was. */
+int util_cmsg_fds(const struct msghdr *mh, GArray *fds);
+/* The same into fds[max] (*nr of them), allocating nothing (for a fork of
+ * a threaded process); more than max fails as a truncation does, with the
+ * slots it had filled set to -1 again. */
+int util_cmsg_fds_to(const struct msghdr *mh, int *fds, size_t max, size_t *nr);
 
 /* Device names: [A-Za-z0-9_.-]{1,64}, not "daemon". */
 bool util_valid_device_name(const char *name);

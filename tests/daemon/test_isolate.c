@@ -135,6 +135,45 @@ START_TEST(crash_is_contained)
 }
 END_TEST
 
+/* A plugin that dies right after every re-attach (here: the client's
+ * posted CRASH writes wait in the socket, and each new process reads one
+ * at once): the client is dropped at the third crash in a row within 10 s
+ * of its re-attach instead of waiting through ever longer restart delays,
+ * and the device serves its socket again. */
+START_TEST(crash_loop_drops_client)
+{
+    struct harness *h = harness_new(config);
+    g_autofree char *iso_sock = NULL;
+    struct vfu_client *iso;
+    uint32_t v = GUINT32_TO_LE(TD_CRASH_MAGIC);
+    uint32_t magic;
+
+    ck_assert_int_eq(harness_start(h, NULL, devices), 0);
+    ck_assert(dt_wait_listening(h, devices));
+    iso_sock = harness_socket(h, "iso");
+    iso = dt_client(iso_sock);
+    ck_assert_uint_eq(dt_read32(iso, 0, TD_MAGIC_LO), 7);
+    for (unsigned i = 1; i <= 4; i++) {
+        g_autofree char *mark = g_strdup_printf("(restart %u)", i);
+
+        ck_assert_int_eq(vfu_client_region_write(iso, 0, TD_CRASH, &v, sizeof(v), true), 0);
+        ck_assert(dt_wait_log(h, mark));
+    }
+    ck_assert(dt_wait_log(h, "[iso] fd store: the client cannot be re-attached after "
+                             "the crash: the device's process died 3 times in a row"));
+    /* The connection ended: nobody serves it any more. */
+    vfu_client_set_timeout(iso, 2000);
+    ck_assert_int_ne(vfu_client_region_read(iso, 0, TD_MAGIC_LO, &magic, sizeof(magic)), 0);
+    vfu_client_close(iso);
+    /* The same socket, a new client, served. */
+    iso = dt_client(iso_sock);
+    ck_assert_uint_eq(dt_read32(iso, 0, TD_MAGIC_LO), 7);
+    vfu_client_close(iso);
+    ck_assert_int_eq(harness_stop(h), 0);
+    harness_free(h);
+}
+END_TEST
+
 START_TEST(stop_ends_the_process)
 {
     struct harness *h = harness_new(config);
@@ -173,6 +212,7 @@ static Suite *isolate_suite(void)
     TCase *tc = tcase_create("process");
 
     tcase_add_test(tc, crash_is_contained);
+    tcase_add_test(tc, crash_loop_drops_client);
     tcase_add_test(tc, stop_ends_the_process);
     tcase_add_test(tc, bad_isolate_value);
     tcase_set_timeout(tc, 120);

@@ -24,7 +24,9 @@
  *     parent's fds flat;
  *   - SIGTERM of the parent ("systemctl restart"): the child stores its
  *     state in the parent, the parent in ours, and the next parent's
- *     child takes it over: the same connection and the device's state.
+ *     child takes it over: the same connection and the device's state;
+ *   - SIGKILL of the parent: the child dies with it (SIGKILL), the next
+ *     parent's child re-attaches the client with the device reset.
  */
 #include "config.h"
 
@@ -37,7 +39,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -67,6 +72,7 @@ struct store {
     GMutex lock;        /* entries */
     GPtrArray *entries; /* struct entry * */
     GThread *reader;    /* reads all the time, as systemd does */
+    GMutex pump_lock;   /* one reader at a time: messages apply in order */
     gint stop;
 };
 
@@ -77,7 +83,11 @@ static gpointer reader_main(gpointer data)
     struct store *s = data;
 
     while (!g_atomic_int_get(&s->stop)) {
-        store_pump(s, 20);
+        struct pollfd p = { .fd = s->sock, .events = POLLIN };
+
+        if (poll(&p, 1, 20) > 0) {
+            store_pump(s, 0);
+        }
     }
     return NULL;
 }
@@ -103,6 +113,7 @@ static struct store *store_new(const struct harness *h)
     ck_assert_int_eq(bind(s->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
     s->entries = g_ptr_array_new_with_free_func(entry_free);
     g_mutex_init(&s->lock);
+    g_mutex_init(&s->pump_lock);
     s->reader = g_thread_new("store", reader_main, s);
     return s;
 }
@@ -135,6 +146,7 @@ static const char *field(const char *text, const char *key)
 /* Read every message waiting, or wait up to ms for one first. */
 static void store_pump(struct store *s, int ms)
 {
+    g_mutex_lock(&s->pump_lock);
     for (;;) {
         union {
             char buf[CMSG_SPACE(sizeof(int) * 16)];
@@ -155,6 +167,7 @@ static void store_pump(struct store *s, int ms)
         ms = 0;
         if (len < 0) {
             g_array_unref(fds);
+            g_mutex_unlock(&s->pump_lock);
             return;
         }
         text[len] = '\0';
@@ -283,11 +296,13 @@ static void wait_dead(struct store *s, pid_t pid, int expect_sig, int expect_cod
     int st = 0;
     pid_t r = 0;
 
-    (void)s;
     for (int i = 0; i < DT_WAIT_MS / 10 && (r = waitpid(pid, &st, WNOHANG)) == 0; i++) {
         g_usleep(10000);
     }
     ck_assert_int_eq(r, pid);
+    /* What it sent before it died counts, as with systemd (which reads
+     * its notify socket before it handles SIGCHLD). */
+    store_pump(s, 0);
     if (expect_sig != 0) {
         ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == expect_sig, "status %#x", st);
     } else {
@@ -506,6 +521,256 @@ START_TEST(crash_mid_message_drops)
 }
 END_TEST
 
+/* Wait until text is in the log count times (the daemons of a test share
+ * one log). */
+static bool wait_log_count(const struct harness *h, const char *text, unsigned count)
+{
+    for (int i = 0; i < DT_WAIT_MS / 10; i++) {
+        g_autofree char *log = NULL;
+        unsigned n = 0;
+
+        if (g_file_get_contents(h->log_path, &log, NULL, NULL)) {
+            for (const char *p = strstr(log, text); p != NULL; p = strstr(p + 1, text)) {
+                n++;
+            }
+        }
+        if (n >= count) {
+            return n == count;
+        }
+        g_usleep(10000);
+    }
+    return false;
+}
+
+/* A daemon that dies again right after every re-attach (a plugin that
+ * crashes on what the client does, or on the reset): the client is
+ * dropped at the third crash in a row within 10 s of its re-attach, not
+ * kept waiting through restarts for ever, and the device serves its
+ * listening socket again. */
+START_TEST(crash_loop_drops_client)
+{
+    struct harness *h = harness_new(config);
+    struct store *s = store_new(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    struct vfu_client *c = setup(h, s, 0x5a);
+    uint8_t v;
+
+    for (unsigned round = 0; round < 3; round++) {
+        ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+        wait_dead(s, h->pid, SIGKILL, 0);
+        start(h, s);
+        ck_assert(wait_log_count(h, "re-attached after a crash", round + 1));
+        /* Served between the crashes. */
+        ck_assert_uint_eq(read_out(c), 0);
+        if (round > 0) {
+            g_autofree char *mark = g_strdup_printf("crash %u in a row", round);
+
+            ck_assert(wait_log_count(h, mark, 1));
+        }
+    }
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "[g0] fd store: the client cannot be re-attached after the "
+                             "crash: the device's process died 3 times in a row"));
+    /* Not a fourth re-attach: the connection ends, the store lets go. */
+    ck_assert(wait_log_count(h, "re-attached after a crash", 3));
+    store_expect(s, "vfud/g0/conn", 0);
+    store_expect(s, "vfud/g0/win/*", 0);
+    store_expect(s, "vfud/g0/irq/*", 0);
+    ck_assert_int_ne(vfu_client_region_read(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1), 0);
+    vfu_client_close(c);
+    /* The listening socket serves the next client, whose count starts
+     * anew: a crash re-attaches it. */
+    ck_assert(dt_wait_file(sock));
+    c = attach(sock, 9);
+    vfu_client_set_timeout(c, DT_WAIT_MS);
+    ck_assert_uint_eq(read_out(c), 9);
+    store_expect(s, "vfud/g0/conn", 1);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(wait_log_count(h, "re-attached after a crash", 4));
+    ck_assert_uint_eq(read_out(c), 0);
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
+/* QEMU on the host, the daemon in a container: the kernel gives the
+ * daemon pid 0 for a peer outside its pid namespace.  The test process
+ * stays outside the namespace its daemons start in. */
+START_TEST(crash_other_pidns_names_client)
+{
+    /* The sandbox checks its threads in /proc, which is the host's here
+     * (a container mounts its own). */
+    struct harness *h = harness_new("[daemon]\nsocket-dir = @SOCKDIR@\nsandbox = off\n"
+                                    "[g0]\nplugin = gpio\n");
+    /* Its thread first: no thread can be made after the unshare. */
+    struct store *s = store_new(h);
+    struct vfu_client *c;
+    g_autofree char *log = NULL;
+    pid_t keeper;
+
+    /* Ours, to go back to: LeakSanitizer's exit check (ASan builds) makes
+     * a task as a thread does. */
+    int own_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+
+    ck_assert_int_ge(own_ns, 0);
+    if (unshare(CLONE_NEWPID) < 0) {
+        fprintf(stderr, "crash_other_pidns: skipped: unshare(CLONE_NEWPID): %s "
+                "(needs root)\n", g_strerror(errno));
+        close(own_ns);
+        store_free(s);
+        harness_free(h);
+        return;
+    }
+    /* The namespace's init: the daemons after it join the namespace while
+     * it lives (a dead init would end the namespace with the first
+     * daemon). */
+    keeper = fork();
+    ck_assert_int_ge(keeper, 0);
+    if (keeper == 0) {
+        for (;;) {
+            pause();
+        }
+    }
+    c = setup(h, s, 0x5a);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "re-attached after a crash"));
+    ck_assert_uint_eq(read_out(c), 0);
+    ck_assert(g_file_get_contents(h->log_path, &log, NULL, NULL));
+    ck_assert_msg(strstr(log, "client (in a pid namespace this one cannot see) "
+                              "re-attached") != NULL, "%s", log);
+    ck_assert_ptr_null(strstr(log, "client pid 0 re-attached"));
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    kill(keeper, SIGKILL);
+    waitpid(keeper, NULL, 0);
+    ck_assert_int_eq(setns(own_ns, CLONE_NEWPID), 0);
+    close(own_ns);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
+/* A client that connected but had not sent VERSION when the daemon died
+ * is kept (QEMU sends VERSION at once and waits for the reply: dropping it
+ * would fail the device's realize): the next process negotiates with it,
+ * as with a new client, without a reset. */
+START_TEST(crash_before_version_keeps_client)
+{
+    struct harness *h = harness_new(config);
+    struct store *s = store_new(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    g_autofree char *ctl = ot_control_path(h);
+    struct vfu_client *c = NULL;
+    int efd;
+
+    start(h, s);
+    ck_assert(dt_wait_log(h, "control socket "));
+    ck_assert_int_eq(vfu_client_connect(sock, &c), 0);
+    vfu_client_set_timeout(c, DT_WAIT_MS);
+    store_expect(s, "vfud/g0/conn", 1);
+    ck_assert(dt_wait_log(h, "[g0] client connected"));
+    /* The meta follows the connection (written right after that line). */
+    g_usleep(200000);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "re-attached after a crash before its VERSION"));
+    ck_assert_int_eq(vfu_client_negotiate(c, NULL, NULL), 0);
+    ck_assert_ptr_nonnull(vfu_client_add_memory(c, 0, GUEST_RAM, true));
+    efd = eventfd(0, EFD_CLOEXEC);
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(vfu_client_set_irqs(c, VFIO_PCI_INTX_IRQ_INDEX,
+                                         VFIO_IRQ_SET_DATA_EVENTFD |
+                                             VFIO_IRQ_SET_ACTION_TRIGGER,
+                                         0, 1, &efd, 1, NULL), 0);
+    close(efd);
+    write_out(c, 0x44);
+    ck_assert_uint_eq(read_out(c), 0x44);
+    check_client(ctl);
+    /* A negotiated client from then on: the next crash re-attaches it. */
+    store_expect(s, "vfud/g0/win/*", 1);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "re-attached after a crash in"));
+    ck_assert_uint_eq(read_out(c), 0);
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
+/* The twin socket (server->client requests; the client's replies come
+ * back on it) has the same boundary check as the main one: half a reply
+ * read by the dead process drops the client. */
+START_TEST(crash_mid_twin_message_drops)
+{
+    struct harness *h = harness_new(config);
+    struct store *s = store_new(h);
+    g_autofree char *sock = harness_socket(h, "g0");
+    static const char caps[] = "{\"capabilities\": {\"max_msg_fds\": 16, "
+                               "\"twin_socket\": {\"supported\": true}}}";
+    uint8_t req[sizeof(struct vfio_user_version) + sizeof(caps)];
+    struct vfio_user_version v = { .major = 0, .minor = 0 };
+    const struct vfio_user_header half = {
+        .msg_id = 1, .cmd = VFIO_USER_DMA_READ, .msg_size = 64,
+        .flags = VFIO_USER_F_TYPE_REPLY,
+    };
+    struct vfu_client *c = NULL;
+    int fds[2] = { -1, -1 };
+    unsigned nr = 2;
+    void *payload = NULL;
+    size_t len = 0;
+    uint16_t id;
+    uint8_t b;
+
+    start(h, s);
+    ck_assert(dt_wait_log(h, "control socket "));
+    ck_assert_int_eq(vfu_client_connect(sock, &c), 0);
+    vfu_client_set_timeout(c, DT_WAIT_MS);
+    memcpy(req, &v, sizeof(v));
+    memcpy(req + sizeof(v), caps, sizeof(caps));
+    ck_assert_int_eq(vfu_client_send(c, VFIO_USER_VERSION, VFIO_USER_F_TYPE_COMMAND, req,
+                                     sizeof(req), NULL, 0, &id), 0);
+    ck_assert_int_eq(vfu_client_recv_reply(c, id, NULL, &payload, &len, fds, &nr), 0);
+    free(payload);
+    ck_assert_uint_eq(nr, 1);
+    store_expect(s, "vfud/g0/twin", 1);
+    /* Half a header on the twin, read by the daemon, then the crash. */
+    ck_assert_int_eq(write(fds[0], &half, 8), 8);
+    g_usleep(200000);
+    ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+    wait_dead(s, h->pid, SIGKILL, 0);
+    start(h, s);
+    ck_assert(dt_wait_log(h, "in the middle of a message on the twin socket"));
+    store_expect(s, "vfud/g0/conn", 0);
+    store_expect(s, "vfud/g0/twin", 0);
+    /* Both sockets end. */
+    ck_assert_int_eq(read(fds[0], &b, 1), 0);
+    close(fds[0]);
+    vfu_client_close(c);
+    c = attach(sock, 7);
+    ck_assert_uint_eq(read_out(c), 7);
+    vfu_client_close(c);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
 static const char iso_config[] =
     "[daemon]\nsocket-dir = @SOCKDIR@\n[g0]\nplugin = gpio\nisolate = process\n";
 
@@ -649,6 +914,56 @@ START_TEST(isolated_restart_hands_over)
 }
 END_TEST
 
+/* kill -9 of the parent (a crash; systemd restarts it with the store):
+ * its isolated process must not live on serving the client beside the
+ * next parent's (it dies with its parent, of SIGKILL: its state has
+ * nobody to be stored with), and the next parent's process re-attaches
+ * the client from what the parent had stored in ours, with a reset. */
+START_TEST(isolated_parent_crash_reattaches)
+{
+    struct harness *h = harness_new(iso_config);
+    struct store *s = store_new(h);
+    g_autofree char *ctl = ot_control_path(h);
+    struct vfu_client *c;
+
+    /* Orphans come to us: how the old child ended is ours to see. */
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    c = iso_setup(h, s, 0x5a);
+    for (int round = 0; round < 2; round++) {
+        pid_t child = child_pid(ctl, 0);
+        int st = 0;
+        pid_t r = 0;
+
+        ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+        wait_dead(s, h->pid, SIGKILL, 0);
+        for (int i = 0; i < DT_WAIT_MS / 10 && (r = waitpid(child, &st, WNOHANG)) == 0; i++) {
+            g_usleep(10000);
+        }
+        ck_assert_int_eq(r, child);
+        ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %#x", st);
+        /* What the parent kept for it is in the store. */
+        ck_assert_uint_eq(store_count(s, "vfud/g0/c/g0/conn"), 1);
+        ck_assert_uint_eq(store_count(s, "vfud/g0/c/state"), 0);
+        start(h, s);
+        ck_assert(dt_wait_file(ctl));
+        ck_assert_int_ne(child_pid(ctl, child), child);
+        /* The same connection, the device reset, then served. */
+        ck_assert_uint_eq(read_out(c), 0);
+        write_out(c, 0x33);
+        ck_assert_uint_eq(read_out(c), 0x33);
+        ck_assert(wait_log_count(h, "re-attached after a crash", (unsigned)round + 1));
+        store_expect(s, "vfud/g0/c/g0/conn", 1);
+        store_expect(s, "vfud/g0/c/g0/meta", 1);
+    }
+    vfu_client_close(c);
+    store_expect(s, "vfud/g0/c/g0/conn", 0);
+    ck_assert_int_eq(kill(h->pid, SIGTERM), 0);
+    wait_dead(s, h->pid, 0, 0);
+    store_free(s);
+    harness_free(h);
+}
+END_TEST
+
 static Suite *fdstore_suite(void)
 {
     Suite *s = suite_create("fdstore");
@@ -667,8 +982,28 @@ static Suite *fdstore_suite(void)
     tcase_add_test(tc, crash_mid_message_drops);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
+    tc = tcase_create("crash_before_version");
+    tcase_add_test(tc, crash_before_version_keeps_client);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crash_mid_twin");
+    tcase_add_test(tc, crash_mid_twin_message_drops);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crash_loop");
+    tcase_add_test(tc, crash_loop_drops_client);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("crash_other_pidns");
+    tcase_add_test(tc, crash_other_pidns_names_client);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
     tc = tcase_create("isolated_crash");
     tcase_add_test(tc, isolated_crash_reattaches);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("isolated_parent_crash");
+    tcase_add_test(tc, isolated_parent_crash_reattaches);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("isolated_restart");

@@ -19,4 +19,11 @@ tests_unit_test_device_call_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GLIB_CFLAGS)
 	$(JSONC_CFLAGS)
 tests_unit_test_device_call_LDADD = $(ENGINE_LIBS) $(CHECK_LIBS)
 
+# SCM_RIGHTS fds out of a received message (common/utils).
+check_PROGRAMS += tests/unit/test_util_cmsg
+TESTS += tests/unit/test_util_cmsg
+tests_unit_test_util_cmsg_SOURCES = tests/unit/test_util_cmsg.c
+tests_unit_test_util_cmsg_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GLIB_CFLAGS)
+tests_unit_test_util_cmsg_LDADD = common/utils/libutils.la $(GLIB_LIBS) $(CHECK_LIBS)
+
 endif
