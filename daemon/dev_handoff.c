@@ -351,6 +351,9 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
         *why = g_strdup("dirty-page logging is on (a migration is in progress)");
         return -EBUSY;
     }
+    /* The next process on this host takes over: files need no flush
+     * inside the pause (vfud_mig_handover). */
+    dev->handover = true;
     if (dev->ops->quiesce != NULL) {
         device_cb_enter(dev, "quiesce");
         r = dev->ops->quiesce(dev, true);
@@ -358,6 +361,7 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
         if (r < 0) {
             g_autofree char *e = device_take_error();
 
+            dev->handover = false;
             *why = g_strdup_printf("the device cannot stop: %s",
                                    e != NULL ? e : g_strerror(-r));
             return r;
@@ -422,6 +426,7 @@ void dev_capture_resume(vfud_dev *dev)
                     e != NULL ? e : g_strerror(-r));
         }
     }
+    dev->handover = false;
 }
 
 /* ------------------------------------------------------------------------
@@ -592,6 +597,8 @@ int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
     gint64 t0 = g_get_monotonic_time(), t_loaded, t_regions;
     int r = 0;
 
+    /* Stopped only to load what the old process left in the same files. */
+    dev->handover = true;
     if (dev->ops->quiesce != NULL) {
         device_cb_enter(dev, "quiesce");
         r = dev->ops->quiesce(dev, true);
