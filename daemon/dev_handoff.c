@@ -592,9 +592,8 @@ static int restore_regions(vfud_dev *dev, struct dev_state *st, char **why)
     return 0;
 }
 
-int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
+static int restore_stop(vfud_dev *dev)
 {
-    gint64 t0 = g_get_monotonic_time(), t_loaded, t_regions;
     int r = 0;
 
     /* Stopped only to load what the old process left in the same files. */
@@ -603,12 +602,53 @@ int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
         device_cb_enter(dev, "quiesce");
         r = dev->ops->quiesce(dev, true);
         device_cb_leave(dev);
+    }
+    if (r < 0) {
+        dev->handover = false;
+        return r;
+    }
+    device_still(dev, true);
+    return 0;
+}
+
+int dev_restore_prepare(vfud_dev *dev)
+{
+    int r = restore_stop(dev);
+
+    if (r < 0) {
+        g_autofree char *e = device_take_error();
+
+        dev_warn(dev, "cannot stop before the upgrade's pause (%s); it will "
+                 "inside it", e != NULL ? e : g_strerror(-r));
+        return r;
+    }
+    dev->handover_ready = true;
+    return 0;
+}
+
+void dev_restore_unprepare(vfud_dev *dev)
+{
+    if (dev->handover_ready) {
+        dev->handover_ready = false;
+        dev_capture_resume(dev);
+    }
+}
+
+int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    gint64 t0 = g_get_monotonic_time(), t_loaded, t_regions;
+    int r = 0;
+
+    if (dev->handover_ready) {
+        /* dev_restore_prepare() stopped it before the pause. */
+        dev->handover_ready = false;
+    } else {
+        r = restore_stop(dev);
         if (r < 0) {
             *why = g_strdup("the new instance cannot stop to load the state");
             return r;
         }
     }
-    device_still(dev, true);
     if (st->mig != NULL) {
         if (dev->ops->load_state == NULL) {
             *why = g_strdup_printf("plugin %s of the new process cannot load state",
