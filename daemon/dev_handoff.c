@@ -636,7 +636,7 @@ void dev_restore_unprepare(vfud_dev *dev)
 
 int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
 {
-    gint64 t0 = g_get_monotonic_time(), t_loaded, t_regions;
+    gint64 t0 = g_get_monotonic_time(), t_loaded, t_regions, t_client;
     int r = 0;
 
     if (dev->handover_ready) {
@@ -673,11 +673,14 @@ int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
     }
     dev->proc->clients_served = st->clients_served;
     dev->proc->clients_refused = st->clients_refused;
+    t_client = g_get_monotonic_time();
     dev_capture_resume(dev);
     /* Inside the guests' pause: which part of it is this device's. */
-    dev_info(dev, "restored in %.1f ms (state %.1f, regions %.1f, client and resume %.1f ms)",
+    dev_info(dev, "restored in %.1f ms (state %.1f, regions %.1f, client %.1f, "
+             "resume %.1f ms)",
              (double)(g_get_monotonic_time() - t0) / 1000.0,
              (double)(t_loaded - t0) / 1000.0, (double)(t_regions - t_loaded) / 1000.0,
-             (double)(g_get_monotonic_time() - t_regions) / 1000.0);
+             (double)(t_client - t_regions) / 1000.0,
+             (double)(g_get_monotonic_time() - t_client) / 1000.0);
     return 0;
 }
