@@ -351,6 +351,9 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
         *why = g_strdup("dirty-page logging is on (a migration is in progress)");
         return -EBUSY;
     }
+    /* The next process on this host takes over: files need no flush
+     * inside the pause (vfud_mig_handover). */
+    dev->handover = true;
     if (dev->ops->quiesce != NULL) {
         device_cb_enter(dev, "quiesce");
         r = dev->ops->quiesce(dev, true);
@@ -358,6 +361,7 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
         if (r < 0) {
             g_autofree char *e = device_take_error();
 
+            dev->handover = false;
             *why = g_strdup_printf("the device cannot stop: %s",
                                    e != NULL ? e : g_strerror(-r));
             return r;
@@ -422,6 +426,7 @@ void dev_capture_resume(vfud_dev *dev)
                     e != NULL ? e : g_strerror(-r));
         }
     }
+    dev->handover = false;
 }
 
 /* ------------------------------------------------------------------------
@@ -591,21 +596,63 @@ static int restore_regions(vfud_dev *dev, struct dev_state *st, char **why)
     return 0;
 }
 
-int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
+static int restore_stop(vfud_dev *dev)
 {
-    gint64 t0 = g_get_monotonic_time(), t_loaded, t_regions;
     int r = 0;
 
+    /* Stopped only to load what the old process left in the same files. */
+    dev->handover = true;
     if (dev->ops->quiesce != NULL) {
         device_cb_enter(dev, "quiesce");
         r = dev->ops->quiesce(dev, true);
         device_cb_leave(dev);
+    }
+    if (r < 0) {
+        dev->handover = false;
+        return r;
+    }
+    device_still(dev, true);
+    return 0;
+}
+
+int dev_restore_prepare(vfud_dev *dev)
+{
+    int r = restore_stop(dev);
+
+    if (r < 0) {
+        g_autofree char *e = device_take_error();
+
+        dev_warn(dev, "cannot stop before the upgrade's pause (%s); it will "
+                 "inside it", e != NULL ? e : g_strerror(-r));
+        return r;
+    }
+    dev->handover_ready = true;
+    return 0;
+}
+
+void dev_restore_unprepare(vfud_dev *dev)
+{
+    if (dev->handover_ready) {
+        dev->handover_ready = false;
+        dev_capture_resume(dev);
+    }
+}
+
+int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
+{
+    gint64 t0 = g_get_monotonic_time(), t_loaded, t_regions, t_client;
+    int r = 0;
+
+    if (dev->handover_ready) {
+        /* dev_restore_prepare() stopped it before the pause. */
+        dev->handover_ready = false;
+    } else {
+        r = restore_stop(dev);
         if (r < 0) {
             *why = g_strdup("the new instance cannot stop to load the state");
             return r;
         }
     }
-    device_still(dev, true);
     if (st->mig != NULL) {
         if (dev->ops->load_state == NULL) {
             *why = g_strdup_printf("plugin %s of the new process cannot load state",
@@ -630,11 +677,14 @@ int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
     }
     dev->proc->clients_served = st->clients_served;
     dev->proc->clients_refused = st->clients_refused;
+    t_client = g_get_monotonic_time();
     dev_capture_resume(dev);
     /* Inside the guests' pause: which part of it is this device's. */
-    dev_info(dev, "restored in %.1f ms (state %.1f, regions %.1f, client and resume %.1f ms)",
+    dev_info(dev, "restored in %.1f ms (state %.1f, regions %.1f, client %.1f, "
+             "resume %.1f ms)",
              (double)(g_get_monotonic_time() - t0) / 1000.0,
              (double)(t_loaded - t0) / 1000.0, (double)(t_regions - t_loaded) / 1000.0,
-             (double)(g_get_monotonic_time() - t_regions) / 1000.0);
+             (double)(t_client - t_regions) / 1000.0,
+             (double)(g_get_monotonic_time() - t_client) / 1000.0);
     return 0;
 }

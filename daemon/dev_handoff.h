@@ -72,5 +72,11 @@ void dev_capture_resume(vfud_dev *dev);
  * device's state and client (takes st's fds), and run.  0, or -errno with
  * *why. */
 int dev_restore(vfud_dev *dev, struct dev_state *st, char **why);
+/* New process, device thread, before the pause: stop the fresh instance
+ * now, as dev_restore() would, so that the pause only loads the state (a
+ * plugin's stop may wait for threads of its own, each a wait for a CPU
+ * on a busy host).  A device that gets no state must be unprepared. */
+int dev_restore_prepare(vfud_dev *dev);
+void dev_restore_unprepare(vfud_dev *dev);
 
 #endif

@@ -450,6 +450,56 @@ static int restore_on_thread(vfud_dev *dev, void *data)
     return dev_restore(dev, rs->st, &rs->why);
 }
 
+static int prepare_on_thread(vfud_dev *dev, void *data)
+{
+    (void)data;
+    return dev_restore_prepare(dev);
+}
+
+static int unprepare_on_thread(vfud_dev *dev, void *data)
+{
+    (void)data;
+    dev_restore_unprepare(dev);
+    return 0;
+}
+
+/* Before READY: every threaded device stops as its restore would, all at
+ * once, while the old process still serves -- the pause then only loads
+ * the states.  One that cannot stops inside the pause instead. */
+static void prepare_devices(struct devset *ds)
+{
+    GPtrArray *entries = devset_entries(ds);
+    struct device_call **calls = g_new0(struct device_call *, entries->len);
+
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+
+        if (!e->dev->proc->isolate) {
+            calls[i] = device_call_start(e->dev, prepare_on_thread, NULL);
+        }
+    }
+    for (guint i = 0; i < entries->len; i++) {
+        if (calls[i] != NULL) {
+            (void)device_call_wait(calls[i]); /* dev_restore_prepare logs */
+        }
+    }
+    g_free(calls);
+}
+
+/* After the pause: the devices no state came for run as fresh ones. */
+static void unprepare_devices(struct devset *ds)
+{
+    GPtrArray *entries = devset_entries(ds);
+
+    for (guint i = 0; i < entries->len; i++) {
+        const struct devset_entry *e = g_ptr_array_index(entries, i);
+
+        if (!e->dev->proc->isolate) {
+            (void)device_call_sync(e->dev, unprepare_on_thread, NULL);
+        }
+    }
+}
+
 static G_GNUC_NORETURN void refuse_after_fds(int sock, const char *why)
 {
     g_autofree char *text = g_strdup_printf("ERR %s", why);
@@ -487,8 +537,9 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
         handoff_say(sock, "ERR the new process could not start its devices");
         return -1;
     }
-    log_info(NULL, "upgrade: devices started in %.1f ms, before the pause",
-             ms_since(t_pre));
+    prepare_devices(ds);
+    log_info(NULL, "upgrade: devices started and stopped for their state in "
+             "%.1f ms, before the pause", ms_since(t_pre));
     if (handoff_say(sock, "READY") < 0) {
         log_error(NULL, "upgrade: the old process is gone");
         return -1;
@@ -594,5 +645,6 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
     log_notice(NULL, "upgrade: took over every device from the old process "
                "(devices started in %.1f ms, state restored in %.1f ms)",
                (double)(t_started - t_recv) / 1000.0, ms_since(t_started));
+    unprepare_devices(ds);
     return 0;
 }

@@ -78,6 +78,8 @@ struct vfud_dev {
     gint64 cb_started;  /* atomic: when the running plugin callback began */
     const char *cb_name; /* and which one */
     bool reset_pending; /* an FLR was requested from config space */
+    bool handover;      /* stopped for the next process (vfud_mig_handover) */
+    bool handover_ready; /* stopped for a state before it came (dev_restore_prepare) */
     gint64 client_since;   /* under conn_lock: when conn connected */
     struct device_totals totals; /* of past clients, under conn_lock */
 

@@ -347,6 +347,11 @@ API void vfud_dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len)
     dma_mark_dirty(dev, iova, len);
 }
 
+API bool vfud_mig_handover(vfud_dev *dev)
+{
+    return dev->handover;
+}
+
 /* ---- config space ---- */
 API bool vfud_pci_bus_master(vfud_dev *dev)
 {

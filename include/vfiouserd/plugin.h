@@ -446,6 +446,13 @@ void vfud_dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len);
 /* ---- Migration ---- */
 /* Append len bytes to the state being saved: 0 or -ENOMEM/-EFBIG. */
 int vfud_mig_write(vfud_mig_stream *out, const void *data, size_t len);
+/* In quiesce(true) and until the resume (device thread): true when the
+ * device stops to be handed to the daemon's next process on this host
+ * (vfiouserctl upgrade, a restart through systemd's fd store), not
+ * migrated.  The files it wrote stay in this host's page cache for that
+ * process, so the stop need not make them durable (the guests are paused
+ * meanwhile); what this process caches itself must still be written. */
+bool vfud_mig_handover(vfud_dev *dev);
 
 /* ---- Config space and state (device thread) ---- */
 bool vfud_pci_bus_master(vfud_dev *dev);            /* any thread */

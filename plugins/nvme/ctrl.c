@@ -12,9 +12,10 @@
  *
  * Migration stops the I/O thread the same way (NVME_CTL_QUIESCE): it
  * stops fetching, drains the back-end, posts what completed and then
- * touches no guest memory until NVME_CTL_RESUME; saving and loading the
- * state are ctl operations too, so the state only ever changes hands
- * between the two threads through ctl_lock.
+ * parks, touching no guest memory until NVME_CTL_RESUME; saving and
+ * loading the state are ctl operations too, which the device thread runs
+ * itself while the I/O thread is parked, so the state only ever changes
+ * hands between the two threads through ctl_lock.
  */
 #include "config.h"
 
@@ -296,12 +297,15 @@ void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq)
     }
 }
 
-void nvme_flush_all_sync(struct nvme_ctrl *c)
+/* files: the namespaces on files too, not only the back-ends whose
+ * acknowledged writes may sit in this process (a library's cache, a
+ * connection's server). */
+static void flush_sync(struct nvme_ctrl *c, bool files)
 {
     for (uint32_t id = 1; id <= c->nn; id++) {
         struct nvme_ns *ns = c->ns[id];
 
-        if (ns && ns->fd >= 0 && !ns->read_only &&
+        if (files && ns && ns->fd >= 0 && !ns->read_only &&
             ns->backend == NVME_BACKEND_URING && fdatasync(ns->fd) < 0) {
             vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: flush failed: %m",
                      id);
@@ -313,6 +317,11 @@ void nvme_flush_all_sync(struct nvme_ctrl *c)
             (void)nvme_rbd_flush_sync(c, ns); /* logs its failure */
         }
     }
+}
+
+void nvme_flush_all_sync(struct nvme_ctrl *c)
+{
+    flush_sync(c, true);
 }
 
 static void features_default(struct nvme_ctrl *c)
@@ -430,8 +439,12 @@ static void ctl_unmap(struct nvme_ctrl *c, uint64_t iova, uint64_t len)
  * waited for CQ room get what room the host has made: once this returns,
  * every accepted command is either completed in guest memory or waiting
  * for room (and travels in the state).  The page cache is flushed too:
- * the destination reads the same storage, perhaps from another host. */
-static void ctl_quiesce(struct nvme_ctrl *c)
+ * the destination reads the same storage, perhaps from another host.  Not
+ * for a hand-over to the next process on this host (handover): it reads
+ * the same page cache, and a guest's Flush there makes the same files
+ * durable; an fdatasync() of what fio just wrote was most of an upgrade's
+ * pause, and the new process's own stop flushed again. */
+static void ctl_quiesce(struct nvme_ctrl *c, bool handover)
 {
     unsigned backend = c->backend_inflight, held = 0;
     bool waiting = false;
@@ -453,7 +466,7 @@ static void ctl_quiesce(struct nvme_ctrl *c)
     }
     atomic_store_explicit(&c->cq_waiting, waiting, memory_order_relaxed);
     nvme_raise_irqs(c);
-    nvme_flush_all_sync(c);
+    flush_sync(c, !handover);
     vfud_log(c->dev, LOG_INFO, "nvme: stopped: %u back-end operations were in "
              "flight and completed, %u completions wait for CQ room, %u "
              "commands in all", backend, held, c->total_inflight);
@@ -474,7 +487,7 @@ static int ctl_exec(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
 {
     switch (op) {
     case NVME_CTL_QUIESCE:
-        ctl_quiesce(c);
+        ctl_quiesce(c, a != 0);
         return 0;
     case NVME_CTL_RESUME:
         ctl_resume(c);
@@ -519,6 +532,18 @@ static bool ctl_finished(void *opaque)
     return done;
 }
 
+/* Device thread: the I/O thread leaves its wait on ctl_cond (ctl_serve)
+ * and owns the controller again; the mutex orders what we changed before
+ * whatever it does next. */
+static void ctl_unpark(struct nvme_ctrl *c)
+{
+    pthread_mutex_lock(&c->ctl_lock);
+    c->park = false;
+    pthread_cond_broadcast(&c->ctl_cond);
+    pthread_mutex_unlock(&c->ctl_lock);
+    c->parked = false;
+}
+
 int nvme_ctl_call(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
                   uint64_t b)
 {
@@ -527,7 +552,20 @@ int nvme_ctl_call(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
     if (!c->thread_running) {
         return ctl_exec(c, op, a, b);
     }
+    if (c->parked && op != NVME_CTL_STOP) {
+        /* The I/O thread waits in ctl_serve: the controller is ours. */
+        r = ctl_exec(c, op, a, b);
+        if (op == NVME_CTL_RESUME) {
+            ctl_unpark(c);
+        }
+        return r;
+    }
+    if (c->parked) {
+        ctl_unpark(c); /* it must run to see STOP and leave */
+    }
     pthread_mutex_lock(&c->ctl_lock);
+    /* A quiesce leaves the I/O thread parked until the resume. */
+    c->park = op == NVME_CTL_QUIESCE;
     c->ctl_a = a;
     c->ctl_b = b;
     c->ctl_done = false;
@@ -539,6 +577,7 @@ int nvme_ctl_call(struct nvme_ctrl *c, enum nvme_ctl_op op, uint64_t a,
     vfud_wait(c->dev, ctl_finished, c, 0);
     pthread_mutex_lock(&c->ctl_lock);
     r = c->ctl_result;
+    c->parked = c->park;
     pthread_mutex_unlock(&c->ctl_lock);
     return r;
 }
@@ -558,6 +597,12 @@ static bool ctl_serve(struct nvme_ctrl *c)
     c->ctl_done = true;
     atomic_store(&c->ctl_op, NVME_CTL_NONE);
     pthread_cond_broadcast(&c->ctl_cond);
+    /* Parked after a quiesce: nothing is in flight and nothing may be
+     * fetched, so there is nothing for us to do until the resume, and the
+     * device thread does the operations meanwhile (nvme_ctl_call). */
+    while (c->park) {
+        pthread_cond_wait(&c->ctl_cond, &c->ctl_lock);
+    }
     pthread_mutex_unlock(&c->ctl_lock);
     return op != NVME_CTL_STOP;
 }

@@ -40,8 +40,9 @@ static uint64_t now_secs(void)
  */
 int nvme_mig_quiesce(vfud_dev *dev, bool stop)
 {
+    /* a = 1: a hand-over on this host, whose files need no flush */
     return nvme_ctl_call(ctrl_of(dev), stop ? NVME_CTL_QUIESCE : NVME_CTL_RESUME,
-                         0, 0);
+                         stop && vfud_mig_handover(dev) ? 1 : 0, 0);
 }
 
 static void capture_queues(struct nvme_ctrl *c, struct nvme_mig *m)

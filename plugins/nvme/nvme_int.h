@@ -269,6 +269,14 @@ struct nvme_ctrl {
     uint64_t ctl_a, ctl_b;
     int ctl_result;
     bool ctl_done;
+    /* Parked (ctrl.c): from a quiesce to its resume the I/O thread waits
+     * on ctl_cond, and the device thread runs every ctl operation itself
+     * instead of handing it over and waiting for a thread that, on a busy
+     * host, waits for a CPU each time (an upgrade's pause is two or three
+     * of them).  park is the I/O thread's order, under ctl_lock; parked
+     * the device thread's own view of it. */
+    bool park;
+    bool parked;
 
     /* ---- controller state, owned by the I/O thread ---- */
     bool enabled;

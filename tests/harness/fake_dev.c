@@ -104,6 +104,13 @@ void fk_set_error(vfud_dev *dev, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The fake daemon hands nothing over: every stop is a migration's. */
+bool vfud_mig_handover(vfud_dev *dev)
+{
+    (void)dev;
+    return false;
+}
+
 bool vfud_debug_enabled(const vfud_dev *dev)
 {
     return dev->log_level >= LOG_DEBUG;
