@@ -788,9 +788,16 @@ static int conn_connect_sync(struct nvme_ctrl *c, struct nvme_ns *ns,
     }
     if (nbd_connect_uri(conn->h, ns->uri) < 0) {
         int e = nbd_get_errno();
+        const char *err = nbd_get_error();
+        /* GnuTLS says only that the verification failed: say what the
+         * operator can check (libnbd verifies over TCP, by host name) */
+        bool cert = ns->tls_certs && err && strstr(err, "certificate verification");
 
-        vfud_error(c->dev, "namespace %u: NBD %s: %s", ns->nsid, ns->uri,
-                   nbd_get_error());
+        vfud_error(c->dev, "namespace %u: NBD %s: %s%s%s%s", ns->nsid, ns->uri,
+                   err, cert ? " (the server's certificate is not signed by "
+                               "a CA of " : "",
+                   cert ? ns->tls_certs : "",
+                   cert ? "/ca-cert.pem, or not issued for the URI's host)" : "");
         nbd_close(conn->h);
         conn->h = NULL;
         return e > 0 ? -e : -EIO;

@@ -38,6 +38,23 @@
  * controller stays up; librados reconnects by itself and the next commands
  * succeed once the cluster is back.
  *
+ * One cluster connection per process and client: the namespaces of every
+ * device of the daemon whose connection settings are the same (ceph.conf,
+ * client id, keyring, reconnect-timeout, cache) share one librados handle,
+ * counted, shut down with the last of them.  Each handle brings its own
+ * threads (three messenger workers, the asio pool, timers, a finisher) and
+ * its own sessions to the monitor and to every OSD; a daemon serving ten
+ * RBD disks kept ten of each, all woken by the cluster's ticks and pings.
+ * The sandbox does not tell them apart: it is one
+ * Landlock domain and one seccomp filter for the whole process, applied to
+ * every thread, librados' included, so a handle started by one device's
+ * thread has no more rights than one started by another's.  A device with
+ * isolate = process runs in a process of its own (spawned, not forked), so
+ * it never shares with a device outside it: its handle is its own, as the
+ * isolation asks.  The cost: a client blocklisted by the cluster (its lock
+ * broken by another client that thought it dead) loses every namespace on
+ * that handle at once, where it lost one device's before.
+ *
  * Moves between hosts: both daemons open the image.  Images have the
  * exclusive-lock feature by default: librbd takes the lock for the first
  * write and hands it over when another client asks for it, so the
@@ -49,6 +66,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +90,23 @@ struct rbd_op {
     uint64_t off, len;
 };
 
+/* A librados handle shared by the namespaces with the same key. */
+struct rbd_cluster {
+    struct rbd_cluster *next;
+    /* the settings it was made with (cluster_fits) */
+    char *conf, *id, *keyring;
+    unsigned timeout_s;
+    enum nvme_cache_mode cache;
+    unsigned refs;          /* namespaces using it */
+    bool connected;         /* false: its first user is connecting it */
+    rados_t handle;
+};
+
 struct nvme_rbd {
     struct nvme_ctrl *c;
     struct nvme_ns *ns;
     char *pool, *nspace, *image_name, *snap;
-    rados_t cluster;
+    struct rbd_cluster *cl;
     rados_ioctx_t io;
     rbd_image_t image;
     int efd;
@@ -427,21 +457,37 @@ int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
     return 0;
 }
 
-/* running(), on the device thread of the confined daemon: the cluster, the
- * image, its size.  Everything the configuration gets wrong that only the
- * cluster can tell (a pool, an image, a key) is said here, at start. */
-int nvme_rbd_connect(struct nvme_ctrl *c, struct nvme_ns *ns)
+/* ---- the cluster connections of the process ---- */
+
+static pthread_mutex_t clusters_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t clusters_cond = PTHREAD_COND_INITIALIZER;
+static struct rbd_cluster *clusters;  /* under clusters_lock */
+
+static bool str_same(const char *a, const char *b)
 {
-    struct nvme_rbd *rb = ns->rbd;
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Everything cluster_connect() sets from the namespace. */
+static bool cluster_fits(const struct rbd_cluster *cl, const struct nvme_ns *ns)
+{
+    return str_same(cl->conf, ns->rbd_conf) && str_same(cl->id, ns->rbd_id) &&
+           str_same(cl->keyring, ns->rbd_keyring) &&
+           cl->timeout_s == ns->nbd_timeout_s && cl->cache == ns->cache;
+}
+
+/* A new librados handle for ns, connected; it logs what went wrong. */
+static int cluster_connect(struct nvme_ctrl *c, struct nvme_ns *ns,
+                           rados_t *out)
+{
+    rados_t cl;
     char timeout[16];
-    uint64_t size;
     int r;
 
-    r = rados_create(&rb->cluster, ns->rbd_id ? ns->rbd_id : NULL);
+    r = rados_create(&cl, ns->rbd_id ? ns->rbd_id : NULL);
     if (r < 0) {
         vfud_error(c->dev, "namespace %u: RBD: rados_create: %s", ns->nsid,
                    strerror(-r));
-        rb->cluster = NULL;
         return r;
     }
     /* librbd hands every request to one of its own threads
@@ -453,40 +499,158 @@ int nvme_rbd_connect(struct nvme_ctrl *c, struct nvme_ns *ns)
      * and 83-91 us of CPU per I/O with it, 2.1-2.7 and 75-84 us without).
      * Set before the configuration is read: ceph.conf or $CEPH_ARGS may
      * still turn it back on. */
-    if (conf_set(c, ns, rb->cluster, "rbd_non_blocking_aio", "false") < 0) {
-        return -EINVAL;
+    if (conf_set(c, ns, cl, "rbd_non_blocking_aio", "false") < 0) {
+        r = -EINVAL;
+        goto fail;
     }
     /* An explicit file must be there; without one, librados looks where
      * it always does and a missing file is not an error yet (the monitors
      * may come from $CEPH_ARGS). */
-    r = rados_conf_read_file(rb->cluster, ns->rbd_conf);
+    r = rados_conf_read_file(cl, ns->rbd_conf);
     if (r < 0 && ns->rbd_conf) {
         vfud_error(c->dev, "namespace %u: RBD: cannot read %s: %s", ns->nsid,
                    ns->rbd_conf, strerror(-r));
-        return r;
+        goto fail;
     }
-    (void)rados_conf_parse_env(rb->cluster, NULL);
-    if (ns->rbd_keyring && conf_set(c, ns, rb->cluster, "keyring",
-                                    ns->rbd_keyring) < 0) {
-        return -EINVAL;
+    (void)rados_conf_parse_env(cl, NULL);
+    if (ns->rbd_keyring && conf_set(c, ns, cl, "keyring", ns->rbd_keyring) < 0) {
+        r = -EINVAL;
+        goto fail;
     }
     snprintf(timeout, sizeof(timeout), "%u", ns->nbd_timeout_s ? ns->nbd_timeout_s : 1);
-    if (conf_set(c, ns, rb->cluster, "rados_osd_op_timeout", timeout) < 0 ||
-        conf_set(c, ns, rb->cluster, "rados_mon_op_timeout", timeout) < 0 ||
-        conf_set(c, ns, rb->cluster, "client_mount_timeout", timeout) < 0 ||
-        conf_set(c, ns, rb->cluster, "rbd_skip_partial_discard", "false") < 0 ||
-        conf_set(c, ns, rb->cluster, "rbd_cache",
+    if (conf_set(c, ns, cl, "rados_osd_op_timeout", timeout) < 0 ||
+        conf_set(c, ns, cl, "rados_mon_op_timeout", timeout) < 0 ||
+        conf_set(c, ns, cl, "client_mount_timeout", timeout) < 0 ||
+        conf_set(c, ns, cl, "rbd_skip_partial_discard", "false") < 0 ||
+        conf_set(c, ns, cl, "rbd_cache",
                  ns->cache == NVME_CACHE_NONE ? "false" : "true") < 0) {
-        return -EINVAL;
+        r = -EINVAL;
+        goto fail;
     }
-    r = rados_connect(rb->cluster);
+    r = rados_connect(cl);
     if (r < 0) {
         vfud_error(c->dev, "namespace %u: RBD: cannot connect to the Ceph "
                    "cluster%s%s: %s", ns->nsid, ns->rbd_conf ? " of " : "",
                    ns->rbd_conf ? ns->rbd_conf : "", strerror(-r));
+        goto fail;
+    }
+    *out = cl;
+    return 0;
+fail:
+    rados_shutdown(cl);
+    return r;
+}
+
+static void cluster_free(struct rbd_cluster *cl)
+{
+    free(cl->conf);
+    free(cl->id);
+    free(cl->keyring);
+    free(cl);
+}
+
+static void cluster_unlink(struct rbd_cluster *cl)
+{
+    struct rbd_cluster **pp = &clusters;
+
+    while (*pp != cl) {
+        pp = &(*pp)->next;
+    }
+    *pp = cl->next;
+}
+
+/* The process's handle for ns's settings, made if there is none.  Device
+ * threads start their devices side by side: one that finds the handle it
+ * needs being connected by another waits for it, and one whose settings
+ * are new connects without the lock, so a cluster that does not answer
+ * holds up only the devices that use it. */
+static int cluster_get(struct nvme_ctrl *c, struct nvme_ns *ns,
+                       struct rbd_cluster **out)
+{
+    struct rbd_cluster *cl;
+    rados_t h;
+    int r;
+
+    pthread_mutex_lock(&clusters_lock);
+    for (;;) {
+        for (cl = clusters; cl && !cluster_fits(cl, ns); cl = cl->next) {
+        }
+        if (!cl || cl->connected) {
+            break;
+        }
+        pthread_cond_wait(&clusters_cond, &clusters_lock);
+    }
+    if (cl) {
+        cl->refs++;
+        pthread_mutex_unlock(&clusters_lock);
+        vfud_log(c->dev, LOG_INFO, "nvme: namespace %u: RBD: shares the "
+                 "process's connection to the cluster as client.%s",
+                 ns->nsid, ns->rbd_id ? ns->rbd_id : "admin");
+        *out = cl;
+        return 0;
+    }
+    cl = calloc(1, sizeof(*cl));
+    if (!cl || (ns->rbd_conf && !(cl->conf = strdup(ns->rbd_conf))) ||
+        (ns->rbd_id && !(cl->id = strdup(ns->rbd_id))) ||
+        (ns->rbd_keyring && !(cl->keyring = strdup(ns->rbd_keyring)))) {
+        pthread_mutex_unlock(&clusters_lock);
+        if (cl) {
+            cluster_free(cl);
+        }
+        return -ENOMEM;
+    }
+    cl->timeout_s = ns->nbd_timeout_s;
+    cl->cache = ns->cache;
+    cl->refs = 1;
+    cl->next = clusters;
+    clusters = cl;
+    pthread_mutex_unlock(&clusters_lock);
+
+    r = cluster_connect(c, ns, &h);
+
+    pthread_mutex_lock(&clusters_lock);
+    if (r < 0) {
+        /* those waiting try on their own, and say why they fail */
+        cluster_unlink(cl);
+        cluster_free(cl);
+        cl = NULL;
+    } else {
+        cl->handle = h;
+        cl->connected = true;
+    }
+    pthread_cond_broadcast(&clusters_cond);
+    pthread_mutex_unlock(&clusters_lock);
+    *out = cl;
+    return r;
+}
+
+static void cluster_put(struct rbd_cluster *cl)
+{
+    pthread_mutex_lock(&clusters_lock);
+    if (--cl->refs > 0) {
+        pthread_mutex_unlock(&clusters_lock);
+        return;
+    }
+    cluster_unlink(cl);
+    pthread_mutex_unlock(&clusters_lock);
+    rados_shutdown(cl->handle);
+    cluster_free(cl);
+}
+
+/* running(), on the device thread of the confined daemon: the cluster, the
+ * image, its size.  Everything the configuration gets wrong that only the
+ * cluster can tell (a pool, an image, a key) is said here, at start. */
+int nvme_rbd_connect(struct nvme_ctrl *c, struct nvme_ns *ns)
+{
+    struct nvme_rbd *rb = ns->rbd;
+    uint64_t size;
+    int r;
+
+    r = cluster_get(c, ns, &rb->cl);
+    if (r < 0) {
         return r;
     }
-    r = rados_ioctx_create(rb->cluster, rb->pool, &rb->io);
+    r = rados_ioctx_create(rb->cl->handle, rb->pool, &rb->io);
     if (r < 0) {
         vfud_error(c->dev, "namespace %u: RBD: pool %s: %s", ns->nsid,
                    rb->pool, strerror(-r));
@@ -564,8 +728,8 @@ void nvme_rbd_close(struct nvme_ns *ns)
     if (rb->io) {
         rados_ioctx_destroy(rb->io);
     }
-    if (rb->cluster) {
-        rados_shutdown(rb->cluster);
+    if (rb->cl) {
+        cluster_put(rb->cl);
     }
     if (rb->efd >= 0) {
         close(rb->efd);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The NVMe controller's migration state on the wire (state version 2;
- * version 1 is version 2 without the HOST record).
+ * The NVMe controller's migration state on the wire (state version 3;
+ * version 2 is version 3 without the CHANGED_NS record, version 1 is
+ * version 2 without the HOST record).
  *
  * A sequence of records, every integer little-endian, written field by
  * field (never a struct dump, so the layout is the same for every build):
@@ -46,6 +47,11 @@
  *               status, u16 parameter location, u64 LBA, u32 nsid)
  *  14 HOST      (version 2) u32 Keep Alive Timeout in ms, u8 Host Behavior
  *               Support ACRE, 3 x u8 0
+ *  15 CHANGED_NS (version 3) u32 n listed, u32 m pending, n x u32: the
+ *               Changed Namespace List (log page 04h) not yet read, m x
+ *               u32: namespaces changed and not listed yet (their notice
+ *               is raised on the destination); each nsid 1..NN, none
+ *               twice
  *
  * Required: IDENT, REGS, CTRL, FEATURES, SMART, ERRLOG.
  */
@@ -74,7 +80,8 @@ enum {
     REC_SMART,
     REC_ERRLOG,
     REC_HOST,
-    REC_MAX = REC_HOST,
+    REC_CHANGED_NS,
+    REC_MAX = REC_CHANGED_NS,
 };
 
 #define REC_HEADER 8u
@@ -398,6 +405,19 @@ static void put_features_logs(struct wbuf *b, const struct nvme_mig *m)
     w8(b, 0);
     w16(b, 0);
     rec_end(b, at);
+
+    if (m->nr_changed_ns || m->nr_changed_pending) {
+        at = rec_begin(b, REC_CHANGED_NS);
+        w32(b, m->nr_changed_ns);
+        w32(b, m->nr_changed_pending);
+        for (unsigned i = 0; i < m->nr_changed_ns; i++) {
+            w32(b, m->changed_ns[i]);
+        }
+        for (unsigned i = 0; i < m->nr_changed_pending; i++) {
+            w32(b, m->changed_pending[i]);
+        }
+        rec_end(b, at);
+    }
 }
 
 int nvme_mig_encode(const struct nvme_mig *m, vfud_mig_stream *out)
@@ -827,6 +847,50 @@ static int rec_host(struct decoder *d, struct rcur *r)
     return 0;
 }
 
+/* n nsids into out: each a namespace of the identity, none twice. */
+static int get_nsids(struct decoder *d, struct rcur *r, uint32_t *out,
+                     unsigned n, const char *what)
+{
+    for (unsigned i = 0; i < n; i++) {
+        out[i] = r32(r);
+        if (out[i] == 0 || out[i] > d->m->nn || out[i] > NVME_MAX_NS) {
+            return bad(d, "%s: namespace %u of %u", what, out[i], d->m->nn);
+        }
+        for (unsigned j = 0; j < i; j++) {
+            if (out[j] == out[i]) {
+                return bad(d, "%s: namespace %u twice", what, out[i]);
+            }
+        }
+    }
+    return 0;
+}
+
+static int rec_changed_ns(struct decoder *d, struct rcur *r)
+{
+    struct nvme_mig *m = d->m;
+    int e;
+
+    if (d->version < 3) {
+        return bad(d, "a changed-namespace record in a version %u stream",
+                   d->version);
+    }
+    m->nr_changed_ns = r32(r);
+    m->nr_changed_pending = r32(r);
+    if (m->nr_changed_ns > NVME_CHANGED_NS_MAX ||
+        m->nr_changed_pending > NVME_MAX_NS ||
+        r->left != 4ull * (m->nr_changed_ns + (uint64_t)m->nr_changed_pending)) {
+        return bad(d, "changed-namespace record of %zu bytes for %u + %u "
+                   "namespaces", r->left + 8, m->nr_changed_ns,
+                   m->nr_changed_pending);
+    }
+    e = get_nsids(d, r, m->changed_ns, m->nr_changed_ns, "changed namespace list");
+    if (e == 0) {
+        e = get_nsids(d, r, m->changed_pending, m->nr_changed_pending,
+                      "changed namespaces pending");
+    }
+    return e;
+}
+
 struct rec_type {
     const char *name;
     uint32_t size;     /* exact body length; 0: counted (checked inside) */
@@ -851,6 +915,8 @@ static const struct rec_type rec_types[REC_MAX + 1] = {
     [REC_SMART] = { "SMART", SMART_SIZE, 0, false, true, rec_smart },
     [REC_ERRLOG] = { "error log", ERRLOG_SIZE, 0, false, true, rec_errlog },
     [REC_HOST] = { "host", HOST_SIZE, 0, false, false, rec_host },
+    [REC_CHANGED_NS] = { "changed namespaces", 0, 8, false, false,
+                         rec_changed_ns },
 };
 
 void nvme_mig_free(struct nvme_mig *m)

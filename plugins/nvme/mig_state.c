@@ -140,6 +140,18 @@ int nvme_mig_capture(struct nvme_ctrl *c, struct nvme_mig *m)
     m->nr_events = c->nr_events;
     memcpy(m->events, c->events, sizeof(m->events));
     m->masked_event_types = c->masked_event_types;
+    /* Read, not taken: a source that resumes (a move that failed) still
+     * has to list the namespaces a back-end flagged. */
+    m->nr_changed_ns = c->nr_changed_ns;
+    memcpy(m->changed_ns, c->changed_ns, sizeof(m->changed_ns[0]) * c->nr_changed_ns);
+    m->nr_changed_pending = 0;
+    if (atomic_load(&c->ns_attr_changed)) {
+        for (uint32_t nsid = 1; nsid <= NVME_MAX_NS; nsid++) {
+            if (c->ns[nsid] && atomic_load(&c->ns[nsid]->attr_changed)) {
+                m->changed_pending[m->nr_changed_pending++] = nsid;
+            }
+        }
+    }
 
     m->feat_arbitration = c->feat_arbitration;
     m->feat_err_recovery = c->feat_err_recovery;
@@ -599,6 +611,18 @@ void nvme_mig_apply(struct nvme_ctrl *c, struct nvme_mig_load *l)
     c->nr_events = m->nr_events;
     memcpy(c->events, m->events, sizeof(c->events));
     c->masked_event_types = m->masked_event_types;
+    c->nr_changed_ns = m->nr_changed_ns;
+    memcpy(c->changed_ns, m->changed_ns, sizeof(c->changed_ns[0]) * m->nr_changed_ns);
+    /* the I/O thread's next pass lists them and raises the notice, as the
+     * source's would have */
+    for (unsigned i = 0; i < m->nr_changed_pending; i++) {
+        struct nvme_ns *ns = c->ns[m->changed_pending[i]];
+
+        if (ns) {
+            atomic_store(&ns->attr_changed, true);
+            atomic_store(&c->ns_attr_changed, true);
+        }
+    }
     c->feat_arbitration = m->feat_arbitration;
     c->feat_err_recovery = m->feat_err_recovery;
     c->feat_irq_coalesce = m->feat_irq_coalesce;

@@ -23,9 +23,10 @@
 #include "nvme_int.h"
 
 /* 1: the first format; 2 adds the HOST record (Keep Alive Timeout, Host
- * Behavior Support).  A version-1 stream still loads (both at their
- * defaults). */
-#define NVME_STATE_VERSION 2
+ * Behavior Support); 3 adds the CHANGED_NS record (the Changed Namespace
+ * List).  Older streams still load (what they lack at its default: an
+ * empty list). */
+#define NVME_STATE_VERSION 3
 /* Completions waiting for CQ room: at most one per request slot. */
 #define NVME_MIG_MAX_WAITING ((NVME_MAX_QUEUES + 1) * NVME_MAX_INFLIGHT)
 #define NVME_MIG_IRQ_CD_WORDS ((NVME_MAX_QUEUES + 1 + 31) / 32)
@@ -92,6 +93,12 @@ struct nvme_mig {
     unsigned nr_events;
     uint32_t events[NVME_MAX_EVENTS];
     uint8_t masked_event_types;
+    /* the Changed Namespace List (log 04h), and the namespaces a back-end
+     * flagged that the I/O thread has not listed yet (their notice is
+     * still to be raised) */
+    unsigned nr_changed_ns, nr_changed_pending;
+    uint32_t changed_ns[NVME_CHANGED_NS_MAX];
+    uint32_t changed_pending[NVME_MAX_NS];
 
     /* features */
     uint32_t feat_arbitration, feat_err_recovery, feat_irq_coalesce;

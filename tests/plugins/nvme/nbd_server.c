@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +55,46 @@ int ns_init(struct nbd_server *s)
     snprintf(s->sock, sizeof(s->sock), "%s/sock", s->dir);
     snprintf(s->uri, sizeof(s->uri), "nbd+unix:///?socket=%s", s->sock);
     return 0;
+}
+
+int ns_init_tcp(struct nbd_server *s)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof(a);
+    int fd, r = ns_init(s);
+
+    if (r < 0) {
+        return r;
+    }
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) < 0) {
+        r = -errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return r;
+    }
+    close(fd);
+    s->port = ntohs(a.sin_port);
+    snprintf(s->port_arg, sizeof(s->port_arg), "%u", s->port);
+    snprintf(s->uri, sizeof(s->uri), "nbd://127.0.0.1:%u/", s->port);
+    return 0;
+}
+
+static bool tcp_accepts(unsigned port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
 }
 
 static bool sock_accepts(const char *path)
@@ -98,7 +140,7 @@ int ns_restart(struct nbd_server *s)
         _exit(127);
     }
     for (int i = 0; i < 1000; i++) {
-        if (sock_accepts(s->sock)) {
+        if (s->port ? tcp_accepts(s->port) : sock_accepts(s->sock)) {
             return 0;
         }
         if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
@@ -109,7 +151,7 @@ int ns_restart(struct nbd_server *s)
         }
         usleep(10000);
     }
-    fprintf(stderr, "%s: no socket %s after 10 s\n", s->argv[0], s->sock);
+    fprintf(stderr, "%s: not listening on %s after 10 s\n", s->argv[0], s->uri);
     ns_kill(s);
     return -ETIMEDOUT;
 }
@@ -121,8 +163,15 @@ int ns_start(struct nbd_server *s, const char *prog, const char *const *args)
     s->argv[n++] = prog;
     if (strcmp(prog, "nbdkit") == 0) {
         s->argv[n++] = "-f";        /* foreground: we own the process */
-        s->argv[n++] = "-U";
-        s->argv[n++] = s->sock;
+        if (s->port) {
+            s->argv[n++] = "-i";
+            s->argv[n++] = "127.0.0.1";
+            s->argv[n++] = "-p";
+            s->argv[n++] = s->port_arg;
+        } else {
+            s->argv[n++] = "-U";
+            s->argv[n++] = s->sock;
+        }
     } else {
         s->argv[n++] = "-k";        /* qemu-nbd */
         s->argv[n++] = s->sock;

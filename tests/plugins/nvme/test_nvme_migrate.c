@@ -221,6 +221,19 @@ static const uint8_t *get_log(struct tdrv *d, uint8_t lid, uint32_t len)
     return td_ptr(d, buf);
 }
 
+/* The same, with Retain Asynchronous Event: the log stays as it is. */
+static const uint8_t *get_log_rae(struct tdrv *d, uint8_t lid, uint32_t len)
+{
+    uint64_t buf = td_alloc(d, 4096, 4096);
+    struct nvme_sqe c = cmd(NVME_ADM_GET_LOG_PAGE);
+
+    c.nsid = NVME_NSID_ALL;
+    c.dptr1 = buf;
+    c.cdw10 = lid | 1u << 15 | (len / 4 - 1) << 16;
+    ck_assert_int_eq(admin(d, &c, NULL), 0);
+    return td_ptr(d, buf);
+}
+
 static uint64_t le64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -438,6 +451,25 @@ static GByteArray *with_plugin_state(const GByteArray *b, const uint8_t *st,
     return o;
 }
 
+/* Stream b as a plugin of state version v saved it (the header says so;
+ * the checksum made right). */
+static GByteArray *with_state_version(const GByteArray *b, uint32_t v)
+{
+    GByteArray *o = g_byte_array_new();
+    uint8_t digest[32];
+    gsize dlen = sizeof(digest);
+    GChecksum *ck;
+
+    g_byte_array_append(o, b->data, b->len - DIGEST);
+    put_le32(o->data + 56, v);
+    ck = g_checksum_new(G_CHECKSUM_SHA256);
+    g_checksum_update(ck, o->data, o->len);
+    g_checksum_get_digest(ck, digest, &dlen);
+    g_checksum_free(ck);
+    g_byte_array_append(o, digest, sizeof(digest));
+    return o;
+}
+
 /* A copy of the plugin's state. */
 static GByteArray *plugin_state(const GByteArray *b)
 {
@@ -468,7 +500,7 @@ static size_t record(const GByteArray *st, uint16_t tag, unsigned n)
 }
 
 enum { REC_IDENT = 1, REC_NS = 2, REC_REGS = 3, REC_CQ = 6, REC_SQ = 7, REC_WAIT = 8,
-       REC_HOST = 14 };
+       REC_HOST = 14, REC_CHANGED_NS = 15 };
 
 static unsigned count_records(const GByteArray *st, uint16_t tag)
 {
@@ -914,10 +946,43 @@ START_TEST(test_bad_streams)
         at = record(s_, REC_HOST, 0);
         put_le32(s_->data + at - 4, 4);
     });
+    TRY_PLUGIN("a changed namespace beyond NN", {
+        static const uint8_t rec[20] = { REC_CHANGED_NS, 0, 0, 0, 12, 0, 0, 0,
+                                         1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
+        g_byte_array_append(s_, rec, sizeof(rec));
+    });
+    TRY_PLUGIN("a changed namespace listed twice", {
+        static const uint8_t rec[24] = { REC_CHANGED_NS, 0, 0, 0, 16, 0, 0, 0,
+                                         2, 0, 0, 0, 0, 0, 0, 0,
+                                         1, 0, 0, 0, 1, 0, 0, 0 };
+        g_byte_array_append(s_, rec, sizeof(rec));
+    });
+    TRY_PLUGIN("a changed-namespace record longer than its count", {
+        static const uint8_t rec[20] = { REC_CHANGED_NS, 0, 0, 0, 12, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0 };
+        g_byte_array_append(s_, rec, sizeof(rec));
+    });
 #undef TRY_PLUGIN
-    pt_log_wait_count(dst.h, "nvme: migration stream refused", 14);
+    /* The Changed Namespace List travels from state version 3 on: a
+     * version-2 stream with it is refused. */
+    {
+        static const uint8_t rec[20] = { REC_CHANGED_NS, 0, 0, 0, 12, 0, 0, 0,
+                                         1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0 };
+        GByteArray *s_ = g_byte_array_new(), *v2;
+
+        g_byte_array_append(s_, st->data, st->len);
+        g_byte_array_append(s_, rec, sizeof(rec));
+        x = with_plugin_state(b, s_->data, s_->len);
+        v2 = with_state_version(x, 2);
+        ck_assert_int_eq(mt_load_try(dst.cl, v2->data, v2->len), -EINVAL);
+        ck_assert_uint_eq(mt_get(dst.cl), MT_RESUMING);
+        g_byte_array_unref(v2);
+        g_byte_array_unref(x);
+        g_byte_array_unref(s_);
+    }
+    pt_log_wait_count(dst.h, "nvme: migration stream refused", 18);
     refusals = pt_log_count(dst.h, "nvme: migration stream refused");
-    ck_assert_uint_eq(refusals, 14);
+    ck_assert_uint_eq(refusals, 18);
 
     /* Leaving RESUMING without data keeps the controller's own state. */
     mt_set(dst.cl, MT_RUNNING);
@@ -929,8 +994,12 @@ START_TEST(test_bad_streams)
     ck_assert_int_eq(td_rw(&dst.d, 2, NVME_CMD_READ, 128, 8, buf, 0), 0);
     ck_assert(same(&dst.d, buf, 4096, 22));
 
-    /* The good stream replaces that state. */
-    ck_assert_int_eq(mt_load_try(dst.cl, b->data, b->len), 0);
+    /* The good stream replaces that state, as a plugin of state version 2
+     * (no Changed Namespace List) would have saved it: older streams still
+     * load. */
+    x = with_state_version(b, 2);
+    ck_assert_int_eq(mt_load_try(dst.cl, x->data, x->len), 0);
+    g_byte_array_unref(x);
     copy_guest(&dst.d, &src.d);
     mt_set(dst.cl, MT_RUNNING);
     mt_set(src.cl, MT_STOP);
@@ -1296,6 +1365,31 @@ START_TEST(test_migrate_rbd)
     ck_assert_int_eq(td_enable(d, 32), 0);
     ck_assert_int_eq(td_create_io_queue(d, 1, 64), 0);
     ck_assert_int_eq(td_enable_shadow(d), 0);
+    /* The image grows and the host has not read about it yet: notices on,
+     * no event request out; the source lists namespace 1 in log page 04h
+     * (read here with RAE, which leaves the list and the notice as they
+     * are).  State version 3 carries the list. */
+    set_feature(d, NVME_FEAT_ASYNC_EVENT, NVME_OAES_NS_ATTR);
+    {
+        rados_t cl;
+        rados_ioctx_t io;
+        rbd_image_t img;
+
+        ck_assert_int_eq(rados_create(&cl, NULL), 0);
+        ck_assert_int_eq(rados_conf_read_file(cl, conf), 0);
+        ck_assert_int_eq(rados_connect(cl), 0);
+        ck_assert_int_eq(rados_ioctx_create(cl, "rbd", &io), 0);
+        ck_assert_int_eq(rbd_open(io, "mig", &img, NULL), 0);
+        ck_assert_int_eq(rbd_resize(img, 128ull << 20), 0);
+        rbd_close(img);
+        rados_ioctx_destroy(io);
+        rados_shutdown(cl);
+    }
+    for (int i = 0; i < 100 && le32(get_log_rae(d, NVME_LOG_CHANGED_NS, 8)) != 1;
+         i++) {
+        usleep(100000);
+    }
+    ck_assert_uint_eq(le32(get_log_rae(d, NVME_LOG_CHANGED_NS, 8)), 1);
     for (unsigned i = 0; i < SYNC + ASYNC + 1; i++) {
         buf[i] = td_alloc(d, 4096, 4096);
         fill(d, buf[i], 4096, 900 + i);
@@ -1322,6 +1416,23 @@ START_TEST(test_migrate_rbd)
     for (unsigned i = 0; i < ASYNC; i++) {
         ck_assert_int_eq(td_wait(d, 1, &e), 0);
         ck_assert_int_eq(td_status(&e), 0);
+    }
+    /* The notice and the list it points to came along: an event request
+     * gets the notice at once, the list names namespace 1, and is empty
+     * once read. */
+    {
+        struct nvme_sqe c = cmd(NVME_ADM_ASYNC_EVENT);
+        uint16_t aer = td_submit(d, 0, &c);
+        const uint8_t *p;
+
+        ck_assert_int_eq(td_wait(d, 0, &e), 0);
+        ck_assert_uint_eq(e.cid, aer);
+        ck_assert_uint_eq(e.dw0 & 0xffffff, NVME_AER_TYPE_NOTICE |
+                          NVME_AER_NOTICE_NS_ATTR << 8 | NVME_LOG_CHANGED_NS << 16);
+        p = get_log(d, NVME_LOG_CHANGED_NS, 8);
+        ck_assert_uint_eq(le32(p), 1);
+        ck_assert_uint_eq(le32(p + 4), 0);
+        ck_assert_uint_eq(le32(get_log(d, NVME_LOG_CHANGED_NS, 8)), 0);
     }
     for (unsigned i = 0; i < SYNC + ASYNC; i++) {
         memset(td_ptr(d, buf[i]), 0, 4096);

@@ -34,6 +34,7 @@
 static struct tdrv D;
 static struct nbd_server S;
 static char file_path[256];
+static bool srv_on_tcp;    /* srv_file(): nbdkit on TCP at 127.0.0.1 */
 
 /* ---- set-up ---- */
 
@@ -52,7 +53,7 @@ static void srv_file(const char *const *filters, const char *const *params)
     unsigned n = 0;
     int fd;
 
-    ck_assert_int_eq(ns_init(&S), 0);
+    ck_assert_int_eq(srv_on_tcp ? ns_init_tcp(&S) : ns_init(&S), 0);
     snprintf(file_path, sizeof(file_path), "%s/disk.raw", S.dir);
     fd = open(file_path, O_CREAT | O_RDWR, 0600);
     ck_assert_int_ge(fd, 0);
@@ -617,13 +618,19 @@ static void tls_cleanup(void)
 
 /* A file of NS_SIZE behind nbdkit with TLS required and tls_opt (its
  * --tls-psk= or --tls-certificates= option); tls_uri names the export
- * with TLS (nbds+unix), as user alice (PSK's identity). */
+ * with TLS (nbds+unix, or nbds on TCP with srv_on_tcp), as user alice
+ * (PSK's identity). */
 static void srv_tls(const char *tls_opt)
 {
     const char *const filters[] = { "--tls=require", tls_opt, NULL };
 
     srv_file(filters, NULL);
-    snprintf(tls_uri, sizeof(tls_uri), "nbds+unix://alice@/?socket=%s", S.sock);
+    if (S.port) {
+        snprintf(tls_uri, sizeof(tls_uri), "nbds://alice@127.0.0.1:%u/", S.port);
+    } else {
+        snprintf(tls_uri, sizeof(tls_uri), "nbds+unix://alice@/?socket=%s",
+                 S.sock);
+    }
 }
 
 /* Write, read back through the namespace, and find it in the server's
@@ -701,11 +708,14 @@ START_TEST(test_tls_psk)
 END_TEST
 
 /* X.509 (nbdkit --tls-certificates, namespace.1.tls-certificates): a CA
- * the test makes signs the server's certificate, the client's directory
- * holds that CA, and I/O goes through.  (libnbd verifies the server's
- * certificate over TCP only, where it has a host name to check: over this
- * UNIX socket a client with another CA would be let in too.)  A missing
- * PSK file fails the connection; PSK and X.509 keys are exclusive. */
+ * the test makes signs the server's certificate (for localhost and
+ * 127.0.0.1), the client's directory holds that CA, and I/O goes through,
+ * over the UNIX socket and over TCP.  libnbd verifies the server's
+ * certificate over TCP only, where it has a host name to check (over a
+ * UNIX socket a client with another CA is let in too): on TCP a client
+ * whose directory holds another CA is refused at realize, and says the
+ * certificate is why.  A missing PSK file fails the connection; PSK and
+ * X.509 keys are exclusive. */
 #define MK_CERTS \
         "(cd '%s' && mkdir server client other && " \
         "ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " \
@@ -713,7 +723,8 @@ END_TEST
         "ca vfud-test-ca && ca vfud-other-ca && " \
         "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes " \
         "-subj /CN=localhost -keyout server/server-key.pem -out server.csr && " \
-        "printf 'subjectAltName=DNS:localhost\\nextendedKeyUsage=serverAuth\\n' " \
+        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n" \
+        "extendedKeyUsage=serverAuth\\n' " \
         ">server.ext && " \
         "openssl x509 -req -in server.csr -CA vfud-test-ca-cert.pem " \
         "-CAkey vfud-test-ca-key.pem -CAcreateserial -days 2 -extfile server.ext " \
@@ -742,6 +753,14 @@ START_TEST(test_tls_x509)
     ck_assert_int_lt(td_open(&D, 0, false, both), 0);
     ck_assert_ptr_nonnull(strstr(fake_dev_last_error(D.dev), "exclusive"));
     td_close(&D);
+    down();
+
+    srv_on_tcp = true;
+    srv_tls(opt);
+    srv_on_tcp = false;
+    tls_up_io("namespace.1.tls-certificates", cli);
+    tls_refused(tls_uri, "namespace.1.tls-certificates", other,
+                "certificate is not signed by a CA of");
     down();
     tls_cleanup();
 }

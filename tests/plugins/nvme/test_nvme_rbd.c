@@ -404,6 +404,76 @@ START_TEST(test_cephx_client)
 }
 END_TEST
 
+/* The client instance (its global id) that watches the image of u: the
+ * librados handle that opened it, seen from the cluster's side. */
+static int64_t watcher_of(const char *u)
+{
+    struct view v;
+    rbd_image_t img;
+    rbd_image_watcher_t w[4];
+    size_t n = 4;
+    int64_t id;
+
+    view_open(&v);
+    ck_assert_int_eq(rbd_open_read_only(v.io, u + 8, &img, NULL), 0);
+    ck_assert_int_eq(rbd_watchers_list(img, w, &n), 0);
+    ck_assert_uint_eq(n, 1); /* a read-only open does not watch */
+    id = w[0].id;
+    rbd_watchers_list_cleanup(w, n);
+    rbd_close(img);
+    view_close(&v);
+    return id;
+}
+
+/* The namespaces of every device of the process share one cluster
+ * connection when their settings are the same, and only then: two
+ * namespaces of one controller and one of another controller are watched
+ * by one client; a namespace as another client (client.vfud), or with
+ * another reconnect-timeout, has its own.  The handle outlives the
+ * controller that made it while another uses it. */
+START_TEST(test_shared_connection)
+{
+    char u[5][200], keyring[160];
+    const char *kv[] = { "namespace.1.uri", u[0], "namespace.1.rbd-conf", conf,
+                         "namespace.2.uri", u[1], "namespace.2.rbd-conf", conf,
+                         "namespace.3.uri", u[2], "namespace.3.rbd-conf", conf,
+                         "namespace.3.rbd-id", "vfud",
+                         "namespace.3.rbd-keyring", keyring,
+                         "namespace.4.uri", u[3], "namespace.4.rbd-conf", conf,
+                         "namespace.4.reconnect-timeout", "7", NULL };
+    const char *kv2[] = { "namespace.1.uri", u[4], "namespace.1.rbd-conf", conf,
+                          NULL };
+    struct tdrv E;
+    int64_t id;
+    uint64_t a, b;
+
+    snprintf(keyring, sizeof(keyring), "%s/client.vfud.keyring", dir);
+    for (int i = 0; i < 5; i++) {
+        new_image();
+        snprintf(u[i], sizeof(u[i]), "%s", uri);
+    }
+    ck_assert_int_eq(td_open(&E, 0, false, kv2), 0);
+    ck_assert_int_eq(td_enable(&E, 32), 0);
+    ck_assert_int_eq(td_open(&D, 0, false, kv), 0);
+    D.timeout_ms = 30000;
+    ck_assert_int_eq(td_enable(&D, 32), 0);
+    ck_assert_int_eq(td_create_io_queue(&D, 1, 64), 0);
+    id = watcher_of(u[4]);
+    ck_assert_int_eq(watcher_of(u[0]), id);
+    ck_assert_int_eq(watcher_of(u[1]), id);
+    ck_assert_int_ne(watcher_of(u[2]), id);
+    ck_assert_int_ne(watcher_of(u[3]), id);
+    ck_assert_int_ne(watcher_of(u[3]), watcher_of(u[2]));
+    td_close(&E); /* made the shared handle; D's namespaces keep it */
+    snprintf(uri, sizeof(uri), "%s", u[0]);
+    a = td_alloc(&D, 8192, 4096);
+    b = td_alloc(&D, 8192, 4096);
+    roundtrip(a, b, 64, 16);
+    ck_assert_int_eq(watcher_of(u[0]), id);
+    td_close(&D);
+}
+END_TEST
+
 /* The cluster stopped: after reconnect-timeout the command waiting and
  * the next ones fail with Namespace Not Ready, the controller is fine, and
  * a new controller on the image is refused after its timeout; the cluster
@@ -562,6 +632,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_cluster_restart);
     tcase_add_test(tc, test_resize);
     tcase_add_test(tc, test_cephx_client);
+    tcase_add_test(tc, test_shared_connection);
     suite_add_tcase(s, tc);
     return s;
 }
