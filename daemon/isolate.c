@@ -308,10 +308,11 @@ static void unwatch(vfud_dev *dev)
     }
 }
 
-int isolate_stop_stored(vfud_dev *dev)
+int isolate_capture(vfud_dev *dev, char **why)
 {
     pid_t pid = dev->proc->iso_pid;
 
+    (void)why;
     unwatch(dev);
     if (pid > 0) {
         stop_child(dev, pid, SIGTERM);
