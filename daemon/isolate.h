@@ -31,6 +31,16 @@ void isolate_init(const char *argv0);
 /* Device start (main thread; the device thread is not running yet): the
  * child runs with dev->proc->iso_config.  0 or -errno. */
 int isolate_start(vfud_dev *dev);
+/* Main thread, a process taking over (upgrade_adopt, before it says
+ * READY): start the child now -- exec, plugin, sandbox -- waiting for its
+ * hand-over, so that the pause only moves the state: isolate_start gives
+ * it what the stopped child stored.  0 also when it cannot be started
+ * early (a maps helper's channel needs the listening socket): then
+ * isolate_start starts one as usual.  -errno: the child did not get ready
+ * (logged). */
+int isolate_prestart(vfud_dev *dev);
+/* The device freed before isolate_start: end that child. */
+void isolate_prestart_cancel(vfud_dev *dev);
 /* Device thread, at its end: stop the child and wait for it. */
 void isolate_stop(vfud_dev *dev);
 /* Device thread: stop the child the way that keeps its client -- it
