@@ -455,8 +455,12 @@ START_TEST(isolated_survives_upgrade)
     }
     qsort(pauses, 10, sizeof(pauses[0]), cmp_double);
     fprintf(stderr, "upgrade, isolated (sandbox %s): %d fds; request to the next "
-            "read served, ms: min %.2f p50 %.2f max %.2f\n", _i ? "on" : "off", fds_warm, pauses[0], pauses[5],
-            pauses[9]);
+            "read served, ms: min %.2f p50 %.2f p90 %.2f max %.2f; all", _i ? "on" : "off",
+            fds_warm, pauses[0], pauses[5], pauses[8], pauses[9]);
+    for (int i = 0; i < 10; i++) {
+        fprintf(stderr, " %.1f", pauses[i]);
+    }
+    fprintf(stderr, "\n");
     vfu_client_close(c);
     ck_assert_int_eq(harness_stop(h), 0);
     stop_pid(pid);
