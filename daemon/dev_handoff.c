@@ -35,6 +35,8 @@
 #include "device_proc.h"
 #include "dispatch.h"
 #include "dma_log.h"
+#include "handoff.h"
+#include "isolate.h"
 #include "mig_stream.h"
 #include "migration.h"
 #include "util.h"
@@ -325,8 +327,8 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
     int r;
 
     if (dev->proc->isolate) {
-        *why = g_strdup("isolate = process devices cannot be handed over yet");
-        return -ENOTSUP;
+        /* Its process stores its state with us (isolate.h). */
+        return isolate_capture(dev, why);
     }
     if (!can_save && dev->conn != NULL) {
         *why = g_strdup_printf("plugin %s cannot save its state (no save_state/"
@@ -412,6 +414,10 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
 
 void dev_capture_resume(vfud_dev *dev)
 {
+    if (dev->proc->isolate) {
+        isolate_resume(dev);
+        return;
+    }
     device_still(dev, false);
     if (dev->ops->quiesce != NULL) {
         int r;
@@ -427,6 +433,27 @@ void dev_capture_resume(vfud_dev *dev)
         }
     }
     dev->handover = false;
+}
+
+void dev_handoff_add(struct handoff *h, vfud_dev *dev, struct dev_state **st,
+                     bool with_stored)
+{
+    struct handoff_listen *l = g_new0(struct handoff_listen, 1);
+
+    l->name = g_strdup(dev->name);
+    l->path = g_strdup(dev->proc->sock.path);
+    l->fd = fcntl(dev->proc->listen_fd, F_DUPFD_CLOEXEC, 3);
+    l->unlink_on_stop = dev->proc->unlink_on_stop;
+    g_ptr_array_add(h->listen, l);
+    if (dev->proc->isolate) {
+        /* Its state is in what its process stored with us. */
+        if (with_stored) {
+            isolate_handoff(dev, h->listen);
+        }
+        return;
+    }
+    g_ptr_array_add(h->devices, *st);
+    *st = NULL;
 }
 
 /* ------------------------------------------------------------------------

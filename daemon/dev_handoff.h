@@ -7,7 +7,8 @@
  * served, DMA windows, interrupt eventfds and masks, and the memory of
  * regions the client has mmapped.
  *
- * Both ends run on the device thread.  Capture leaves the device quiesced
+ * Both ends run on the device thread.  An isolated device's capture and
+ * resume are its process's (isolate.h).  Capture leaves the device quiesced
  * (plugin stopped, DMA refused, interrupts held) until dev_capture_resume
  * or the process ends.
  */
@@ -68,6 +69,13 @@ void dev_state_free(struct dev_state *st);
 int dev_capture(vfud_dev *dev, struct dev_state *st, char **why);
 /* Device thread: the hand-over failed; serve again. */
 void dev_capture_resume(vfud_dev *dev);
+/* After the capture: dev's part of hand-over h -- its listening socket
+ * and *st (taken) or, for an isolated device, what its process stored
+ * with us (isolate_handoff), unless with_stored is false: systemd's store
+ * has that already (fdstore_stop). */
+struct handoff;
+void dev_handoff_add(struct handoff *h, vfud_dev *dev, struct dev_state **st,
+                     bool with_stored);
 /* Device thread of the new process, device started and idle: make st the
  * device's state and client (takes st's fds), and run.  0, or -errno with
  * *why. */

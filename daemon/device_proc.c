@@ -57,6 +57,7 @@ vfud_dev *device_proc_new(const char *name, struct plugin *plugin)
     p->plugin = plugin;
     p->listen_fd = -1;
     p->sock.fd = -1;
+    p->iso_upgrade_fd = -1;
     dev->proc = p;
     return dev;
 }
@@ -163,6 +164,8 @@ void device_proc_free(vfud_dev *dev)
         return;
     }
     p = dev->proc;
+    /* A child started for an upgrade refused before it got its state. */
+    isolate_prestart_cancel(dev);
     device_proc_stop(dev);
     /* After the thread: its client's conn points into the meta memory. */
     fdstore_dev_forget(dev);

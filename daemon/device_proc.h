@@ -57,6 +57,8 @@ struct device_proc {
     gint64 iso_started;
     GSource *iso_watch, *iso_timer;
     struct iso_store *iso_store; /* what the child stores (isolate_store.h) */
+    int iso_upgrade_fd; /* a child started before an upgrade's pause waits
+                         * here for the hand-over (isolate_prestart), or -1 */
 
     /* device_stop_async (device_ops.c) */
     struct device_stop_request *stop_rq; /* in progress */

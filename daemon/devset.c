@@ -395,6 +395,19 @@ int devset_prestart(struct devset *ds)
         int r;
 
         if (e->dev->proc->isolate) {
+            g_autofree char *sock = config_device_socket(ds->cfg, e->dc);
+
+            /* Its process, waiting for its state: the path is rewritten
+             * at start (start_entry), the process learns the socket's
+             * from the hand-over. */
+            g_free(e->dev->proc->iso_config);
+            e->dev->proc->iso_config = config_isolated_text(ds->cfg, e->dc,
+                                                            plugin_dir_for(ds, ds->cfg),
+                                                            sock);
+            r = isolate_prestart(e->dev);
+            if (r < 0) {
+                return r;
+            }
             continue;
         }
         r = device_start(e->dev);

@@ -44,7 +44,8 @@ void devset_free(struct devset *ds);
 /* An upgrade's new process, before the old one stops its devices: start
  * each plugin instance and device thread (start(), running()) without a
  * socket, so that devset_start, inside the guests' pause, only gives them
- * their sockets.  Isolated devices are left to devset_start.  0 or -errno
+ * their sockets.  An isolated device's process is started too, waiting
+ * for the state its predecessor stored (isolate_prestart).  0 or -errno
  * (logged). */
 int devset_prestart(struct devset *ds);
 /* Start-up, all or nothing: open, configure and realize every device of

@@ -31,7 +31,6 @@
 #include "device_proc.h"
 #include "devset.h"
 #include "handoff.h"
-#include "isolate.h"
 #include "log.h"
 #include "util.h"
 
@@ -219,6 +218,9 @@ void fdstore_reattach(struct devset *ds)
         int r;
 
         if (dev->proc->isolate) {
+            /* Its process re-attaches its own client (isolate_store.h);
+             * what a threaded instance of it stored before a change of
+             * configuration is not for the supervising thread. */
             continue;
         }
         r = fdstore_dev_rebuild(dev, &st, &config, &quick, &why);
@@ -293,9 +295,7 @@ static int stop_on_thread(vfud_dev *dev, void *data)
     static GCond never;
     struct stop_cap *sc = data;
 
-    /* An isolated device's process stores its own state (isolate.h). */
-    device_call_return(dev->proc->isolate ? isolate_stop_stored(dev)
-                                          : dev_capture(dev, sc->st, &sc->why));
+    device_call_return(dev_capture(dev, sc->st, &sc->why));
     g_mutex_lock(&never_lock);
     for (;;) {
         g_cond_wait(&never, &never_lock);
@@ -457,7 +457,6 @@ void fdstore_stop(struct devset *ds, struct control *ctl)
     }
     for (guint i = 0; i < entries->len; i++) {
         const struct devset_entry *e = g_ptr_array_index(entries, i);
-        struct handoff_listen *l;
         int rc = device_call_wait(caps[i].call);
 
         if (rc < 0) {
@@ -467,16 +466,9 @@ void fdstore_stop(struct devset *ds, struct control *ctl)
             r = rc;
             continue;
         }
-        l = g_new0(struct handoff_listen, 1);
-        l->name = g_strdup(e->dev->name);
-        l->path = g_strdup(e->dev->proc->sock.path);
-        l->fd = fcntl(e->dev->proc->listen_fd, F_DUPFD_CLOEXEC, 3);
-        l->unlink_on_stop = e->dev->proc->unlink_on_stop;
-        g_ptr_array_add(h->listen, l);
-        if (!e->dev->proc->isolate) {
-            g_ptr_array_add(h->devices, caps[i].st);
-            caps[i].st = NULL;
-        }
+        /* An isolated device's process stored its state with us, and we
+         * in systemd's store already. */
+        dev_handoff_add(h, e->dev, &caps[i].st, false);
     }
     if (r == 0) {
         if (ctl != NULL) {

@@ -13,6 +13,7 @@
 #include "device.h"
 #include "device_proc.h"
 #include "fdstore.h"
+#include "handoff.h"
 #include "isolate.h"
 #include "isolate_store.h"
 #include "log.h"
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,10 +77,16 @@ static char **child_environ(void)
         /* A test's format for our hand-over, not for the child's to us. */
         "VFIOUSERD_TEST_HANDOFF_VERSION",
     };
+    const char *test_version = g_getenv("VFIOUSERD_TEST_CHILD_HANDOFF_VERSION");
     char **env = g_get_environ();
 
     for (size_t i = 0; i < G_N_ELEMENTS(drop); i++) {
         env = g_environ_unsetenv(env, drop[i]);
+    }
+    if (test_version != NULL) {
+        /* A test's format for the hand-over the child stores, which the
+         * next child is to refuse (test_upgrade). */
+        env = g_environ_setenv(env, "VFIOUSERD_TEST_HANDOFF_VERSION", test_version, TRUE);
     }
     return env;
 }
@@ -90,8 +98,14 @@ static void child_exited(GPid pid, gint status, gpointer data);
 #define CONFIG_FD 4
 #define MAPS_FD 5
 #define STORE_FD 6
+/* A child started before an upgrade's pause (isolate_prestart): no
+ * listening socket nor stored fds, its hand-over comes here. */
+#define UPGRADE_FD 7
 
-static int spawn_child(vfud_dev *dev)
+/* upgrade_sock >= 0: the child waits on it for the hand-over (the stored
+ * fds are not passed), and only a maps helper's channel needs the
+ * listening socket. */
+static int spawn_child(vfud_dev *dev, int upgrade_sock)
 {
     g_autoptr(GError) err = NULL;
     g_auto(GStrv) env = child_environ();
@@ -137,7 +151,12 @@ static int spawn_child(vfud_dev *dev)
     g_ptr_array_add(argv, (gpointer) "--isolated-child");
     g_ptr_array_add(argv, (gpointer) "-c");
     g_ptr_array_add(argv, (gpointer) "/proc/self/fd/4");
-    g_ptr_array_add(argv, (gpointer) "--fd=3");
+    if (upgrade_sock >= 0) {
+        /* Its socket comes in the hand-over. */
+        g_ptr_array_add(argv, (gpointer) "--upgrade-fd=7");
+    } else {
+        g_ptr_array_add(argv, (gpointer) "--fd=3");
+    }
     g_ptr_array_add(argv, (gpointer) "--log");
     g_ptr_array_add(argv, (gpointer)log_target_name());
     if (log_enabled(LOG_DEBUG)) {
@@ -152,7 +171,9 @@ static int spawn_child(vfud_dev *dev)
         g_array_append_val(source_fds, s_);                                     \
         g_array_append_val(target_fds, d_);                                     \
     } while (0)
-    PASS(dev->proc->listen_fd, LISTEN_FD);
+    if (upgrade_sock < 0) {
+        PASS(dev->proc->listen_fd, LISTEN_FD);
+    }
     PASS(cfd, CONFIG_FD);
     if (maps >= 0) {
         PASS(maps, MAPS_FD);
@@ -162,8 +183,11 @@ static int spawn_child(vfud_dev *dev)
         g_ptr_array_add(argv, store_arg);
         PASS(store, STORE_FD);
     }
+    if (upgrade_sock >= 0) {
+        PASS(upgrade_sock, UPGRADE_FD);
+    }
     fixed = source_fds->len;
-    if (store >= 0) {
+    if (store >= 0 && upgrade_sock < 0) {
         iso_store_export(dev->proc->iso_store, dev->proc->listen_fd, source_fds, names);
         for (guint i = fixed; i < source_fds->len; i++) {
             int t = STORE_FD + 1 + (int)(i - fixed);
@@ -216,7 +240,7 @@ static gboolean restart(gpointer data)
     g_source_unref(dev->proc->iso_timer);
     dev->proc->iso_timer = NULL;
     dev->proc->iso_restarts++;
-    if (spawn_child(dev) < 0) {
+    if (spawn_child(dev, -1) < 0) {
         /* Try again later, as after a crash. */
         dev->proc->iso_backoff_ms = MIN(dev->proc->iso_backoff_ms * 2, RESTART_MAX_MS);
         dev->proc->iso_timer = g_timeout_source_new(dev->proc->iso_backoff_ms);
@@ -291,10 +315,148 @@ static void stop_child(vfud_dev *dev, pid_t pid, int sig)
     iso_store_drain(dev->proc->iso_store);
 }
 
+static void unwatch(vfud_dev *dev);
+
+/* A child that never served: it goes at once. */
+static void discard_child(vfud_dev *dev)
+{
+    pid_t pid = dev->proc->iso_pid;
+    int status;
+
+    unwatch(dev);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    dev->proc->iso_pid = 0;
+    iso_store_drain(dev->proc->iso_store);
+}
+
+int isolate_prestart(vfud_dev *dev)
+{
+    g_autofree char *said = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    int sv[2];
+    int r;
+
+    if (sandbox_maps_running()) {
+        /* Its channel to the maps helper is scoped by the listening
+         * socket, which comes in the pause: started there, as before. */
+        return 0;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = -errno;
+        dev_err(dev, "upgrade: no socket for the isolated process: %s", g_strerror(-r));
+        return r;
+    }
+    if (dev->proc->iso_store == NULL) {
+        /* Seeded when the hand-over has arrived (isolate_start). */
+        dev->proc->iso_store = iso_store_new(dev->name);
+    }
+    r = spawn_child(dev, sv[1]);
+    close(sv[1]);
+    if (r < 0) {
+        close(sv[0]);
+        return r;
+    }
+    /* Its plugin loaded, its device started and its sandbox applied. */
+    r = handoff_hear(sv[0], HANDOFF_READY_MS, &said);
+    if (r == 0 && strcmp(said, "READY") != 0) {
+        r = -EPROTO;
+    }
+    if (r < 0) {
+        dev_err(dev, "upgrade: the new isolated process did not get ready: %s",
+                said != NULL ? said : g_strerror(-r));
+        close(sv[0]);
+        discard_child(dev);
+        return r;
+    }
+    dev->proc->iso_upgrade_fd = sv[0];
+    dev_info(dev, "upgrade: isolated process pid %d ready in %.1f ms, before the pause",
+             (int)dev->proc->iso_pid, (double)(g_get_monotonic_time() - t0) / 1000.0);
+    return 0;
+}
+
+void isolate_prestart_cancel(vfud_dev *dev)
+{
+    if (dev->proc->iso_upgrade_fd < 0) {
+        return;
+    }
+    util_close(&dev->proc->iso_upgrade_fd);
+    discard_child(dev);
+    iso_store_free(dev->proc->iso_store);
+    dev->proc->iso_store = NULL;
+}
+
+/* Give the child started early the state its predecessor stored: the
+ * stopped child's hand-over, replayed from our store as the fd store
+ * replays systemd's (fdstore_handover_sock).  -ENOENT: none stored (the
+ * predecessor was being restarted, or stored nothing); the child is gone
+ * then. */
+static int take_over(vfud_dev *dev)
+{
+    struct iso_store *s = dev->proc->iso_store;
+    g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(int));
+    g_autofree char *said = NULL;
+    g_autofree char *why = NULL;
+    int sock = dev->proc->iso_upgrade_fd;
+    gint64 t0 = g_get_monotonic_time();
+    int blob = -1;
+    int r;
+
+    dev->proc->iso_upgrade_fd = -1;
+    /* What the hand-over brought (upgrade_adopt gave it to fdstore's
+     * table), or systemd's store. */
+    iso_store_seed(s);
+    r = iso_store_handover(s, dev->proc->listen_fd, &blob, fds, &why);
+    if (r == 0) {
+        r = handoff_send_stream(sock, blob, (const int *)(void *)fds->data, fds->len);
+        if (r < 0) {
+            why = g_strdup_printf("sending it: %s", g_strerror(-r));
+        }
+    }
+    util_close(&blob);
+    for (guint i = 0; i < fds->len; i++) {
+        close(g_array_index(fds, int, i));
+    }
+    if (r == 0) {
+        /* Half the old process's wait for our own answer: a refusal
+         * must reach it before it gives up and serves on. */
+        r = handoff_hear(sock, HANDOFF_STATE_MS / 2, &said);
+        if (r < 0) {
+            why = g_strdup_printf("no answer: %s", g_strerror(-r));
+        } else if (strcmp(said, "OK") != 0) {
+            r = -EPROTO;
+            why = g_strdup(g_str_has_prefix(said, "ERR ") ? said + 4 : said);
+        }
+    }
+    close(sock);
+    if (r < 0) {
+        discard_child(dev);
+        if (r != -ENOENT) {
+            dev_err(dev, "upgrade: the new isolated process refused the state: %s",
+                    why != NULL ? why : g_strerror(-r));
+        }
+        return r;
+    }
+    dev_info(dev, "isolated process pid %d took over the state its predecessor "
+             "stored, in %.1f ms",
+             (int)dev->proc->iso_pid, (double)(g_get_monotonic_time() - t0) / 1000.0);
+    return 0;
+}
+
 int isolate_start(vfud_dev *dev)
 {
     dev->proc->iso_backoff_ms = 0;
-    return spawn_child(dev);
+    if (dev->proc->iso_upgrade_fd >= 0) {
+        int r = take_over(dev);
+
+        if (r != -ENOENT) {
+            return r;
+        }
+        /* Nothing to take over: the crash path, with what it stored. */
+    }
+    return spawn_child(dev, -1);
 }
 
 static void unwatch(vfud_dev *dev)
@@ -312,10 +474,11 @@ static void unwatch(vfud_dev *dev)
     }
 }
 
-int isolate_stop_stored(vfud_dev *dev)
+int isolate_capture(vfud_dev *dev, char **why)
 {
     pid_t pid = dev->proc->iso_pid;
 
+    (void)why;
     unwatch(dev);
     if (pid > 0) {
         stop_child(dev, pid, SIGTERM);
@@ -340,7 +503,7 @@ void isolate_stop(vfud_dev *dev)
 void isolate_resume(vfud_dev *dev)
 {
     dev->proc->iso_backoff_ms = RESTART_MIN_MS;
-    if (spawn_child(dev) < 0) {
+    if (spawn_child(dev, -1) < 0) {
         dev->proc->iso_timer = g_timeout_source_new(dev->proc->iso_backoff_ms);
         g_source_set_callback(dev->proc->iso_timer, restart, dev, NULL);
         g_source_attach(dev->proc->iso_timer, dev->ctx);

@@ -31,22 +31,32 @@ void isolate_init(const char *argv0);
 /* Device start (main thread; the device thread is not running yet): the
  * child runs with dev->proc->iso_config.  0 or -errno. */
 int isolate_start(vfud_dev *dev);
+/* Main thread, a process taking over (upgrade_adopt, before it says
+ * READY): start the child now -- exec, plugin, sandbox -- waiting for its
+ * hand-over, so that the pause only moves the state: isolate_start gives
+ * it what the stopped child stored.  0 also when it cannot be started
+ * early (a maps helper's channel needs the listening socket): then
+ * isolate_start starts one as usual.  -errno: the child did not get ready
+ * (logged). */
+int isolate_prestart(vfud_dev *dev);
+/* The device freed before isolate_start: end that child. */
+void isolate_prestart_cancel(vfud_dev *dev);
 /* Device thread, at its end: stop the child and wait for it. */
 void isolate_stop(vfud_dev *dev);
-/* Device thread, the daemon stopping with systemd's fd store
- * (fdstore_stop): stop the child the way that keeps its client -- it
- * stores its state with us, and we in systemd's store -- and leave the
- * store as it is.  Always 0: without the state, the next daemon's child
- * still re-attaches the client from what it stored while it ran. */
-int isolate_stop_stored(vfud_dev *dev);
-/* Device thread, "vfiouserctl upgrade" (upgrade.c): the same stop, then
- * either the fds the child stored go to the new process in the hand-over
- * (isolate_handoff appends them to listen as struct handoff_listen, named
- * vfud/DEVICE/c/..., which upgrade_adopt gives to the fd store's table
- * for isolate_store_seed), or the upgrade is abandoned and
- * isolate_resume starts a child that takes over the stored state. */
-#define isolate_capture isolate_stop_stored
+/* Device thread: stop the child the way that keeps its client -- it
+ * stores its state with us (and we in systemd's store, when we use it) --
+ * and leave the store as it is.  dev_capture() of an isolated device, for
+ * "vfiouserctl upgrade" (upgrade.c) and a stop with systemd's fd store
+ * (fdstore_restart.c).  Always 0: without the state, the next child still
+ * re-attaches the client from what it stored while it ran. */
+int isolate_capture(vfud_dev *dev, char **why);
+/* Device thread, the hand-over abandoned (dev_capture_resume()): a child
+ * takes over the stored state. */
 void isolate_resume(vfud_dev *dev);
+/* What the child stored, for a hand-over over a socket (dev_handoff_add):
+ * appended to listen as struct handoff_listen named vfud/DEVICE/c/...,
+ * which upgrade_adopt gives to the fd store's table for isolate_store_seed.
+ * Nothing for a device that is not isolated. */
 void isolate_handoff(vfud_dev *dev, GPtrArray *listen);
 /* In the child: die with the parent; false if it is already gone. */
 bool isolate_child_setup(void);

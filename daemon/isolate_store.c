@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <glib-unix.h>
+#include <json-c/json.h>
 
 /* As vfiouserd.service's FileDescriptorStoreMax=. */
 #define MAX_ENTRIES 8192u
@@ -342,4 +343,109 @@ void iso_store_seed(struct iso_store *s)
         log_notice(NULL, "[%s] fd store: %u fd(s) of the isolated process given back",
                    s->dev, s->entries->len);
     }
+}
+
+/* The newest entry under name, or NULL. */
+static const struct iso_entry *find(const struct iso_store *s, const char *name)
+{
+    for (guint i = s->entries->len; i-- > 0;) {
+        const struct iso_entry *e = g_ptr_array_index(s->entries, i);
+
+        if (strcmp(e->name, name) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* The names the stopped child listed for its hand-over's fds, in order. */
+static json_object *handover_names(int tbl)
+{
+    g_autofree char *text = NULL;
+    json_object *names;
+    struct stat st;
+
+    if (fstat(tbl, &st) < 0 || st.st_size <= 0 || st.st_size > (16 << 20)) {
+        return NULL;
+    }
+    text = g_malloc0((gsize)st.st_size + 1);
+    if (pread(tbl, text, (size_t)st.st_size, 0) != (ssize_t)st.st_size) {
+        return NULL;
+    }
+    names = json_tokener_parse(text);
+    if (names != NULL && !json_object_is_type(names, json_type_array)) {
+        json_object_put(names);
+        names = NULL;
+    }
+    return names;
+}
+
+int iso_store_handover(struct iso_store *s, int listen_fd, int *blob, GArray *fds,
+                       char **why)
+{
+    const struct iso_entry *state = find(s, FDSTORE_PREFIX "state");
+    const struct iso_entry *tbl = find(s, FDSTORE_PREFIX "state-fds");
+    g_autofree char *listen = g_strdup_printf(FDSTORE_PREFIX "%s/listen", s->dev);
+    json_object *names;
+    int r = 0;
+
+    *blob = -1;
+    if (state == NULL || tbl == NULL) {
+        return -ENOENT;
+    }
+    names = handover_names(tbl->fd);
+    if (names == NULL) {
+        *why = g_strdup("the stored list of the hand-over's fds cannot be read");
+        return -EPROTO;
+    }
+    for (size_t i = 0; i < json_object_array_length(names) && r == 0; i++) {
+        const char *n = json_object_get_string(json_object_array_get_idx(names, i));
+        const struct iso_entry *e = n != NULL ? find(s, n) : NULL;
+        int fd = -1;
+
+        if (n != NULL && strcmp(n, listen) == 0) {
+            /* Ours, never stored (iso_store_export). */
+            fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 3);
+        } else if (e != NULL) {
+            fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 3);
+        }
+        if (fd < 0) {
+            *why = g_strdup_printf("the stored hand-over lacks %s", n != NULL ? n : "?");
+            r = -EPROTO;
+            break;
+        }
+        g_array_append_val(fds, fd);
+    }
+    json_object_put(names);
+    if (r == 0) {
+        *blob = fcntl(state->fd, F_DUPFD_CLOEXEC, 3);
+        r = *blob >= 0 ? 0 : -errno;
+    }
+    if (r < 0) {
+        for (guint i = 0; i < fds->len; i++) {
+            close(g_array_index(fds, int, i));
+        }
+        g_array_set_size(fds, 0);
+        return r;
+    }
+    /* Used once, as a child taking it from its store removes it
+     * (fdstore_handover_sock): a later crash of the next child must
+     * re-attach, not go back to this state.  Now, before that child
+     * stores its fds again: a name kept here would keep it from storing
+     * the same file under its own. */
+    {
+        g_autoptr(GPtrArray) used = g_ptr_array_new_with_free_func(g_free);
+
+        for (guint i = 0; i < s->entries->len; i++) {
+            const struct iso_entry *e = g_ptr_array_index(s->entries, i);
+
+            if (g_str_has_prefix(e->name, FDSTORE_PREFIX "state")) {
+                g_ptr_array_add(used, g_strdup(e->name));
+            }
+        }
+        for (guint i = 0; i < used->len; i++) {
+            store_remove(s, g_ptr_array_index(used, i));
+        }
+    }
+    return 0;
 }

@@ -45,6 +45,13 @@ void iso_store_export(struct iso_store *s, int listen_fd, GArray *fds, GString *
 /* "vfiouserctl upgrade": a struct handoff_listen for each entry, named as
  * in systemd's store, appended to listen (fds dup'd). */
 void iso_store_handoff(struct iso_store *s, GPtrArray *listen);
+/* A child started before the pause (isolate_prestart): the hand-over the
+ * stopped one stored, for handoff_send_stream -- its blob in *blob and its
+ * fds appended to fds (the caller closes them all; listen_fd where it
+ * names the listening socket), then removed from the store.  -ENOENT:
+ * none stored; -EPROTO with *why: it cannot be read. */
+int iso_store_handover(struct iso_store *s, int listen_fd, int *blob, GArray *fds,
+                       char **why);
 guint iso_store_count(struct iso_store *s);
 /* Start-up: the entries a previous parent stored in systemd's store for
  * this device, taken back from it (fdstore_take). */

@@ -91,6 +91,8 @@ int sandbox_maps_open(int client_sock);
  * only for clients accepted on listen_fd (to be passed to the process, which
  * calls sandbox_maps_adopt), or -errno (-ENOSYS without a helper). */
 int sandbox_maps_child_channel(int listen_fd);
+/* Is there a helper (the channel above can be made)? */
+bool sandbox_maps_running(void);
 /* In that process: use fd, from the daemon, instead of a helper of its own. */
 void sandbox_maps_adopt(int fd);
 

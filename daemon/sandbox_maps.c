@@ -438,6 +438,11 @@ static int request(int op, int fd0, int fd1, int *out)
     return *out >= 0 ? 0 : -EPROTO;
 }
 
+bool sandbox_maps_running(void)
+{
+    return helper_fd >= 0;
+}
+
 int sandbox_maps_child_channel(int listen_fd)
 {
     int sv[2], r;

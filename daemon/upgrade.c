@@ -10,7 +10,6 @@
 #include "device_proc.h"
 #include "fdstore.h"
 #include "handoff.h"
-#include "isolate.h"
 #include "listener.h"
 #include "log.h"
 #include "sandbox.h"
@@ -117,9 +116,7 @@ static int capture_on_thread(vfud_dev *dev, void *data)
 {
     struct cap *cp = data;
     struct run *run = cp->run;
-    /* An isolated device's process stores its state with us (isolate.h). */
-    int r = dev->proc->isolate ? isolate_capture(dev)
-                               : dev_capture(dev, cp->st, &cp->why);
+    int r = dev_capture(dev, cp->st, &cp->why);
 
     device_call_return(r);
     if (r < 0) {
@@ -131,11 +128,7 @@ static int capture_on_thread(vfud_dev *dev, void *data)
         g_cond_wait(&run->cond, &run->lock);
     }
     g_mutex_unlock(&run->lock);
-    if (dev->proc->isolate) {
-        isolate_resume(dev);
-    } else {
-        dev_capture_resume(dev);
-    }
+    dev_capture_resume(dev);
     dev_notice(dev, "upgrade abandoned; serving on");
     return 0;
 }
@@ -337,19 +330,8 @@ static void cmd_upgrade(struct control_request *req, json_object *args, void *da
     if (err == 0) {
         for (guint i = 0; i < entries->len; i++) {
             const struct devset_entry *e = g_ptr_array_index(entries, i);
-            struct handoff_listen *l = g_new0(struct handoff_listen, 1);
 
-            l->name = g_strdup(e->dev->name);
-            l->path = g_strdup(e->dev->proc->sock.path);
-            l->fd = fcntl(e->dev->proc->listen_fd, F_DUPFD_CLOEXEC, 3);
-            l->unlink_on_stop = e->dev->proc->unlink_on_stop;
-            g_ptr_array_add(h->listen, l);
-            if (e->dev->proc->isolate) {
-                isolate_handoff(e->dev, h->listen);
-                continue;
-            }
-            g_ptr_array_add(h->devices, caps[i].st);
-            caps[i].st = NULL;
+            dev_handoff_add(h, e->dev, &caps[i].st, true);
         }
         if (the_control != NULL) {
             h->control_fd = fcntl(control_fd(the_control), F_DUPFD_CLOEXEC, 3);
