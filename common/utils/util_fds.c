@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fds received with SCM_RIGHTS (util.h).  A file of its own: it needs
  * GLib, and the fake daemon of plugin tests builds util.c without it.

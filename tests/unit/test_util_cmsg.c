@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * util_cmsg_fds(): the fds of SCM_RIGHTS messages, with what the kernel
  * truncated (MSG_CTRUNC) or what does not fit closed, never leaked.
