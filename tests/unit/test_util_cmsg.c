@@ -64,7 +64,10 @@ static void send_fds(int sock, int fd, unsigned nr)
 struct rx {
     union {
         char buf[CMSG_SPACE(sizeof(int) * 8)];
-        struct cmsghdr align;
+        /* cmsghdr's alignment; not struct cmsghdr itself, whose flexible
+         * array makes the union variable-sized for clang
+         * (-Wgnu-variable-sized-type-not-at-end). */
+        size_t align;
     } u;
     char byte;
     struct iovec iov;
