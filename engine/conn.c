@@ -39,6 +39,11 @@
 
 #define RBUF_INITIAL (64u << 10)
 #define OBUF_KEEP (256u << 10)
+/* Replies staged without send_lock stop at this much: past it they go
+ * to the send queue under the lock.  Unbounded, a client that does not
+ * read held the high-water mark twice over, once staged and once in the
+ * queue the stage was committed to (test_hostile_slow). */
+#define STAGE_MAX (64u << 10)
 #define READS_PER_DISPATCH 32
 /* A pump (a handler waiting for a reply) keeps reading while commands pile
  * up behind the message being served; past this much it stops, so a client
@@ -162,13 +167,7 @@ static void stage_commit_locked(struct conn_chan *ch)
     }
     g_byte_array_append(ch->obuf, st->data, st->len);
     __atomic_store_n(&ch->out_bytes, ch->out_bytes + st->len, __ATOMIC_RELAXED);
-    if (st->len > OBUF_KEEP) {
-        /* Do not keep a buffer grown for one large reply. */
-        g_byte_array_unref(st);
-        ch->stage = g_byte_array_sized_new(4096);
-    } else {
-        g_byte_array_set_size(st, 0);
-    }
+    g_byte_array_set_size(st, 0); /* at most STAGE_MAX: kept */
 }
 
 /* Queue one message.  Takes ownership of fds.  Caller holds send_lock.
@@ -316,7 +315,8 @@ static void send_reply(struct conn *c, const struct msg *m, int err)
     }
     hdr.msg_size = (uint32_t)(sizeof(hdr) + len);
     c->msgs_out++;
-    if ((err != 0 || m->nr_reply_fds == 0) && device_on_own_thread(c->dev)) {
+    if ((err != 0 || m->nr_reply_fds == 0) && device_on_own_thread(c->dev) &&
+        ch->stage->len + hdr.msg_size <= STAGE_MAX) {
         /* The usual case: staged, sent with the batch's flush. */
         size_t at = ch->stage->len;
 
