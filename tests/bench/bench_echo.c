@@ -23,9 +23,10 @@
  * 16-byte access, VERSION a fixed capability set, any other command an
  * empty reply.  NO_REPLY commands and replies get nothing.
  *
- * What it does not do: no read-ahead (after answering a batch the daemon
- * tries one more recvmsg() before going back to poll(), which on one CPU
- * usually finds the client's next requests and saves the poll(); see
+ * What it does not do: no read-ahead (after answering a batch whose send
+ * let the client run, the daemon tries one more recvmsg() before going
+ * back to poll(), which finds the client's next requests and saves the
+ * poll(); see
  * chan_read_ahead() in engine/conn.c), so on one CPU the daemon can come
  * closer to this server than framing alone would let it; no GLib main
  * loop, no dispatch table, no payload
