@@ -576,6 +576,26 @@ START_TEST(crash_loop_drops_client)
 }
 END_TEST
 
+/* Status of g0 names a client whose pid the daemon cannot see: in its
+ * answer (the kernel's pid 0 kept) and as vfiouserctl prints it, not as
+ * "pid 0". */
+static void check_unseen_client(const char *ctl)
+{
+    static const char words[] = "(in a pid namespace this one cannot see)";
+    json_object *a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"g0\"}");
+    g_autofree char *arg = g_strdup_printf("--socket=%s", ctl);
+    const char *args[] = { arg, "status", "g0", NULL };
+    g_autofree char *line = g_strdup_printf("  client     %s, uid ", words);
+    g_autofree char *out = NULL;
+
+    ck_assert_str_eq(ot_str(a, "devices.0.state"), "connected");
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.client.pid")), 0);
+    ck_assert_str_eq(ot_str(a, "devices.0.client.who"), words);
+    json_object_put(a);
+    ck_assert_int_eq(ot_ctl(args, &out), 0);
+    ck_assert_msg(strstr(out, line) != NULL && strstr(out, "pid 0") == NULL, "%s", out);
+}
+
 /* QEMU on the host, the daemon in a container: the kernel gives the
  * daemon pid 0 for a peer outside its pid namespace.  The test process
  * stays outside the namespace its daemons start in. */
@@ -587,6 +607,7 @@ START_TEST(crash_other_pidns_names_client)
                                     "[g0]\nplugin = gpio\n");
     /* Its thread first: no thread can be made after the unshare. */
     struct store *s = store_new(h);
+    g_autofree char *ctl = ot_control_path(h);
     struct vfu_client *c;
     g_autofree char *log = NULL;
     pid_t keeper;
@@ -615,8 +636,10 @@ START_TEST(crash_other_pidns_names_client)
         }
     }
     c = setup(h, s, false, 0x5a);
+    check_unseen_client(ctl);
     restart(h, s, SIGKILL, "re-attached after a crash", NULL);
     ck_assert_uint_eq(ot_gpio_read(c), 0);
+    check_unseen_client(ctl);
     ck_assert(g_file_get_contents(h->log_path, &log, NULL, NULL));
     ck_assert_msg(strstr(log, "client (in a pid namespace this one cannot see) "
                               "re-attached") != NULL, "%s", log);
