@@ -419,8 +419,12 @@ static json_object *device_status(struct devset *ds, const struct devset_entry *
         json_object *c = counters(&s.client);
         g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(s.since / G_USEC_PER_SEC);
         g_autofree char *iso = t != NULL ? g_date_time_format_iso8601(t) : NULL;
+        char pid[UTIL_PID_TEXT_SIZE];
 
         json_object_object_add(c, "pid", json_object_new_int(s.pid));
+        /* What the pid says: 0 is a client in a pid namespace we cannot
+         * see, not a process 0. */
+        add_str(c, "who", util_pid_text(s.pid, pid));
         add_u64(c, "uid", s.uid);
         add_u64(c, "gid", s.gid);
         add_str(c, "since", iso);

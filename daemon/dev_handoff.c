@@ -355,7 +355,7 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
     }
     /* The next process on this host takes over: files need no flush
      * inside the pause (vfud_mig_handover). */
-    dev->handover = true;
+    dev->handover = HANDOVER_STOPPED_FOR_CAPTURE;
     if (dev->ops->quiesce != NULL) {
         device_cb_enter(dev, "quiesce");
         r = dev->ops->quiesce(dev, true);
@@ -363,7 +363,7 @@ int dev_capture(vfud_dev *dev, struct dev_state *st, char **why)
         if (r < 0) {
             g_autofree char *e = device_take_error();
 
-            dev->handover = false;
+            dev->handover = HANDOVER_NONE;
             *why = g_strdup_printf("the device cannot stop: %s",
                                    e != NULL ? e : g_strerror(-r));
             return r;
@@ -432,7 +432,7 @@ void dev_capture_resume(vfud_dev *dev)
                     e != NULL ? e : g_strerror(-r));
         }
     }
-    dev->handover = false;
+    dev->handover = HANDOVER_NONE;
 }
 
 void dev_handoff_add(struct handoff *h, vfud_dev *dev, struct dev_state **st,
@@ -623,19 +623,19 @@ static int restore_regions(vfud_dev *dev, struct dev_state *st, char **why)
     return 0;
 }
 
-static int restore_stop(vfud_dev *dev)
+static int restore_stop(vfud_dev *dev, enum device_handover state)
 {
     int r = 0;
 
     /* Stopped only to load what the old process left in the same files. */
-    dev->handover = true;
+    dev->handover = state;
     if (dev->ops->quiesce != NULL) {
         device_cb_enter(dev, "quiesce");
         r = dev->ops->quiesce(dev, true);
         device_cb_leave(dev);
     }
     if (r < 0) {
-        dev->handover = false;
+        dev->handover = HANDOVER_NONE;
         return r;
     }
     device_still(dev, true);
@@ -644,7 +644,7 @@ static int restore_stop(vfud_dev *dev)
 
 int dev_restore_prepare(vfud_dev *dev)
 {
-    int r = restore_stop(dev);
+    int r = restore_stop(dev, HANDOVER_STOPPED_AWAITING_STATE);
 
     if (r < 0) {
         g_autofree char *e = device_take_error();
@@ -653,14 +653,13 @@ int dev_restore_prepare(vfud_dev *dev)
                  "inside it", e != NULL ? e : g_strerror(-r));
         return r;
     }
-    dev->handover_ready = true;
     return 0;
 }
 
 void dev_restore_unprepare(vfud_dev *dev)
 {
-    if (dev->handover_ready) {
-        dev->handover_ready = false;
+    /* No state came for it: it runs as a fresh device. */
+    if (dev->handover == HANDOVER_STOPPED_AWAITING_STATE) {
         dev_capture_resume(dev);
     }
 }
@@ -670,11 +669,11 @@ int dev_restore(vfud_dev *dev, struct dev_state *st, char **why)
     gint64 t0 = g_get_monotonic_time(), t_loaded, t_regions, t_client;
     int r = 0;
 
-    if (dev->handover_ready) {
+    if (dev->handover == HANDOVER_STOPPED_AWAITING_STATE) {
         /* dev_restore_prepare() stopped it before the pause. */
-        dev->handover_ready = false;
+        dev->handover = HANDOVER_STOPPED_FOR_RESTORE;
     } else {
-        r = restore_stop(dev);
+        r = restore_stop(dev, HANDOVER_STOPPED_FOR_RESTORE);
         if (r < 0) {
             *why = g_strdup("the new instance cannot stop to load the state");
             return r;

@@ -190,18 +190,6 @@ static int reattach_on_thread(vfud_dev *dev, void *data)
     return r;
 }
 
-/* "client pid N"; the kernel says 0 for a peer our pid namespace cannot
- * see (QEMU on the host, this daemon in a container), and "pid 0" reads
- * as a bug. */
-static char *client_name(pid_t pid)
-{
-    if (pid > 0) {
-        return g_strdup_printf("client pid %d", (int)pid);
-    }
-    return g_strdup(pid == 0 ? "client (in a pid namespace this one cannot see)"
-                             : "client (pid unknown)");
-}
-
 void fdstore_reattach(struct devset *ds)
 {
     GPtrArray *entries = devset_entries(ds);
@@ -241,15 +229,17 @@ void fdstore_reattach(struct devset *ds)
         /* From what was restored: the device thread serves the client
          * already, which may have sent VERSION or left. */
         if (r == 0 && st != NULL && !st->conn->versioned) {
-            g_autofree char *who = client_name(st->conn->pid);
+            char pid[UTIL_PID_TEXT_SIZE];
 
-            dev_notice(dev, "fd store: %s re-attached after a crash before its "
-                       "VERSION; it negotiates with this process", who);
+            dev_notice(dev, "fd store: client %s re-attached after a crash before its "
+                       "VERSION; it negotiates with this process",
+                       util_pid_text(st->conn->pid, pid));
         } else if (r == 0 && st != NULL) {
-            g_autofree char *who = client_name(st->conn->pid);
+            char pid[UTIL_PID_TEXT_SIZE];
 
-            dev_notice(dev, "fd store: %s re-attached after a crash in "
-                       "%.1f ms; device reset (the guest driver recovers it)", who,
+            dev_notice(dev, "fd store: client %s re-attached after a crash in "
+                       "%.1f ms; device reset (the guest driver recovers it)",
+                       util_pid_text(st->conn->pid, pid),
                        (double)(g_get_monotonic_time() - t0) / 1000.0);
             if (quick > 0) {
                 dev_warn(dev, "fd store: crash %u in a row within %u s of re-attaching "

@@ -39,6 +39,19 @@ enum device_phase {
     DEV_STOPPED,
 };
 
+/* Where a device is in a hand-over between two processes of ours
+ * (vfiouserctl upgrade, a restart through systemd's fd store): each side
+ * stops it, the old process to capture its state, the new one to load it.
+ * Set before the plugin's quiesce(true), which asks vfud_mig_handover(). */
+enum device_handover {
+    HANDOVER_NONE,                   /* not stopped for a hand-over */
+    HANDOVER_STOPPED_FOR_CAPTURE,    /* the old process's (dev_capture) */
+    HANDOVER_STOPPED_AWAITING_STATE, /* the new process's, before its state
+                                      * came (dev_restore_prepare) */
+    HANDOVER_STOPPED_FOR_RESTORE,    /* the new process's, loading its state
+                                      * (dev_restore) */
+};
+
 /* Message counters of a client (struct conn's), summed over past ones. */
 struct device_totals {
     guint64 msgs_in, bytes_in, msgs_out, bytes_out, errors;
@@ -78,8 +91,7 @@ struct vfud_dev {
     gint64 cb_started;  /* atomic: when the running plugin callback began */
     const char *cb_name; /* and which one */
     bool reset_pending; /* an FLR was requested from config space */
-    bool handover;      /* stopped for the next process (vfud_mig_handover) */
-    bool handover_ready; /* stopped for a state before it came (dev_restore_prepare) */
+    enum device_handover handover; /* device thread */
     gint64 client_since;   /* under conn_lock: when conn connected */
     struct device_totals totals; /* of past clients, under conn_lock */
 

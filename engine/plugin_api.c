@@ -349,7 +349,7 @@ API void vfud_dma_mark_dirty(vfud_dev *dev, uint64_t iova, uint64_t len)
 
 API bool vfud_mig_handover(vfud_dev *dev)
 {
-    return dev->handover;
+    return dev->handover != HANDOVER_NONE;
 }
 
 /* ---- config space ---- */

@@ -212,9 +212,13 @@ static void print_device(json_object *d)
                                          u64(client, "bytes_in"));
         g_autofree char *out = count_text(u64(client, "messages_out"),
                                           u64(client, "bytes_out"));
+        g_autofree char *pid = g_strdup_printf("pid %d",
+                                               json_object_get_int(member(client, "pid")));
 
-        printf("  %-10s pid %d, uid %llu, gid %llu, since %s (%s)%s\n", "client",
-               json_object_get_int(member(client, "pid")),
+        /* "who": the daemon's words for the pid (a pid 0 is a client in a
+         * pid namespace it cannot see); an earlier daemon's: the number. */
+        printf("  %-10s %s, uid %llu, gid %llu, since %s (%s)%s\n", "client",
+               str(client, "who", pid),
                (unsigned long long)u64(client, "uid"),
                (unsigned long long)u64(client, "gid"), str(client, "since", "?"), up,
                json_object_get_boolean(member(client, "negotiated"))

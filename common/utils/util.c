@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -182,6 +183,15 @@ int util_set_nonblock(int fd, bool on)
         return -errno;
     }
     return 0;
+}
+
+const char *util_pid_text(pid_t pid, char buf[UTIL_PID_TEXT_SIZE])
+{
+    if (pid > 0) {
+        snprintf(buf, UTIL_PID_TEXT_SIZE, "pid %d", (int)pid);
+        return buf;
+    }
+    return pid == 0 ? "(in a pid namespace this one cannot see)" : "(pid unknown)";
 }
 
 bool util_valid_device_name(const char *name)

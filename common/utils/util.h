@@ -43,6 +43,14 @@ int util_cmsg_fds(const struct msghdr *mh, GArray *fds);
  * slots it had filled set to -1 again. */
 int util_cmsg_fds_to(const struct msghdr *mh, int *fds, size_t max, size_t *nr);
 
+/* A peer process as messages and status name it, from the pid the kernel
+ * gave for it (SO_PEERCRED): "pid N".  The kernel gives 0 for a peer in a
+ * pid namespace ours cannot see (QEMU on the host, the daemon in a
+ * container), where "pid 0" would read as a bug; below 0 there were no
+ * credentials.  Returns buf (holding "pid N") or a constant. */
+#define UTIL_PID_TEXT_SIZE 32
+const char *util_pid_text(pid_t pid, char buf[UTIL_PID_TEXT_SIZE]);
+
 /* Device names: [A-Za-z0-9_.-]{1,64}, not "daemon". */
 bool util_valid_device_name(const char *name);
 

@@ -13,11 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib.h>
+#include <linux/vfio.h>
+#include <vfiouserd/plugin.h>
 
 struct harness *ot_start(const char *config, const char *const *extra,
                          const char *const *devices)
@@ -274,4 +277,88 @@ long ot_rss_kb(pid_t pid)
 double ot_now_ms(void)
 {
     return (double)g_get_monotonic_time() / 1000.0;
+}
+
+int ot_settled_fd_count(pid_t pid, int want)
+{
+    const int step_ms = want >= 0 ? 10 : 200;
+    int n = harness_fd_count(pid);
+
+    for (int i = 0; i < DT_WAIT_MS / step_ms; i++) {
+        int m;
+
+        if (want >= 0 && n == want) {
+            break;
+        }
+        g_usleep(step_ms * 1000);
+        m = harness_fd_count(pid);
+        if (want < 0 && m == n) {
+            break;
+        }
+        n = m;
+    }
+    return n;
+}
+
+void ot_gpio_wire(struct vfu_client *c)
+{
+    int efd = eventfd(0, EFD_CLOEXEC);
+
+    ck_assert_ptr_nonnull(vfu_client_add_memory(c, 0, OT_GUEST_RAM, true));
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(vfu_client_set_irqs(c, VFIO_PCI_INTX_IRQ_INDEX,
+                                         VFIO_IRQ_SET_DATA_EVENTFD |
+                                             VFIO_IRQ_SET_ACTION_TRIGGER,
+                                         0, 1, &efd, 1, NULL), 0);
+    /* The daemon holds its own copy. */
+    close(efd);
+}
+
+struct vfu_client *ot_gpio_attach(const char *sock, uint8_t value)
+{
+    struct vfu_client *c = dt_client(sock);
+
+    ot_gpio_wire(c);
+    ot_gpio_write(c, value);
+    return c;
+}
+
+uint8_t ot_gpio_read(struct vfu_client *c)
+{
+    uint8_t v = 0;
+
+    ck_assert_int_eq(vfu_client_region_read(c, VFUD_REGION_BAR2, OT_GPIO_OUT, &v, 1), 0);
+    return v;
+}
+
+void ot_gpio_write(struct vfu_client *c, uint8_t v)
+{
+    ck_assert_int_eq(vfu_client_region_write(c, VFUD_REGION_BAR2, OT_GPIO_OUT, &v, 1,
+                                             false), 0);
+}
+
+void ot_gpio_check_client(const char *ctl)
+{
+    json_object *a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"g0\"}");
+
+    ck_assert_str_eq(ot_str(a, "devices.0.state"), "connected");
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.client.pid")), getpid());
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.dma.windows")), 1);
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.irqs.intx.attached")), 1);
+    json_object_put(a);
+}
+
+void ot_gpio_write_msg(uint8_t m[OT_GPIO_MSG_SIZE], uint8_t value)
+{
+    const struct vfio_user_header hdr = {
+        .msg_id = OT_GPIO_MSG_ID, .cmd = VFIO_USER_REGION_WRITE,
+        .msg_size = OT_GPIO_MSG_SIZE, .flags = VFIO_USER_F_TYPE_COMMAND,
+    };
+    const struct vfio_user_region_access ra = {
+        .offset = OT_GPIO_OUT, .region = VFUD_REGION_BAR2, .count = 1,
+    };
+
+    memcpy(m, &hdr, sizeof(hdr));
+    memcpy(m + sizeof(hdr), &ra, sizeof(ra));
+    m[sizeof(hdr) + sizeof(ra)] = value;
 }

@@ -2,7 +2,8 @@
 /*
  * Helpers of the operations tests (tests/ops/test_*.c): a control socket
  * client, running vfiouserctl, spawning the daemon with inherited sockets
- * and environment variables, and reading a process's fd count and RSS.
+ * and environment variables, reading a process's fd count and RSS, and a
+ * gpio device's client attached as QEMU attaches it.
  * Built on tests/daemon/daemon_test.h (dt_*), which every program links.
  */
 #ifndef VFUD_OPS_TEST_H
@@ -64,6 +65,34 @@ int ot_ctl(const char *const *args, char **output);
  * only). */
 pid_t ot_spawn(const char *const *args, const char *log_path, const int *fds,
                unsigned nr_fds, const char *const *env, uid_t as_uid, gid_t as_gid);
+
+/* A process's fd count once it has settled: until it equals want, for
+ * DT_WAIT_MS at most; with want < 0, until it stays the same for 200 ms
+ * (DT_WAIT_MS at most: then the last count). */
+int ot_settled_fd_count(pid_t pid, int want);
+
+/* A gpio device's client (its output register reads back what it writes)
+ * attached as QEMU attaches one: after VERSION, guest memory mapped at 0
+ * (OT_GUEST_RAM, shared) and an eventfd as INTx. */
+#define OT_GUEST_RAM (2u << 20)
+#define OT_GPIO_OUT 0 /* the output register: its offset in BAR2 */
+/* Memory and INTx on a client that has negotiated; fails the test on
+ * error. */
+void ot_gpio_wire(struct vfu_client *c);
+/* Connect, negotiate, wire, and write value to the output register. */
+struct vfu_client *ot_gpio_attach(const char *sock, uint8_t value);
+uint8_t ot_gpio_read(struct vfu_client *c);
+void ot_gpio_write(struct vfu_client *c, uint8_t v);
+/* Status of device g0 shows this process's client with what
+ * ot_gpio_attach wired: connected, one DMA window, INTx attached. */
+void ot_gpio_check_client(const char *ctl);
+/* A REGION_WRITE of value to the output register as on the wire (header,
+ * region access, one data byte: the access struct ends in a flexible
+ * array, so no struct holds the three), msg_id OT_GPIO_MSG_ID. */
+#define OT_GPIO_MSG_ID 0x7777
+#define OT_GPIO_MSG_SIZE \
+    (sizeof(struct vfio_user_header) + sizeof(struct vfio_user_region_access) + 1)
+void ot_gpio_write_msg(uint8_t m[OT_GPIO_MSG_SIZE], uint8_t value);
 
 /* Resident set size of a process in KiB, or -1. */
 long ot_rss_kb(pid_t pid);

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,8 +32,6 @@
 #include <linux/vfio.h>
 #include <vfiouserd/plugin.h>
 
-#define GPIO_OUT_LO 0
-#define GUEST_RAM (2u << 20)
 #define MANY 200
 #define WARMUP 10
 
@@ -52,55 +49,41 @@ G_GNUC_UNUSED static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static uint8_t read_out(struct vfu_client *c)
+/* The daemon started on h's config for devices (with version_var, or
+ * NULL, set to 99 in its environment: it then hands over a state format
+ * from the future), its control socket up and, isolated, g0's process
+ * started; a client attached to g0 with value, as QEMU attaches. */
+static struct vfu_client *start_attached(struct harness *h, const char *const *devices,
+                                         const char *version_var, bool isolated,
+                                         uint8_t value)
 {
-    uint8_t v = 0;
+    g_autofree char *sock = harness_socket(h, "g0");
 
-    ck_assert_int_eq(vfu_client_region_read(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1), 0);
-    return v;
-}
-
-static void write_out(struct vfu_client *c, uint8_t v)
-{
-    ck_assert_int_eq(vfu_client_region_write(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1, false), 0);
-}
-
-/* Attach as QEMU does: memory, the INTx eventfd, a value in the device. */
-static struct vfu_client *attach(const char *sock, uint8_t value)
-{
-    struct vfu_client *c = dt_client(sock);
-    int efd = eventfd(0, EFD_CLOEXEC);
-
-    ck_assert_ptr_nonnull(vfu_client_add_memory(c, 0, GUEST_RAM, true));
-    ck_assert_int_ge(efd, 0);
-    ck_assert_int_eq(vfu_client_set_irqs(c, VFIO_PCI_INTX_IRQ_INDEX,
-                                         VFIO_IRQ_SET_DATA_EVENTFD |
-                                             VFIO_IRQ_SET_ACTION_TRIGGER,
-                                         0, 1, &efd, 1, NULL), 0);
-    close(efd);
-    write_out(c, value);
-    return c;
-}
-
-/* What status says about the client, checked against what it set up. */
-static void check_client(const char *ctl)
-{
-    json_object *a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"g0\"}");
-
-    ck_assert_str_eq(ot_str(a, "devices.0.state"), "connected");
-    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.client.pid")), getpid());
-    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.dma.windows")), 1);
-    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.irqs.intx.attached")), 1);
-    json_object_put(a);
+    if (version_var != NULL) {
+        g_setenv(version_var, "99", TRUE);
+    }
+    ck_assert_int_eq(harness_start(h, NULL, devices), 0);
+    if (version_var != NULL) {
+        g_unsetenv(version_var);
+    }
+    ck_assert(dt_wait_log(h, "control socket "));
+    if (isolated) {
+        ck_assert(dt_wait_log(h, "[g0] isolated process pid "));
+    }
+    return ot_gpio_attach(sock, value);
 }
 
 /* The last upgrade's time to the new daemon's READY (its start, while the
  * old one serves), from its answer. */
 static double last_start_ms;
 
-G_GNUC_UNUSED static pid_t upgrade_ok(const char *ctl, double *pause_ms)
+/* An upgrade (to exec, or NULL: the running binary) that succeeds: the new
+ * daemon's pid. */
+static pid_t upgrade_ok(const char *ctl, const char *exec, double *pause_ms)
 {
-    json_object *a = ot_request(ctl, "{\"command\":\"upgrade\"}");
+    json_object *a = exec != NULL
+                         ? ot_request(ctl, "{\"command\":\"upgrade\",\"exec\":\"%s\"}", exec)
+                         : ot_request(ctl, "{\"command\":\"upgrade\"}");
     pid_t pid;
 
     ot_assert_ok(a);
@@ -146,6 +129,19 @@ static void reap_launchers(void)
     }
 }
 
+/* An upgrade refused with code, its error saying why (NULL: anything). */
+G_GNUC_UNUSED static void upgrade_refused(const char *ctl, const char *code, const char *why)
+{
+    json_object *a = ot_request(ctl, "{\"command\":\"upgrade\"}");
+
+    ck_assert_msg(!ot_ok(a) && g_strcmp0(ot_str(a, "code"), code) == 0 &&
+                      ot_str(a, "error") != NULL &&
+                      (why == NULL || strstr(ot_str(a, "error"), why) != NULL),
+                  "expected %s for \"%s\": %s", code, why != NULL ? why : "",
+                  json_object_to_json_string(a));
+    json_object_put(a);
+}
+
 /* A replaced daemon exits right after answering. */
 G_GNUC_UNUSED static void reap(pid_t pid)
 {
@@ -179,12 +175,23 @@ static void stop_pid(pid_t pid)
                   "pid %d did not stop cleanly (status %#x)", (int)pid, st);
 }
 
+/* The client leaves, the harness's daemon (gone if it was replaced) stops
+ * and so does pid, the last upgrade's daemon (0: none). */
+static void finish(struct harness *h, struct vfu_client *c, pid_t pid)
+{
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    if (pid != 0) {
+        stop_pid(pid);
+    }
+    harness_free(h);
+}
+
 #ifndef UPGRADE_SKEW
 START_TEST(client_survives_upgrade)
 {
     struct harness *h = harness_new(configs[_i]);
     g_autofree char *ctl = ot_control_path(h);
-    g_autofree char *sock = harness_socket(h, "g0");
     g_autofree char *out = NULL;
     g_autofree char *ctlarg = NULL;
     struct vfu_client *c;
@@ -192,10 +199,8 @@ START_TEST(client_survives_upgrade)
     pid_t pid, first;
 
     adopt();
-    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
-    ck_assert(dt_wait_log(h, "control socket "));
-    c = attach(sock, 0x5a);
-    check_client(ctl);
+    c = start_attached(h, devs, NULL, false, 0x5a);
+    ot_gpio_check_client(ctl);
 
     /* As vfiouserctl(8) prints it. */
     ctlarg = g_strdup_printf("--socket=%s", ctl);
@@ -209,45 +214,32 @@ START_TEST(client_survives_upgrade)
     ck_assert_int_ne(pid, h->pid);
 
     /* The same connection: the value, the window, the eventfd. */
-    ck_assert_uint_eq(read_out(c), 0x5a);
-    check_client(ctl);
-    write_out(c, 0xa5);
+    ck_assert_uint_eq(ot_gpio_read(c), 0x5a);
+    ot_gpio_check_client(ctl);
+    ot_gpio_write(c, 0xa5);
 
     /* Mid-message: half a REGION_WRITE is in the old process's buffer when
      * it hands over; the new one serves it once the rest arrives. */
     {
-        /* Header, region access and one data byte, as on the wire (the
-         * access struct ends in a flexible array: no struct of the three). */
-        const struct vfio_user_header hdr = {
-            .msg_id = 0x7777, .cmd = VFIO_USER_REGION_WRITE,
-            .msg_size = sizeof(struct vfio_user_header) +
-                        sizeof(struct vfio_user_region_access) + 1,
-            .flags = VFIO_USER_F_TYPE_COMMAND,
-        };
-        const struct vfio_user_region_access ra = {
-            .offset = GPIO_OUT_LO, .region = VFUD_REGION_BAR2, .count = 1,
-        };
-        uint8_t m[sizeof(hdr) + sizeof(ra) + 1];
-        const size_t half = sizeof(hdr) + 4;
-
-        memcpy(m, &hdr, sizeof(hdr));
-        memcpy(m + sizeof(hdr), &ra, sizeof(ra));
-        m[sizeof(hdr) + sizeof(ra)] = 0x6b;
+        uint8_t m[OT_GPIO_MSG_SIZE];
+        const size_t half = sizeof(struct vfio_user_header) + 4;
         struct vfio_user_header rh;
         void *rp = NULL;
         size_t rlen = 0;
         unsigned nfds = 0;
 
+        ot_gpio_write_msg(m, 0x6b);
         ck_assert_int_eq(vfu_client_send_raw(c, m, half, NULL, 0), 0);
-        pid = upgrade_ok(ctl, NULL);
+        pid = upgrade_ok(ctl, NULL, NULL);
         reap(first);
         first = pid;
         ck_assert_int_eq(vfu_client_send_raw(c, m + half, sizeof(m) - half,
                                              NULL, 0), 0);
-        ck_assert_int_eq(vfu_client_recv_reply(c, 0x7777, &rh, &rp, &rlen, NULL, &nfds), 0);
+        ck_assert_int_eq(vfu_client_recv_reply(c, OT_GPIO_MSG_ID, &rh, &rp, &rlen, NULL,
+                                               &nfds), 0);
         free(rp);
-        ck_assert_uint_eq(read_out(c), 0x6b);
-        write_out(c, 0xa5);
+        ck_assert_uint_eq(ot_gpio_read(c), 0x6b);
+        ot_gpio_write(c, 0xa5);
     }
 
     /* Again, to the new binary by --exec: sandboxed, only our own binary
@@ -279,13 +271,9 @@ START_TEST(client_survives_upgrade)
         json_object_put(a);
         reap(first);
     }
-    ck_assert_uint_eq(read_out(c), 0xa5);
-    check_client(ctl);
-
-    vfu_client_close(c);
-    ck_assert_int_eq(harness_stop(h), 0); /* the first one, gone */
-    stop_pid(pid);
-    harness_free(h);
+    ck_assert_uint_eq(ot_gpio_read(c), 0xa5);
+    ot_gpio_check_client(ctl);
+    finish(h, c, pid);
 }
 END_TEST
 
@@ -293,24 +281,14 @@ START_TEST(refused_upgrade_keeps_serving)
 {
     struct harness *h = harness_new(configs[_i]);
     g_autofree char *ctl = ot_control_path(h);
-    g_autofree char *sock = harness_socket(h, "g0");
-    struct vfu_client *c;
+    /* The old daemon writes a state format this binary does not know. */
+    struct vfu_client *c = start_attached(h, devs, "VFIOUSERD_TEST_HANDOFF_VERSION", false,
+                                          0x33);
     json_object *a;
 
-    /* The old daemon writes a state format this binary does not know. */
-    g_setenv("VFIOUSERD_TEST_HANDOFF_VERSION", "99", TRUE);
-    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
-    g_unsetenv("VFIOUSERD_TEST_HANDOFF_VERSION");
-    ck_assert(dt_wait_log(h, "control socket "));
-    c = attach(sock, 0x33);
-
-    a = ot_request(ctl, "{\"command\":\"upgrade\"}");
-    ot_assert_error(a, "EPROTO");
-    ck_assert_msg(strstr(ot_str(a, "error"), "state format version 99") != NULL, "%s",
-                  ot_str(a, "error"));
-    json_object_put(a);
-    ck_assert_uint_eq(read_out(c), 0x33);
-    check_client(ctl);
+    upgrade_refused(ctl, "EPROTO", "state format version 99");
+    ck_assert_uint_eq(ot_gpio_read(c), 0x33);
+    ot_gpio_check_client(ctl);
 
     /* A binary that is no daemon at all (sandboxed: no other binary). */
     a = ot_request(ctl, "{\"command\":\"upgrade\",\"exec\":\"/bin/false\"}");
@@ -319,9 +297,9 @@ START_TEST(refused_upgrade_keeps_serving)
                                                      : "did not get ready") != NULL,
                   "%s", ot_str(a, "error"));
     json_object_put(a);
-    write_out(c, 0x44);
-    ck_assert_uint_eq(read_out(c), 0x44);
-    check_client(ctl);
+    ot_gpio_write(c, 0x44);
+    ck_assert_uint_eq(ot_gpio_read(c), 0x44);
+    ot_gpio_check_client(ctl);
 
     vfu_client_close(c);
     ck_assert_int_eq(harness_stop(h), 0);
@@ -340,33 +318,30 @@ START_TEST(many_upgrades_fd_flat)
 {
     struct harness *h = harness_new(configs[_i]);
     g_autofree char *ctl = ot_control_path(h);
-    g_autofree char *sock = harness_socket(h, "g0");
     GArray *pauses = g_array_new(FALSE, FALSE, sizeof(double));
     struct vfu_client *c;
     int fds_warm = -1, fds_end;
     pid_t pid = 0;
 
     adopt();
-    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
-    ck_assert(dt_wait_log(h, "control socket "));
-    c = attach(sock, 0);
+    c = start_attached(h, devs, NULL, false, 0);
     for (int i = 0; i < MANY; i++) {
         pid_t old = pid;
         double p;
 
-        pid = upgrade_ok(ctl, &p);
+        pid = upgrade_ok(ctl, NULL, &p);
         if (old != 0) {
             reap(old);
         }
         g_array_append_val(pauses, p);
-        ck_assert_uint_eq(read_out(c), (uint8_t)i);
-        write_out(c, (uint8_t)(i + 1));
+        ck_assert_uint_eq(ot_gpio_read(c), (uint8_t)i);
+        ot_gpio_write(c, (uint8_t)(i + 1));
         if (i + 1 == WARMUP) {
             fds_warm = harness_fd_count(pid);
         }
     }
     fds_end = harness_fd_count(pid);
-    check_client(ctl);
+    ot_gpio_check_client(ctl);
     g_array_sort(pauses, cmp_double);
     fprintf(stderr, "upgrade (sandbox %s): %d fds after %d upgrades, %d after %d; "
             "pause ms p50 %.2f p90 %.2f p99 %.2f max %.2f\n", _i ? "on" : "off",
@@ -377,37 +352,10 @@ START_TEST(many_upgrades_fd_flat)
             g_array_index(pauses, double, MANY - 1));
     ck_assert_int_gt(fds_warm, 0);
     ck_assert_int_eq(fds_end, fds_warm);
-    vfu_client_close(c);
-    ck_assert_int_eq(harness_stop(h), 0);
-    stop_pid(pid);
     g_array_unref(pauses);
-    harness_free(h);
+    finish(h, c, pid);
 }
 END_TEST
-
-/* The new daemon's fd count once its device's process has taken over and
- * the daemon has read what that process removed from its store (the
- * used hand-over): until it equals want, for a few seconds at most; with
- * want < 0, until it stays the same for 200 ms. */
-static int settled_fd_count(pid_t pid, int want)
-{
-    int n = harness_fd_count(pid);
-
-    for (int i = 0; i < DT_WAIT_MS / 10; i++) {
-        int m;
-
-        if (want >= 0 && n == want) {
-            break;
-        }
-        g_usleep(want >= 0 ? 10000 : 200000);
-        m = harness_fd_count(pid);
-        if (want < 0 && m == n) {
-            break;
-        }
-        n = m;
-    }
-    return n;
-}
 
 static const char *const iso_configs[] = {
     "[daemon]\nsocket-dir = @SOCKDIR@\nsandbox = off\n"
@@ -419,24 +367,20 @@ START_TEST(isolated_survives_upgrade)
 {
     struct harness *h = harness_new(iso_configs[_i]);
     g_autofree char *ctl = ot_control_path(h);
-    g_autofree char *sock = harness_socket(h, "g0");
     struct vfu_client *c;
     double pauses[10], waits[10];
     int fds_warm = -1;
     pid_t pid = 0;
 
     adopt();
-    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
-    ck_assert(dt_wait_log(h, "control socket "));
-    ck_assert(dt_wait_log(h, "[g0] isolated process pid "));
-    c = attach(sock, 0x40);
+    c = start_attached(h, devs, NULL, true, 0x40);
     for (int i = 0; i < 10; i++) {
         pid_t old = pid;
         double t0 = ot_now_ms();
 
-        pid = upgrade_ok(ctl, NULL);
+        pid = upgrade_ok(ctl, NULL, NULL);
         /* The same connection, the device's state kept. */
-        ck_assert_uint_eq(read_out(c), (uint8_t)(0x40 + i));
+        ck_assert_uint_eq(ot_gpio_read(c), (uint8_t)(0x40 + i));
         /* The client's view: the daemon's pause, and the device's
          * process taking over (before the new daemon's OK when it was
          * started before the pause, after it otherwise). */
@@ -447,11 +391,13 @@ START_TEST(isolated_survives_upgrade)
         if (old != 0) {
             reap(old);
         }
-        write_out(c, (uint8_t)(0x40 + i + 1));
+        ot_gpio_write(c, (uint8_t)(0x40 + i + 1));
+        /* Once its device's process has taken over and the daemon has read
+         * what that process removed from its store (the used hand-over). */
         if (i == 2) {
-            fds_warm = settled_fd_count(pid, -1);
+            fds_warm = ot_settled_fd_count(pid, -1);
         } else if (i > 2) {
-            ck_assert_int_eq(settled_fd_count(pid, fds_warm), fds_warm);
+            ck_assert_int_eq(ot_settled_fd_count(pid, fds_warm), fds_warm);
         }
     }
     /* Given the stored state: at its start, or started before the pause
@@ -472,10 +418,7 @@ START_TEST(isolated_survives_upgrade)
     fprintf(stderr, "; after the new daemon's READY: min %.2f p50 %.2f p90 %.2f max %.2f",
             waits[0], waits[5], waits[8], waits[9]);
     fprintf(stderr, "\n");
-    vfu_client_close(c);
-    ck_assert_int_eq(harness_stop(h), 0);
-    stop_pid(pid);
-    harness_free(h);
+    finish(h, c, pid);
 }
 END_TEST
 
@@ -485,26 +428,15 @@ START_TEST(isolated_refused_upgrade_keeps_state)
 {
     struct harness *h = harness_new(iso_configs[_i]);
     g_autofree char *ctl = ot_control_path(h);
-    g_autofree char *sock = harness_socket(h, "g0");
-    struct vfu_client *c;
-    json_object *a;
+    struct vfu_client *c = start_attached(h, devs, "VFIOUSERD_TEST_HANDOFF_VERSION", true,
+                                          0x33);
 
-    g_setenv("VFIOUSERD_TEST_HANDOFF_VERSION", "99", TRUE);
-    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
-    g_unsetenv("VFIOUSERD_TEST_HANDOFF_VERSION");
-    ck_assert(dt_wait_log(h, "control socket "));
-    ck_assert(dt_wait_log(h, "[g0] isolated process pid "));
-    c = attach(sock, 0x33);
-    a = ot_request(ctl, "{\"command\":\"upgrade\"}");
-    ot_assert_error(a, "EPROTO");
-    json_object_put(a);
-    ck_assert_uint_eq(read_out(c), 0x33);
+    upgrade_refused(ctl, "EPROTO", NULL);
+    ck_assert_uint_eq(ot_gpio_read(c), 0x33);
     ck_assert(dt_wait_log(h, "isolated process given the "));
-    write_out(c, 0x44);
-    ck_assert_uint_eq(read_out(c), 0x44);
-    vfu_client_close(c);
-    ck_assert_int_eq(harness_stop(h), 0);
-    harness_free(h);
+    ot_gpio_write(c, 0x44);
+    ck_assert_uint_eq(ot_gpio_read(c), 0x44);
+    finish(h, c, 0);
 }
 END_TEST
 
@@ -518,26 +450,15 @@ START_TEST(isolated_new_process_refuses_state)
 {
     struct harness *h = harness_new(iso_configs[0]);
     g_autofree char *ctl = ot_control_path(h);
-    g_autofree char *sock = harness_socket(h, "g0");
-    struct vfu_client *c;
-    json_object *a;
+    struct vfu_client *c = start_attached(h, devs, "VFIOUSERD_TEST_CHILD_HANDOFF_VERSION",
+                                          true, 0x21);
 
-    g_setenv("VFIOUSERD_TEST_CHILD_HANDOFF_VERSION", "99", TRUE);
-    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
-    g_unsetenv("VFIOUSERD_TEST_CHILD_HANDOFF_VERSION");
-    ck_assert(dt_wait_log(h, "control socket "));
-    ck_assert(dt_wait_log(h, "[g0] isolated process pid "));
-    c = attach(sock, 0x21);
-    a = ot_request(ctl, "{\"command\":\"upgrade\"}");
-    ot_assert_error(a, "EPROTO");
-    json_object_put(a);
+    upgrade_refused(ctl, "EPROTO", NULL);
     ck_assert(dt_wait_log(h, "before the pause"));
     ck_assert(dt_wait_log(h, "the new isolated process refused the state"));
-    write_out(c, 0x22);
-    ck_assert_uint_eq(read_out(c), 0x22);
-    vfu_client_close(c);
-    ck_assert_int_eq(harness_stop(h), 0);
-    harness_free(h);
+    ot_gpio_write(c, 0x22);
+    ck_assert_uint_eq(ot_gpio_read(c), 0x22);
+    finish(h, c, 0);
 }
 END_TEST
 
@@ -567,16 +488,6 @@ static void mig_state(struct vfu_client *c, uint32_t state)
 
     ck_assert_int_eq(feature_set(c, VFIO_USER_DEVICE_FEATURE_MIG_DEVICE_STATE, &st,
                                  sizeof(st)), 0);
-}
-
-static void upgrade_busy(const char *ctl, const char *why)
-{
-    json_object *a = ot_request(ctl, "{\"command\":\"upgrade\"}");
-
-    ck_assert_msg(!ot_ok(a) && strcmp(ot_str(a, "code"), "EBUSY") == 0 &&
-                  strstr(ot_str(a, "error"), why) != NULL, "expected EBUSY for \"%s\": %s",
-                  why, json_object_to_json_string(a));
-    json_object_put(a);
 }
 
 /* testdev's DMA engine (its BAR0; tests/protocol/proto.h has them all). */
@@ -615,7 +526,6 @@ START_TEST(protocol_states)
                                     "[g0]\nplugin = gpio\n[t0]\nplugin = testdev\n");
     static const char *const both[] = { "g0", "t0", NULL };
     g_autofree char *ctl = ot_control_path(h);
-    g_autofree char *sock = harness_socket(h, "g0");
     g_autofree char *tsock = harness_socket(h, "t0");
     struct vfio_user_device_feature_dma_logging_control log = { .page_size = 4096 };
     struct vfu_client *c, *t;
@@ -624,36 +534,34 @@ START_TEST(protocol_states)
     pid_t pid, old;
 
     adopt();
-    ck_assert_int_eq(harness_start(h, NULL, both), 0);
-    ck_assert(dt_wait_log(h, "control socket "));
-    c = attach(sock, 0x11);
+    c = start_attached(h, both, NULL, false, 0x11);
 
     /* Posted writes: sent, none answered, the upgrade right behind. */
     for (unsigned i = 1; i <= 64; i++) {
         uint8_t v = (uint8_t)i;
 
-        ck_assert_int_eq(vfu_client_region_write(c, VFUD_REGION_BAR2, GPIO_OUT_LO, &v, 1,
+        ck_assert_int_eq(vfu_client_region_write(c, VFUD_REGION_BAR2, OT_GPIO_OUT, &v, 1,
                                                  true), 0);
     }
-    pid = upgrade_ok(ctl, NULL);
-    ck_assert_uint_eq(read_out(c), 64);
-    check_client(ctl);
+    pid = upgrade_ok(ctl, NULL, NULL);
+    ck_assert_uint_eq(ot_gpio_read(c), 64);
+    ot_gpio_check_client(ctl);
 
     /* A migration in progress. */
     mig_state(c, VFIO_USER_DEVICE_STATE_STOP);
-    upgrade_busy(ctl, "[g0] a migration is in progress (state STOP)");
+    upgrade_refused(ctl, "EBUSY", "[g0] a migration is in progress (state STOP)");
     mig_state(c, VFIO_USER_DEVICE_STATE_RUNNING);
     /* Dirty-page logging. */
     ck_assert_int_eq(feature_set(c, VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_START, &log,
                                  sizeof(log)), 0);
-    upgrade_busy(ctl, "[g0] dirty-page logging is on");
+    upgrade_refused(ctl, "EBUSY", "[g0] dirty-page logging is on");
     ck_assert_int_eq(feature_set(c, VFIO_USER_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0),
                      0);
-    ck_assert_uint_eq(read_out(c), 64);
+    ck_assert_uint_eq(ot_gpio_read(c), 64);
     old = pid;
-    pid = upgrade_ok(ctl, NULL);
+    pid = upgrade_ok(ctl, NULL, NULL);
     reap(old);
-    ck_assert_uint_eq(read_out(c), 64);
+    ck_assert_uint_eq(ot_gpio_read(c), 64);
 
     /* A DMA_READ of ours waits for the client's reply: testdev reads guest
      * memory the client serves by messages, and the client does not serve
@@ -673,7 +581,7 @@ START_TEST(protocol_states)
 
         ck_assert_int_eq(poll(&p, 1, DT_WAIT_MS), 1);
     }
-    upgrade_busy(ctl, "[t0] the client connection cannot be moved now: a request "
+    upgrade_refused(ctl, "EBUSY", "[t0] the client connection cannot be moved now: a request "
                       "of ours waits for its reply");
     for (int i = 0; (st = td_get(t, TD_DMA_STATUS)) & TD_ST_BUSY; i++) {
         ck_assert_int_lt(i, 5000);
@@ -681,10 +589,10 @@ START_TEST(protocol_states)
     }
     ck_assert_uint_eq(st & TD_ST_DONE, TD_ST_DONE);
     old = pid;
-    pid = upgrade_ok(ctl, NULL);
+    pid = upgrade_ok(ctl, NULL, NULL);
     reap(old);
-    ck_assert_uint_eq(read_out(c), 64);
-    check_client(ctl);
+    ck_assert_uint_eq(ot_gpio_read(c), 64);
+    ot_gpio_check_client(ctl);
     td_set(t, TD_DMA_GO, 1);
     for (int i = 0; (st = td_get(t, TD_DMA_STATUS)) & TD_ST_BUSY; i++) {
         ck_assert_int_lt(i, 5000);
@@ -693,10 +601,7 @@ START_TEST(protocol_states)
     ck_assert_uint_eq(st & TD_ST_DONE, TD_ST_DONE);
 
     vfu_client_close(t);
-    vfu_client_close(c);
-    ck_assert_int_eq(harness_stop(h), 0);
-    stop_pid(pid);
-    harness_free(h);
+    finish(h, c, pid);
 }
 END_TEST
 #endif /* !UPGRADE_SKEW */
@@ -712,16 +617,13 @@ START_TEST(upgrade_from_previous_release)
 {
     struct harness *h = harness_new(configs[0]);
     g_autofree char *ctl = ot_control_path(h);
-    g_autofree char *sock = harness_socket(h, "g0");
     g_autofree char *exe_link = NULL;
     g_autofree char *exe = NULL;
     struct vfu_client *c;
-    json_object *a;
     pid_t pid;
 
     adopt();
-    ck_assert_int_eq(harness_start(h, NULL, devs), 0);
-    ck_assert(dt_wait_log(h, "control socket "));
+    c = start_attached(h, devs, NULL, false, 0x3c);
     {
         /* The client is attached to the earlier commit's daemon. */
         g_autofree char *old_link = g_strdup_printf("/proc/%d/exe", (int)h->pid);
@@ -730,34 +632,24 @@ START_TEST(upgrade_from_previous_release)
         ck_assert_ptr_nonnull(old_exe);
         ck_assert_str_eq(old_exe, getenv("VFIOUSERD"));
     }
-    c = attach(sock, 0x3c);
-    check_client(ctl);
-    a = ot_request(ctl, "{\"command\":\"upgrade\",\"exec\":\"%s/daemon/vfiouserd\"}",
-                   BUILDDIR);
-    ot_assert_ok(a);
-    pid = json_object_get_int(ot_get(a, "pid"));
-    last_start_ms = json_object_get_double(ot_get(a, "start_ms"));
-    json_object_put(a);
-    ck_assert_int_gt(pid, 0);
+    ot_gpio_check_client(ctl);
+    pid = upgrade_ok(ctl, BUILDDIR "/daemon/vfiouserd", NULL);
     /* The new process is this tree's daemon... */
     exe_link = g_strdup_printf("/proc/%d/exe", (int)pid);
     exe = g_file_read_link(exe_link, NULL);
     ck_assert_ptr_nonnull(exe);
     ck_assert_str_eq(exe, BUILDDIR "/daemon/vfiouserd");
     /* ...and serves the same connection: value, window, eventfd. */
-    ck_assert_uint_eq(read_out(c), 0x3c);
-    check_client(ctl);
-    write_out(c, 0xc3);
-    ck_assert_uint_eq(read_out(c), 0xc3);
+    ck_assert_uint_eq(ot_gpio_read(c), 0x3c);
+    ot_gpio_check_client(ctl);
+    ot_gpio_write(c, 0xc3);
+    ck_assert_uint_eq(ot_gpio_read(c), 0xc3);
     {
         g_autofree char *log = harness_log(h);
 
         ck_assert(dt_has_match(log, "upgrade: took over every device"));
     }
-    vfu_client_close(c);
-    ck_assert_int_eq(harness_stop(h), 0); /* the old one, gone */
-    stop_pid(pid);
-    harness_free(h);
+    finish(h, c, pid);
 }
 END_TEST
 

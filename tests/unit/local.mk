@@ -26,4 +26,11 @@ tests_unit_test_util_cmsg_SOURCES = tests/unit/test_util_cmsg.c
 tests_unit_test_util_cmsg_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GLIB_CFLAGS)
 tests_unit_test_util_cmsg_LDADD = common/utils/libutils.la $(GLIB_LIBS) $(CHECK_LIBS)
 
+# How a peer's pid is worded (common/utils).
+check_PROGRAMS += tests/unit/test_util_pid
+TESTS += tests/unit/test_util_pid
+tests_unit_test_util_pid_SOURCES = tests/unit/test_util_pid.c
+tests_unit_test_util_pid_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_util_pid_LDADD = common/utils/libutils.la $(GLIB_LIBS) $(CHECK_LIBS)
+
 endif
