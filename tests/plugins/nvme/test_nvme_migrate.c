@@ -1478,6 +1478,9 @@ static Suite *suite(void)
     Suite *s = suite_create("nvme_migrate");
     TCase *tc = pt_tcase("migrate");
 
+    /* test_other_configuration starts seven daemons: under ASan on a
+     * loaded machine that passed pt_tcase's 30 s (a CI run at load 13). */
+    tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, setup, teardown);
     /* loops: shadow doorbells, poll doorbells, message-only memory */
     tcase_add_loop_test(tc, test_migrate_in_flight, 0, M_MODES);
