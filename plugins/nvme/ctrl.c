@@ -228,12 +228,23 @@ void nvme_reg_write(struct nvme_ctrl *c, uint64_t off, const void *buf,
 
 /* ---- Controller state (I/O thread) ---- */
 
-/* Sleep until the ring has completions, the kick eventfd fires (if
- * with_kick) or the timeout expires.  Submits what is queued first.  A
- * plain ppoll() on both fds rather than a blocking io_uring_enter(): it is
- * one place to wait for both, and tools like valgrind know it blocks. */
-static void io_wait(struct nvme_ctrl *c, const struct timespec *timeout,
-                    bool with_kick)
+/* Any thread (librbd's callbacks): d to the I/O thread, which is woken
+ * only if it waits (remote.c). */
+void nvme_ctrl_remote_done(struct nvme_ctrl *c, struct nvme_remote_done *d)
+{
+    if (nvme_remote_push(&c->remote, d)) {
+        nvme_ctrl_kick(c);
+    }
+}
+
+/* Sleep until the ring has completions, the kick eventfd fires or the
+ * timeout expires.  Submits what is queued first.  A plain ppoll() on both
+ * fds rather than a blocking io_uring_enter(): it is one place to wait for
+ * both, and tools like valgrind know it blocks.  kick_fd is written by the
+ * device thread, and by a completion handed over from another thread
+ * (nvme_ctrl_remote_done) unless sleep_begin() finds it first; a stale
+ * kick costs one spare pass. */
+static void io_wait(struct nvme_ctrl *c, const struct timespec *timeout)
 {
     struct pollfd p[2] = {
         { .fd = c->ring.ring_fd, .events = POLLIN },
@@ -247,13 +258,14 @@ static void io_wait(struct nvme_ctrl *c, const struct timespec *timeout,
     if (io_uring_cq_ready(&c->ring)) {
         return;
     }
-    if (ppoll(p, with_kick ? 2 : 1, timeout, NULL) > 0 && with_kick &&
-        (p[1].revents & POLLIN)) {
+    if (nvme_remote_sleep_begin(&c->remote) &&
+        ppoll(p, 2, timeout, NULL) > 0 && (p[1].revents & POLLIN)) {
         uint64_t v;
         ssize_t r = read(c->kick_fd, &v, sizeof(v));
 
         (void)r;
     }
+    nvme_remote_sleep_end(&c->remote);
 }
 
 void nvme_ctrl_fatal(struct nvme_ctrl *c, const char *why)
@@ -291,8 +303,8 @@ void nvme_ctrl_drain(struct nvme_ctrl *c, struct nvme_sq *sq)
 {
     (void)sq;
     while (c->backend_inflight) {
-        if (nvme_uring_process(c) == 0) {
-            io_wait(c, NULL, false);
+        if (nvme_uring_process(c) + nvme_rbd_collect(c) == 0) {
+            io_wait(c, NULL);
         }
     }
 }
@@ -731,7 +743,7 @@ static void *io_thread(void *arg)
             c->mem_fault_since = 0;
         }
         c->mem_fault = false;
-        if (nvme_uring_process(c) > 0) {
+        if (nvme_uring_process(c) + nvme_rbd_collect(c) > 0) {
             progress = true;
         }
         if (io_active(c)) {
@@ -761,7 +773,7 @@ static void *io_thread(void *arg)
         if (c->mem_fault && io_active(c)) {
             struct timespec ts = { 0, 10 * 1000 * 1000 };
 
-            io_wait(c, &ts, true);
+            io_wait(c, &ts);
             continue;
         }
         if (c->db_mode == NVME_DB_POLL && io_active(c)) {
@@ -782,7 +794,7 @@ static void *io_thread(void *arg)
             }
             ts.tv_sec = backoff_us / 1000000;
             ts.tv_nsec = (long)(backoff_us % 1000000) * 1000;
-            io_wait(c, &ts, true);
+            io_wait(c, &ts);
             if (backoff_us < c->poll_max_sleep_us) {
                 backoff_us *= 2;
                 if (backoff_us > c->poll_max_sleep_us) {
@@ -824,7 +836,7 @@ static void *io_thread(void *arg)
         {
             struct timespec ts;
 
-            io_wait(c, idle_timeout(c, &ts), true);
+            io_wait(c, idle_timeout(c, &ts));
         }
         atomic_store(&c->sleeping, false);
     }
