@@ -723,6 +723,15 @@ static void *io_thread(void *arg)
     unsigned idle = 0, backoff_us = POLL_SLEEP_MIN_US;
     uint64_t idle_since = 0;
     bool spun = false;
+    char name[16];
+
+    /* "<device>-io" (15 characters at most): per-thread tools (top -H,
+     * perf, the benchmarks' CPU accounting) tell devices apart.  Named by
+     * itself, with prctl: naming it from the thread that started it writes
+     * /proc/self/task/TID/comm, which the sandbox already forbids when
+     * devices start (EACCES), and the thread kept the name "vfiouserd". */
+    snprintf(name, sizeof(name), "%.12s-io", vfud_dev_name(c->dev));
+    (void)pthread_setname_np(pthread_self(), name);
 
     if (c->db_mode == NVME_DB_POLL) {
         /* the poller's short sleeps should not be stretched by the default
@@ -874,14 +883,6 @@ int nvme_ctrl_start_thread(struct nvme_ctrl *c)
         return -r;
     }
     c->thread_running = true;
-    {
-        /* "<device>-io" (15 characters at most): per-thread tools (top -H,
-         * perf, the benchmarks' CPU accounting) tell devices apart. */
-        char name[16];
-
-        snprintf(name, sizeof(name), "%.12s-io", vfud_dev_name(c->dev));
-        (void)pthread_setname_np(c->thread, name);
-    }
     return 0;
 }
 
