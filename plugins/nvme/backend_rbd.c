@@ -353,6 +353,15 @@ int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
             return -EIO;
         }
     }
+    /* librbd's default cache (writearound) acknowledges a discard once it
+     * is sent, not done: without the flush another client (the
+     * destination of a move, the test's own view) could still read the old
+     * data after Format NVM has completed. */
+    if (rbd_flush(rb->image) < 0) {
+        vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: erase: the flush "
+                 "failed", ns->nsid);
+        return -EIO;
+    }
     return 0;
 }
 

@@ -82,7 +82,8 @@ static void check_image(uint64_t off, const void *expect, size_t len)
     view_open(&v);
     ck_assert_int_eq(rbd_open_read_only(v.io, uri + 8, &img, NULL), 0);
     ck_assert_int_eq(rbd_read(img, off, len, (char *)buf), (ssize_t)len);
-    ck_assert_int_eq(memcmp(buf, expect, len), 0);
+    ck_assert_msg(memcmp(buf, expect, len) == 0, "the image differs at "
+                  "%llu (%zu bytes)", (unsigned long long)off, len);
     rbd_close(img);
     view_close(&v);
     free(buf);
