@@ -10,14 +10,16 @@
  * (rbd_aio_readv/writev/flush/discard/write_zeroes) on the I/O thread,
  * which librbd lets run down to the Objecter (rbd_non_blocking_aio off:
  * no hop through librbd's own thread on the way out).
- * Their completions carry no callback: librbd queues them on the image and
- * writes to an eventfd registered with rbd_set_image_notification(); the
- * I/O thread keeps an IORING_OP_READ of that eventfd on the controller's
- * io_uring while commands are out, and when it completes collects them
- * with rbd_poll_io_events() and completes the NVMe commands there, on the
- * I/O thread, with no hop through another thread of ours.  The read's ring
- * entry carries NVME_UD_RBD in its user_data and reaches nvme_rbd_event()
- * from nvme_uring_process(); backend_inflight counts RBD commands, so
+ * Each completion has a callback, run on a librbd thread: it takes the
+ * result, releases the completion and pushes the operation onto the
+ * controller's list of remote completions (remote.c, lock-free),
+ * which the I/O thread collects in each pass (nvme_rbd_collect) and
+ * completes the NVMe commands from, with no hop through another thread of
+ * ours.  The push writes the kick eventfd only when the I/O thread waits,
+ * so completions that land while it works (a burst, or commands being
+ * fetched) cost no system call; librbd's own notification eventfd
+ * (rbd_set_image_notification) cost one write per completion, and a ring
+ * read re-armed each time.  backend_inflight counts RBD commands, so
  * draining the controller waits for them as for io_uring reads and writes.
  *
  * Commands: Read/Write become rbd_aio_readv/writev on the command's iovec
@@ -70,7 +72,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <rbd/librbd.h>
@@ -78,15 +79,17 @@
 #include "nvme_int.h"
 #include "op_pool.h"
 
-#define RBD_POLL_BATCH  32
 #define RBD_ERASE_CHUNK (1ull << 30) /* rbd_discard returns an int */
 
 enum rbd_op_kind { OPK_READ, OPK_WRITE, OPK_FLUSH, OPK_ZERO, OPK_DISCARD };
 
 struct rbd_op {
+    struct nvme_remote_done done;   /* on the controller's list once done */
+    struct nvme_rbd *rb;
     struct nvme_req *req;
     enum rbd_op_kind kind;
     bool flush_after;       /* FUA: a flush once written */
+    int res;                /* librbd's result, set by the callback */
     uint64_t off, len;
 };
 
@@ -109,10 +112,6 @@ struct nvme_rbd {
     struct rbd_cluster *cl;
     rados_ioctx_t io;
     rbd_image_t image;
-    int efd;
-    uint64_t efd_val;       /* the ring's read lands here */
-    bool armed;             /* a read of efd is on the ring */
-    unsigned inflight;      /* librbd operations out */
     struct nvme_op_pool ops;
     uint64_t watch;         /* rbd_update_watch's handle */
     bool watching;
@@ -147,23 +146,6 @@ static int parse_uri(struct nvme_rbd *rb, const char *uri)
 
 /* ---- completions (I/O thread) ---- */
 
-static void efd_arm(struct nvme_rbd *rb)
-{
-    struct nvme_ctrl *c = rb->c;
-    struct io_uring_sqe *sqe;
-
-    if (rb->armed || !c->ring_ok) {
-        return;
-    }
-    sqe = nvme_uring_get_sqe(c);
-    if (!sqe) {
-        return; /* cannot happen: get_sqe flushes a full ring */
-    }
-    io_uring_prep_read(sqe, rb->efd, &rb->efd_val, sizeof(rb->efd_val), 0);
-    io_uring_sqe_set_data(sqe, (void *)((uintptr_t)rb | NVME_UD_RBD));
-    rb->armed = true;
-}
-
 static struct rbd_op *op_new(struct nvme_rbd *rb, struct nvme_req *req,
                              enum rbd_op_kind kind, uint64_t off, uint64_t len)
 {
@@ -172,6 +154,7 @@ static struct rbd_op *op_new(struct nvme_rbd *rb, struct nvme_req *req,
     if (!op) {
         return NULL;
     }
+    op->rb = rb;
     op->req = req;
     op->kind = kind;
     op->off = off;
@@ -204,6 +187,19 @@ static int map_err(int r)
 
 static void op_complete(struct nvme_rbd *rb, struct rbd_op *op, int res);
 
+/* A librbd thread: the result, then the operation to the I/O thread.
+ * Releasing the completion here is allowed (librbd holds its own
+ * reference while it runs the callback). */
+static void on_done(rbd_completion_t comp, void *arg)
+{
+    struct rbd_op *op = arg;
+    ssize_t res = rbd_aio_get_return_value(comp);
+
+    op->res = res < 0 ? (int)res : (int)(res > INT32_MAX ? INT32_MAX : res);
+    rbd_aio_release(comp);
+    nvme_ctrl_remote_done(op->rb->c, &op->done);
+}
+
 /* Hand op to librbd; on a refusal, complete it with the error. */
 static void op_submit(struct nvme_rbd *rb, struct rbd_op *op)
 {
@@ -211,7 +207,7 @@ static void op_submit(struct nvme_rbd *rb, struct rbd_op *op)
     rbd_completion_t comp;
     int r;
 
-    r = rbd_aio_create_completion(op, NULL, &comp);
+    r = rbd_aio_create_completion(op, on_done, &comp);
     if (r < 0) {
         op_complete(rb, op, r);
         return;
@@ -240,10 +236,9 @@ static void op_submit(struct nvme_rbd *rb, struct rbd_op *op)
         vfud_log(rb->c->dev, LOG_ERR, "nvme: namespace %u: RBD: cannot "
                  "issue a command: %s", rb->ns->nsid, strerror(-r));
         op_complete(rb, op, r);
-        return;
     }
-    rb->inflight++;
-    efd_arm(rb);
+    /* Success: op may already be on the list (librbd completes some
+     * requests in the call), so it is not touched here. */
 }
 
 static void op_complete(struct nvme_rbd *rb, struct rbd_op *op, int res)
@@ -263,41 +258,21 @@ static void op_complete(struct nvme_rbd *rb, struct rbd_op *op, int res)
     nvme_io_backend_done(rb->c, req, res < 0 ? map_err(res) : 0);
 }
 
-static void reap(struct nvme_rbd *rb)
+/* I/O thread: complete what librbd's callbacks handed over; returns how
+ * many. */
+int nvme_rbd_collect(struct nvme_ctrl *c)
 {
-    rbd_completion_t comps[RBD_POLL_BATCH];
-    int n;
+    struct nvme_remote_done *d = nvme_remote_take(&c->remote);
+    int n = 0;
 
-    do {
-        n = rbd_poll_io_events(rb->image, comps, RBD_POLL_BATCH);
-        for (int i = 0; i < n; i++) {
-            struct rbd_op *op = rbd_aio_get_arg(comps[i]);
-            ssize_t res = rbd_aio_get_return_value(comps[i]);
+    while (d) {
+        struct rbd_op *op = (struct rbd_op *)(void *)d; /* done is first */
 
-            rbd_aio_release(comps[i]);
-            rb->inflight--;
-            op_complete(rb, op, res < 0 ? (int)res : (int)(res > INT32_MAX
-                                                            ? INT32_MAX : res));
-        }
-    } while (n == RBD_POLL_BATCH);
-}
-
-void nvme_rbd_event(struct nvme_ctrl *c, void *tag, int res)
-{
-    struct nvme_rbd *rb = tag;
-
-    (void)c;
-    rb->armed = false;
-    if (res < 0 && res != -EAGAIN && res != -EINTR) {
-        vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: RBD: reading the "
-                 "completion eventfd: %s", rb->ns->nsid, strerror(-res));
+        d = d->next; /* op may be reused by op_complete */
+        op_complete(op->rb, op, op->res);
+        n++;
     }
-    reap(rb);
-    /* Armed only while commands are out: a controller whose ring goes
-     * away (thread stopped) leaves no read of ours behind. */
-    if (rb->inflight) {
-        efd_arm(rb);
-    }
+    return n;
 }
 
 /* ---- commands (I/O thread) ---- */
@@ -378,6 +353,15 @@ int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
             return -EIO;
         }
     }
+    /* librbd's default cache (writearound) acknowledges a discard once it
+     * is sent, not done: without the flush another client (the
+     * destination of a move, the test's own view) could still read the old
+     * data after Format NVM has completed. */
+    if (rbd_flush(rb->image) < 0) {
+        vfud_log(c->dev, LOG_ERR, "nvme: namespace %u: erase: the flush "
+                 "failed", ns->nsid);
+        return -EIO;
+    }
     return 0;
 }
 
@@ -440,7 +424,6 @@ int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns)
     }
     rb->c = c;
     rb->ns = ns;
-    rb->efd = -1;
     ns->rbd = rb;
     r = parse_uri(rb, ns->uri);
     if (r < 0) {
@@ -683,18 +666,6 @@ int nvme_rbd_connect(struct nvme_ctrl *c, struct nvme_ns *ns)
     }
     ns->size_bytes = ns->cfg_size ? ns->cfg_size : size;
     ns->dio_align = 1;
-    rb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (rb->efd < 0) {
-        r = -errno;
-        vfud_error(c->dev, "namespace %u: eventfd: %s", ns->nsid, strerror(-r));
-        return r;
-    }
-    r = rbd_set_image_notification(rb->image, rb->efd, EVENT_TYPE_EVENTFD);
-    if (r < 0) {
-        vfud_error(c->dev, "namespace %u: RBD: rbd_set_image_notification: "
-                   "%s", ns->nsid, strerror(-r));
-        return r;
-    }
     if (!rb->snap) {
         r = rbd_update_watch(rb->image, &rb->watch, on_image_update, rb);
         if (r < 0) {
@@ -721,8 +692,9 @@ void nvme_rbd_close(struct nvme_ns *ns)
         (void)rbd_update_unwatch(rb->image, rb->watch);
     }
     if (rb->image) {
-        /* rbd_close waits for what is still out; their completions are
-         * dropped with the image. */
+        /* rbd_close waits for what is still out; their callbacks push
+         * them onto the controller's list, which nothing collects any
+         * more: the controller is being destroyed. */
         (void)rbd_close(rb->image);
     }
     if (rb->io) {
@@ -730,9 +702,6 @@ void nvme_rbd_close(struct nvme_ns *ns)
     }
     if (rb->cl) {
         cluster_put(rb->cl);
-    }
-    if (rb->efd >= 0) {
-        close(rb->efd);
     }
     nvme_op_pool_clear(&rb->ops);
     free(rb->pool);

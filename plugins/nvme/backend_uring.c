@@ -38,7 +38,6 @@
 #define OP_RW    0u
 #define OP_OTHER 1u
 #define OP_NBD   NVME_UD_NBD /* not an operation: the NBD back-end's */
-#define OP_RBD   NVME_UD_RBD /* not an operation: the RBD back-end's */
 #define OP_MASK  3u
 
 struct io_uring_sqe *nvme_uring_get_sqe(struct nvme_ctrl *c)
@@ -177,10 +176,6 @@ int nvme_uring_process(struct nvme_ctrl *c)
         n++;
         if ((ud & OP_MASK) == OP_NBD) {
             nvme_nbd_event(c, (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK), res);
-            continue;
-        }
-        if ((ud & OP_MASK) == OP_RBD) {
-            nvme_rbd_event(c, (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK), res);
             continue;
         }
         struct nvme_req *req = (struct nvme_req *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);

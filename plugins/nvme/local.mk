@@ -13,6 +13,8 @@ plugins_nvme_la_SOURCES = \
 	plugins/nvme/ns.c \
 	plugins/nvme/backend_uring.c \
 	plugins/nvme/backend_null.c \
+	plugins/nvme/remote.c \
+	plugins/nvme/remote.h \
 	plugins/nvme/mig_format.c \
 	plugins/nvme/mig_state.c \
 	plugins/nvme/nvme_spec.h \

@@ -24,6 +24,7 @@
 #include <vfiouserd/plugin.h>
 
 #include "nvme_spec.h"
+#include "remote.h"
 
 #define NVME_PAGE_SIZE     4096u
 #define NVME_PAGE_SHIFT    12
@@ -227,6 +228,10 @@ struct nvme_ctrl {
      * 0: sleep at once (plain shadow) */
     unsigned poll_idle_us;
     bool adaptive;              /* doorbells=adaptive was configured */
+    /* Every namespace across the network (RBD, NBD), shadow doorbells:
+     * with many commands out, the I/O thread waits for the next completion
+     * with EventIdx withheld instead of asking for doorbells (ctrl.c) */
+    bool remote_hold;
     unsigned cfg_poll_idle_us;  /* poll-idle-us, 0: not given */
     struct nvme_ns *ns[NVME_MAX_NS + 1]; /* by nsid; NULL if absent */
     uint32_t nn;                /* highest configured nsid */
@@ -257,6 +262,10 @@ struct nvme_ctrl {
     bool ring_ok;
     int kick_fd;
     _Atomic bool sleeping;
+    /* Completions made on other threads (librbd's callbacks), collected
+     * by the I/O thread in its pass; a push writes kick_fd only while the
+     * thread waits in io_wait() (nvme_ctrl_remote_done). */
+    struct nvme_remote remote;
     _Atomic bool cq_waiting;    /* some completion waits for CQ room */
     _Atomic int nr_mapped;      /* queue/shadow mappings held (gmem) */
     unsigned sqes_queued;       /* io_uring SQEs not yet submitted */
@@ -499,11 +508,14 @@ static inline int nvme_nbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
 { (void)c; (void)ns; return -ENOTSUP; }
 #endif
 
-/* ---- backend_rbd.c (with librbd) ----
- * The ring entry that waits for librbd's completions (a read of the
- * image's notification eventfd) carries this tag in the low bits of its
- * user_data; nvme_uring_process() hands it to nvme_rbd_event(). */
-#define NVME_UD_RBD 3u
+/* ---- ctrl.c: completions handed over by other threads ----
+ * A back-end whose library completes on its own threads embeds a struct
+ * nvme_remote_done in its operation, hands it over from there (any
+ * thread) and collects the list on the I/O thread with
+ * nvme_remote_take(&c->remote). */
+void nvme_ctrl_remote_done(struct nvme_ctrl *c, struct nvme_remote_done *d);
+
+/* ---- backend_rbd.c (with librbd) ---- */
 #ifdef HAVE_LIBRBD
 int nvme_rbd_open(struct nvme_ctrl *c, struct nvme_ns *ns);
 int nvme_rbd_connect(struct nvme_ctrl *c, struct nvme_ns *ns);
@@ -513,7 +525,7 @@ int nvme_rbd_flush(struct nvme_ctrl *c, struct nvme_req *req,
                    struct nvme_ns *ns);
 int nvme_rbd_zero(struct nvme_ctrl *c, struct nvme_req *req, uint64_t off,
                   uint64_t len, bool deallocate);
-void nvme_rbd_event(struct nvme_ctrl *c, void *tag, int res);
+int nvme_rbd_collect(struct nvme_ctrl *c);
 int nvme_rbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns);
 int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns);
 #else
@@ -532,8 +544,8 @@ static inline int nvme_rbd_flush(struct nvme_ctrl *c, struct nvme_req *req,
 static inline int nvme_rbd_zero(struct nvme_ctrl *c, struct nvme_req *req,
                                 uint64_t off, uint64_t len, bool deallocate)
 { (void)c; (void)req; (void)off; (void)len; (void)deallocate; return -ENOTSUP; }
-static inline void nvme_rbd_event(struct nvme_ctrl *c, void *tag, int res)
-{ (void)c; (void)tag; (void)res; }
+static inline int nvme_rbd_collect(struct nvme_ctrl *c)
+{ (void)c; return 0; }
 static inline int nvme_rbd_flush_sync(struct nvme_ctrl *c, struct nvme_ns *ns)
 { (void)c; (void)ns; return 0; }
 static inline int nvme_rbd_erase_sync(struct nvme_ctrl *c, struct nvme_ns *ns)

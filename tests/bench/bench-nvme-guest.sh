@@ -48,7 +48,9 @@
 # interrupt costs the guest's CPU, which under TCG is what the figures
 # mostly measure), and the ratio of our IOPS to QEMU's (the target is >= 1.00 for every job in both modes).
 # The last lines give the daemon CPU time per I/O of each plugin device
-# over the whole run (its device thread and I/O thread, from schedstat).
+# over the whole run (its device thread and I/O thread, from schedstat),
+# and the messages QEMU sent each of them per I/O (vfiouserctl status:
+# doorbell writes, mostly; QEMU's own NVMe takes its doorbells in-process).
 #
 # The guest runs under TCG (VFU_LAB_KVM=1 uses KVM where it works), so the
 # absolute figures are small and mostly measure QEMU's CPU emulation; the
@@ -268,6 +270,15 @@ thread_cpu() {
 cpu_sh0=$(thread_cpu sh0)
 cpu_ad0=$(thread_cpu ad0)
 cpu_po0=$(thread_cpu po0)
+# Messages QEMU sent each device over the whole run (vfiouserctl status):
+# once the guest's driver is set up, nearly all are doorbell writes.
+msgs_in() {
+    "$e2e_build/tools/vfiouserctl" -s "$e2e_tmp/control" status "$1" --json |
+        tr -d ' \n' | sed -n 's/.*"totals":{[^}]*"messages_in":\([0-9]*\).*/\1/p'
+}
+msg_sh0=$(msgs_in sh0)
+msg_ad0=$(msgs_in ad0)
+msg_po0=$(msgs_in po0)
 e2e_stop_daemon "$e2e_tmp/sh0.sock" "$e2e_tmp/ad0.sock" "$e2e_tmp/po0.sock"
 
 tr -d '\r' <"$e2e_tmp/console" | grep '^RESULT ' >"$e2e_tmp/results"
@@ -281,7 +292,8 @@ echo "# fio, libaio, O_DIRECT, iodepth 32, $runtime s per run, medians of $reps;
     "ratio = our IOPS / QEMU's"
 echo "# $cache_note"
 awk -v joblist="$jobs" -v devlist="$devices" \
-    -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" '
+    -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" \
+    -v msg_sh="${msg_sh0:-0}" -v msg_ad="${msg_ad0:-0}" -v msg_po="${msg_po0:-0}" '
     function median(k, n,   i, j, t, v) {
         n = cnt[k]
         for (i = 1; i <= n; i++) v[i] = val[k, i]
@@ -327,5 +339,10 @@ awk -v joblist="$jobs" -v devlist="$devices" \
                ios["shadow"] ? cpu_sh / 1000 / ios["shadow"] : 0, ios["shadow"],
                ios["adaptive"] ? cpu_ad / 1000 / ios["adaptive"] : 0, ios["adaptive"],
                ios["poll"] ? cpu_po / 1000 / ios["poll"] : 0, ios["poll"]
+        printf "# messages from QEMU per I/O (doorbells, mostly): shadow %.2f, " \
+               "adaptive %.2f, poll %.2f\n",
+               ios["shadow"] ? msg_sh / ios["shadow"] : 0,
+               ios["adaptive"] ? msg_ad / ios["adaptive"] : 0,
+               ios["poll"] ? msg_po / ios["poll"] : 0
     }
 ' "$e2e_tmp/results"

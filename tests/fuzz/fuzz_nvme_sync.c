@@ -82,7 +82,7 @@ static bool sync_pass(struct nvme_ctrl *c)
         c->mem_fault_since = 0;
     }
     c->mem_fault = false;
-    if (nvme_uring_process(c) > 0) {
+    if (nvme_uring_process(c) + nvme_rbd_collect(c) > 0) {
         progress = true;
     }
     if (c->enabled && !c->fatal) {
@@ -109,7 +109,7 @@ void nf_settle(struct nvme_ctrl *c)
             continue;
         }
         if (c->backend_inflight) {
-            io_wait(c, NULL, false);
+            io_wait(c, NULL);
             continue;
         }
         break;

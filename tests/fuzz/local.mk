@@ -49,6 +49,7 @@ FUZZ_ENGINE_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(LIBS)
 FUZZ_NVME_PLUGIN_SOURCES = plugins/nvme/admin.c plugins/nvme/dptr.c \
 	plugins/nvme/io.c plugins/nvme/ns.c plugins/nvme/queue.c \
 	plugins/nvme/backend_uring.c plugins/nvme/backend_null.c \
+	plugins/nvme/remote.c plugins/nvme/remote.h \
 	plugins/nvme/mig_format.c plugins/nvme/mig_state.c \
 	plugins/nvme/nvme_int.h plugins/nvme/nvme_spec.h plugins/nvme/nvme_mig.h
 if HAVE_LIBNBD

@@ -30,6 +30,16 @@ tests_plugins_nvme_libnvmetdrv_fake_la_SOURCES = tests/plugins/nvme/nvme_tdrv_fa
 	tests/plugins/nvme/nvme_tdrv_fake.h
 tests_plugins_nvme_libnvmetdrv_fake_la_CFLAGS = $(NVME_TEST_CFLAGS)
 
+# The hand-over of completions from other threads (plugins/nvme/remote.c),
+# built from its source alone.
+check_PROGRAMS += tests/plugins/nvme/test_nvme_remote
+TESTS += tests/plugins/nvme/test_nvme_remote
+tests_plugins_nvme_test_nvme_remote_SOURCES = tests/plugins/nvme/test_nvme_remote.c \
+	plugins/nvme/remote.c plugins/nvme/remote.h
+tests_plugins_nvme_test_nvme_remote_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/nvme
+tests_plugins_nvme_test_nvme_remote_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_plugins_nvme_test_nvme_remote_LDADD = $(CHECK_LIBS) -lpthread
+
 check_PROGRAMS += tests/plugins/nvme/test_nvme_ctrl tests/plugins/nvme/test_nvme_io \
 	tests/plugins/nvme/test_nvme_daemon \
 	tests/plugins/nvme/bench_nvme
