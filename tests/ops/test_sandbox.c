@@ -494,6 +494,31 @@ START_TEST(isolated_upgrade_maps_scoped)
     ck_assert_uint_eq(dt_read32(c, VFUD_REGION_BAR0, 0), HOSTILE_ID);
     ck_assert_uint_eq(attack(c, MAPS_CLIENT), 0);
     ck_assert_uint_eq(attack(c, MAPS_LISTENER), EPERM);
+    /* A crash after the upgrade: the new daemon's next process is told the
+     * socket's path, not the temporary name the first daemon bound it
+     * under before renaming it (its log said to attach there). */
+    ck_assert_int_eq(kill(wait_child(h, "h", 2), SIGKILL), 0);
+    wait_child(h, "h", 3);
+    ck_assert(dt_wait_log(h, "[h] fd store: client pid "));
+    ck_assert_uint_eq(dt_read32(c, VFUD_REGION_BAR0, 0), HOSTILE_ID);
+    g_free(log);
+    log = harness_log(h);
+    {
+        g_autofree char *at = g_strdup_printf("[h] plugin hostile, serving listening "
+                                              "socket fd 3 at %s;", hs);
+        unsigned n = 0;
+
+        /* The first process and the third (started with --fd=3). */
+        for (const char *p = strstr(log, at); p != NULL; p = strstr(p + 1, at)) {
+            n++;
+        }
+        if (n != 2 || strstr(log, "/.h.sock.") != NULL) {
+            fputs(log, stderr);
+        }
+        ck_assert_msg(n == 2, "%u processes said they serve %s", n, hs);
+        ck_assert_msg(strstr(log, "/.h.sock.") == NULL, "a process was told a temporary "
+                      "name of its socket (log above)");
+    }
     vfu_client_close(c);
     ck_assert_int_eq(harness_stop(h), 0);
     ck_assert_int_eq(kill(pid, SIGTERM), 0);
