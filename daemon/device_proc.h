@@ -59,6 +59,8 @@ struct device_proc {
     struct iso_store *iso_store; /* what the child stores (isolate_store.h) */
     int iso_upgrade_fd; /* a child started before an upgrade's pause waits
                          * here for the hand-over (isolate_prestart), or -1 */
+    int iso_maps_id;    /* > 0: that child's maps helper channel, to scope
+                         * when the listening socket comes (sandbox.h) */
 
     /* device_stop_async (device_ops.c) */
     struct device_stop_request *stop_rq; /* in progress */

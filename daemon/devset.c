@@ -347,8 +347,12 @@ static int start_entry(struct devset *ds, const struct daemon_config *cfg,
             path = config_device_socket(cfg, e->dc);
         } else {
             /* The name the socket was bound under, unless the section says
-             * (an isolated device's process is told where its socket is). */
-            path = e->dc->socket != NULL ? g_strdup(e->dc->socket) : listener_fd_path(afd);
+             * (an isolated device's process is told where its socket is)
+             * or the old process of an upgrade renamed it: that name is
+             * what its process is told, on every start. */
+            path = e->dc->socket != NULL ? g_strdup(e->dc->socket)
+                   : al->path != NULL    ? g_strdup(al->path)
+                                         : listener_fd_path(afd);
             e->activated = true;
             e->inherited_fd = afd;
         }

@@ -103,8 +103,8 @@ static void child_exited(GPid pid, gint status, gpointer data);
 #define UPGRADE_FD 7
 
 /* upgrade_sock >= 0: the child waits on it for the hand-over (the stored
- * fds are not passed), and only a maps helper's channel needs the
- * listening socket. */
+ * fds are not passed), and its maps helper's channel is scoped to the
+ * listening socket when that comes (take_over). */
 static int spawn_child(vfud_dev *dev, int upgrade_sock)
 {
     g_autoptr(GError) err = NULL;
@@ -136,7 +136,9 @@ static int spawn_child(vfud_dev *dev, int upgrade_sock)
     }
     /* Its own channel to our /proc/PID/maps helper, for its clients only:
      * its own helper would be as confined as it is (sandbox_maps.c). */
-    maps = sandbox_maps_child_channel(dev->proc->listen_fd);
+    dev->proc->iso_maps_id = 0;
+    maps = sandbox_maps_child_channel(upgrade_sock >= 0 ? -1 : dev->proc->listen_fd,
+                                      &dev->proc->iso_maps_id);
     if (maps < 0 && maps != -ENOSYS) {
         dev_warn(dev, "no /proc/PID/maps helper for the isolated process: %s; "
                  "guest memory is checked by content only", g_strerror(-maps));
@@ -339,11 +341,6 @@ int isolate_prestart(vfud_dev *dev)
     int sv[2];
     int r;
 
-    if (sandbox_maps_running()) {
-        /* Its channel to the maps helper is scoped by the listening
-         * socket, which comes in the pause: started there, as before. */
-        return 0;
-    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         r = -errno;
         dev_err(dev, "upgrade: no socket for the isolated process: %s", g_strerror(-r));
@@ -408,6 +405,17 @@ static int take_over(vfud_dev *dev)
     /* What the hand-over brought (upgrade_adopt gave it to fdstore's
      * table), or systemd's store. */
     iso_store_seed(s);
+    if (dev->proc->iso_maps_id > 0) {
+        /* Before it has a client: its channel to the maps helper answers
+         * for the clients of this listening socket from now on. */
+        int rm = sandbox_maps_scope(dev->proc->iso_maps_id, dev->proc->listen_fd);
+
+        if (rm < 0) {
+            dev_warn(dev, "no /proc/PID/maps helper for the isolated process: %s; "
+                     "guest memory is checked by content only", g_strerror(-rm));
+        }
+        dev->proc->iso_maps_id = 0;
+    }
     r = iso_store_handover(s, dev->proc->listen_fd, &blob, fds, &why);
     if (r == 0) {
         r = handoff_send_stream(sock, blob, (const int *)(void *)fds->data, fds->len);

@@ -19,8 +19,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -120,19 +122,24 @@ static void store_remove(struct iso_store *s, const char *name)
 
 /* Takes fd.  An open file kept already (under any name) is dropped, as
  * systemd drops it: the child re-stores its client after a re-attach.
- * The same inode is the same file here: sockets, eventfds and memfds
- * are one open file each, and a window's file is mapped the same through
- * either. */
+ * The same inode is the same file here: sockets and memfds are one open
+ * file each, and a window's file is mapped the same through either.  Not
+ * so for eventfds: every file of the kernel's anonymous inode shares that
+ * one inode, and each interrupt vector's eventfd must be kept (keeping
+ * only the first lost the others: a re-attach or an upgrade's hand-over
+ * lacked them).  Those are never dropped; the child removes a name before
+ * it stores it again (fdstore_dev.c), so none is kept twice. */
 static void store_add(struct iso_store *s, const char *name, int fd)
 {
     struct iso_entry *e;
+    struct statfs sf;
     struct stat st;
 
-    if (fstat(fd, &st) < 0) {
+    if (fstat(fd, &st) < 0 || fstatfs(fd, &sf) < 0) {
         close(fd);
         return;
     }
-    for (guint i = 0; i < s->entries->len; i++) {
+    for (guint i = 0; sf.f_type != ANON_INODE_FS_MAGIC && i < s->entries->len; i++) {
         const struct iso_entry *o = g_ptr_array_index(s->entries, i);
 
         if (o->st_dev == st.st_dev && o->st_ino == st.st_ino) {

@@ -215,6 +215,7 @@ static void listen_fd_free(gpointer p)
         close(l->fd);
     }
     g_free(l->name);
+    g_free(l->path);
     g_free(l);
 }
 

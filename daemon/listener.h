@@ -31,6 +31,9 @@ struct listen_fd {
      * across a crash), not by the service manager: it has the configured
      * path, which the daemon removes when it stops. */
     bool ours;
+    /* Its path, if not the name it was bound under (an upgrade's old
+     * process bound it under a temporary name and renamed it), or NULL. */
+    char *path;
 };
 
 /* Take the sockets passed with LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES

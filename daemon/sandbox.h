@@ -89,10 +89,12 @@ bool sandbox_active(void);
 int sandbox_maps_open(int client_sock);
 /* For an isolated device's process: a channel to the helper that answers
  * only for clients accepted on listen_fd (to be passed to the process, which
- * calls sandbox_maps_adopt), or -errno (-ENOSYS without a helper). */
-int sandbox_maps_child_channel(int listen_fd);
-/* Is there a helper (the channel above can be made)? */
-bool sandbox_maps_running(void);
+ * calls sandbox_maps_adopt), or -errno (-ENOSYS without a helper).  With
+ * listen_fd -1 (a process started before an upgrade's pause, which brings
+ * the listening socket), it answers for nobody until sandbox_maps_scope(*id,
+ * the listening socket); *id is set (0 with a listen_fd) if id is not NULL. */
+int sandbox_maps_child_channel(int listen_fd, int *id);
+int sandbox_maps_scope(int id, int listen_fd);
 /* In that process: use fd, from the daemon, instead of a helper of its own. */
 void sandbox_maps_adopt(int fd);
 

@@ -17,7 +17,10 @@
  * it as well.  Such a channel is scoped to its device: it answers only for
  * sockets accepted on that device's listening socket (they carry its
  * name), so a compromised device learns the layout of its own clients and
- * of nobody else, whatever socket it sends.
+ * of nobody else, whatever socket it sends.  A process started before an
+ * upgrade's pause gets its channel before the new daemon has the listening
+ * socket (it comes in the pause): that channel answers for nobody until
+ * the daemon scopes it (MAPS_SCOPE), before the process gets its clients.
  *
  * The helper keeps the rights the daemon had for this read and no other:
  * started as root, uid 0 with CAP_SYS_PTRACE alone (QEMU as root has every
@@ -33,6 +36,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -48,11 +52,19 @@
 #include <seccomp.h>
 #endif
 
-/* Requests: an int and fds.  The answer: an int, 0 or -errno, and for
+/* Requests: struct maps_req and fds.  The answer: an int, 0 or -errno
+ * (MAPS_CHILD without a listening socket: the channel's id, > 0), and for
  * MAPS_OPEN the maps' fd. */
 enum {
     MAPS_OPEN = 0,  /* + a client socket: the maps of its peer */
-    MAPS_CHILD = 1, /* + a channel + a listening socket (daemon only) */
+    MAPS_CHILD = 1, /* + a channel [+ a listening socket] (daemon only) */
+    MAPS_SCOPE = 2, /* id + a listening socket: scope a channel made without
+                     * one (daemon only) */
+};
+
+struct maps_req {
+    int op;
+    int id; /* MAPS_SCOPE; the other requests may be the op alone */
 };
 
 /* Channels the helper serves: the daemon's (unscoped, slot 0) and one per
@@ -62,7 +74,8 @@ enum {
 struct channel {
     int fd;                 /* -1: free */
     bool scoped;
-    socklen_t len;          /* of name */
+    int id;                 /* > 0: made without a name, MAPS_SCOPE names it */
+    socklen_t len;          /* of name; 0: none yet, it answers for nobody */
     struct sockaddr_un name; /* the device's listening socket's */
 };
 
@@ -91,15 +104,16 @@ static int send_fd(int sock, int err, int fd, int flags)
     return sendmsg(sock, &m, MSG_NOSIGNAL | flags) == (ssize_t)sizeof(err) ? 0 : -errno;
 }
 
-/* One int and up to two fds (fds[i] is -1 when none came).  More: the
- * kernel truncated the control data; what came is closed, -EMSGSIZE. */
-static int recv_fds(int sock, int *val, int fds[2], int flags)
+/* An int, or up to len bytes, and up to two fds (fds[i] is -1 when none
+ * came).  More fds: the kernel truncated the control data; what came is
+ * closed, -EMSGSIZE. */
+static int recv_fds(int sock, void *val, size_t len, int fds[2], int flags)
 {
     union {
         char buf[CMSG_SPACE(2 * sizeof(int))];
         struct cmsghdr align;
     } u = { { 0 } };
-    struct iovec iov = { .iov_base = val, .iov_len = sizeof(*val) };
+    struct iovec iov = { .iov_base = val, .iov_len = len };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
                         .msg_controllen = sizeof(u.buf) };
     size_t got = 0;
@@ -114,7 +128,7 @@ static int recv_fds(int sock, int *val, int fds[2], int flags)
     if (r < 0) {
         return r;
     }
-    return n == (ssize_t)sizeof(*val) ? 0 : -EPROTO;
+    return n >= (ssize_t)sizeof(int) && n <= (ssize_t)len ? 0 : -EPROTO;
 }
 
 static void close_fds(int fds[2])
@@ -220,6 +234,10 @@ static int peer_of(const struct channel *ch, int client, pid_t *pid)
         socklen_t slen = sizeof(sa), llen;
         int listening = 1;
 
+        if (ch->len == 0) {
+            return -EPERM; /* not scoped yet */
+        }
+
         llen = sizeof(listening);
         if (getsockopt(client, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) < 0 ||
             listening != 0) {
@@ -238,12 +256,32 @@ static int peer_of(const struct channel *ch, int client, pid_t *pid)
     return 0;
 }
 
-/* A new channel, scoped to the name of the listening socket lfd. */
+/* ch scoped to the name of the listening socket lfd. */
+static int name_channel(struct channel *ch, int lfd)
+{
+    memset(&ch->name, 0, sizeof(ch->name));
+    ch->len = sizeof(ch->name);
+    if (getsockname(lfd, (struct sockaddr *)&ch->name, &ch->len) < 0) {
+        ch->len = 0;
+        return -errno;
+    }
+    /* Unnamed, it would match any socket pair. */
+    if (ch->name.sun_family != AF_UNIX || ch->len <= sizeof(sa_family_t)) {
+        ch->len = 0;
+        return -EADDRNOTAVAIL;
+    }
+    return 0;
+}
+
+/* A new channel fds[0], scoped to the name of the listening socket fds[1];
+ * without one, unnamed until MAPS_SCOPE: its id (> 0). */
 static int add_channel(struct channel *chans, int fds[2])
 {
+    static int next_id;
     struct channel *ch = NULL;
+    int r = 0;
 
-    if (fds[0] < 0 || fds[1] < 0) {
+    if (fds[0] < 0) {
         return -EBADF;
     }
     for (int i = 1; i < CHANNELS_MAX && ch == NULL; i++) {
@@ -254,19 +292,36 @@ static int add_channel(struct channel *chans, int fds[2])
     if (ch == NULL) {
         return -ENOSPC;
     }
-    memset(&ch->name, 0, sizeof(ch->name));
-    ch->len = sizeof(ch->name);
-    if (getsockname(fds[1], (struct sockaddr *)&ch->name, &ch->len) < 0) {
-        return -errno;
-    }
-    /* Unnamed, it would match any socket pair. */
-    if (ch->name.sun_family != AF_UNIX || ch->len <= sizeof(sa_family_t)) {
-        return -EADDRNOTAVAIL;
+    ch->id = 0;
+    ch->len = 0;
+    if (fds[1] >= 0) {
+        r = name_channel(ch, fds[1]);
+        if (r < 0) {
+            return r;
+        }
+    } else {
+        /* Never reused while the daemon may still name it. */
+        next_id = next_id < INT_MAX ? next_id + 1 : 1;
+        ch->id = next_id;
+        r = ch->id;
     }
     ch->scoped = true;
     ch->fd = fds[0];
     fds[0] = -1;
-    return 0;
+    return r;
+}
+
+/* The channel made without a name under id gets the name of the listening
+ * socket lfd, once. */
+static int scope_channel(struct channel *chans, int id, int lfd)
+{
+    for (int i = 1; i < CHANNELS_MAX; i++) {
+        if (chans[i].fd >= 0 && chans[i].id > 0 && chans[i].id == id) {
+            chans[i].id = 0;
+            return lfd >= 0 ? name_channel(&chans[i], lfd) : -EBADF;
+        }
+    }
+    return -ENOENT;
 }
 
 /* One request on chans[i]; false when the channel is to be closed. */
@@ -275,10 +330,11 @@ static bool serve(struct channel *chans, int i)
     struct channel *ch = &chans[i];
     /* A device's process must not make us wait: a full socket drops it. */
     int flags = ch->scoped ? MSG_DONTWAIT : 0;
-    int op = -1, fds[2], fd = -1, err, r;
+    struct maps_req req = { .op = -1 };
+    int fds[2], fd = -1, err, r;
     pid_t pid = -1;
 
-    r = recv_fds(ch->fd, &op, fds, flags);
+    r = recv_fds(ch->fd, &req, sizeof(req), fds, flags);
     if (r == -EAGAIN || r == -EINTR) {
         return true;
     }
@@ -288,7 +344,7 @@ static bool serve(struct channel *chans, int i)
     }
     if (r < 0) {
         err = r;
-    } else if (op == MAPS_OPEN) {
+    } else if (req.op == MAPS_OPEN) {
         err = peer_of(ch, fds[0], &pid);
         if (err == 0) {
             char path[32];
@@ -297,8 +353,10 @@ static bool serve(struct channel *chans, int i)
             fd = openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
             err = fd < 0 ? -errno : 0;
         }
-    } else if (op == MAPS_CHILD && !ch->scoped) {
+    } else if (req.op == MAPS_CHILD && !ch->scoped) {
         err = add_channel(chans, fds);
+    } else if (req.op == MAPS_SCOPE && !ch->scoped) {
+        err = scope_channel(chans, req.id, fds[0]);
     } else {
         err = -EPERM;
     }
@@ -402,11 +460,12 @@ void sandbox_maps_adopt(int fd)
 }
 
 /* A request on the daemon's channel with fds; the answer's fd, if any, in
- * *out. */
-static int request(int op, int fd0, int fd1, int *out)
+ * *out.  0 or the answer's positive value, or -errno. */
+static int request(int op, int id, int fd0, int fd1, int *out)
 {
     char cbuf[CMSG_SPACE(2 * sizeof(int))] = { 0 };
-    struct iovec iov = { .iov_base = &op, .iov_len = sizeof(op) };
+    struct maps_req req = { .op = op, .id = id };
+    struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf };
     int fds[2] = { fd0, fd1 }, got[2], err = 0, r;
     size_t nfd = fd1 >= 0 ? 2 : 1;
@@ -419,12 +478,12 @@ static int request(int op, int fd0, int fd1, int *out)
     cm->cmsg_len = CMSG_LEN(nfd * sizeof(int));
     memcpy(CMSG_DATA(cm), fds, nfd * sizeof(int));
     g_mutex_lock(&helper_lock);
-    r = sendmsg(helper_fd, &m, MSG_NOSIGNAL) == (ssize_t)sizeof(op) ? 0 : -errno;
+    r = sendmsg(helper_fd, &m, MSG_NOSIGNAL) == (ssize_t)sizeof(req) ? 0 : -errno;
     if (r == 0) {
-        r = recv_fds(helper_fd, &err, got, 0);
+        r = recv_fds(helper_fd, &err, sizeof(err), got, 0);
     }
     g_mutex_unlock(&helper_lock);
-    if (r == 0 && err < 0) {
+    if (r == 0) {
         r = err;
     }
     if (r < 0 || out == NULL) {
@@ -438,12 +497,7 @@ static int request(int op, int fd0, int fd1, int *out)
     return *out >= 0 ? 0 : -EPROTO;
 }
 
-bool sandbox_maps_running(void)
-{
-    return helper_fd >= 0;
-}
-
-int sandbox_maps_child_channel(int listen_fd)
+int sandbox_maps_child_channel(int listen_fd, int *id)
 {
     int sv[2], r;
 
@@ -453,13 +507,24 @@ int sandbox_maps_child_channel(int listen_fd)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         return -errno;
     }
-    r = request(MAPS_CHILD, sv[1], listen_fd, NULL);
+    r = request(MAPS_CHILD, 0, sv[1], listen_fd, NULL);
     close(sv[1]);
     if (r < 0) {
         close(sv[0]);
         return r;
     }
+    if (id != NULL) {
+        *id = r;
+    }
     return sv[0];
+}
+
+int sandbox_maps_scope(int id, int listen_fd)
+{
+    if (helper_fd < 0) {
+        return -ENOSYS;
+    }
+    return request(MAPS_SCOPE, id, listen_fd, -1, NULL);
 }
 
 int sandbox_maps_open(int client_sock)
@@ -469,6 +534,6 @@ int sandbox_maps_open(int client_sock)
     if (helper_fd < 0) {
         return -ENOSYS;
     }
-    r = request(MAPS_OPEN, client_sock, -1, &fd);
+    r = request(MAPS_OPEN, 0, client_sock, -1, &fd);
     return r < 0 ? r : fd;
 }

@@ -563,6 +563,7 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
         }
         lf = g_new0(struct listen_fd, 1);
         lf->name = g_strdup(l->name);
+        lf->path = g_strdup(l->path);
         lf->fd = l->fd;
         l->fd = -1;
         g_ptr_array_add(activation, lf);

@@ -18,13 +18,16 @@
  *                       channel, found among our fds) about the listening
  *                       socket, whose "peer" is the daemon
  *                     9 the same about one end of a socket pair
+ *                    10 the same about its client's connection: allowed
+ *                       (0), the helper serves the device's own clients
  *   0x008 RESULT  RO  of the last attack: 0 if it worked, else its errno
  *   0x00c VICTIM  RW  a pid: another device's process (isolate = process)
  *                     or any process the test names
  *
  * Every attack also logs its result, so the test can tell a call the
  * sandbox refused (EPERM from the filter, EACCES from Landlock) from one
- * the attack got wrong.
+ * the attack got wrong.  Its state (VICTIM) is saved and loaded, so that
+ * an upgrade hands it over rather than re-attaching its client.
  */
 #include <config.h>
 
@@ -159,8 +162,9 @@ static int find_fd(int type, int listening)
 
 /* The helper's protocol (daemon/sandbox_maps.c): an int (0: open the maps
  * of this socket's peer) and the socket; back an int (0 or -errno) and the
- * maps' fd. */
-static int attack_maps_helper(bool use_listener)
+ * maps' fd.  About the listening socket (listening 1), a connected one of
+ * ours (0), or a socket pair of its own (-1). */
+static int attack_maps_helper(int listening)
 {
     int chan = find_fd(SOCK_SEQPACKET, -1);
     int sv[2] = { -1, -1 }, op = 0, err = 0, sock;
@@ -174,13 +178,13 @@ static int attack_maps_helper(bool use_listener)
     if (chan < 0) {
         return ENOENT;
     }
-    if (use_listener) {
-        sock = find_fd(SOCK_STREAM, 1);
+    if (listening >= 0) {
+        sock = find_fd(SOCK_STREAM, listening);
     } else {
         sock = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0 ? sv[0] : -1;
     }
     if (sock < 0) {
-        return use_listener ? ENOENT : errno;
+        return listening >= 0 ? ENOENT : errno;
     }
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
@@ -196,7 +200,8 @@ static int attack_maps_helper(bool use_listener)
         } else if (err < 0) {
             r = -err;
         } else {
-            /* It answered: the maps of a process not our client. */
+            /* It answered: the maps of its peer (for 8 and 9, of a
+             * process not our client). */
             cm = CMSG_FIRSTHDR(&m);
             if (cm != NULL && cm->cmsg_type == SCM_RIGHTS) {
                 int fd;
@@ -272,6 +277,7 @@ static int hostile_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
         "", "execve", "open /etc/shadow", "tcp connect", "ptrace",
         "/proc/PID/mem", "process_vm_readv", "nothing",
         "maps helper: listening socket", "maps helper: socket pair",
+        "maps helper: the client's connection",
     };
     uint32_t v;
     int r;
@@ -284,7 +290,7 @@ static int hostile_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
         h->victim = v;
         return 0;
     }
-    if (offset != REG_ATTACK || v < 1 || v > 9) {
+    if (offset != REG_ATTACK || v < 1 || v > 10) {
         return 0;
     }
     switch (v) {
@@ -294,13 +300,35 @@ static int hostile_region_write(vfud_dev *dev, unsigned region, uint64_t offset,
     case 4: r = attack_ptrace((pid_t)h->victim); break;
     case 5: r = attack_proc_mem((pid_t)h->victim); break;
     case 6: r = attack_vm_readv((pid_t)h->victim); break;
-    case 8: r = attack_maps_helper(true); break;
-    case 9: r = attack_maps_helper(false); break;
+    case 8: r = attack_maps_helper(1); break;
+    case 9: r = attack_maps_helper(-1); break;
+    case 10: r = attack_maps_helper(0); break;
     default: r = 0; break;
     }
     h->result = (uint32_t)r;
     vfud_log(dev, LOG_NOTICE, "attack %u (%s): %s", v, names[v],
              r == 0 ? "succeeded" : strerror(r));
+    return 0;
+}
+
+static int hostile_save_state(vfud_dev *dev, vfud_mig_stream *out)
+{
+    struct hostile *h = vfud_get_private(dev);
+
+    return vfud_mig_write(out, &h->victim, sizeof(h->victim));
+}
+
+static int hostile_load_state(vfud_dev *dev, uint32_t version, const void *data,
+                              size_t len)
+{
+    struct hostile *h = vfud_get_private(dev);
+
+    if (version != 1 || len != sizeof(h->victim)) {
+        vfud_error(dev, "state version %u of %zu bytes; version 1 has %zu", version,
+                   len, sizeof(h->victim));
+        return -EINVAL;
+    }
+    memcpy(&h->victim, data, sizeof(h->victim));
     return 0;
 }
 
@@ -313,6 +341,9 @@ static struct vfud_plugin hostile_plugin = {
     .destroy = hostile_destroy,
     .region_read = hostile_region_read,
     .region_write = hostile_region_write,
+    .state_version = 1,
+    .save_state = hostile_save_state,
+    .load_state = hostile_load_state,
 };
 
 VFUD_REGISTER_PLUGIN(hostile_plugin)

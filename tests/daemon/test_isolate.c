@@ -16,13 +16,20 @@
 
 #include <check.h>
 #include <errno.h>
+#include <linux/vfio.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <glib.h>
 
 #define TD_MAGIC_LO 0x008
+#define TD_IRQ_RAISE 0x018
+#define TD_IRQ_SIGNAL 0x02c
+#define TD_INTX_DEASSERT 0x020
 #define TD_CRASH 0x038
 #define TD_CRASH_MAGIC 0x0badf00du
 
@@ -135,6 +142,65 @@ START_TEST(crash_is_contained)
 }
 END_TEST
 
+/* Every interrupt eventfd of the client survives a crash of the process:
+ * INTx, ERR and REQ each have one, and all eventfds share the kernel's
+ * one anonymous inode, which the parent's store once took for the same
+ * file (it kept the first and dropped the others).  Each one fires
+ * before the crash, and again from the new process after it. */
+static void fire_all(struct vfu_client *c, const int efd[3], const char *when)
+{
+    static const char *const names[] = { "INTx", "ERR", "REQ" };
+
+    dt_write32(c, 0, TD_IRQ_RAISE, 0); /* INTx: MSI-X is off */
+    dt_write32(c, 0, TD_IRQ_SIGNAL, 3);
+    dt_write32(c, 0, TD_IRQ_SIGNAL, 4);
+    for (int i = 0; i < 3; i++) {
+        struct pollfd p = { .fd = efd[i], .events = POLLIN };
+        uint64_t v;
+
+        /* The device signals before it answers the write: at once. */
+        ck_assert_msg(poll(&p, 1, 5000) == 1, "%s: the %s eventfd did not fire",
+                      when, names[i]);
+        ck_assert_int_eq(read(efd[i], &v, sizeof(v)), sizeof(v));
+    }
+    dt_write32(c, 0, TD_INTX_DEASSERT, 1);
+}
+
+START_TEST(crash_keeps_every_eventfd)
+{
+    static const unsigned index[3] = { VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_ERR_IRQ_INDEX,
+                                       VFIO_PCI_REQ_IRQ_INDEX };
+    struct harness *h = harness_new(config);
+    g_autofree char *iso_sock = NULL;
+    struct vfu_client *iso;
+    int efd[3];
+
+    ck_assert_int_eq(harness_start(h, NULL, devices), 0);
+    ck_assert(dt_wait_listening(h, devices));
+    iso_sock = harness_socket(h, "iso");
+    iso = dt_client(iso_sock);
+    for (int i = 0; i < 3; i++) {
+        efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        ck_assert_int_ge(efd[i], 0);
+        ck_assert_int_eq(vfu_client_set_irqs(iso, index[i],
+                                             VFIO_IRQ_SET_DATA_EVENTFD |
+                                                 VFIO_IRQ_SET_ACTION_TRIGGER,
+                                             0, 1, &efd[i], 1, NULL), 0);
+    }
+    fire_all(iso, efd, "before the crash");
+    crash(iso);
+    ck_assert(dt_wait_log(h, "[iso] fd store: client pid "));
+    ck_assert_uint_eq(dt_read32(iso, 0, TD_MAGIC_LO), 7);
+    fire_all(iso, efd, "after the re-attach");
+    vfu_client_close(iso);
+    for (int i = 0; i < 3; i++) {
+        close(efd[i]);
+    }
+    ck_assert_int_eq(harness_stop(h), 0);
+    harness_free(h);
+}
+END_TEST
+
 /* A plugin that dies right after every re-attach (here: the client's
  * posted CRASH writes wait in the socket, and each new process reads one
  * at once): the client is dropped at the third crash in a row within 10 s
@@ -213,6 +279,7 @@ static Suite *isolate_suite(void)
 
     tcase_add_test(tc, crash_is_contained);
     tcase_add_test(tc, crash_loop_drops_client);
+    tcase_add_test(tc, crash_keeps_every_eventfd);
     tcase_add_test(tc, stop_ends_the_process);
     tcase_add_test(tc, bad_isolate_value);
     tcase_set_timeout(tc, 120);

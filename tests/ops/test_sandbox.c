@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -38,7 +40,7 @@
 #define TESTDEV_ID 0x7e57de01u
 
 enum { EXEC = 1, SHADOW, CONNECT, PTRACE, PROC_MEM, VM_READV, NOTHING, MAPS_LISTENER,
-       MAPS_PAIR };
+       MAPS_PAIR, MAPS_CLIENT };
 
 static bool under_wrapper(void)
 {
@@ -444,6 +446,94 @@ START_TEST(isolated_killed_and_restarted)
 }
 END_TEST
 
+/* An upgrade starts the new daemon's process of an isolated device before
+ * the pause, sandbox on as well: its channel to the new daemon's maps
+ * helper is made then, unscoped (the listening socket comes in the
+ * pause), and scoped before the process gets its client.  After the
+ * upgrade, the helper answers the process about its client's connection,
+ * and still not about the listening socket. */
+START_TEST(isolated_upgrade_maps_scoped)
+{
+    static const char *const devs[] = { "h", NULL };
+    struct harness *h;
+    g_autofree char *hs = NULL;
+    g_autofree char *ctl = NULL;
+    g_autofree char *log = NULL;
+    g_autofree char *early = NULL;
+    struct vfu_client *c;
+    json_object *a;
+    pid_t pid, r = 0;
+    int st = 0;
+
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+    h = ot_start("[daemon]\nsocket-dir = @SOCKDIR@\n"
+                 "[h]\nplugin = hostile\nisolate = process\n", NULL, devs);
+    if (!has_landlock(h)) {
+        fprintf(stderr, "isolated_upgrade_maps_scoped: no Landlock, no maps helper\n");
+        ot_stop_ok(h);
+        harness_free(h);
+        return;
+    }
+    hs = harness_socket(h, "h");
+    ctl = ot_control_path(h);
+    wait_child(h, "h", 1);
+    c = dt_client(hs);
+    ck_assert_uint_eq(attack(c, MAPS_CLIENT), 0);
+    a = ot_request(ctl, "{\"command\":\"upgrade\"}");
+    ot_assert_ok(a);
+    pid = json_object_get_int(ot_get(a, "pid"));
+    json_object_put(a);
+    ck_assert_int_gt(pid, 0);
+    /* Started before the pause (the old daemon's log is the new one's). */
+    early = g_strdup_printf("[h] upgrade: isolated process pid %d ready in ",
+                            (int)child_pid(log = harness_log(h), "h", 2));
+    ck_assert_msg(strstr(log, early) != NULL, "%s", log);
+    ck_assert_msg(dt_wait_log(h, "took over the state its predecessor stored"), "%s",
+                  g_steal_pointer(&log) != NULL ? harness_log(h) : "");
+    /* The same connection, served by the new process. */
+    ck_assert_uint_eq(dt_read32(c, VFUD_REGION_BAR0, 0), HOSTILE_ID);
+    ck_assert_uint_eq(attack(c, MAPS_CLIENT), 0);
+    ck_assert_uint_eq(attack(c, MAPS_LISTENER), EPERM);
+    /* A crash after the upgrade: the new daemon's next process is told the
+     * socket's path, not the temporary name the first daemon bound it
+     * under before renaming it (its log said to attach there). */
+    ck_assert_int_eq(kill(wait_child(h, "h", 2), SIGKILL), 0);
+    wait_child(h, "h", 3);
+    ck_assert(dt_wait_log(h, "[h] fd store: client pid "));
+    ck_assert_uint_eq(dt_read32(c, VFUD_REGION_BAR0, 0), HOSTILE_ID);
+    g_free(log);
+    log = harness_log(h);
+    {
+        g_autofree char *at = g_strdup_printf("[h] plugin hostile, serving listening "
+                                              "socket fd 3 at %s;", hs);
+        unsigned n = 0;
+
+        /* The first process and the third (started with --fd=3). */
+        for (const char *p = strstr(log, at); p != NULL; p = strstr(p + 1, at)) {
+            n++;
+        }
+        if (n != 2 || strstr(log, "/.h.sock.") != NULL) {
+            fputs(log, stderr);
+        }
+        ck_assert_msg(n == 2, "%u processes said they serve %s", n, hs);
+        ck_assert_msg(strstr(log, "/.h.sock.") == NULL, "a process was told a temporary "
+                      "name of its socket (log above)");
+    }
+    vfu_client_close(c);
+    ck_assert_int_eq(harness_stop(h), 0);
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+    for (int i = 0; i < DT_WAIT_MS / 10 && (r = waitpid(pid, &st, WNOHANG)) == 0; i++) {
+        g_usleep(10000);
+    }
+    ck_assert_msg(r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "pid %d did not stop cleanly (status %#x)", (int)pid, st);
+    /* The old daemon's upgrade launcher, orphaned to us. */
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+    harness_free(h);
+}
+END_TEST
+
 /* limit-fds and limit-memory: the isolated process's own hard limits; a
  * device in the daemon cannot have them. */
 START_TEST(limits)
@@ -513,6 +603,7 @@ static Suite *sandbox_suite(void)
     tcase_add_test(tc, attacks_refused);
     tcase_add_test(tc, thread_device_failed);
     tcase_add_test(tc, isolated_killed_and_restarted);
+    tcase_add_test(tc, isolated_upgrade_maps_scoped);
     tcase_add_test(tc, limits);
     tcase_add_test(tc, bad_keys);
     tcase_set_timeout(tc, 300);

@@ -143,9 +143,11 @@ endif
 if ENABLE_NVME
 TESTS += tests/plugins/nvme/nvme-shadow.test tests/plugins/nvme/nvme-poll.test \
 	tests/plugins/nvme/nvme-messages.test tests/plugins/nvme/nvme-adaptive.test \
-	tests/plugins/nvme/nvme-upgrade.test tests/plugins/nvme/nvme-isolated-crash.test
+	tests/plugins/nvme/nvme-upgrade.test tests/plugins/nvme/nvme-isolated-crash.test \
+	tests/plugins/nvme/nvme-isolated-upgrade.test tests/plugins/nvme/nvme-isolated-crash-loop.test
 endif
 EXTRA_DIST += tests/plugins/nvme/nvme-shadow.test tests/plugins/nvme/nvme-poll.test \
 	tests/plugins/nvme/nvme-messages.test tests/plugins/nvme/nvme-adaptive.test \
 	tests/plugins/nvme/nvme-upgrade.test tests/plugins/nvme/nvme-isolated-crash.test \
+	tests/plugins/nvme/nvme-isolated-upgrade.test tests/plugins/nvme/nvme-isolated-crash-loop.test \
 	tests/plugins/nvme/e2e-nvme.sh
