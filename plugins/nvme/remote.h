@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Completions handed to the I/O thread by threads of a back-end's library
  * (librbd's callbacks), without a lock and without a system call while the

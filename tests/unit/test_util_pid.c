@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * util_pid_text(): how messages and status name a peer by the pid the
  * kernel gave for it, never as "pid 0".

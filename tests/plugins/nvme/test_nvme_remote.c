@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The hand-over of completions from other threads to the NVMe I/O thread
  * (plugins/nvme/remote.c), alone: producers push as fast as they can while
