@@ -404,7 +404,9 @@ START_TEST(isolated_survives_upgrade)
      * (isolate_prestart) and given it there. */
     ck_assert(dt_wait_log(h, "its predecessor stored"));
     if (_i == 0) {
-        /* No maps helper without the sandbox: started before the pause. */
+        /* Started before the pause (with the sandbox on too, since the
+         * maps helper's channel is scoped in the pause: test_sandbox's
+         * isolated_upgrade_maps_scoped asserts that case). */
         ck_assert(dt_wait_log(h, "took over the state its predecessor stored"));
     }
     qsort(pauses, 10, sizeof(pauses[0]), cmp_double);
@@ -444,8 +446,8 @@ END_TEST
  * refuses the state the old one stored (a format it cannot read): the
  * upgrade is refused and the old daemon serves on, its client on the same
  * connection.  (Its own next process refuses that state too: the client
- * is re-attached with the device reset, as after a crash.)  Sandbox off:
- * with the maps helper the process starts inside the pause, as before. */
+ * is re-attached with the device reset, as after a crash.)  Sandbox off
+ * only: the early start with the sandbox on is test_sandbox's. */
 START_TEST(isolated_new_process_refuses_state)
 {
     struct harness *h = harness_new(iso_configs[0]);
