@@ -95,7 +95,7 @@ struct conn_chan {
     bool backlog;      /* complete commands wait in the buffer */
     unsigned ra_skip;  /* batches to go before reading ahead again */
     unsigned ra_misses; /* read-aheads in a row that found nothing */
-    gint64 flush_ns;     /* wall time of the last batch's flush */
+    gint64 flush_ns;     /* how long the last batch's flush took, 0: sent nothing */
     gint64 flush_min_ns; /* the quickest flush of the last window */
     gint64 flush_low_ns; /* the quickest so far in this window */
     unsigned flush_n;    /* flushes timed in this window */
