@@ -81,6 +81,10 @@ void bench_report_row(const char *op, unsigned depth, const char *server,
 void bench_report_ratio(const char *op, unsigned depth, const char *server,
                         const struct bench_sample *s,
                         const struct bench_sample *echo, int n);
+/* The same against the reference server named ref. */
+void bench_report_ratio_to(const char *op, unsigned depth, const char *server,
+                           const char *ref, const struct bench_sample *s,
+                           const struct bench_sample *echo, int n);
 /* The median ratios (msgs/s and cpu/msg) of server over echo. */
 void bench_ratios(const struct bench_sample *s, const struct bench_sample *echo,
                   int n, double *mps, double *cpu);

@@ -4,7 +4,7 @@
  * that only frames and answers, so that the daemon can be compared with
  * what this transport costs when nothing else is done.
  *
- *     bench_echo SOCKET-PATH
+ *     bench_echo [--uring] SOCKET-PATH
  *
  * It listens on SOCKET-PATH and serves one connection at a time, until
  * killed.
@@ -33,10 +33,28 @@
  * checks beyond what framing needs, no device, no DMA, no fds in replies.
  * A header with a size below 16 or above 1 MiB + 80 ends the connection
  * (the daemon drains an oversized message instead).
+ *
+ * --uring (bench_transport's "echo-uring"): what merging the system calls
+ * of a turn would be worth.  After a batch is answered, ONE io_uring_enter()
+ * submits the replies' SENDMSG and a RECVMSG for the next requests and
+ * waits for one completion, instead of sendmsg() + poll() + recvmsg().  The
+ * send is MSG_DONTWAIT | MSG_WAITALL with IOSQE_CQE_SKIP_SUCCESS: it runs
+ * inline during the submit, a complete send posts nothing, and a short or
+ * failed one posts its count or error (WAITALL makes a short send a
+ * failure, so it is not skipped).  So once io_uring_enter() returns, the
+ * output buffer is free again.  What the socket did not take is then sent
+ * by a blocking SENDMSG whose completion is awaited before any new reply is
+ * written.  The receive is blocking (io_uring polls for it) with room for
+ * fds, one per turn.  Without io_uring (io_uring_setup fails) it says so
+ * and serves the poll() way.
  */
 #include "config.h"
 
 #include "vfio-user.h"
+
+#ifdef BENCH_ECHO_URING
+#include <liburing.h>
+#endif
 
 #include <errno.h>
 #include <poll.h>
@@ -260,6 +278,134 @@ static bool echo_flush(struct echo *e)
     return true;
 }
 
+#ifdef BENCH_ECHO_URING
+enum { URING_RECV = 1, URING_SEND, URING_SEND_WAIT };
+
+/* Submit the send of what is unsent; wait is false for the merged,
+ * non-blocking attempt, true for the rest of a short one. */
+static void uring_send(struct io_uring *ring, struct echo *e, struct msghdr *mh,
+                       struct iovec *iov, bool wait)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+    iov->iov_base = e->obuf + e->osent;
+    iov->iov_len = e->olen - e->osent;
+    *mh = (struct msghdr){ .msg_iov = iov, .msg_iovlen = 1 };
+    io_uring_prep_sendmsg(sqe, e->fd, mh,
+                          MSG_NOSIGNAL | MSG_WAITALL | (wait ? 0 : MSG_DONTWAIT));
+    if (!wait) {
+        io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+    }
+    io_uring_sqe_set_data64(sqe, wait ? URING_SEND_WAIT : URING_SEND);
+}
+
+static void echo_serve_uring(int fd, struct io_uring *ring)
+{
+    static char cbuf[CMSG_SPACE(sizeof(int) * ECHO_RECV_FDS)];
+    struct echo e = { .fd = fd, .rcap = ECHO_RBUF };
+    struct msghdr rmh, smh;
+    struct iovec riov, siov;
+    bool recv_armed = false, send_waiting = false, unprocessed = false;
+
+    e.rbuf = malloc(e.rcap);
+    if (e.rbuf == NULL) {
+        return;
+    }
+    for (;;) {
+        struct io_uring_cqe *cqe;
+        struct io_uring_sqe *sqe;
+        unsigned head, seen = 0;
+        bool send_merged = false, done = false;
+        int r;
+
+        if (!send_waiting && unprocessed) {
+            if (!echo_process(&e)) {
+                break;
+            }
+            unprocessed = false;
+        }
+        if (!send_waiting && e.olen > e.osent) {
+            uring_send(ring, &e, &smh, &siov, false);
+            send_merged = true;
+        }
+        if (!recv_armed) {
+            if (e.rcap - e.rtail < 4096 && e.rhead > 0) {
+                memmove(e.rbuf, e.rbuf + e.rhead, e.rtail - e.rhead);
+                e.rtail -= e.rhead;
+                e.rhead = 0;
+            }
+            riov = (struct iovec){ e.rbuf + e.rtail, e.rcap - e.rtail };
+            rmh = (struct msghdr){
+                .msg_iov = &riov,
+                .msg_iovlen = 1,
+                .msg_control = cbuf,
+                .msg_controllen = sizeof(cbuf),
+            };
+            sqe = io_uring_get_sqe(ring);
+            io_uring_prep_recvmsg(sqe, fd, &rmh, MSG_CMSG_CLOEXEC);
+            io_uring_sqe_set_data64(sqe, URING_RECV);
+            recv_armed = true;
+        }
+        r = io_uring_submit_and_wait(ring, 1);
+        if (r < 0 && r != -EINTR) {
+            fprintf(stderr, "bench_echo: io_uring_enter: %s\n", strerror(-r));
+            break;
+        }
+        /* No CQE for the merged send: it went out whole. */
+        if (send_merged) {
+            e.osent = e.olen;
+        }
+        io_uring_for_each_cqe(ring, head, cqe) {
+            seen++;
+            switch (cqe->user_data) {
+            case URING_SEND:
+            case URING_SEND_WAIT:
+                send_waiting = false;
+                if (cqe->res < 0 && cqe->res != -EAGAIN && cqe->res != -EINTR) {
+                    done = true; /* EPIPE, ECONNRESET: the client left */
+                    break;
+                }
+                if (cqe->user_data == URING_SEND) {
+                    /* Short: sent is the count before the merge. */
+                    e.osent = e.olen - siov.iov_len;
+                }
+                e.osent += cqe->res > 0 ? (size_t)cqe->res : 0;
+                break;
+            case URING_RECV:
+                recv_armed = false;
+                if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
+                    break;
+                }
+                if (rmh.msg_controllen > 0) {
+                    close_fds(&rmh);
+                }
+                if (cqe->res <= 0) {
+                    done = true;
+                    break;
+                }
+                e.rtail += (size_t)cqe->res;
+                unprocessed = true;
+                break;
+            }
+        }
+        io_uring_cq_advance(ring, seen);
+        if (done) {
+            break;
+        }
+        if (e.osent == e.olen) {
+            e.olen = e.osent = 0;
+        } else if (!send_waiting) {
+            uring_send(ring, &e, &smh, &siov, true);
+            send_waiting = true;
+        }
+    }
+    /* Nothing may still point into the buffers. */
+    io_uring_queue_exit(ring);
+    free(e.rbuf);
+    free(e.obuf);
+}
+#endif
+
 static void echo_serve(int fd)
 {
     struct echo e = { .fd = fd, .rcap = ECHO_RBUF };
@@ -296,10 +442,15 @@ static void echo_serve(int fd)
 int main(int argc, char **argv)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    bool uring = argc == 3 && strcmp(argv[1], "--uring") == 0;
     int lfd;
 
+    if (uring) {
+        argv++;
+        argc--;
+    }
     if (argc != 2 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
-        fprintf(stderr, "usage: bench_echo SOCKET-PATH\n");
+        fprintf(stderr, "usage: bench_echo [--uring] SOCKET-PATH\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -321,6 +472,26 @@ int main(int argc, char **argv)
             perror("bench_echo: accept");
             return 1;
         }
+#ifdef BENCH_ECHO_URING
+        if (uring) {
+            struct io_uring ring;
+            int r = io_uring_queue_init(8, &ring, 0);
+
+            if (r == 0) {
+                echo_serve_uring(fd, &ring);
+                close(fd);
+                continue;
+            }
+            fprintf(stderr, "bench_echo: io_uring unavailable (%s): serving "
+                    "with poll()\n", strerror(-r));
+            uring = false;
+        }
+#else
+        if (uring) {
+            fprintf(stderr, "bench_echo: built without liburing: serving with poll()\n");
+            uring = false;
+        }
+#endif
         echo_serve(fd);
         close(fd);
     }

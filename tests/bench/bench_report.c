@@ -63,7 +63,7 @@ static double med_ratio(const struct bench_sample *a, const struct bench_sample 
 
 void bench_report_titles(void)
 {
-    printf("%-5s %-4s %-12s %10s %8s %8s %10s %5s %8s %10s\n", "case", "in",
+    printf("%-5s %-4s %-15s %10s %8s %8s %10s %5s %8s %10s\n", "case", "in",
            "server", "msgs/s", "p50 us", "p99 us", "cpu us/msg", "sys%",
            "msgs/run", "cli us/msg");
 }
@@ -74,7 +74,7 @@ void bench_report_row(const char *op, unsigned depth, const char *server,
     char in[16];
 
     snprintf(in, sizeof(in), "x%u", depth);
-    printf("%-5s %-4s %-12s %10.0f %8.1f %8.1f %10.2f %5.0f %8.2f %10.2f\n",
+    printf("%-5s %-4s %-15s %10.0f %8.1f %8.1f %10.2f %5.0f %8.2f %10.2f\n",
            op, in, server,
            med(s, n, offsetof(struct bench_sample, mps)),
            med(s, n, offsetof(struct bench_sample, p50)),
@@ -89,11 +89,18 @@ void bench_report_ratio(const char *op, unsigned depth, const char *server,
                         const struct bench_sample *s,
                         const struct bench_sample *echo, int n)
 {
+    bench_report_ratio_to(op, depth, server, "echo", s, echo, n);
+}
+
+void bench_report_ratio_to(const char *op, unsigned depth, const char *server,
+                           const char *ref, const struct bench_sample *s,
+                           const struct bench_sample *echo, int n)
+{
     char in[16], who[40];
 
     snprintf(in, sizeof(in), "x%u", depth);
-    snprintf(who, sizeof(who), "%s/echo", server);
-    printf("%-5s %-4s %-12s %10.3f %8.2f %8.2f %10.3f\n", op, in, who,
+    snprintf(who, sizeof(who), "%s/%s", server, ref);
+    printf("%-5s %-4s %-15s %10.3f %8.2f %8.2f %10.3f\n", op, in, who,
            med_ratio(s, echo, n, offsetof(struct bench_sample, mps)),
            med_ratio(s, echo, n, offsetof(struct bench_sample, p50)),
            med_ratio(s, echo, n, offsetof(struct bench_sample, p99)),

@@ -62,6 +62,12 @@
  *               go (less on one CPU, where the client preempts the server)
  *   cli us/msg  the benchmark client's own CPU per message
  *
+ * With --echo-uring, a second echo server, "echo-uring" (bench_echo
+ * --uring: one io_uring_enter() per batch for the replies' send and the
+ * next receive, instead of poll + recvmsg + sendmsg), is measured too,
+ * and each daemon device gets a second ratio line against it: what merging
+ * system calls would be worth to a server of the echo server's shape.
+ *
  * With --vs-keys "isolate = process", a second gpio device, gpio*, served
  * by a process of its own, is measured beside gpio in each repetition; the
  * server's CPU is the daemon's and its children's (bench_cpu.c), and the
@@ -90,7 +96,7 @@
 
 #include <glib.h>
 
-#define MAX_TARGETS 4
+#define MAX_TARGETS 6
 #define MAX_CASES 16
 #define MAX_REPS 64
 #define MAX_PLACEMENTS 8
@@ -123,6 +129,7 @@ struct placement {
 struct bench {
     struct target targets[MAX_TARGETS];
     unsigned nr_targets; /* targets[0] is the echo server */
+    unsigned uring;      /* index of echo-uring, 0 if not measured */
     struct bench_case cases[MAX_CASES];
     int nr_cases;
     unsigned max_depth;
@@ -139,6 +146,7 @@ static char *opt_device;
 static char *opt_send;
 static char *opt_pin;
 static gboolean opt_verbose;
+static gboolean opt_echo_uring;
 static char *opt_config_keys; /* "sandbox = off", "isolate = process" */
 static char *opt_vs_keys;     /* a second gpio device, configured so */
 
@@ -167,6 +175,9 @@ static GOptionEntry options[] = {
       "placements to run, comma-separated: same, split, none (scheduler's "
       "choice) or C/S (client on CPU C, servers on CPU S); default same,split",
       "LIST" },
+    { "echo-uring", 0, 0, G_OPTION_ARG_NONE, &opt_echo_uring,
+      "also measure bench_echo --uring (\"echo-uring\") and print the "
+      "devices' ratios to it", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
       "print every measurement, and the daemon's log", NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -211,10 +222,11 @@ static int connect_target(struct target *t, const char *path)
     return r;
 }
 
-/* Start bench_echo on path; its pid, or -1. */
-static pid_t start_echo(const char *path)
+/* Start bench_echo on path (with --uring if uring); its pid, or -1. */
+static pid_t start_echo(const char *path, bool uring)
 {
-    const char *argv[] = { BENCH_ECHO_PATH, path, NULL };
+    const char *argv[] = { BENCH_ECHO_PATH, uring ? "--uring" : path,
+                           uring ? path : NULL, NULL };
     g_autoptr(GError) err = NULL;
     GPid pid;
 
@@ -409,6 +421,11 @@ static void print_table(const struct bench *b, const struct placement *pl)
             bench_report_ratio(op_names[bc->op], bc->depth, t[ti].name,
                                b->samples[ti][ci], b->samples[0][ci], opt_reps);
         }
+        for (unsigned ti = b->uring + 1; b->uring != 0 && ti < b->nr_targets; ti++) {
+            bench_report_ratio_to(op_names[bc->op], bc->depth, t[ti].name,
+                                  t[b->uring].name, b->samples[ti][ci],
+                                  b->samples[b->uring][ci], opt_reps);
+        }
         printf("\n");
     }
     printf("# targets at x%u: daemon msgs/s >= %.2f x echo, daemon cpu/msg "
@@ -427,14 +444,14 @@ static void print_table(const struct bench *b, const struct placement *pl)
                    rc <= TARGET_CPU_RATIO ? "met" : "MISSED");
         }
     }
-    if (opt_vs_keys != NULL && strcmp(t[1].name, "gpio") == 0) {
-        unsigned vs = b->nr_targets - 1; /* gpio* comes last */
+    if (opt_vs_keys != NULL && strcmp(t[b->uring + 1].name, "gpio") == 0) {
+        unsigned vs = b->nr_targets - 1, gpio = b->uring + 1; /* gpio* comes last */
 
         printf("# gpio* (%s) / gpio, medians of per-repetition ratios:\n", opt_vs_keys);
         for (int ci = 0; ci < b->nr_cases; ci++) {
             double rm, rc;
 
-            bench_ratios(b->samples[vs][ci], b->samples[1][ci], opt_reps, &rm, &rc);
+            bench_ratios(b->samples[vs][ci], b->samples[gpio][ci], opt_reps, &rm, &rc);
             printf("#   %-5s x%-3u msgs/s %.3f  cpu/msg %.3f  msgs per CPU-second %.3f\n",
                    op_names[b->cases[ci].op], b->cases[ci].depth, rm, rc,
                    rc > 0 ? 1.0 / rc : 0.0);
@@ -581,8 +598,9 @@ int main(int argc, char **argv)
     static struct bench b;
     struct placement placements[MAX_PLACEMENTS];
     g_autofree char *echo_path = NULL;
+    g_autofree char *uring_path = NULL;
     struct harness *h;
-    pid_t echo_pid = -1;
+    pid_t echo_pid = -1, uring_pid = -1;
     int np, ret = 1;
 
     if (parse_options(&b, &argc, &argv) < 0) {
@@ -618,12 +636,26 @@ int main(int argc, char **argv)
         return 1;
     }
     echo_path = g_build_filename(h->dir, "echo.sock", NULL);
-    echo_pid = start_echo(echo_path);
+    echo_pid = start_echo(echo_path, false);
     b.targets[0] = (struct target){ .name = "echo", .pid = echo_pid };
     b.nr_targets = 1;
     set_ops(&b.targets[0], 2, 4);
-    if (echo_pid < 0 || connect_target(&b.targets[0], echo_path) < 0 ||
-        add_daemon_targets(&b, h) < 0) {
+    if (echo_pid < 0 || connect_target(&b.targets[0], echo_path) < 0) {
+        goto out;
+    }
+    if (opt_echo_uring) {
+        struct target *t = &b.targets[b.nr_targets];
+
+        uring_path = g_build_filename(h->dir, "echo-uring.sock", NULL);
+        uring_pid = start_echo(uring_path, true);
+        *t = (struct target){ .name = "echo-uring", .pid = uring_pid };
+        b.uring = b.nr_targets++;
+        set_ops(t, 2, 4);
+        if (uring_pid < 0 || connect_target(t, uring_path) < 0) {
+            goto out;
+        }
+    }
+    if (add_daemon_targets(&b, h) < 0) {
         goto out;
     }
 
@@ -643,6 +675,10 @@ out:
     if (echo_pid > 0) {
         kill(echo_pid, SIGTERM);
         waitpid(echo_pid, NULL, 0);
+    }
+    if (uring_pid > 0) {
+        kill(uring_pid, SIGTERM);
+        waitpid(uring_pid, NULL, 0);
     }
     if (harness_stop(h) != 0) {
         ret = 1;

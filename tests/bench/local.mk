@@ -13,6 +13,12 @@
 check_PROGRAMS += tests/bench/bench_transport tests/bench/bench_echo
 
 tests_bench_bench_echo_SOURCES = tests/bench/bench_echo.c
+# --uring needs liburing, which only the NVMe plugin requires.
+if ENABLE_NVME
+tests_bench_bench_echo_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_ECHO_URING
+tests_bench_bench_echo_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS)
+tests_bench_bench_echo_LDADD = $(LIBURING_LIBS)
+endif
 
 tests_bench_bench_transport_SOURCES = tests/bench/bench_transport.c \
 	tests/bench/bench_client.c tests/bench/bench_cpu.c \
