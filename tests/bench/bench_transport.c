@@ -434,7 +434,7 @@ static void print_table(const struct bench *b, const struct placement *pl)
         if (b->cases[ci].depth != b->max_depth) {
             continue;
         }
-        for (unsigned ti = 1; ti < b->nr_targets; ti++) {
+        for (unsigned ti = b->uring + 1; ti < b->nr_targets; ti++) {
             double rm, rc;
 
             bench_ratios(b->samples[ti][ci], b->samples[0][ci], opt_reps, &rm, &rc);

@@ -6,6 +6,8 @@
 #     make bench                      gpio; 5 x 1 s per case; same CPU, then split
 #     make bench BENCH_ARGS="--device both --pin split -r 7 -s 2 -v"
 #     make bench VFIOUSERD=/path/to/other/vfiouserd   (compare a build)
+#     make bench BENCH_ARGS="--pin same --echo-uring"  (also an echo server
+#                                     making one io_uring_enter per batch)
 #     make bench BENCH_ARGS='--pin same --vs-keys "isolate = process"'
 #                                     (a device in a process vs in a thread)
 #
