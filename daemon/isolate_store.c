@@ -319,16 +319,19 @@ int iso_store_channel(struct iso_store *s, GMainContext *ctx)
     return sv[1];
 }
 
-void iso_store_pump(struct iso_store *s, int ms)
+void iso_store_pump(struct iso_store *s, int wake_fd, int ms)
 {
-    GPollFD p = { .events = G_IO_IN };
+    /* poll() skips a negative fd. */
+    GPollFD p[2] = {
+        { .fd = s != NULL && s->chan >= 0 ? s->chan : -1, .events = G_IO_IN },
+        { .fd = wake_fd, .events = G_IO_IN },
+    };
 
-    if (s == NULL || s->chan < 0) {
+    if (p[0].fd < 0 && wake_fd < 0) {
         g_usleep((gulong)ms * 1000);
         return;
     }
-    p.fd = s->chan;
-    if (g_poll(&p, 1, ms) > 0) {
+    if (g_poll(p, 2, ms) > 0 && p[0].revents != 0) {
         while (read_one(s)) {
         }
     }

@@ -120,7 +120,7 @@ static char *scenario(char **mirrored)
     for (size_t i = 0; i < G_N_ELEMENTS(sends); i++) {
         g_assert(store(chan, sends[i].name, sends[i].fd) == 0);
     }
-    iso_store_pump(s, 1000);
+    iso_store_pump(s, -1, 1000);
     iso_store_export(s, -1, fds, names);
     g_assert(fds->len == iso_store_count(s));
     g_ptr_array_add(pushed, NULL);
