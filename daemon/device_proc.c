@@ -145,7 +145,6 @@ int device_proc_taken_over(vfud_dev *dev)
         return 0;
     }
     r = isolate_take_over_wait(dev);
-
     if (r == 0) {
         device_start_thread(dev);
     }
