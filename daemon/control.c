@@ -363,6 +363,7 @@ static json_object *device_summary(const struct devset_entry *e)
 {
     json_object *o = json_object_new_object();
     struct device_snapshot s;
+    char pid[UTIL_PID_TEXT_SIZE];
 
     device_snapshot(e->dev, &s);
     add_str(o, "name", e->dev->name);
@@ -371,6 +372,9 @@ static json_object *device_summary(const struct devset_entry *e)
     add_str(o, "socket", e->dev->proc->sock.path);
     json_object_object_add(o, "client_pid",
                            s.connected ? json_object_new_int(s.pid) : NULL);
+    /* As status's client.who: a pid 0 is a client in a pid namespace we
+     * cannot see (client_pid keeps the kernel's 0 for scripts). */
+    add_str(o, "client_who", s.connected ? util_pid_text(s.pid, pid) : NULL);
     return o;
 }
 

@@ -121,7 +121,10 @@ int device_proc_start(vfud_dev *dev, const struct device_socket *sock)
         if (r < 0) {
             return r;
         }
-        device_start_thread(dev);
+        if (!isolate_taking_over(dev)) {
+            /* Else once its child has answered (device_proc_taken_over). */
+            device_start_thread(dev);
+        }
         return 0;
     }
     listener_watch(dev);
@@ -132,6 +135,20 @@ int device_proc_start(vfud_dev *dev, const struct device_socket *sock)
     }
     watchdog_add(dev);
     return 0;
+}
+
+int device_proc_taken_over(vfud_dev *dev)
+{
+    int r;
+
+    if (!isolate_taking_over(dev)) {
+        return 0;
+    }
+    r = isolate_take_over_wait(dev);
+    if (r == 0) {
+        device_start_thread(dev);
+    }
+    return r;
 }
 
 /* Stop accepting, drop the client, destroy the plugin instance, unlink the

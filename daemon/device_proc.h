@@ -59,6 +59,8 @@ struct device_proc {
     struct iso_store *iso_store; /* what the child stores (isolate_store.h) */
     int iso_upgrade_fd; /* a child started before an upgrade's pause waits
                          * here for the hand-over (isolate_prestart), or -1 */
+    bool iso_state_sent; /* ... sent: its answer is awaited there */
+    gint64 iso_sent_at;
     int iso_maps_id;    /* > 0: that child's maps helper channel, to scope
                          * when the listening socket comes (sandbox.h) */
 
@@ -78,6 +80,10 @@ int device_proc_configure(vfud_dev *dev, const char *file,
 /* Bind (or adopt) the socket, then either start the engine and listen, or
  * start the child of an isolated device. */
 int device_proc_start(vfud_dev *dev, const struct device_socket *sock);
+/* An isolated device whose start sent the upgrade's state to its child
+ * (isolate_taking_over): the child's answer, then the device thread.
+ * 0 (also for any other device), or -errno (logged). */
+int device_proc_taken_over(vfud_dev *dev);
 
 /* main(): what the engine tells the process (status lines, thread end). */
 void device_proc_init(void);

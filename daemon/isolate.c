@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -298,6 +299,15 @@ static void child_exited(GPid pid, gint status, gpointer data)
 static void stop_child(vfud_dev *dev, pid_t pid, int sig)
 {
     gint64 deadline = g_get_monotonic_time() + (gint64)STOP_WAIT_MS * 1000;
+    /* Readable when it has exited: the wait below ends then, not at the
+     * next 10 ms poll (which was most of an isolated upgrade's pause: the
+     * child stops and stores its state in about 1 ms).  Without pidfds
+     * (Linux < 5.3), the poll alone. */
+#ifdef SYS_pidfd_open
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    int pidfd = -1;
+#endif
     int status;
 
     kill(pid, sig);
@@ -310,7 +320,10 @@ static void stop_child(vfud_dev *dev, pid_t pid, int sig)
             break;
         }
         /* Its clean stop stores its state with us: read it meanwhile. */
-        iso_store_pump(dev->proc->iso_store, 10);
+        iso_store_pump(dev->proc->iso_store, pidfd, 10);
+    }
+    if (pidfd >= 0) {
+        close(pidfd);
     }
     dev->proc->iso_pid = 0;
     /* What it stored on its way out. */
@@ -380,6 +393,7 @@ void isolate_prestart_cancel(vfud_dev *dev)
         return;
     }
     util_close(&dev->proc->iso_upgrade_fd);
+    dev->proc->iso_state_sent = false;
     discard_child(dev);
     iso_store_free(dev->proc->iso_store);
     dev->proc->iso_store = NULL;
@@ -387,21 +401,19 @@ void isolate_prestart_cancel(vfud_dev *dev)
 
 /* Give the child started early the state its predecessor stored: the
  * stopped child's hand-over, replayed from our store as the fd store
- * replays systemd's (fdstore_handover_sock).  -ENOENT: none stored (the
- * predecessor was being restarted, or stored nothing); the child is gone
- * then. */
-static int take_over(vfud_dev *dev)
+ * replays systemd's (fdstore_handover_sock).  Its answer is heard later
+ * (isolate_take_over_wait), so that the children of several devices load
+ * their states at the same time.  -ENOENT: none stored (the predecessor
+ * was being restarted, or stored nothing); the child is gone then. */
+static int take_over_send(vfud_dev *dev)
 {
     struct iso_store *s = dev->proc->iso_store;
     g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(int));
-    g_autofree char *said = NULL;
     g_autofree char *why = NULL;
-    int sock = dev->proc->iso_upgrade_fd;
-    gint64 t0 = g_get_monotonic_time();
     int blob = -1;
     int r;
 
-    dev->proc->iso_upgrade_fd = -1;
+    dev->proc->iso_sent_at = g_get_monotonic_time();
     /* What the hand-over brought (upgrade_adopt gave it to fdstore's
      * table), or systemd's store. */
     iso_store_seed(s);
@@ -418,7 +430,8 @@ static int take_over(vfud_dev *dev)
     }
     r = iso_store_handover(s, dev->proc->listen_fd, &blob, fds, &why);
     if (r == 0) {
-        r = handoff_send_stream(sock, blob, (const int *)(void *)fds->data, fds->len);
+        r = handoff_send_stream(dev->proc->iso_upgrade_fd, blob,
+                                (const int *)(void *)fds->data, fds->len);
         if (r < 0) {
             why = g_strdup_printf("sending it: %s", g_strerror(-r));
         }
@@ -427,19 +440,8 @@ static int take_over(vfud_dev *dev)
     for (guint i = 0; i < fds->len; i++) {
         close(g_array_index(fds, int, i));
     }
-    if (r == 0) {
-        /* Half the old process's wait for our own answer: a refusal
-         * must reach it before it gives up and serves on. */
-        r = handoff_hear(sock, HANDOFF_STATE_MS / 2, &said);
-        if (r < 0) {
-            why = g_strdup_printf("no answer: %s", g_strerror(-r));
-        } else if (strcmp(said, "OK") != 0) {
-            r = -EPROTO;
-            why = g_strdup(g_str_has_prefix(said, "ERR ") ? said + 4 : said);
-        }
-    }
-    close(sock);
     if (r < 0) {
+        util_close(&dev->proc->iso_upgrade_fd);
         discard_child(dev);
         if (r != -ENOENT) {
             dev_err(dev, "upgrade: the new isolated process refused the state: %s",
@@ -447,9 +449,42 @@ static int take_over(vfud_dev *dev)
         }
         return r;
     }
+    dev->proc->iso_state_sent = true;
+    return 0;
+}
+
+bool isolate_taking_over(const vfud_dev *dev)
+{
+    return dev->proc->iso_upgrade_fd >= 0 && dev->proc->iso_state_sent;
+}
+
+int isolate_take_over_wait(vfud_dev *dev)
+{
+    g_autofree char *said = NULL;
+    g_autofree char *why = NULL;
+    /* Half the old process's wait for our own answer, from the send: a
+     * refusal must reach it before it gives up and serves on. */
+    gint64 left_ms = (dev->proc->iso_sent_at - g_get_monotonic_time()) / 1000 +
+                     HANDOFF_STATE_MS / 2;
+    int r = handoff_hear(dev->proc->iso_upgrade_fd, (int)MAX(left_ms, 1), &said);
+
+    if (r < 0) {
+        why = g_strdup_printf("no answer: %s", g_strerror(-r));
+    } else if (strcmp(said, "OK") != 0) {
+        r = -EPROTO;
+        why = g_strdup(g_str_has_prefix(said, "ERR ") ? said + 4 : said);
+    }
+    util_close(&dev->proc->iso_upgrade_fd);
+    dev->proc->iso_state_sent = false;
+    if (r < 0) {
+        discard_child(dev);
+        dev_err(dev, "upgrade: the new isolated process refused the state: %s", why);
+        return r;
+    }
     dev_info(dev, "isolated process pid %d took over the state its predecessor "
              "stored, in %.1f ms",
-             (int)dev->proc->iso_pid, (double)(g_get_monotonic_time() - t0) / 1000.0);
+             (int)dev->proc->iso_pid,
+             (double)(g_get_monotonic_time() - dev->proc->iso_sent_at) / 1000.0);
     return 0;
 }
 
@@ -457,7 +492,7 @@ int isolate_start(vfud_dev *dev)
 {
     dev->proc->iso_backoff_ms = 0;
     if (dev->proc->iso_upgrade_fd >= 0) {
-        int r = take_over(dev);
+        int r = take_over_send(dev);
 
         if (r != -ENOENT) {
             return r;

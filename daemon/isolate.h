@@ -39,6 +39,13 @@ int isolate_start(vfud_dev *dev);
  * isolate_start starts one as usual.  -errno: the child did not get ready
  * (logged). */
 int isolate_prestart(vfud_dev *dev);
+/* isolate_start sent such a child its state and returned at once: the
+ * device thread is not started until isolate_take_over_wait has heard the
+ * child's answer (until then we alone use the device's store), so that
+ * the children of several devices load their states at the same time. */
+bool isolate_taking_over(const vfud_dev *dev);
+/* Main thread: that answer.  0, or -errno (logged; the child is gone). */
+int isolate_take_over_wait(vfud_dev *dev);
 /* The device freed before isolate_start: end that child. */
 void isolate_prestart_cancel(vfud_dev *dev);
 /* Device thread, at its end: stop the child and wait for it. */

@@ -19,9 +19,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <linux/kcmp.h>
 #include <linux/magic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -120,32 +122,85 @@ static void store_remove(struct iso_store *s, const char *name)
     }
 }
 
+/* 1 if a and b are the same open file (one file description, as after a
+ * dup() or an SCM_RIGHTS pass), 0 if not, -errno when kcmp cannot say.
+ * This is systemd's rule for its fd store, and one rule for every kind
+ * of fd: two opens of one file are two files, every eventfd is its own
+ * although all of them share one inode.  KCMP_FILE on our own pid only
+ * compares two fds we hold: the parent's seccomp filter allows kcmp so
+ * and no other way (sandbox_seccomp.c). */
+static int same_open_file(int a, int b)
+{
+#ifdef SYS_kcmp
+    pid_t self = getpid();
+    long r = syscall(SYS_kcmp, self, self, KCMP_FILE, a, b);
+
+    if (r < 0) {
+        return -errno;
+    }
+    return r == 0;
+#else
+    (void)a;
+    (void)b;
+    return -ENOSYS;
+#endif
+}
+
+/* Without kcmp (a kernel built without CONFIG_KCMP: ENOSYS; a container's
+ * own filter refusing it: EPERM), the inode decides, as it did before
+ * kcmp: the same inode is the same file, except on the kernel's anonymous
+ * inode, which every eventfd shares (each interrupt vector's eventfd must
+ * be kept: keeping only the first lost the others on a re-attach or an
+ * upgrade's hand-over).  That is right for what a child stores (sockets,
+ * memfds, DMA window files, eventfds, each stored by one open file); it
+ * would take two opens of one regular file for one. */
+static bool same_inode_file(struct iso_store *s, int fd, int err)
+{
+    static gint said; /* once per process: every device's store tries */
+    struct statfs sf;
+
+    if (g_atomic_int_compare_and_exchange(&said, 0, 1)) {
+        log_notice(NULL, "[%s] isolated process's fd store: kcmp() unavailable (%s): "
+                   "files with the same inode count as one, eventfds excepted",
+                   s->dev, g_strerror(err));
+    }
+    return fstatfs(fd, &sf) < 0 || sf.f_type != ANON_INODE_FS_MAGIC;
+}
+
+/* Whether fd's open file is kept already, under any name.  Only entries
+ * with its inode can be: the same open file has one inode. */
+static bool kept_already(struct iso_store *s, int fd, const struct stat *st)
+{
+    for (guint i = 0; i < s->entries->len; i++) {
+        const struct iso_entry *o = g_ptr_array_index(s->entries, i);
+        int r;
+
+        if (o->st_dev != st->st_dev || o->st_ino != st->st_ino) {
+            continue;
+        }
+        r = same_open_file(o->fd, fd);
+        if (r < 0) {
+            return same_inode_file(s, fd, -r);
+        }
+        if (r == 1) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Takes fd.  An open file kept already (under any name) is dropped, as
- * systemd drops it: the child re-stores its client after a re-attach.
- * The same inode is the same file here: sockets and memfds are one open
- * file each, and a window's file is mapped the same through either.  Not
- * so for eventfds: every file of the kernel's anonymous inode shares that
- * one inode, and each interrupt vector's eventfd must be kept (keeping
- * only the first lost the others: a re-attach or an upgrade's hand-over
- * lacked them).  Those are never dropped; the child removes a name before
- * it stores it again (fdstore_dev.c), so none is kept twice. */
+ * systemd drops it: the child stores its client again after a re-attach,
+ * and a hand-over names fds it stored already.  The child removes a name
+ * before it stores another file under it (fdstore_dev.c). */
 static void store_add(struct iso_store *s, const char *name, int fd)
 {
     struct iso_entry *e;
-    struct statfs sf;
     struct stat st;
 
-    if (fstat(fd, &st) < 0 || fstatfs(fd, &sf) < 0) {
+    if (fstat(fd, &st) < 0 || kept_already(s, fd, &st)) {
         close(fd);
         return;
-    }
-    for (guint i = 0; sf.f_type != ANON_INODE_FS_MAGIC && i < s->entries->len; i++) {
-        const struct iso_entry *o = g_ptr_array_index(s->entries, i);
-
-        if (o->st_dev == st.st_dev && o->st_ino == st.st_ino) {
-            close(fd);
-            return;
-        }
     }
     if (s->entries->len >= MAX_ENTRIES) {
         if (!s->warned) {
@@ -264,16 +319,19 @@ int iso_store_channel(struct iso_store *s, GMainContext *ctx)
     return sv[1];
 }
 
-void iso_store_pump(struct iso_store *s, int ms)
+void iso_store_pump(struct iso_store *s, int wake_fd, int ms)
 {
-    GPollFD p = { .events = G_IO_IN };
+    /* poll() skips a negative fd. */
+    GPollFD p[2] = {
+        { .fd = s != NULL && s->chan >= 0 ? s->chan : -1, .events = G_IO_IN },
+        { .fd = wake_fd, .events = G_IO_IN },
+    };
 
-    if (s == NULL || s->chan < 0) {
+    if (p[0].fd < 0 && wake_fd < 0) {
         g_usleep((gulong)ms * 1000);
         return;
     }
-    p.fd = s->chan;
-    if (g_poll(&p, 1, ms) > 0) {
+    if (g_poll(p, 2, ms) > 0 && p[0].revents != 0) {
         while (read_one(s)) {
         }
     }

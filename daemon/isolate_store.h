@@ -35,8 +35,9 @@ void iso_store_free(struct iso_store *s);
  * and closes it), ours watched on ctx.  -errno on failure. */
 int iso_store_channel(struct iso_store *s, GMainContext *ctx);
 /* Wait up to ms for what the child sends and read it (while we wait for
- * it to stop, away from our main loop). */
-void iso_store_pump(struct iso_store *s, int ms);
+ * it to stop, away from our main loop); also return when wake_fd (-1:
+ * none) is readable. */
+void iso_store_pump(struct iso_store *s, int wake_fd, int ms);
 /* The child is gone: read what it sent last, close our end. */
 void iso_store_drain(struct iso_store *s);
 /* What to pass to the next child: fds appended to fds, names ':'-joined;

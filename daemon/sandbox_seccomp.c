@@ -20,6 +20,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <linux/kcmp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -338,6 +339,19 @@ static int add_conditional(scmp_filter_ctx ctx, GHashTable *done)
             r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
                                  SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)options[i]));
         }
+    }
+    if (r == 0 && g_hash_table_contains(allowed, "spawn") &&
+        !g_hash_table_contains(done, "kcmp")) {
+        /* The store of isolated devices' fds tells a file stored twice
+         * from two files by kcmp(KCMP_FILE) (isolate_store.c), in a daemon
+         * with isolated devices only.  Our own pid both sides and
+         * KCMP_FILE only: it compares two fds we hold, and says nothing
+         * about another process. */
+        scmp_datum_t self = (scmp_datum_t)getpid();
+
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kcmp), 3,
+                             SCMP_A0(SCMP_CMP_EQ, self), SCMP_A1(SCMP_CMP_EQ, self),
+                             SCMP_A2(SCMP_CMP_EQ, KCMP_FILE));
     }
     if (r == 0 && !g_hash_table_contains(done, "prlimit64")) {
         /* Reading a limit; changing one is for start-up. */

@@ -606,6 +606,15 @@ int upgrade_adopt(struct devset *ds, int sock, struct control **ctl)
             rs[i].call = device_call_start(e->dev, restore_on_thread, &rs[i]);
         }
     }
+    /* Meanwhile, as each isolated device's process loads the state
+     * devset_start sent it: their answers, in turn. */
+    for (guint i = 0; i < devset_entries(ds)->len; i++) {
+        struct devset_entry *e = g_ptr_array_index(devset_entries(ds), i);
+
+        if (device_proc_taken_over(e->dev) < 0) {
+            refuse_after_fds(sock, "the new process could not start its devices");
+        }
+    }
     for (guint i = 0; i < h->devices->len; i++) {
         int r2 = rs[i].call != NULL ? device_call_wait(rs[i].call) : 0;
 

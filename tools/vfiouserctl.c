@@ -113,13 +113,21 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
     for (size_t i = 0; devs != NULL && i < json_object_array_length(devs); i++) {
         json_object *d = json_object_array_get_idx(devs, i);
         json_object *pid = member(d, "client_pid");
+        const char *who = str(d, "client_who", NULL);
         char **row = g_new0(char *, 6);
 
         row[0] = g_strdup(str(d, "name", "?"));
         row[1] = g_strdup(str(d, "plugin", "?"));
         row[2] = g_strdup(str(d, "state", "?"));
-        row[3] = pid != NULL ? g_strdup_printf("pid %d", json_object_get_int(pid))
-                             : g_strdup("-");
+        /* client_who: the daemon's words for the pid, as status's (a pid
+         * 0 is a client in a pid namespace it cannot see); an earlier
+         * daemon's: the number. */
+        if (who != NULL) {
+            row[3] = g_strdup(who);
+        } else {
+            row[3] = pid != NULL ? g_strdup_printf("pid %d", json_object_get_int(pid))
+                                 : g_strdup("-");
+        }
         row[4] = g_strdup(str(d, "socket", "-"));
         for (int c = 0; c < 5; c++) {
             w[c] = MAX(w[c], (int)strlen(row[c]));

@@ -146,7 +146,8 @@ END_TEST
  * INTx, ERR and REQ each have one, and all eventfds share the kernel's
  * one anonymous inode, which the parent's store once took for the same
  * file (it kept the first and dropped the others).  Each one fires
- * before the crash, and again from the new process after it. */
+ * before the crash, and again from the new process after it.  The daemon
+ * runs sandboxed (the default): the store's kcmp passes its filter. */
 static void fire_all(struct vfu_client *c, const int efd[3], const char *when)
 {
     static const char *const names[] = { "INTx", "ERR", "REQ" };
@@ -197,6 +198,17 @@ START_TEST(crash_keeps_every_eventfd)
         close(efd[i]);
     }
     ck_assert_int_eq(harness_stop(h), 0);
+    {
+        /* The new process stored the eventfds again, and the daemon told
+         * them from one another by kcmp(KCMP_FILE), which its system call
+         * filter must allow (its inode fallback would hide a refusal from
+         * the checks above). */
+        g_autofree char *log = harness_log(h);
+
+        ck_assert_msg(strstr(log, "forbidden system call") == NULL &&
+                          strstr(log, "kcmp() unavailable") == NULL,
+                      "%s", log);
+    }
     harness_free(h);
 }
 END_TEST

@@ -63,6 +63,7 @@ START_TEST(socket_and_answers)
     ck_assert_str_eq(ot_str(a, "devices.0.state"), "listening");
     ck_assert_str_eq(ot_str(a, "devices.1.name"), "t0");
     ck_assert(json_object_is_type(ot_get(a, "devices.1.client_pid"), json_type_null));
+    ck_assert(json_object_is_type(ot_get(a, "devices.1.client_who"), json_type_null));
     json_object_put(a);
 
     a = ot_request(ctl, "{\"command\":\"status\"}");
@@ -482,6 +483,15 @@ START_TEST(vfiouserctl_tool)
         ck_assert_msg(dt_has_match(out, "^DEVICE +PLUGIN +STATE +CLIENT +SOCKET$"), "%s", out);
         ck_assert(dt_has_match(out, "^g0 +gpio +listening +- +/"));
         ck_assert_msg(dt_has_match(out, "^t0 +testdev +connected +pid [0-9]+ +/"), "%s", out);
+    }
+    {
+        /* A pid the daemon sees: client_who says it as status does. */
+        g_autofree char *who = g_strdup_printf("pid %d", (int)getpid());
+
+        a = ot_request(ctl, "{\"command\":\"list\"}");
+        ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.1.client_pid")), getpid());
+        ck_assert_str_eq(ot_str(a, "devices.1.client_who"), who);
+        json_object_put(a);
     }
     {
         const char *args[] = { "-s", ctl, "status", "t0", NULL };

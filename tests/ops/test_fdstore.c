@@ -576,28 +576,41 @@ START_TEST(crash_loop_drops_client)
 }
 END_TEST
 
-/* Status of g0 names a client whose pid the daemon cannot see: in its
- * answer (the kernel's pid 0 kept) and as vfiouserctl prints it, not as
- * "pid 0".  vfiouserctl runs in our pid namespace (own_ns), as on the
- * host: LeakSanitizer (ASan builds) cannot check a process in the other,
- * whose /proc it does not have; the daemons after it go to daemons_ns. */
+/* Status and list of g0 name a client whose pid the daemon cannot see:
+ * in their answers (the kernel's pid 0 kept) and as vfiouserctl prints
+ * them, not as "pid 0".  vfiouserctl runs in our pid namespace (own_ns),
+ * as on the host: LeakSanitizer (ASan builds) cannot check a process in
+ * the other, whose /proc it does not have; the daemons after it go to
+ * daemons_ns. */
 static void check_unseen_client(const char *ctl, int own_ns, int daemons_ns)
 {
     static const char words[] = "(in a pid namespace this one cannot see)";
     json_object *a = ot_request(ctl, "{\"command\":\"status\",\"device\":\"g0\"}");
     g_autofree char *arg = g_strdup_printf("--socket=%s", ctl);
     const char *args[] = { arg, "status", "g0", NULL };
+    const char *list_args[] = { arg, "list", NULL };
     g_autofree char *line = g_strdup_printf("  client     %s, uid ", words);
+    g_autofree char *quoted = g_regex_escape_string(words, -1);
+    g_autofree char *list_line = g_strdup_printf("^g0 +gpio +connected +%s +/", quoted);
     g_autofree char *out = NULL;
+    g_autofree char *list_out = NULL;
 
     ck_assert_str_eq(ot_str(a, "devices.0.state"), "connected");
     ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.client.pid")), 0);
     ck_assert_str_eq(ot_str(a, "devices.0.client.who"), words);
     json_object_put(a);
+    a = ot_request(ctl, "{\"command\":\"list\"}");
+    ck_assert_str_eq(ot_str(a, "devices.0.name"), "g0");
+    ck_assert_int_eq(json_object_get_int(ot_get(a, "devices.0.client_pid")), 0);
+    ck_assert_str_eq(ot_str(a, "devices.0.client_who"), words);
+    json_object_put(a);
     ck_assert_int_eq(setns(own_ns, CLONE_NEWPID), 0);
     ck_assert_int_eq(ot_ctl(args, &out), 0);
+    ck_assert_int_eq(ot_ctl(list_args, &list_out), 0);
     ck_assert_int_eq(setns(daemons_ns, CLONE_NEWPID), 0);
     ck_assert_msg(strstr(out, line) != NULL && strstr(out, "pid 0") == NULL, "%s", out);
+    ck_assert_msg(dt_has_match(list_out, list_line) && strstr(list_out, "pid 0") == NULL,
+                  "%s", list_out);
 }
 
 /* QEMU on the host, the daemon in a container: the kernel gives the

@@ -33,4 +33,15 @@ tests_unit_test_util_pid_SOURCES = tests/unit/test_util_pid.c
 tests_unit_test_util_pid_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_util_pid_LDADD = common/utils/libutils.la $(GLIB_LIBS) $(CHECK_LIBS)
 
+# The isolated device's fd store (daemon/isolate_store.c) from its source
+# alone: what it takes for a file kept already.
+check_PROGRAMS += tests/unit/test_isolate_store
+TESTS += tests/unit/test_isolate_store
+tests_unit_test_isolate_store_SOURCES = tests/unit/test_isolate_store.c \
+	daemon/isolate_store.c daemon/isolate_store.h
+tests_unit_test_isolate_store_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GLIB_CFLAGS) \
+	$(JSONC_CFLAGS) $(SECCOMP_CFLAGS)
+tests_unit_test_isolate_store_LDADD = common/utils/libutils.la $(GLIB_LIBS) \
+	$(JSONC_LIBS) $(SECCOMP_LIBS) $(CHECK_LIBS)
+
 endif
