@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fd store an isolated device's parent keeps for its child
  * (daemon/isolate_store.c), built from its source alone, with systemd's
