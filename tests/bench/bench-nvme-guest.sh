@@ -5,7 +5,8 @@
 # never fails on them (only when something does not work).
 #
 #   bench-nvme-guest.sh [--runtime S] [--reps N] [--size MiB] [--nbd | --rbd]
-#                       [--lab-libs] [--jobs "randread randwrite seqread"]
+#                       [--lab-libs] [--nbd-conns N]
+#                       [--jobs "randread randwrite seqread"]
 #                       [--devices "qemu shadow adaptive poll"]
 #
 # One boot of the QEMU lab (tests/e2e/lab, as the end-to-end tests use it;
@@ -24,6 +25,10 @@
 # --nbd: the plugin devices share one NBD export instead (nbdkit's file
 # plugin serving one such file on a UNIX socket): QEMU's NVMe with
 # -drive file=nbd+unix:///?socket=..., ours with namespace.1.uri.
+#
+# QEMU's NBD client opens one connection; ours opens
+# namespace.N.connections (4 by default) when the server allows multi-conn,
+# as nbdkit's file plugin does: --nbd-conns 1 compares one against one.
 #
 # --rbd: every device on one RBD image of a one-node Ceph cluster
 # (tests/plugins/nvme/ceph-cluster, started for the run): QEMU's NVMe with
@@ -68,6 +73,7 @@ size=256
 nbd=""
 rbd=""
 lab_libs=""
+nbd_conns=""
 jobs="randread randwrite seqread"
 devices="qemu shadow adaptive poll"
 while [ $# -gt 0 ]; do
@@ -75,6 +81,7 @@ while [ $# -gt 0 ]; do
     --nbd) nbd=1; shift ;;
     --rbd) rbd=1; shift ;;
     --lab-libs) lab_libs=1; shift ;;
+    --nbd-conns) nbd_conns=$2; shift 2 ;;
     --runtime) runtime=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
@@ -127,11 +134,13 @@ if [ -n "$nbd" ]; then
         file="$e2e_tmp/qemu.img" || e2e_fail "nbdkit did not start"
     trap 'kill "$(cat "$e2e_tmp/nbdkit.pid")"; e2e_cleanup' EXIT
     ns_sh0="uri = nbd+unix:///?socket=$e2e_tmp/nbd.sock"
+    [ -n "$nbd_conns" ] && ns_sh0="$ns_sh0
+namespace.1.connections = $nbd_conns"
     ns_ad0=$ns_sh0
     ns_po0=$ns_sh0
     qemu_file="nbd+unix:///?socket=$e2e_tmp/nbd.sock"
     qemu_cache=""
-    cache_note="no cache on either side but nbdkit's"
+    cache_note="no cache on either side but nbdkit's; connections: QEMU 1, ours ${nbd_conns:-4 (the default)} if the server allows multi-conn"
 fi
 if [ -n "$rbd" ]; then
     command -v ceph-osd >/dev/null || e2e_skip "no Ceph (ceph-mon ceph-osd ceph-common)"
