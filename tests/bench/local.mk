@@ -110,6 +110,11 @@ endif
 #     make bench-nvme-guest BENCH_NVME_GUEST_ARGS="--runtime 20 --reps 5"
 #     make bench-nvme-guest BENCH_NVME_GUEST_ARGS=--nbd    (all on one NBD export)
 #     make bench-nvme-guest BENCH_NVME_GUEST_ARGS=--rbd    (all on one RBD image)
+#     make bench-nvme-guest BENCH_NVME_GUEST_ARGS='--rbd --devices "qemu shadow"'
+#         (one mode against QEMU's: about 4.5 minutes)
+#     make bench-nvme-guest BENCH_NVME_GUEST_ARGS="--rbd --lab-libs"
+#         (our daemon with the lab's librbd, the one QEMU uses)
+#     make bench-nvme-guest BENCH_NVME_GUEST_ARGS="--nbd --nbd-conns 1"
 if ENABLE_NVME
 BENCH_NVME_GUEST_ARGS =
 bench-nvme-guest: daemon/vfiouserd plugins/nvme.la

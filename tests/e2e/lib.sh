@@ -24,6 +24,9 @@ e2e_src=$(cd "${srcdir:-$(dirname "$0")/../..}" && pwd)
 e2e_build=$(pwd)
 VFU_LAB=${VFU_LAB:-/var/tmp/vfu-lab}
 e2e_timeout=${VFU_E2E_TIMEOUT:-300}
+# A command the daemon is started through (a benchmark runs it with another
+# loader and libraries this way); empty: the daemon itself.
+e2e_daemon_loader=${e2e_daemon_loader:-}
 e2e_tmp=""
 e2e_daemon_pid=""
 e2e_run_pid=""
@@ -145,7 +148,7 @@ e2e_sleep() {
 # and wait for the sockets named as arguments to appear.  Logs go to
 # $e2e_tmp/daemon.log with their syslog level as "<N>" prefix.
 e2e_start_daemon() {
-    "$e2e_build/daemon/vfiouserd" --log=journal \
+    ${e2e_daemon_loader:-} "$e2e_build/daemon/vfiouserd" --log=journal \
         --plugin-dir="$e2e_build/plugins/.libs" -c "$e2e_tmp/vfiouserd.conf" \
         >"$e2e_tmp/daemon.log" 2>&1 &
     e2e_daemon_pid=$!
