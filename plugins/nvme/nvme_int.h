@@ -127,6 +127,7 @@ struct nvme_sq {
     uint32_t size;
     uint32_t head;       /* next entry to fetch */
     uint32_t tail;       /* last tail seen */
+    uint32_t bad_tail;   /* last out-of-range tail seen (0: none; 0 is valid) */
     uint32_t eventidx;   /* last EventIdx published (shadow doorbells) */
     struct nvme_gmem mem;
     struct nvme_req *reqs;      /* pool */
