@@ -64,6 +64,7 @@
 #define NBD_BACKOFF_MAX_MS 2000
 #define NBD_ZERO_MAX       (32u << 20) /* bytes per zeroing command */
 #define NBD_ZERO_BUF       (1u << 20)  /* bytes per write of zeroes */
+#define NBD_READ_BATCH     64          /* replies read per wake-up, at most */
 
 enum nbd_ev_kind { EV_IN, EV_OUT, EV_TIMER };
 
@@ -558,6 +559,31 @@ static void on_timer(struct nvme_nbd *nb)
     }
 }
 
+/* Every reply the socket holds, not one: libnbd's state machine stops in
+ * READY after each reply (and after part of one), so one notify_read()
+ * reads one reply.  A wake-up per reply was a pass of the I/O thread per
+ * completion, each raising its own interrupt: 128 KiB sequential reads at
+ * QD32 on one connection took 0.48 interrupts per I/O against QEMU's 0.12.
+ * Only while there is something to read: libnbd 1.14 told to read with
+ * nothing there waits in REPLY.START and issues no command until the
+ * server sends something, which it never does if none is in flight (and a
+ * synchronous call, nvme_nbd_flush_sync, may have read what made the poll
+ * fire).  Bounded, so that the queues are served meanwhile. */
+static void read_replies(struct nbd_conn *conn)
+{
+    struct pollfd p = { .fd = nbd_aio_get_fd(conn->h), .events = POLLIN };
+
+    for (unsigned i = 0; i < NBD_READ_BATCH; i++) {
+        if (i > 0 && nbd_aio_in_flight(conn->h) <= 0) {
+            break;
+        }
+        if (poll(&p, 1, 0) <= 0 || nbd_aio_notify_read(conn->h) < 0 ||
+            nbd_aio_is_dead(conn->h) || nbd_aio_is_closed(conn->h)) {
+            break;
+        }
+    }
+}
+
 void nvme_nbd_event(struct nvme_ctrl *c, void *tag, int res)
 {
     struct nbd_ev *ev = tag;
@@ -578,16 +604,7 @@ void nvme_nbd_event(struct nvme_ctrl *c, void *tag, int res)
         return; /* the socket of a connection that is gone */
     }
     if (ev->kind == EV_IN) {
-        /* Only if there is something to read: libnbd 1.14 told to read
-         * with nothing there waits in REPLY.START and issues no command
-         * until the server sends something, which it never does if none
-         * is in flight.  A synchronous call (nvme_nbd_flush_sync) may have
-         * read what made this poll fire. */
-        struct pollfd p = { .fd = nbd_aio_get_fd(conn->h), .events = POLLIN };
-
-        if (poll(&p, 1, 0) > 0) {
-            (void)nbd_aio_notify_read(conn->h);
-        }
+        read_replies(conn);
     } else {
         (void)nbd_aio_notify_write(conn->h);
     }
