@@ -35,9 +35,10 @@
  * command and resets the controller), the waiting commands and every new
  * one fail with Namespace Not Ready until the server returns.
  *
- * Commands: Read/Write become NBD_CMD_READ/WRITE, one per run of
- * host-contiguous guest memory (libnbd takes one buffer, not a vector);
- * FUA becomes NBD_CMD_FLAG_FUA, or a flush once written if the server
+ * Commands: Read/Write become NBD_CMD_READ/WRITE, one per request
+ * (libnbd takes one buffer, not a vector: guest memory in pieces goes
+ * through a bounce buffer, kept for reuse); replies are read as many as
+ * the socket holds per wake-up; FUA becomes NBD_CMD_FLAG_FUA, or a flush once written if the server
  * cannot FUA; Flush becomes NBD_CMD_FLUSH; Write Zeroes becomes
  * NBD_CMD_WRITE_ZEROES with NO_HOLE unless DEAC is set; Deallocate
  * becomes NBD_CMD_WRITE_ZEROES that may punch holes (so the server trims),
@@ -65,6 +66,7 @@
 #define NBD_ZERO_MAX       (32u << 20) /* bytes per zeroing command */
 #define NBD_ZERO_BUF       (1u << 20)  /* bytes per write of zeroes */
 #define NBD_READ_BATCH     64          /* replies read per wake-up, at most */
+#define NBD_BOUNCE_KEEP    64          /* bounce buffers kept for reuse */
 
 enum nbd_ev_kind { EV_IN, EV_OUT, EV_TIMER };
 
@@ -86,6 +88,7 @@ struct nbd_op {
     bool flush_after;       /* FUA the server cannot do: flush once written */
     void *buf;
     void *bounce;           /* buf when the guest's buffer is in pieces */
+    bool bounce_pooled;     /* bounce is NVME_MAX_XFER long, from the pool */
     uint64_t off, len;
     int err;                /* from libnbd's callback (positive errno) */
     struct nbd_op *next;    /* waiting or done list */
@@ -111,6 +114,8 @@ struct nvme_nbd {
     bool can_fua, can_flush, can_zero, multi_conn;
     /* operations */
     struct nvme_op_pool ops;
+    void *bounce_free;      /* bounce buffers kept, linked by first bytes */
+    unsigned bounce_nfree;
     struct nbd_op *done_head, *done_tail; /* finished in libnbd, to reap */
     struct nbd_op *wait_head, *wait_tail; /* waiting for a connection */
     bool reaping;
@@ -206,6 +211,47 @@ static struct nbd_op *op_new(struct nvme_nbd *nb, struct nvme_req *req,
     return op;
 }
 
+/* Bounce buffers of NVME_MAX_XFER bytes (every request fits one), kept
+ * when done: a malloc() of 128 KiB per request came back as fresh pages
+ * (glibc trims the I/O thread's heap, or maps a request that large), so
+ * every 128 KiB read also took page faults as the socket was read into it
+ * (1.7 per I/O at QD32).  Up to NBD_BOUNCE_KEEP are kept, as many as two
+ * queues of Linux's depth have out; more in flight than that are
+ * allocated and freed. */
+static void *bounce_get(struct nvme_nbd *nb)
+{
+    void *b = nb->bounce_free;
+
+    if (!b) {
+        return malloc(NVME_MAX_XFER);
+    }
+    memcpy(&nb->bounce_free, b, sizeof(nb->bounce_free));
+    nb->bounce_nfree--;
+    return b;
+}
+
+static void bounce_put(struct nvme_nbd *nb, void *b)
+{
+    if (nb->bounce_nfree >= NBD_BOUNCE_KEEP) {
+        free(b);
+        return;
+    }
+    memcpy(b, &nb->bounce_free, sizeof(nb->bounce_free));
+    nb->bounce_free = b;
+    nb->bounce_nfree++;
+}
+
+static void bounce_clear(struct nvme_nbd *nb)
+{
+    while (nb->bounce_free) {
+        void *b = nb->bounce_free;
+
+        memcpy(&nb->bounce_free, b, sizeof(nb->bounce_free));
+        free(b);
+    }
+    nb->bounce_nfree = 0;
+}
+
 /* A read that went through a bounce buffer: into the guest's pieces. */
 static void scatter(struct nvme_req *req, const uint8_t *from)
 {
@@ -230,7 +276,11 @@ static void op_complete(struct nvme_nbd *nb, struct nbd_op *op, int res)
         if (res == 0 && op->kind == OPK_READ) {
             scatter(req, op->bounce);
         }
-        free(op->bounce);
+        if (op->bounce_pooled) {
+            bounce_put(nb, op->bounce);
+        } else {
+            free(op->bounce);
+        }
         op->bounce = NULL;
     }
     nvme_op_put(&nb->ops, op);
@@ -637,7 +687,9 @@ int nvme_nbd_rw(struct nvme_ctrl *c, struct nvme_req *req)
     }
     op->buf = req->niov ? req->iov[0].iov_base : NULL;
     if (pieces) {
-        uint8_t *b = malloc(len);
+        /* (a request is MDTS long at most; the pool's size is that) */
+        bool pooled = len <= NVME_MAX_XFER;
+        uint8_t *b = pooled ? bounce_get(nb) : malloc(len);
 
         if (!b) {
             op_complete(nb, op, -ENOMEM);
@@ -649,6 +701,7 @@ int nvme_nbd_rw(struct nvme_ctrl *c, struct nvme_req *req)
             }
         }
         op->buf = op->bounce = b;
+        op->bounce_pooled = pooled;
     }
     if (req->is_write && req->fua) {
         if (nb->can_fua) {
@@ -1002,6 +1055,7 @@ void nvme_nbd_close(struct nvme_ns *ns)
         }
     }
     nvme_op_pool_clear(&nb->ops);
+    bounce_clear(nb);
     free(nb);
     ns->nbd = NULL;
 }
