@@ -36,6 +36,11 @@
 #define NVME_VERSION 0x00010400u
 #define POLL_SPIN_NS 200000    /* poll mode: busy-poll this long when idle */
 #define POLL_SLEEP_MIN_US 10   /* then sleep from this, doubling */
+/* remote_hold: wait this long at most for a completion with EventIdx
+ * withheld, and only with this many commands out (fewer: the next
+ * completion may be a whole network round trip away) */
+#define REMOTE_HOLD_US 1000
+#define REMOTE_HOLD_MIN 16
 
 /* ---- Registers ---- */
 
@@ -717,11 +722,33 @@ static const struct timespec *idle_timeout(struct nvme_ctrl *c, struct timespec 
     return ts;
 }
 
+/* Sleep, unless work came in: the device thread kicks a sleeping thread
+ * on a doorbell (it reads c->sleeping after storing the doorbell; the
+ * fence pairs with its own). */
+static void sleep_until_work(struct nvme_ctrl *c, const struct timespec *ts)
+{
+    atomic_store(&c->sleeping, true);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&c->ctl_op) == NVME_CTL_NONE &&
+        !(io_active(c) && nvme_doorbells_pending(c))) {
+        io_wait(c, ts);
+    }
+    atomic_store(&c->sleeping, false);
+}
+
+/* Wait for the back-end rather than for a doorbell (remote_hold)? */
+static bool hold_for_completions(struct nvme_ctrl *c)
+{
+    return c->remote_hold && c->backend_inflight >= REMOTE_HOLD_MIN &&
+           io_active(c) &&
+           atomic_load_explicit(&c->ctl_op, memory_order_relaxed) == NVME_CTL_NONE;
+}
+
 static void *io_thread(void *arg)
 {
     struct nvme_ctrl *c = arg;
     unsigned idle = 0, backoff_us = POLL_SLEEP_MIN_US;
-    uint64_t idle_since = 0;
+    uint64_t idle_since = 0, hold_since = 0;
     bool spun = false;
     char name[16];
 
@@ -774,7 +801,8 @@ static void *io_thread(void *arg)
             idle = 0;
             spun = false;
             backoff_us = POLL_SLEEP_MIN_US;
-            if (c->poll_idle_us && io_active(c)) {
+            hold_since = 0;
+            if ((c->poll_idle_us || c->remote_hold) && io_active(c)) {
                 c->eventidx_withheld = true;
             }
             continue;
@@ -812,6 +840,29 @@ static void *io_thread(void *arg)
             }
             continue;
         }
+        if (c->eventidx_withheld && hold_for_completions(c)) {
+            /* Storage across the network with many commands out: the
+             * next completion is near (a few hundred microseconds at QD32
+             * at most), so sleep until it comes with EventIdx withheld and
+             * look at the shadow doorbells then: the driver's submissions
+             * in the meantime ring no doorbell (a message to the device
+             * thread, which then kicks us), and are fetched a little later
+             * in a pass we make anyway.  Bounded: after REMOTE_HOLD_US
+             * without a completion EventIdx is published as usual, and
+             * the hold waits for the next progress (hold_since stays). */
+            uint64_t now = mono_ns();
+
+            if (hold_since == 0) {
+                hold_since = now;
+            }
+            if (now - hold_since < REMOTE_HOLD_US * 1000ull) {
+                uint64_t left = REMOTE_HOLD_US * 1000ull - (now - hold_since);
+                struct timespec ts = { 0, (long)left };
+
+                sleep_until_work(c, &ts);
+                continue;
+            }
+        }
         if (c->eventidx_withheld) {
             /* Adaptive: I/O flowed a moment ago, so poll the doorbells
              * (shadow ones in guest memory, trapped ones in c->db) for
@@ -819,9 +870,9 @@ static void *io_thread(void *arg)
              * doorbell message and a wake-up.  Then publish EventIdx (the
              * next pass does, and looks at the doorbells once more) and
              * sleep until the driver rings. */
-            if (io_active(c) && atomic_load_explicit(&c->ctl_op,
-                                                     memory_order_relaxed) ==
-                                    NVME_CTL_NONE) {
+            if (c->poll_idle_us && io_active(c) &&
+                atomic_load_explicit(&c->ctl_op, memory_order_relaxed) ==
+                    NVME_CTL_NONE) {
                 if (idle++ == 0) {
                     idle_since = mono_ns();
                     continue;
@@ -835,19 +886,11 @@ static void *io_thread(void *arg)
             idle = 0;
             continue;
         }
-        atomic_store(&c->sleeping, true);
-        atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load(&c->ctl_op) != NVME_CTL_NONE ||
-            (io_active(c) && nvme_doorbells_pending(c))) {
-            atomic_store(&c->sleeping, false);
-            continue;
-        }
         {
             struct timespec ts;
 
-            io_wait(c, idle_timeout(c, &ts));
+            sleep_until_work(c, idle_timeout(c, &ts));
         }
-        atomic_store(&c->sleeping, false);
     }
     return NULL;
 }

@@ -46,7 +46,11 @@
  * without publishing EventIdx, so the driver rings no real doorbell and
  * the thread is never woken; after poll-idle-us without work it publishes
  * EventIdx, looks once more and sleeps, so an idle guest still costs
- * nothing and the next submission rings and wakes it.  "poll": the doorbell
+ * nothing and the next submission rings and wakes it.  With shadow or
+ * adaptive and every namespace across the network (remote_hold), the
+ * thread with 16 or more commands out sleeps until the next completion (at
+ * most 1 ms) with EventIdx withheld, instead of asking for a doorbell that
+ * would wake it for each submission.  "poll": the doorbell
  * page is mmapped by the client (sparse area of BAR0) and the I/O thread
  * polls it, spinning a while and then sleeping with an exponential back-off
  * up to poll-max-sleep-us.
@@ -339,6 +343,7 @@ static int nvme_config_complete(vfud_dev *dev)
         vfud_error(dev, "poll-idle-us: only with doorbells = adaptive");
         return -EINVAL;
     }
+    c->remote_hold = remote == n && c->db_mode == NVME_DB_SHADOW;
     if (c->adaptive) {
         /* Every pass that completes something opens a new window, and on
          * storage across the network (RBD, NBD: milliseconds a command)

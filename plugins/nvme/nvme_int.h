@@ -229,6 +229,10 @@ struct nvme_ctrl {
      * 0: sleep at once (plain shadow) */
     unsigned poll_idle_us;
     bool adaptive;              /* doorbells=adaptive was configured */
+    /* Every namespace across the network (RBD, NBD), shadow doorbells:
+     * with many commands out, the I/O thread waits for the next completion
+     * with EventIdx withheld instead of asking for doorbells (ctrl.c) */
+    bool remote_hold;
     unsigned cfg_poll_idle_us;  /* poll-idle-us, 0: not given */
     struct nvme_ns *ns[NVME_MAX_NS + 1]; /* by nsid; NULL if absent */
     uint32_t nn;                /* highest configured nsid */

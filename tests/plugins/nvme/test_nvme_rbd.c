@@ -475,6 +475,61 @@ START_TEST(test_shared_connection)
 }
 END_TEST
 
+/* A guest's QD32 through shadow doorbells: 32 commands out at all times,
+ * each new one queued as soon as one completes.  With 16 or more out the
+ * I/O thread waits for librbd's completions (handed over from librbd's
+ * threads) with EventIdx withheld instead of asking for doorbells, and
+ * fetches new commands when one comes: none may be left in the queue, and
+ * every write must reach the image in its place. */
+START_TEST(test_deep_queue)
+{
+    enum { QD = 32, CMDS = 1024, BLK = 4096 };
+    uint64_t bufs, expect_iova;
+    uint16_t slot_of[65536];
+    unsigned sent = 0, done = 0, out = 0, free_slots[QD], nfree = QD;
+
+    new_image();
+    up_with(NULL);
+    ck_assert_int_eq(td_enable_shadow(&D), 0);
+    bufs = td_alloc(&D, QD * BLK, 4096);
+    expect_iova = td_alloc(&D, CMDS * BLK, 4096);
+    for (unsigned i = 0; i < QD; i++) {
+        free_slots[i] = i;
+    }
+    D.rings = 0;
+    while (done < CMDS) {
+        struct nvme_cqe cqe;
+
+        while (out < QD && sent < CMDS) {
+            unsigned slot = free_slots[--nfree];
+            uint64_t buf = bufs + (uint64_t)slot * BLK;
+            struct nvme_sqe c = cmd(NVME_CMD_WRITE, (uint64_t)sent * 8, 8);
+            uint16_t cid;
+
+            fill(buf, BLK, sent);
+            memcpy(td_ptr(&D, expect_iova + (uint64_t)sent * BLK),
+                   td_ptr(&D, buf), BLK);
+            c.dptr1 = buf;
+            cid = td_queue_cmd(&D, 1, &c);
+            slot_of[cid] = (uint16_t)slot;
+            sent++;
+            out++;
+        }
+        td_ring(&D, 1);
+        ck_assert_int_eq(td_wait(&D, 1, &cqe), 0);
+        ck_assert_int_eq(td_status(&cqe), 0);
+        free_slots[nfree++] = slot_of[cqe.cid];
+        out--;
+        done++;
+    }
+    fprintf(stderr, "test_deep_queue: %u writes at QD%u, %u real doorbell "
+            "writes\n", CMDS, QD, D.rings);
+    flush();
+    check_image(0, td_ptr(&D, expect_iova), (size_t)CMDS * BLK);
+    td_close(&D);
+}
+END_TEST
+
 /* The cluster stopped: after reconnect-timeout the command waiting and
  * the next ones fail with Namespace Not Ready, the controller is fine, and
  * a new controller on the image is refused after its timeout; the cluster
@@ -628,6 +683,7 @@ static Suite *suite(void)
 
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_io);
+    tcase_add_test(tc, test_deep_queue);
     tcase_add_test(tc, test_read_only);
     tcase_add_test(tc, test_bad_config);
     tcase_add_test(tc, test_cluster_restart);
