@@ -9,6 +9,7 @@ E2E_TESTS = \
 	tests/e2e/testdev-dma-shared.test \
 	tests/e2e/testdev-dma-messages.test \
 	tests/e2e/testdev-reset.test \
+	tests/e2e/lab-boot-retry.test \
 	tests/e2e/systemd-libvirt.test \
 	tests/e2e/systemd-guest-restart.test \
 	tests/e2e/python-idio16.test \
