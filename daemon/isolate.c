@@ -84,6 +84,11 @@ static char **child_environ(void)
     for (size_t i = 0; i < G_N_ELEMENTS(drop); i++) {
         env = g_environ_unsetenv(env, drop[i]);
     }
+    if (sandbox_active() && g_strcmp0(g_environ_getenv(env, "VFIOUSERD_URING"), "no") != 0) {
+        /* Our filter is inherited: the child cannot make io_uring rings
+         * (engine/conn_uring.c); it serves the poll way, and says so. */
+        env = g_environ_setenv(env, "VFIOUSERD_URING", "sealed", TRUE);
+    }
     if (test_version != NULL) {
         /* A test's format for the hand-over the child stores, which the
          * next child is to refuse (test_upgrade). */
