@@ -22,7 +22,7 @@
  * GLib wakes its context (its wake-up eventfd, one of the polls) whenever
  * a source adds, changes or removes an fd.  So once any poll has fired,
  * or the loop's fds differ, the next turn cancels them all and arms them
- * afresh, in the same submission.
+ * afresh.
  *
  * Rings and the sandbox.  The filter allows io_uring_enter only, not
  * io_uring_setup or io_uring_register, so rings are made before it is
@@ -51,7 +51,7 @@
 #ifdef HAVE_LIBURING
 #include <liburing.h>
 
-/* A turn submits a cancel, a send, a receive and a poll per other fd. */
+/* A turn submits a send, a receive and a poll per other fd. */
 #define RING_ENTRIES 64
 #define POLLS_MAX 48
 /* A send that the socket took only in part wakes nobody (the client
@@ -60,7 +60,7 @@
  * carry replies are bounded, so an idle client costs one such wake-up. */
 #define SEND_TURN_WAIT_MS 50
 
-enum { TAG_CANCEL = 1, TAG_SEND, TAG_RECV, TAG_RECV_CANCEL, TAG_POLL };
+enum { TAG_SEND = 1, TAG_RECV, TAG_CANCEL, TAG_POLL };
 
 struct conn_uring {
     struct io_uring ring;
@@ -334,7 +334,7 @@ static void cancel_and_reap(struct conn_uring *u, GPollFD *fds, bool recv_only,
     } else {
         io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
     }
-    io_uring_sqe_set_data64(sqe, tag(TAG_RECV_CANCEL, 0, 0));
+    io_uring_sqe_set_data64(sqe, tag(TAG_CANCEL, 0, 0));
     for (bool submitted = false;;) {
         int r = submitted ? io_uring_wait_cqe(&u->ring, &(struct io_uring_cqe *){ NULL })
                           : io_uring_submit_and_wait(&u->ring, 1);
@@ -439,12 +439,12 @@ static gint conn_uring_poll(GPollFD *fds, guint nfds, gint timeout)
                 ((int)i != ci && u->slot[i].events != fds[i].events);
     }
     if (rearm && u->pending > 0) {
-        /* Each cancelled poll and the cancel itself complete inside the
-         * enter: they count towards the wait. */
-        sqe = io_uring_get_sqe(&u->ring);
-        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-        io_uring_sqe_set_data64(sqe, tag(TAG_CANCEL, 0, 0));
-        wait_nr += u->pending + 1;
+        /* A system call of its own, but only after a poll fired: while
+         * messages flow, the polls stay armed.  (In the turn's submission
+         * the wait would have to count the cancelled polls' completions;
+         * one too many and a wake-up from another thread would not end
+         * the wait.) */
+        disarm(u);
     }
     if (io.send != NULL) {
         /* MSG_DONTWAIT: done inside the enter, whole or in part (no
