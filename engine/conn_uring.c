@@ -141,8 +141,10 @@ static int ring_new(struct conn_uring **out)
          * -EINVAL. */
         struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 
-        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-        r = io_uring_submit_and_wait(&u->ring, 1);
+        struct __kernel_timespec ts = { .tv_sec = 1 };
+
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+        r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
         if (r >= 0) {
             r = io_uring_peek_cqe(&u->ring, &cqe);
         }
@@ -166,9 +168,10 @@ static bool wanted(void)
     return e == NULL || strcmp(e, "no") != 0;
 }
 
-/* "sealed": set by a sandboxed daemon for the isolated device processes
- * it starts (daemon/isolate.c).  They inherit its filter, where
- * io_uring_setup is a violation from their first instruction. */
+/* "sealed": set by the daemon for the isolated device processes it starts
+ * (daemon/isolate.c).  Those started after its sandbox inherit its
+ * filter, where io_uring_setup is a violation from their first
+ * instruction. */
 static bool inherited_filter(void)
 {
     const char *e = getenv("VFIOUSERD_URING");
@@ -209,7 +212,7 @@ struct conn_uring *conn_uring_get(const char *dev_name)
     if (was_sealed) {
         /* io_uring_setup would be a sandbox violation now. */
         if (inherited_filter()) {
-            say_unavailable(dev_name, -EPERM);
+            say_unavailable(dev_name, -EPERM); /* "Operation not permitted" */
         } else {
             log_notice(dev_name, "no io_uring ring left from before the "
                        "sandbox: this device's messages take the poll path");
@@ -329,22 +332,28 @@ static void cancel_and_reap(struct conn_uring *u, GPollFD *fds, bool recv_only,
     int send_res = 0;
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 
+    /* Without CANCEL_ALL, ANY cancels one request only. */
     if (recv_only) {
         io_uring_prep_cancel64(sqe, tag(TAG_RECV, 0, 0), 0);
     } else {
-        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
     }
     io_uring_sqe_set_data64(sqe, tag(TAG_CANCEL, 0, 0));
-    for (bool submitted = false;;) {
-        int r = submitted ? io_uring_wait_cqe(&u->ring, &(struct io_uring_cqe *){ NULL })
-                          : io_uring_submit_and_wait(&u->ring, 1);
+    for (int tries = 0;; tries++) {
+        struct __kernel_timespec ts = { .tv_sec = 1 };
+        struct io_uring_cqe *cqe;
+        int r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 
-        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
-            /* Cannot happen with a ring that worked; do not spin. */
+        if ((r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) ||
+            tries == 10) {
+            /* Cannot happen with a ring that worked: do not wait for
+             * ever.  The ring is not used again; freeing it cancels what
+             * is left. */
+            log_warn(NULL, "io_uring: a cancelled request did not complete (%s)",
+                     g_strerror(r < 0 ? -r : ETIME));
             u->broken = true;
             return;
         }
-        submitted = submitted || r >= 0;
         reap(u, fds, &send_done, &send_res, recv_done, recv_res);
         if ((recv_only && *recv_done) || (!recv_only && u->pending == 0 && *recv_done)) {
             return;
