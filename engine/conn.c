@@ -1031,7 +1031,11 @@ static bool chan_read_ahead(struct conn_chan *ch)
  */
 bool conn_uring_defers(const struct conn *c)
 {
-    return c->dev->uring != NULL && c->dev->conn == c && !c->closing;
+    /* A connection handed over by an upgrade lost its client's replies
+     * on a merged turn in test_upgrade (not understood in the time
+     * there was): those keep the poll path; the device's next client
+     * gets the turns. */
+    return c->dev->uring != NULL && c->dev->conn == c && !c->closing && !c->adopted;
 }
 
 int conn_uring_fd(const struct conn *c)
@@ -1643,6 +1647,7 @@ int conn_import_input(struct conn *c, bool twin, const uint8_t *in, size_t len,
     if (ch == NULL) {
         return -ENOTCONN;
     }
+    c->adopted = true;
     chan_reserve(ch, MAX(len, (size_t)RBUF_INITIAL));
     if (len > 0) {
         memcpy(ch->rbuf, in, len);
