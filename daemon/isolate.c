@@ -84,6 +84,15 @@ static char **child_environ(void)
     for (size_t i = 0; i < G_N_ELEMENTS(drop); i++) {
         env = g_environ_unsetenv(env, drop[i]);
     }
+    if (g_strcmp0(g_environ_getenv(env, "VFIOUSERD_URING"), "no") != 0) {
+        /* Isolated device processes serve the poll way (and say so once):
+         * once our sandbox is in force they inherit its filter and cannot
+         * make io_uring rings (engine/conn_uring.c), and before it a
+         * child with a ring lost its client's replies now and then in
+         * test_isolate (a hang not understood yet: see the branch's
+         * report), which the poll path never did. */
+        env = g_environ_setenv(env, "VFIOUSERD_URING", "sealed", TRUE);
+    }
     if (test_version != NULL) {
         /* A test's format for the hand-over the child stores, which the
          * next child is to refuse (test_upgrade). */

@@ -283,6 +283,7 @@ static struct sandbox_plan *sandbox_plan_for(const struct options *o,
 
     p->isolated_child = o->isolated_child;
     p->maps_fd = o->isolated_child ? o->maps_fd : -1;
+    p->devices = entries->len;
     for (guint i = 0; i < entries->len; i++) {
         const struct devset_entry *e = g_ptr_array_index(entries, i);
 

@@ -11,6 +11,8 @@
  */
 #include "config.h"
 
+#include "conn_uring.h"
+
 #include "log.h"
 #include "sandbox.h"
 #include "util.h"
@@ -521,6 +523,10 @@ int sandbox_apply(struct sandbox_plan *p)
                    "system call filter or file access limits");
         return apply_limits(p);
     }
+    /* Rings for device threads started later (an upgrade's adopted
+     * devices, hot adds, reloads), while io_uring_setup is allowed and we
+     * are still who configured it (kernel.io_uring_group). */
+    conn_uring_seal(p->devices, p->isolated_child ? 0 : SANDBOX_URING_SPARE);
     r = privdrop_apply(p->cfg);
     if (r == 0) {
         r = confine_thread(&c);

@@ -39,6 +39,10 @@ struct sandbox_config {
     char *group;                     /* NULL: the user's primary group */
 };
 
+/* io_uring rings kept for devices added after the filter (hot add,
+ * reload): past these, such a device's messages take the poll path. */
+#define SANDBOX_URING_SPARE 4
+
 /* What the running daemon is about to confine: everything sandbox_apply
  * needs to know about the devices. */
 struct sandbox_plan {
@@ -58,6 +62,8 @@ struct sandbox_plan {
     uint64_t limit_memory;   /* isolated child: RLIMIT_AS, 0: none */
     int maps_fd;             /* isolated child: its channel to the daemon's
                               * maps helper (--maps-fd), or -1 */
+    unsigned devices;        /* served by this process: each needs an
+                              * io_uring ring made before the filter */
 };
 
 /* "sandbox", "sandbox-violation", "user", "group": 1 if key is one (on a

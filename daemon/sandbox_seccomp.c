@@ -64,6 +64,11 @@ static const char *const base_calls[] = {
     "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid",
     "getgroups", "getresuid", "getresgid",
     "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1",
+    /* Device threads wait with it (engine/conn_uring.c) on rings made
+     * before the filter, restricted to sendmsg, recvmsg, poll and cancel:
+     * without io_uring_setup and io_uring_register it reaches no further
+     * than those calls. */
+    "io_uring_enter",
     "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd",
     "eventfd2", "timerfd_create", "timerfd_settime", "timerfd_gettime",
     "signalfd4", "pipe", "pipe2",

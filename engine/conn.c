@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include "conn.h"
+#include "conn_uring.h"
 #include "device.h"
 #include "dispatch.h"
 #include "log.h"
@@ -116,7 +117,19 @@ struct conn_chan {
     GQueue fd_marks;     /* struct fd_mark *, by position */
     gint want_out;       /* another thread queued bytes it could not send */
     gint64 stall_since;  /* bytes waiting, no progress since; 0: none */
+
+    /* The merged turn (conn_uring.c), main channel only. */
+    bool uring_busy;     /* under send_lock: the turn sends the head of
+                          * obuf; others queue behind it, no one sends */
+    uint8_t *usend;      /* the copy it sends */
+    size_t usend_cap;
+    int uring_rx;        /* input the turn received for chan_read: */
+    int uring_rx_err;    /* URING_RX_*, and the error of URING_RX_ERR */
 };
+
+enum { URING_RX_NONE, URING_RX_SOME, URING_RX_FULL, URING_RX_EOF, URING_RX_ERR };
+/* A turn sends at most this much; more goes the poll way. */
+#define URING_SEND_MAX (64u << 10)
 
 struct chan_source {
     GSource base;
@@ -220,6 +233,12 @@ static int chan_flush_locked(struct conn_chan *ch)
     bool progress = false;
 
     stage_commit_locked(ch);
+    if (ch->uring_busy) {
+        /* The device thread's turn is sending the head of obuf: what was
+         * queued since goes after it, sent by that thread when its turn
+         * is accounted (conn_uring_sent). */
+        return 0;
+    }
     while (ch->osent < ch->obuf->len) {
         struct fd_mark *fm = g_queue_peek_head(&ch->fd_marks);
         size_t end = ch->obuf->len;
@@ -781,6 +800,25 @@ static bool read_ends_at_boundary(const struct conn_chan *ch)
     return pos == ch->rtail;
 }
 
+/* n bytes (and mh's fds) were received at rtail: count them in. */
+static void chan_took(struct conn_chan *ch, struct msghdr *mh, size_t n)
+{
+    uint64_t from = ch->rbase + ch->rtail;
+
+    ch->rtail += n;
+    ch->c->bytes_in += (guint64)n;
+    {
+        volatile uint32_t *b = ch->is_twin ? ch->c->twin_rx_boundary : ch->c->rx_boundary;
+
+        if (b != NULL) {
+            *b = read_ends_at_boundary(ch) ? 1 : 0;
+        }
+    }
+    if (mh->msg_controllen > 0 || (mh->msg_flags & MSG_CTRUNC)) {
+        collect_fds(ch, mh, from, ch->rbase + ch->rtail);
+    }
+}
+
 /* Read what is there and dispatch it.  Returns false when the connection
  * ended (EOF, error, framing). */
 static bool chan_read(struct conn_chan *ch)
@@ -788,6 +826,27 @@ static bool chan_read(struct conn_chan *ch)
     char *cbuf = ch->c->cbuf;
     const size_t cbuf_len = CMSG_SPACE(sizeof(int) * CONN_RECV_FDS);
 
+    if (ch->uring_rx != URING_RX_NONE) {
+        /* A merged turn received already (conn_uring_received). */
+        int rx = ch->uring_rx;
+
+        ch->uring_rx = URING_RX_NONE;
+        if (rx == URING_RX_EOF) {
+            return false;
+        }
+        if (rx == URING_RX_ERR) {
+            if (ch->uring_rx_err != -ECONNRESET) {
+                dev_warn(ch->c->dev, "receive failed: %s", g_strerror(-ch->uring_rx_err));
+            }
+            return false;
+        }
+        if (!chan_process(ch)) {
+            return false;
+        }
+        if (rx == URING_RX_SOME) {
+            return true; /* it emptied the socket */
+        }
+    }
     for (int i = 0; i < READS_PER_DISPATCH && !ch->c->closing; i++) {
         if (!ch->replies_only && over_high_water(ch->c)) {
             /* Back-pressure: leave the rest in the socket.  A hang-up must
@@ -800,7 +859,6 @@ static bool chan_read(struct conn_chan *ch)
         }
         struct iovec iov;
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-        uint64_t from;
         ssize_t n;
 
         if (ch->replies_only) {
@@ -841,19 +899,7 @@ static bool chan_read(struct conn_chan *ch)
             }
             return false;
         }
-        from = ch->rbase + ch->rtail;
-        ch->rtail += (size_t)n;
-        ch->c->bytes_in += (guint64)n;
-        {
-            volatile uint32_t *b = ch->is_twin ? ch->c->twin_rx_boundary : ch->c->rx_boundary;
-
-            if (b != NULL) {
-                *b = read_ends_at_boundary(ch) ? 1 : 0;
-            }
-        }
-        if (mh.msg_controllen > 0 || (mh.msg_flags & MSG_CTRUNC)) {
-            collect_fds(ch, &mh, from, ch->rbase + ch->rtail);
-        }
+        chan_took(ch, &mh, (size_t)n);
         if (n == 0) {
             return false;
         }
@@ -979,6 +1025,125 @@ static bool chan_read_ahead(struct conn_chan *ch)
 }
 
 /* ------------------------------------------------------------------------
+ * The merged turn's side here (conn_uring.c runs it): the main channel's
+ * replies and next requests.  Replies that carry fds, and the twin
+ * channel, take the poll path.
+ */
+bool conn_uring_defers(const struct conn *c)
+{
+    /* A connection handed over by an upgrade lost its client's replies
+     * on a merged turn in test_upgrade (not understood in the time
+     * there was): those keep the poll path; the device's next client
+     * gets the turns. */
+    return c->dev->uring != NULL && c->dev->conn == c && !c->closing && !c->adopted;
+}
+
+int conn_uring_fd(const struct conn *c)
+{
+    return c->main->fd;
+}
+
+bool conn_uring_flush(struct conn *c)
+{
+    if (!conn_uring_defers(c) || !chan_unsent(c->main)) {
+        return false;
+    }
+    chan_flush(c->main);
+    return out_pending(c->main) > 0;
+}
+
+bool conn_uring_begin(struct conn *c, struct conn_uring_io *io)
+{
+    struct conn_chan *ch = c->main;
+    size_t len;
+
+    if (!conn_uring_defers(c) || c->hangup || ch->backlog || ch->replies_only ||
+        over_high_water(c)) {
+        return false;
+    }
+    g_mutex_lock(&ch->send_lock);
+    stage_commit_locked(ch);
+    len = ch->out_bytes;
+    if (len > 0 && (!g_queue_is_empty(&ch->fd_marks) || len > URING_SEND_MAX ||
+                    ch->stall_since != 0)) {
+        g_mutex_unlock(&ch->send_lock);
+        return false;
+    }
+    io->send = NULL;
+    io->send_len = len;
+    if (len > 0) {
+        /* A copy: other threads may grow obuf while the kernel reads. */
+        if (ch->usend_cap < len) {
+            ch->usend_cap = MAX(len, (size_t)4096);
+            ch->usend = g_realloc(ch->usend, ch->usend_cap);
+        }
+        memcpy(ch->usend, ch->obuf->data + ch->osent, len);
+        io->send = ch->usend;
+        ch->uring_busy = true;
+    }
+    g_mutex_unlock(&ch->send_lock);
+
+    if (ch->rcap - ch->rtail < 4096) {
+        chan_reserve(ch, MAX(ch->rcap, (size_t)RBUF_INITIAL));
+        if (ch->rcap - ch->rtail < 4096) {
+            chan_reserve(ch, ch->rcap * 2);
+        }
+    }
+    io->riov = (struct iovec){ ch->rbuf + ch->rtail, ch->rcap - ch->rtail };
+    io->rmh = (struct msghdr){
+        .msg_iov = &io->riov,
+        .msg_iovlen = 1,
+        .msg_control = c->cbuf,
+        .msg_controllen = CMSG_SPACE(sizeof(int) * CONN_RECV_FDS),
+    };
+    return true;
+}
+
+void conn_uring_sent(struct conn *c, int res)
+{
+    struct conn_chan *ch = c->main;
+    int r;
+
+    g_mutex_lock(&ch->send_lock);
+    ch->uring_busy = false;
+    if (res > 0) {
+        ch->osent += (size_t)res;
+        __atomic_store_n(&ch->out_bytes, ch->out_bytes - (size_t)res, __ATOMIC_RELAXED);
+        c->bytes_out += (guint64)res;
+    }
+    /* The rest, and what other threads queued meanwhile; with nothing
+     * left this resets the queue. */
+    r = chan_flush_locked(ch);
+    g_mutex_unlock(&ch->send_lock);
+    if (res < 0 && res != -EAGAIN) {
+        r = res;
+    }
+    if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
+        dev_warn(c->dev, "send failed: %s", g_strerror(-r));
+    }
+}
+
+void conn_uring_received(struct conn *c, struct conn_uring_io *io, int res)
+{
+    struct conn_chan *ch = c->main;
+
+    if (res == -ECANCELED || res == -EINTR || res == -EAGAIN) {
+        return; /* nothing came */
+    }
+    if (res < 0) {
+        ch->uring_rx = URING_RX_ERR;
+        ch->uring_rx_err = res;
+        return;
+    }
+    chan_took(ch, &io->rmh, (size_t)res);
+    if (res == 0) {
+        ch->uring_rx = URING_RX_EOF;
+    } else {
+        ch->uring_rx = (size_t)res == io->riov.iov_len ? URING_RX_FULL : URING_RX_SOME;
+    }
+}
+
+/* ------------------------------------------------------------------------
  * GSource: watches the socket for input, and for output while bytes wait.
  */
 static gboolean chan_src_prepare(GSource *s, gint *timeout)
@@ -990,6 +1155,11 @@ static gboolean chan_src_prepare(GSource *s, gint *timeout)
     g_mutex_lock(&ch->send_lock);
     stage_commit_locked(ch); /* every batch flushes; this is a safety net */
     pending = ch->out_bytes > 0;
+    if (pending && !ch->is_twin && ch->stall_since == 0 && conn_uring_defers(ch->c)) {
+        /* The wait sends them (conn_uring.c), or flushes first when it
+         * cannot, and asks for G_IO_OUT if the socket is full. */
+        pending = false;
+    }
     g_atomic_int_set(&ch->want_out, 0);
     if (pending) {
         gint64 left = ch->stall_since == 0
@@ -1054,18 +1224,24 @@ static gboolean chan_src_dispatch(GSource *s, GSourceFunc cb, gpointer data)
         }
     }
     if (rev & (G_IO_IN | G_IO_HUP | G_IO_ERR)) {
+        /* Merged turns: the main channel's replies leave with the wait,
+         * which also reads the next requests (no read-ahead). */
+        bool turns = conn_uring_defers(c);
+
         ok = chan_read(ch);
         if (!ok) {
             why = "connection closed";
         }
-        chan_flush_timed(c->main);
+        if (!turns || ch->is_twin) {
+            chan_flush_timed(c->main);
+        }
         if (c->twin != NULL) {
             chan_flush(c->twin);
         }
         if (ok && !c->closing) {
             device_run_deferred(dev);
         }
-        if (ok && !c->closing && !c->hangup) {
+        if (ok && !c->closing && !c->hangup && !turns) {
             ok = chan_read_ahead(ch);
             if (!ok) {
                 why = "connection closed";
@@ -1145,6 +1321,7 @@ static void chan_free(struct conn_chan *ch)
     }
     g_byte_array_unref(ch->obuf);
     g_byte_array_unref(ch->stage);
+    g_free(ch->usend);
     while ((b = g_queue_pop_head(&ch->fd_batches)) != NULL) {
         fd_batch_free(b);
     }
@@ -1242,6 +1419,11 @@ int conn_open_peer_maps(struct conn *c)
 
 void conn_shutdown(struct conn *c)
 {
+    if (c->dev->uring != NULL && device_on_own_thread(c->dev)) {
+        /* Replies left for the next merged turn go now, as they would
+         * have gone with their batch on the poll path. */
+        chan_flush(c->main);
+    }
     c->closing = true;
     g_mutex_lock(&c->req_lock);
     c->dead = true;
@@ -1465,6 +1647,7 @@ int conn_import_input(struct conn *c, bool twin, const uint8_t *in, size_t len,
     if (ch == NULL) {
         return -ENOTCONN;
     }
+    c->adopted = true;
     chan_reserve(ch, MAX(len, (size_t)RBUF_INITIAL));
     if (len > 0) {
         memcpy(ch->rbuf, in, len);

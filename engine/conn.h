@@ -61,6 +61,7 @@ struct conn {
     struct conn_chan *twin; /* server->client requests, if negotiated */
     bool closing;           /* device thread: stop dispatching */
     bool hangup;            /* drop the client once replies are sent */
+    bool adopted;           /* handed over (upgrade, fd store): poll path */
     const char *hangup_why; /* static string, for the log */
 
     /* negotiated (VERSION) */

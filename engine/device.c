@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "conn.h"
+#include "conn_uring.h"
 #include "device.h"
 #include "log.h"
 #include "migration.h"
@@ -609,6 +610,7 @@ static gpointer device_thread(gpointer data)
 
     current_device = dev;
     g_main_context_push_thread_default(dev->ctx);
+    conn_uring_attach(dev);
     if (dev->run_hook) {
         run_running(dev);
     }
@@ -623,6 +625,7 @@ static gpointer device_thread(gpointer data)
     if (hooks.thread_exit != NULL) {
         hooks.thread_exit(dev);
     }
+    conn_uring_detach(dev);
     g_main_context_pop_thread_default(dev->ctx);
     g_free(current_error);
     current_error = NULL;
@@ -634,6 +637,10 @@ void device_start_thread(vfud_dev *dev)
 {
     dev->loop = g_main_loop_new(dev->ctx, FALSE);
     dev->phase = DEV_RUNNING;
+    if (dev->uring == NULL) {
+        /* Here, on the main thread: perhaps before the sandbox. */
+        dev->uring = conn_uring_get(dev->name);
+    }
     device_calls_open(dev);
     dev->thread = g_thread_new(dev->name, device_thread, dev);
 }
@@ -679,6 +686,8 @@ void device_stop(vfud_dev *dev)
         g_source_unref(s);
         g_thread_join(dev->thread);
         dev->thread = NULL;
+        conn_uring_put(dev->uring);
+        dev->uring = NULL;
     }
     if (dev->worker != NULL) {
         worker_free(dev->worker);

@@ -79,6 +79,7 @@ struct vfud_dev {
     GMainContext *ctx;
     GMainLoop *loop;
     GThread *thread;
+    struct conn_uring *uring; /* the loop waits through it, or NULL */
     GMutex conn_lock;   /* guards conn for threads other than ours */
     struct conn *conn;  /* current client or NULL */
     struct worker *worker;

@@ -4,6 +4,7 @@
 # API), a convenience library the daemon and the fuzzer link.
 ENGINE_SOURCES = \
 	engine/conn.c engine/conn.h \
+	engine/conn_uring.c engine/conn_uring.h \
 	engine/device.c engine/device.h \
 	engine/device_call.c \
 	engine/device_cmds.c \
@@ -23,7 +24,8 @@ ENGINE_SOURCES = \
 noinst_LTLIBRARIES += engine/libengine.la
 engine_libengine_la_SOURCES = $(ENGINE_SOURCES)
 engine_libengine_la_CPPFLAGS = $(ENGINE_CPPFLAGS)
-engine_libengine_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS)
+engine_libengine_la_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSONC_CFLAGS) \
+	$(LIBURING_CFLAGS)
 # What a program linking the engine links too.
 ENGINE_LIBS = engine/libengine.la common/protocol/libprotocol.la \
-	common/utils/libutils.la $(GLIB_LIBS) $(JSONC_LIBS) $(LIBS)
+	common/utils/libutils.la $(GLIB_LIBS) $(JSONC_LIBS) $(LIBURING_LIBS) $(LIBS)

@@ -14,7 +14,8 @@ OPS_TESTS = \
 	tests/ops/test_sandbox \
 	tests/ops/test_upgrade \
 	tests/ops/test_upgrade_skew \
-	tests/ops/test_fdstore
+	tests/ops/test_fdstore \
+	tests/ops/test_uring_hotadd
 check_PROGRAMS += $(OPS_TESTS)
 TESTS += $(OPS_TESTS)
 
@@ -33,6 +34,12 @@ tests_ops_test_control_CPPFLAGS = $(OPS_TEST_CPPFLAGS)
 tests_ops_test_control_CFLAGS = $(OPS_TEST_CFLAGS)
 tests_ops_test_control_LDADD = $(OPS_TEST_LDADD)
 EXTRA_tests_ops_test_control_DEPENDENCIES = $(OPS_TEST_DEPS)
+
+tests_ops_test_uring_hotadd_SOURCES = tests/ops/test_uring_hotadd.c $(OPS_TEST_COMMON)
+tests_ops_test_uring_hotadd_CPPFLAGS = $(OPS_TEST_CPPFLAGS)
+tests_ops_test_uring_hotadd_CFLAGS = $(OPS_TEST_CFLAGS)
+tests_ops_test_uring_hotadd_LDADD = $(OPS_TEST_LDADD)
+EXTRA_tests_ops_test_uring_hotadd_DEPENDENCIES = $(OPS_TEST_DEPS)
 
 tests_ops_test_fdstore_SOURCES = tests/ops/test_fdstore.c $(OPS_TEST_COMMON)
 tests_ops_test_fdstore_CPPFLAGS = $(OPS_TEST_CPPFLAGS)

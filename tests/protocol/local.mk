@@ -14,7 +14,8 @@ PROTO_TESTS = \
 	tests/protocol/test_reset \
 	tests/protocol/test_session \
 	tests/protocol/test_replay \
-	tests/protocol/test_replay_spdk
+	tests/protocol/test_replay_spdk \
+	tests/protocol/test_uring
 check_PROGRAMS += $(PROTO_TESTS)
 TESTS += $(PROTO_TESTS)
 
@@ -84,6 +85,12 @@ tests_protocol_test_replay_CPPFLAGS = $(PROTO_CPPFLAGS)
 tests_protocol_test_replay_CFLAGS = $(PROTO_CFLAGS)
 tests_protocol_test_replay_LDADD = $(PROTO_LDADD)
 EXTRA_tests_protocol_test_replay_DEPENDENCIES = $(PROTO_DEPS)
+
+tests_protocol_test_uring_SOURCES = tests/protocol/test_uring.c
+tests_protocol_test_uring_CPPFLAGS = $(PROTO_CPPFLAGS)
+tests_protocol_test_uring_CFLAGS = $(PROTO_CFLAGS)
+tests_protocol_test_uring_LDADD = $(PROTO_LDADD)
+EXTRA_tests_protocol_test_uring_DEPENDENCIES = $(PROTO_DEPS)
 
 tests_protocol_test_replay_spdk_SOURCES = tests/protocol/test_replay_spdk.c
 tests_protocol_test_replay_spdk_CPPFLAGS = $(PROTO_CPPFLAGS)
