@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The merged turn.  A device thread's GMainContext waits through
  * conn_uring_poll (g_main_context_set_poll_func) instead of poll().  Where

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The merged turn: a device thread's main loop waits with one
  * io_uring_enter() that also sends the client's replies and receives its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Devices added after the sandbox get io_uring rings from the reserve the
  * daemon made before its filter (SANDBOX_URING_SPARE of them): io_uring_setup

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The device thread's merged turn (engine/conn_uring.c) and its fallback.
  * The same session runs twice: with the default (the daemon holds
