@@ -1058,7 +1058,7 @@ bool conn_uring_begin(struct conn *c, struct conn_uring_io *io)
     size_t len;
 
     if (!conn_uring_defers(c) || c->hangup || ch->backlog || ch->replies_only ||
-        over_high_water(c)) {
+        ch->uring_rx != URING_RX_NONE || over_high_water(c)) {
         return false;
     }
     g_mutex_lock(&ch->send_lock);
@@ -1182,15 +1182,22 @@ static gboolean chan_src_prepare(GSource *s, gint *timeout)
         g_source_modify_unix_fd(s, ch->tag, want);
         ch->cond = want;
     }
-    /* Commands left in the buffer by a pump need no new input to run. */
-    return ch->backlog && (want & G_IO_IN);
+    /* Commands left in the buffer by a pump need no new input to run,
+     * nor does input a merged turn received: see chan_src_check. */
+    return (ch->backlog && (want & G_IO_IN)) || ch->uring_rx != URING_RX_NONE;
 }
 
 static gboolean chan_src_check(GSource *s)
 {
     struct conn_chan *ch = ((struct chan_source *)s)->ch;
 
-    if (g_source_query_unix_fd(s, ch->tag) != 0 || ch->backlog) {
+    /* uring_rx: a merged turn took input out of the socket, and GLib
+     * throws a poll's results away when another thread changed the
+     * context's fds meanwhile (poll_changed), revents and all.  Input
+     * that waited on that would never run: the next turn's receive
+     * waits behind it for a client that waits for its replies. */
+    if (g_source_query_unix_fd(s, ch->tag) != 0 || ch->backlog ||
+        ch->uring_rx != URING_RX_NONE) {
         return TRUE;
     }
     if (out_pending(ch) > 0 && ch->stall_since != 0 &&
@@ -1223,7 +1230,7 @@ static gboolean chan_src_dispatch(GSource *s, GSourceFunc cb, gpointer data)
             device_run_deferred(dev);
         }
     }
-    if (rev & (G_IO_IN | G_IO_HUP | G_IO_ERR)) {
+    if ((rev & (G_IO_IN | G_IO_HUP | G_IO_ERR)) || ch->uring_rx != URING_RX_NONE) {
         /* Merged turns: the main channel's replies leave with the wait,
          * which also reads the next requests (no read-ahead). */
         bool turns = conn_uring_defers(c);
