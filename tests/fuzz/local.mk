@@ -40,7 +40,7 @@ FUZZ_ENGINE_CPPFLAGS = $(ENGINE_CPPFLAGS) -I$(top_srcdir)/tests/fuzz
 # What the engine target is built from besides its own files: the engine
 # and the shared code, nothing of the process (daemon/).
 FUZZ_ENGINE_FILES = $(ENGINE_SOURCES) $(PROTOCOL_SOURCES) $(UTILS_SOURCES)
-FUZZ_ENGINE_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(LIBS)
+FUZZ_ENGINE_LIBS = $(GLIB_LIBS) $(JSONC_LIBS) $(LIBURING_LIBS) $(LIBS)
 
 # The NVMe target: the plugin's sources but nvme.c (plugin_nvme.c renames
 # its registration) and ctrl.c (fuzz_nvme_sync.c includes it), and the
@@ -119,7 +119,7 @@ CLEANFILES += tests/fuzz/fuzz_engine tests/fuzz/fuzz_nvme
 if HAVE_LIBFUZZER
 tests/fuzz/fuzz_engine: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(FUZZ_ENGINE_FILES)) config.h
 	$(AM_V_GEN)$(CLANG) $(FUZZ_CFLAGS) $(DEFS) $(FUZZ_ENGINE_CPPFLAGS) $(CPPFLAGS) \
-		$(GLIB_CFLAGS) $(JSONC_CFLAGS) \
+		$(GLIB_CFLAGS) $(JSONC_CFLAGS) $(LIBURING_CFLAGS) \
 		$(addprefix $(srcdir)/,$(FUZZ_C_FILES)) -o $@ $(FUZZ_ENGINE_LIBS)
 
 tests/fuzz/fuzz_nvme: $(addprefix $(srcdir)/,$(FUZZ_NVME_SOURCES)) \
@@ -168,7 +168,7 @@ tests/fuzz/fuzz_cov: $(addprefix $(srcdir)/,$(FUZZ_TARGET_SOURCES) $(FUZZ_ENGINE
 		$(srcdir)/tests/fuzz/fuzz_main.c config.h
 	$(AM_V_GEN)$(CLANG) $(FUZZ_COV_FLAGS) $(DEFS) $(FUZZ_ENGINE_CPPFLAGS) $(CPPFLAGS) \
 		-DFUZZ_REPLAY -DFUZZ_SRCDIR='"$(abs_top_srcdir)/tests/fuzz"' \
-		$(GLIB_CFLAGS) $(JSONC_CFLAGS) \
+		$(GLIB_CFLAGS) $(JSONC_CFLAGS) $(LIBURING_CFLAGS) \
 		$(addprefix $(srcdir)/,$(FUZZ_C_FILES)) $(srcdir)/tests/fuzz/fuzz_main.c \
 		-o $@ $(FUZZ_ENGINE_LIBS)
 tests/fuzz/fuzz_nvme_cov: $(addprefix $(srcdir)/,$(FUZZ_NVME_SOURCES)) \
