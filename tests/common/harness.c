@@ -338,3 +338,25 @@ int harness_fd_count(pid_t pid)
     g_dir_close(d);
     return n;
 }
+
+/* io_uring instances among a process's fds (the merged turn's rings:
+ * engine/conn_uring.c), -1 if its fds cannot be read. */
+int harness_io_uring_count(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/fd", (int)pid);
+    GDir *d = g_dir_open(path, 0, NULL);
+    const char *name;
+    int n = 0;
+
+    if (d == NULL) {
+        return -1;
+    }
+    while ((name = g_dir_read_name(d)) != NULL) {
+        g_autofree char *fd = g_build_filename(path, name, NULL);
+        g_autofree char *target = g_file_read_link(fd, NULL);
+
+        n += g_strcmp0(target, "anon_inode:[io_uring]") == 0;
+    }
+    g_dir_close(d);
+    return n;
+}

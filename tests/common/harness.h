@@ -79,5 +79,7 @@ bool harness_rss_meaningful(void);
 
 /* Number of open fds of a process (for leak checks), or -1. */
 int harness_fd_count(pid_t pid);
+/* io_uring instances among pid's fds; -1 if they cannot be read. */
+int harness_io_uring_count(pid_t pid);
 
 #endif

@@ -11,7 +11,6 @@
 #include "ops_test.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,28 +21,6 @@
 #define TD_ID_VALUE 0x7e57de01u
 #define SPARE 4 /* daemon/sandbox.h */
 #define NO_RING "no io_uring ring left from before the sandbox"
-
-static unsigned count_rings(pid_t pid)
-{
-    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", (int)pid);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    unsigned n = 0;
-
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL) {
-        g_autofree char *p = g_strdup_printf("%s/%s", dir, e->d_name);
-        char target[64];
-        ssize_t len = readlink(p, target, sizeof(target) - 1);
-
-        if (len > 0) {
-            target[len] = '\0';
-            n += strcmp(target, "anon_inode:[io_uring]") == 0;
-        }
-    }
-    closedir(d);
-    return n;
-}
 
 static void add(const char *ctl, const char *name)
 {
@@ -75,7 +52,7 @@ START_TEST(hot_added_devices_take_reserved_rings)
     ctl = ot_control_path(h);
     ck_assert(harness_log_contains(h, "sandbox: in force"));
     /* t0's ring and the reserve. */
-    ck_assert_uint_eq(count_rings(h->pid), 1 + SPARE);
+    ck_assert_int_eq(harness_io_uring_count(h->pid), 1 + SPARE);
     served(h, "t0");
     for (unsigned i = 1; i <= SPARE; i++) {
         g_autofree char *name = g_strdup_printf("t%u", i);
@@ -88,7 +65,7 @@ START_TEST(hot_added_devices_take_reserved_rings)
     add(ctl, "t9");
     served(h, "t9");
     ck_assert(dt_wait_log(h, "[t9] " NO_RING));
-    ck_assert_uint_eq(count_rings(h->pid), 1 + SPARE);
+    ck_assert_int_eq(harness_io_uring_count(h->pid), 1 + SPARE);
     /* A removed device gives its ring back. */
     {
         const char *rm[] = { "-s", ctl, "remove", "t1", NULL };
@@ -100,7 +77,7 @@ START_TEST(hot_added_devices_take_reserved_rings)
     served(h, "t8");
     ck_assert(!harness_log_contains(h, "[t8] " NO_RING));
     ck_assert(!harness_log_contains(h, "forbidden system call"));
-    ck_assert_uint_eq(count_rings(h->pid), 1 + SPARE);
+    ck_assert_int_eq(harness_io_uring_count(h->pid), 1 + SPARE);
     ot_stop_ok(h);
     harness_free(h);
 }

@@ -14,34 +14,10 @@
 
 #include "proto.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* io_uring instances among the daemon's fds. */
-static unsigned count_rings(pid_t pid)
-{
-    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", (int)pid);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    unsigned n = 0;
-
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL) {
-        g_autofree char *p = g_strdup_printf("%s/%s", dir, e->d_name);
-        char target[64];
-        ssize_t len = readlink(p, target, sizeof(target) - 1);
-
-        if (len > 0) {
-            target[len] = '\0';
-            n += strcmp(target, "anon_inode:[io_uring]") == 0;
-        }
-    }
-    closedir(d);
-    return n;
-}
 
 /* 64 writes of the scratch register then 64 reads, in one send: every
  * reply comes, in the order sent (pt_recv checks each id), and the last
@@ -126,7 +102,7 @@ START_TEST(test_merged_turns)
     g_unsetenv("VFIOUSERD_URING");
     h = pt_start_testdev(NULL);
     /* The device's ring, and the reserve for devices added later. */
-    ck_assert_uint_ge(count_rings(h->pid), 1);
+    ck_assert_int_ge(harness_io_uring_count(h->pid), 1);
     session(h);
     ck_assert(!harness_log_contains(h, "io_uring unavailable"));
     ck_assert(!harness_log_contains(h, "forbidden system call"));
@@ -140,7 +116,7 @@ START_TEST(test_fallback)
 
     g_setenv("VFIOUSERD_URING", "no", TRUE);
     h = pt_start_testdev(NULL);
-    ck_assert_uint_eq(count_rings(h->pid), 0);
+    ck_assert_int_eq(harness_io_uring_count(h->pid), 0);
     session(h);
     pt_finish(h);
     g_unsetenv("VFIOUSERD_URING");
