@@ -47,7 +47,7 @@ START_TEST(hot_added_devices_take_reserved_rings)
     struct harness *h;
     g_autofree char *ctl = NULL;
 
-    g_unsetenv("VFIOUSERD_URING");
+    g_setenv("VFIOUSERD_URING", "yes", TRUE);
     h = ot_start("[daemon]\nsocket-dir = @SOCKDIR@\n[t0]\nplugin = testdev\n", NULL, devs);
     ctl = ot_control_path(h);
     ck_assert(harness_log_contains(h, "sandbox: in force"));

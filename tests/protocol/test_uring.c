@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The device thread's merged turn (engine/conn_uring.c) and its fallback.
- * The same session runs twice: with the default (the daemon holds
- * io_uring rings, made before its sandbox) and with VFIOUSERD_URING=no
- * (none: the poll path).  The session covers what the turn must keep
+ * The same session runs twice: with VFIOUSERD_URING=yes (the daemon holds
+ * io_uring rings, made before its sandbox) and with the default (none:
+ * the poll path).  The session covers what the turn must keep
  * right: pipelined requests answered in order, fds received with a
  * message (eventfds of SET_IRQS, the memfd of a DMA_MAP), a region read whose
  * reply is too large for a turn's send, server->client requests
@@ -99,7 +99,7 @@ START_TEST(test_merged_turns)
 {
     struct harness *h;
 
-    g_unsetenv("VFIOUSERD_URING");
+    g_setenv("VFIOUSERD_URING", "yes", TRUE);
     h = pt_start_testdev(NULL);
     /* The device's ring, and the reserve for devices added later. */
     ck_assert_int_ge(harness_io_uring_count(h->pid), 1);
@@ -107,14 +107,16 @@ START_TEST(test_merged_turns)
     ck_assert(!harness_log_contains(h, "io_uring unavailable"));
     ck_assert(!harness_log_contains(h, "forbidden system call"));
     pt_finish(h);
+    g_unsetenv("VFIOUSERD_URING");
 }
 END_TEST
 
+/* The default: no rings, the poll path. */
 START_TEST(test_fallback)
 {
     struct harness *h;
 
-    g_setenv("VFIOUSERD_URING", "no", TRUE);
+    g_unsetenv("VFIOUSERD_URING");
     h = pt_start_testdev(NULL);
     ck_assert_int_eq(harness_io_uring_count(h->pid), 0);
     session(h);
