@@ -273,6 +273,9 @@ while [ $rep -le "$REPS" ]; do
         seqread) args="--rw=read --bs=128k"; dir=read ;;
         esac
         for d in $order; do
+            # the host's sampler (--cpu) takes its first reading now
+            echo "BEGIN $rep $job $d"
+            sleep 0.3
             i0=$(irqs "$(dev_of $d)")
             fio --name="$job" --filename="$(dev_of $d)" $args --iodepth=32 \
                 --ioengine=libaio --direct=1 --time_based --runtime="$RT" \
@@ -298,10 +301,75 @@ boot_socks=""
 for sock in $socks; do
     boot_socks="$boot_socks --socket $sock"
 done
-e2e_boot $boot_socks "$e2e_tmp/guest.sh" -smp 2 \
+e2e_boot $boot_socks "$e2e_tmp/guest.sh" -smp 2 -name bench,debug-threads=on \
     -drive "if=none,id=q0,file=$qemu_file,format=raw$qemu_cache" \
     -device "nvme,serial=QEMU-BENCH,drive=q0"
+
+# Per fio run, the CPU time and the number of times each thread ran (its
+# schedstat: time on CPU in ns, and timeslices, i.e. wake-ups plus
+# preemptions) of QEMU (named threads: debug-threads=on), the daemon and
+# the Ceph daemons, read when the guest says a run begins and when it has
+# ended, and the messages QEMU sent each plugin device (vfiouserctl).
+# Lines: "TAG|side|tid|pid|comm|ns|slices", TAG the guest's line.
+snapshot() {
+    for pp in $procs; do
+        k=${pp%%:*}
+        pid=${pp#*:}
+        for t in /proc/$pid/task/*; do
+            { read -r comm <"$t/comm" && read -r run _ n <"$t/schedstat"; } \
+                2>/dev/null || continue
+            echo "$1|$k|${t##*/}|$pid|$comm|$run|$n"
+        done
+    done
+    for n in $plugdevs; do
+        echo "$1|msg|$n|0|$n|$(msgs_in "$n")|0"
+    done
+}
+msgs_in() {
+    "$e2e_build/tools/vfiouserctl" -s "$e2e_tmp/control" status "$1" --json 2>/dev/null |
+        tr -d ' \n' | sed -n 's/.*"totals":{[^}]*"messages_in":\([0-9]*\).*/\1/p'
+}
+sampler() {
+    qpid=""
+    n=0
+    while [ -z "$qpid" ] && [ $n -lt 600 ]; do
+        for f in /proc/[0-9]*/cmdline; do
+            p=${f#/proc/}
+            p=${p%/cmdline}
+            case $(cat "/proc/$p/comm" 2>/dev/null) in
+            ld-linux*|qemu-system*) ;;
+            *) continue ;;
+            esac
+            grep -qaF -- "$e2e_tmp/" "$f" 2>/dev/null &&
+                grep -qaF qemu-system-x86_64 "$f" && qpid=$p
+        done
+        n=$((n + 1))
+        [ -n "$qpid" ] || sleep 0.2
+    done
+    procs="q:$qpid d:$e2e_daemon_pid"
+    if [ -n "$rbd" ]; then
+        for c in osd.0 mon.a; do
+            [ -f "$ceph/run/$c.pid" ] && procs="$procs ${c%%.*}:$(cat "$ceph/run/$c.pid")"
+        done
+    fi
+    cr=$(printf '\r')
+    tail --pid="$e2e_run_pid" -n +1 -F "$e2e_tmp/console" 2>/dev/null |
+        while IFS= read -r line; do
+            line=${line%"$cr"}
+            case $line in
+            "BEGIN "*|"RESULT "*) snapshot "$line" ;;
+            esac
+        done >"$e2e_tmp/cpu"
+}
+plugdevs=""
+for d in $devices; do
+    case $d in shadow) plugdevs="$plugdevs sh0" ;; adaptive) plugdevs="$plugdevs ad0" ;;
+    poll) plugdevs="$plugdevs po0" ;; esac
+done
+sampler &
+sampler_pid=$!
 e2e_wait_guest
+wait "$sampler_pid"
 e2e_console_has "BENCH: DONE"
 
 # Daemon CPU time (ns) of the threads whose name starts with $1.
@@ -320,10 +388,6 @@ cpu_po0=$(thread_cpu po0)
 cpu_all=$(thread_cpu "")
 # Messages QEMU sent each device over the whole run (vfiouserctl status):
 # once the guest's driver is set up, nearly all are doorbell writes.
-msgs_in() {
-    "$e2e_build/tools/vfiouserctl" -s "$e2e_tmp/control" status "$1" --json 2>/dev/null |
-        tr -d ' \n' | sed -n 's/.*"totals":{[^}]*"messages_in":\([0-9]*\).*/\1/p'
-}
 msg_sh0=$(msgs_in sh0)
 msg_ad0=$(msgs_in ad0)
 msg_po0=$(msgs_in po0)
@@ -423,3 +487,86 @@ awk -v joblist="$jobs" -v devlist="$devices" \
                ios["poll"] ? msg_po / ios["poll"] : 0
     }
 ' "$e2e_tmp/results"
+
+# Per run, from the sampler's readings: CPU time per I/O (us) and runs
+# (wake-ups and preemptions) per I/O of each side, medians over the
+# repetitions.  Threads: ours "d.io" (the device's I/O thread), "d.dev"
+# (its device thread), "d.lib" (the rest: librados', the main thread);
+# QEMU "q.main" (its main loop: its NVMe, its block layer, the vfio-user
+# client's interrupts), "q.lib" (librados', librbd's and any other thread
+# not a vCPU), "q.vcpu" (the guest's CPUs); "osd" and "mon" the Ceph
+# daemons.
+[ -s "$e2e_tmp/cpu" ] || exit 0
+echo
+echo "# CPU per I/O by thread group in us [runs per I/O], medians over the" \
+    "repetitions; msgs: vfio-user messages from QEMU per I/O"
+awk -F'|' -v joblist="$jobs" -v devlist="$devices" '
+    function median(k,   n, i, j, t, v) {
+        n = cnt[k]
+        for (i = 1; i <= n; i++) v[i] = val[k, i]
+        for (i = 1; i <= n; i++)
+            for (j = i + 1; j <= n; j++)
+                if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    function group(side, tid, pid, comm) {
+        if (side == "d")
+            return comm ~ /-io$/ ? "d.io" : comm ~ /^(sh0|ad0|po0)$/ ? "d.dev" : "d.lib"
+        if (side == "q")
+            return comm ~ /^CPU / ? "q.vcpu" : tid == pid ? "q.main" : "q.lib"
+        return side
+    }
+    {
+        split($1, w, " ")
+        key = w[2] SUBSEP w[3] SUBSEP w[4]
+        g = group($2, $3, $4, $5)
+        id = $2 SUBSEP $3
+        if (w[1] == "BEGIN") {
+            b_ns[key, id] = $6
+            b_n[key, id] = $7
+            next
+        }
+        ios[key] = w[8]
+        if (!((key, id) in b_ns)) next
+        ns[key, g] += $6 - b_ns[key, id]
+        sl[key, g] += $7 - b_n[key, id]
+        seen[key] = 1
+    }
+    END {
+        nh = split("ours d.io d.dev d.lib q.main q.lib q.vcpu osd mon", hs, " ")
+        for (key in seen) {
+            split(key, w, SUBSEP)
+            if (ios[key] <= 0) continue
+            for (i = 1; i <= nh; i++) {
+                g = hs[i]
+                if (g == "ours") {
+                    t = ns[key, "d.io"] + ns[key, "d.dev"] + ns[key, "d.lib"]
+                    n = sl[key, "d.io"] + sl[key, "d.dev"] + sl[key, "d.lib"]
+                } else {
+                    t = ns[key, g]
+                    n = sl[key, g]
+                }
+                k = w[2] SUBSEP w[3] SUBSEP g
+                val[k, ++cnt[k]] = t / 1000 / ios[key]
+                val[k "n", ++cnt[k "n"]] = n / ios[key]
+            }
+            k = w[2] SUBSEP w[3] SUBSEP "msg"
+            val[k, ++cnt[k]] = ns[key, "msg"] / ios[key]
+        }
+        printf "%-9s %-7s", "job", "device"
+        for (i = 1; i <= nh; i++) printf " %-12s", hs[i]
+        printf " %5s\n", "msgs"
+        nj = split(joblist, jobs, " ")
+        nd = split(devlist, devs, " ")
+        for (j = 1; j <= nj; j++)
+            for (d = 1; d <= nd; d++) {
+                printf "%-9s %-7s", jobs[j], devs[d]
+                for (i = 1; i <= nh; i++) {
+                    k = jobs[j] SUBSEP devs[d] SUBSEP hs[i]
+                    printf " %-12s", cnt[k] ? sprintf("%.1f[%.2f]", median(k), median(k "n")) : "-"
+                }
+                k = jobs[j] SUBSEP devs[d] SUBSEP "msg"
+                printf " %5s\n", cnt[k] && devs[d] != "qemu" ? sprintf("%.2f", median(k)) : "-"
+            }
+    }
+' "$e2e_tmp/cpu"
