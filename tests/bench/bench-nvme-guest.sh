@@ -6,7 +6,7 @@
 #
 #   bench-nvme-guest.sh [--runtime S] [--reps N] [--size MiB] [--nbd | --rbd]
 #                       [--lab-libs] [--nbd-conns N]
-#                       [--jobs "randread randwrite seqread"]
+#                       [--jobs "randread randwrite seqread randread1"]
 #                       [--devices "qemu shadow adaptive poll"]
 #
 # One boot of the QEMU lab (tests/e2e/lab, as the end-to-end tests use it;
@@ -50,6 +50,8 @@
 #   randread   4 KiB random reads,  iodepth 32, libaio, O_DIRECT
 #   randwrite  4 KiB random writes, iodepth 32
 #   seqread    128 KiB sequential reads, iodepth 32
+#   randread1  4 KiB random reads at iodepth 1 (latency; not in the
+#              default --jobs)
 #
 # each time-based for --runtime seconds (default 5) over the whole device.
 # --jobs and --devices run a subset (in this order of the lists above).
@@ -67,6 +69,11 @@
 # the whole daemon's, librados' and libnbd's threads included, follows),
 # and the messages QEMU sent each of them per I/O (vfiouserctl status:
 # doorbell writes, mostly; QEMU's own NVMe takes its doorbells in-process).
+# A last table splits CPU time per I/O by thread, per job and device, both
+# sides alike: read from /proc around each fio run, so QEMU's main loop
+# and librbd threads count for its own NVMe, and the same main loop
+# (interrupts, message replies) for ours; the vCPUs and the storage
+# server are given for each too.
 #
 # The guest runs under TCG (VFU_LAB_KVM=1 uses KVM where it works), so the
 # absolute figures are small and mostly measure QEMU's CPU emulation; the
@@ -268,16 +275,17 @@ while [ $rep -le "$REPS" ]; do
     done
     for job in $JOBS; do
         case $job in
-        randread) args="--rw=randread --bs=4k"; dir=read ;;
-        randwrite) args="--rw=randwrite --bs=4k"; dir=write ;;
-        seqread) args="--rw=read --bs=128k"; dir=read ;;
+        randread) args="--rw=randread --bs=4k --iodepth=32"; dir=read ;;
+        randwrite) args="--rw=randwrite --bs=4k --iodepth=32"; dir=write ;;
+        seqread) args="--rw=read --bs=128k --iodepth=32"; dir=read ;;
+        randread1) args="--rw=randread --bs=4k --iodepth=1"; dir=read ;;
         esac
         for d in $order; do
             # the host's sampler (--cpu) takes its first reading now
             echo "BEGIN $rep $job $d"
             sleep 0.3
             i0=$(irqs "$(dev_of $d)")
-            fio --name="$job" --filename="$(dev_of $d)" $args --iodepth=32 \
+            fio --name="$job" --filename="$(dev_of $d)" $args \
                 --ioengine=libaio --direct=1 --time_based --runtime="$RT" \
                 --output-format=json >/tmp/out.json 2>/tmp/err ||
                 { cat /tmp/err; fail "fio $job on $d"; }
@@ -348,10 +356,10 @@ sampler() {
     done
     procs="q:$qpid d:$e2e_daemon_pid"
     if [ -n "$rbd" ]; then
-        for c in osd.0 mon.a; do
-            [ -f "$ceph/run/$c.pid" ] && procs="$procs ${c%%.*}:$(cat "$ceph/run/$c.pid")"
-        done
+        [ -f "$ceph/run/osd.0.pid" ] && procs="$procs server:$(cat "$ceph/run/osd.0.pid")"
+        [ -f "$ceph/run/mon.a.pid" ] && procs="$procs mon:$(cat "$ceph/run/mon.a.pid")"
     fi
+    [ -n "$nbd" ] && procs="$procs server:$(cat "$e2e_tmp/nbdkit.pid")"
     cr=$(printf '\r')
     tail --pid="$e2e_run_pid" -n +1 -F "$e2e_tmp/console" 2>/dev/null |
         while IFS= read -r line; do
@@ -400,7 +408,7 @@ echo "# vfiouserd NVMe vs QEMU's NVMe in the lab guest ($(uname -r) host," \
 [ -n "$nbd" ] && echo "# every device on one NBD export: nbdkit file plugin, UNIX socket"
 [ -n "$rbd" ] && echo "# every device on one RBD image (one-node Ceph $(ceph-osd --version |
     cut -d' ' -f3) cluster on this host); QEMU's NVMe through its rbd driver"
-echo "# fio, libaio, O_DIRECT, iodepth 32, $runtime s per run, $reps repetitions," \
+echo "# fio, libaio, O_DIRECT, iodepth 32 (randread1: 1), $runtime s per run, $reps repetitions," \
     "devices alternating; figures are medians [min-max]; ratio = our IOPS /" \
     "QEMU's in the same repetition (paired), its median [min-max]"
 echo "# client libraries: ours $libs_ours; QEMU $libs_qemu"
@@ -494,8 +502,8 @@ awk -v joblist="$jobs" -v devlist="$devices" \
 # (its device thread), "d.lib" (the rest: librados', the main thread);
 # QEMU "q.main" (its main loop: its NVMe, its block layer, the vfio-user
 # client's interrupts), "q.lib" (librados', librbd's and any other thread
-# not a vCPU), "q.vcpu" (the guest's CPUs); "osd" and "mon" the Ceph
-# daemons.
+# not a vCPU), "q.vcpu" (the guest's CPUs); "server" the Ceph OSD or
+# nbdkit, "mon" the Ceph monitor.
 [ -s "$e2e_tmp/cpu" ] || exit 0
 echo
 echo "# CPU per I/O by thread group in us [runs per I/O], medians over the" \
@@ -533,7 +541,7 @@ awk -F'|' -v joblist="$jobs" -v devlist="$devices" '
         seen[key] = 1
     }
     END {
-        nh = split("ours d.io d.dev d.lib q.main q.lib q.vcpu osd mon", hs, " ")
+        nh = split("ours d.io d.dev d.lib q.main q.lib q.vcpu server mon", hs, " ")
         for (key in seen) {
             split(key, w, SUBSEP)
             if (ios[key] <= 0) continue
