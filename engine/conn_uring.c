@@ -63,6 +63,10 @@
 
 enum { TAG_SEND = 1, TAG_RECV, TAG_CANCEL, TAG_POLL };
 
+/* Linux 6.15's, not in Debian 12's headers. */
+#define FEAT_NO_IOWAIT (1U << 17)
+#define ENTER_NO_IOWAIT (1U << 7)
+
 struct conn_uring {
     struct io_uring ring;
     unsigned gen;      /* of the armed polls (tag bits 8..31) */
@@ -74,6 +78,7 @@ struct conn_uring {
         gushort events;
     } slot[POLLS_MAX];
     bool broken;       /* an enter failed: the poll path from now on */
+    bool no_iowait;    /* the kernel can wait without counting iowait */
 };
 
 static GMutex reserve_lock;
@@ -104,6 +109,37 @@ static int ring_register(struct conn_uring *u, unsigned op, const void *arg, uns
     return r < 0 ? -errno : 0;
 }
 
+/* Submit what is queued and wait for wait_nr completions, for ts at most
+ * (NULL: no limit).  Returns what was submitted, or -errno (-ETIME: the
+ * time ran out).  liburing's own wait can say "no iowait" only from 2.10
+ * on; this is its flush and enter, with that flag where the kernel has it.
+ * Why: since Linux 6.5 a thread waiting in io_uring_enter with requests in
+ * flight counts as waiting for I/O.  A device with an idle client showed
+ * as a CPU at 100% iowait in /proc/stat, and iowait steers the CPU's idle
+ * states and frequency towards speed (which also flattered the turn in
+ * bench_transport: the echo server measured beside its idle threads ran
+ * faster). */
+static int ring_enter(struct conn_uring *u, unsigned wait_nr,
+                      struct __kernel_timespec *ts)
+{
+    struct io_uring_sq *sq = &u->ring.sq;
+    struct io_uring_getevents_arg arg = { .ts = (uint64_t)(uintptr_t)ts };
+    unsigned tail = sq->sqe_tail, flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+    long r;
+
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        io_uring_smp_store_release(sq->ktail, tail);
+    }
+    if (u->no_iowait) {
+        flags |= ENTER_NO_IOWAIT;
+    }
+    r = syscall(__NR_io_uring_enter, u->ring.ring_fd,
+                tail - io_uring_smp_load_acquire(sq->khead), wait_nr, flags, &arg,
+                sizeof(arg));
+    return r < 0 ? -errno : (int)r;
+}
+
 /* Made disabled, restricted, enabled.  -errno on failure. */
 static int ring_new(struct conn_uring **out)
 {
@@ -127,6 +163,7 @@ static int ring_new(struct conn_uring **out)
         ring_free(u);
         return -EOPNOTSUPP;
     }
+    u->no_iowait = (p.features & FEAT_NO_IOWAIT) != 0;
     memset(res, 0, sizeof(res));
     for (unsigned i = 0; i < G_N_ELEMENTS(ops); i++) {
         res[i].opcode = IORING_RESTRICTION_SQE_OP;
@@ -145,7 +182,7 @@ static int ring_new(struct conn_uring **out)
         struct __kernel_timespec ts = { .tv_sec = 1 };
 
         io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
-        r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+        r = ring_enter(u, 1, &ts);
         if (r >= 0) {
             r = io_uring_peek_cqe(&u->ring, &cqe);
         }
@@ -197,6 +234,18 @@ static void say_unavailable(const char *dev_name, int r)
     g_mutex_unlock(&reserve_lock);
 }
 
+/* Before Linux 6.15 the wait cannot be kept out of iowait. */
+static void say_iowait(const char *dev_name, const struct conn_uring *u)
+{
+    static bool said;
+
+    if (!u->no_iowait && !said) {
+        said = true; /* main thread */
+        log_notice(dev_name, "io_uring: this kernel counts the wait for a client's "
+                   "messages as iowait (before Linux 6.15)");
+    }
+}
+
 struct conn_uring *conn_uring_get(const char *dev_name)
 {
     struct conn_uring *u = NULL;
@@ -213,6 +262,7 @@ struct conn_uring *conn_uring_get(const char *dev_name)
     }
     g_mutex_unlock(&reserve_lock);
     if (u != NULL) {
+        say_iowait(dev_name, u);
         in_use++;
         return u;
     }
@@ -231,6 +281,7 @@ struct conn_uring *conn_uring_get(const char *dev_name)
         say_unavailable(dev_name, r);
         return NULL;
     }
+    say_iowait(dev_name, u);
     in_use++;
     return u;
 }
@@ -348,8 +399,7 @@ static void cancel_and_reap(struct conn_uring *u, GPollFD *fds, bool recv_only,
     io_uring_sqe_set_data64(sqe, tag(TAG_CANCEL, 0, 0));
     for (int tries = 0;; tries++) {
         struct __kernel_timespec ts = { .tv_sec = 1 };
-        struct io_uring_cqe *cqe;
-        int r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+        int r = ring_enter(u, 1, &ts);
 
         if ((r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) ||
             tries == 10) {
@@ -502,7 +552,7 @@ static gint conn_uring_poll(GPollFD *fds, guint nfds, gint timeout)
         ts.tv_nsec = (long long)(ms % 1000) * 1000000;
         tsp = &ts;
     }
-    r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, wait_nr, tsp, NULL);
+    r = ring_enter(u, wait_nr, tsp);
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
         /* Not submitted: the kernel never saw the sqes, so none of our
          * memory is in its hands.  This ring is done with. */

@@ -3,7 +3,8 @@
  * The device thread's merged turn (engine/conn_uring.c) and its fallback.
  * The same session runs twice: with VFIOUSERD_URING=yes (the daemon holds
  * io_uring rings, made before its sandbox) and with the default (none:
- * the poll path).  The session covers what the turn must keep
+ * the poll path); test_idle_not_iowait checks that the turn's wait for an
+ * idle client is not accounted as iowait.  The session covers what the turn must keep
  * right: pipelined requests answered in order, fds received with a
  * message (eventfds of SET_IRQS, the memfd of a DMA_MAP), a region read whose
  * reply is too large for a turn's send, server->client requests
@@ -15,8 +16,12 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* 64 writes of the scratch register then 64 reads, in one send: every
@@ -125,6 +130,117 @@ START_TEST(test_fallback)
 }
 END_TEST
 
+/* Can this kernel's io_uring wait without counting iowait (6.15)? */
+static bool kernel_waits_without_iowait(void)
+{
+    struct io_uring_params p;
+    int fd;
+
+    memset(&p, 0, sizeof(p));
+    fd = (int)syscall(__NR_io_uring_setup, 1, &p);
+    if (fd < 0) {
+        return false;
+    }
+    close(fd);
+    return (p.features & (1U << 17)) != 0; /* IORING_FEAT_NO_IOWAIT */
+}
+
+/* Time the daemon's threads spent blocked in iowait, in clock ticks
+ * (delay accounting: field 42 of /proc/PID/task/TID/stat, added to when
+ * a thread wakes). */
+static long long iowait_ticks(pid_t pid)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/task", (int)pid);
+    GDir *d = g_dir_open(dir, 0, NULL);
+    const char *tid;
+    long long sum = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((tid = g_dir_read_name(d)) != NULL) {
+        g_autofree char *path = g_build_filename(dir, tid, "stat", NULL);
+        g_autofree char *text = NULL;
+        g_auto(GStrv) f = NULL;
+        char *end;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL) ||
+            (end = strrchr(text, ')')) == NULL) {
+            continue; /* the thread ended */
+        }
+        f = g_strsplit(end + 2, " ", -1); /* f[0] is field 3 */
+        ck_assert_uint_gt(g_strv_length(f), 39);
+        sum += g_ascii_strtoll(f[39], NULL, 10);
+    }
+    g_dir_close(d);
+    return sum;
+}
+
+static bool write_proc(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    bool ok;
+
+    if (fd < 0) {
+        return false;
+    }
+    ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+    close(fd);
+    return ok;
+}
+
+static const char acct_path[] = "/proc/sys/kernel/task_delayacct";
+static char *acct_was; /* its value before the tests, restored after */
+
+static void acct_save(void)
+{
+    if (!g_file_get_contents(acct_path, &acct_was, NULL, NULL)) {
+        acct_was = NULL;
+    }
+}
+
+static void acct_restore(void)
+{
+    if (acct_was != NULL) {
+        write_proc(acct_path, acct_was); /* in the parent: even after a failure */
+        g_free(acct_was);
+        acct_was = NULL;
+    }
+}
+
+/* A device thread waiting in its turn for an idle client is not accounted
+ * as blocked on I/O.  It was, 100% of a CPU per such device, until the
+ * daemon asked the kernel not to (IORING_ENTER_NO_IOWAIT, Linux 6.15);
+ * older kernels cannot be asked, and the log says so. */
+START_TEST(test_idle_not_iowait)
+{
+    bool counting;
+    struct harness *h;
+
+    g_setenv("VFIOUSERD_URING", "yes", TRUE);
+    /* Before the daemon starts: its threads are accounted from birth. */
+    counting = acct_was != NULL && write_proc(acct_path, "1");
+    h = pt_start_testdev(NULL);
+    ck_assert_int_ge(harness_io_uring_count(h->pid), 1);
+    if (!kernel_waits_without_iowait()) {
+        ck_assert(harness_log_contains(h, "counts the wait"));
+    } else if (!counting) {
+        fprintf(stderr, "test_idle_not_iowait: %s not writable: not checked\n", acct_path);
+    } else {
+        struct vfu_client *c = pt_open(h, "t0");
+        long long before;
+
+        ck_assert(!harness_log_contains(h, "counts the wait"));
+        pipelined(c);
+        before = iowait_ticks(h->pid);
+        g_usleep(300 * 1000);
+        pipelined(c); /* wakes the thread: its wait is accounted now */
+        ck_assert_int_eq(iowait_ticks(h->pid), before);
+        pt_close_wait(h, c);
+    }
+    pt_finish(h);
+    g_unsetenv("VFIOUSERD_URING");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("uring");
@@ -132,6 +248,8 @@ int main(void)
 
     tcase_add_test(tc, test_merged_turns);
     tcase_add_test(tc, test_fallback);
+    tcase_add_test(tc, test_idle_not_iowait);
+    tcase_add_unchecked_fixture(tc, acct_save, acct_restore);
     suite_add_tcase(s, tc);
     return pt_run(s);
 }
