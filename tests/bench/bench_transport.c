@@ -72,6 +72,11 @@
  * by a process of its own, is measured beside gpio in each repetition; the
  * server's CPU is the daemon's and its children's (bench_cpu.c), and the
  * last lines give gpio*'s ratios to gpio, msgs per CPU-second among them.
+ * With --vs-env VAR=VALUE, gpio* is instead the gpio device of a second
+ * daemon, started with VAR=VALUE in its environment: "--vs-env
+ * VFIOUSERD_URING=no" sets the poll path beside the default io_uring turn,
+ * measured in turn in the same run (split placements are too noisy here
+ * for ratios taken from separate runs).
  *
  * On a ratio line msgs/s, p50, p99 and cpu us/msg are daemon/echo: 1.00
  * is "as fast as framing alone", cpu 1.30 "30% more CPU than framing".
@@ -149,6 +154,13 @@ static gboolean opt_verbose;
 static gboolean opt_echo_uring;
 static char *opt_config_keys; /* "sandbox = off", "isolate = process" */
 static char *opt_vs_keys;     /* a second gpio device, configured so */
+static char *opt_vs_env;      /* a second daemon, with this in its environment */
+
+/* What gpio* differs by, for the ratio lines. */
+static const char *vs_label(void)
+{
+    return opt_vs_keys != NULL ? opt_vs_keys : opt_vs_env;
+}
 
 static GOptionEntry options[] = {
     { "keys", 0, 0, G_OPTION_ARG_STRING, &opt_config_keys,
@@ -158,6 +170,10 @@ static GOptionEntry options[] = {
       "also measure a second gpio device (\"gpio*\") with these device keys added, "
       "';'-separated (\"isolate = process\"), in the same run, and print its ratios "
       "to gpio", "KEYS" },
+    { "vs-env", 0, 0, G_OPTION_ARG_STRING, &opt_vs_env,
+      "also measure the gpio device of a second daemon (\"gpio*\") started with "
+      "VAR=VALUE in its environment (\"VFIOUSERD_URING=no\"), in the same run, and "
+      "print its ratios to gpio", "VAR=VALUE" },
     { "seconds", 's', 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
       "duration of each measurement (default 1)", "S" },
     { "warmup", 0, 0, G_OPTION_ARG_DOUBLE, &opt_warmup,
@@ -444,10 +460,10 @@ static void print_table(const struct bench *b, const struct placement *pl)
                    rc <= TARGET_CPU_RATIO ? "met" : "MISSED");
         }
     }
-    if (opt_vs_keys != NULL && strcmp(t[b->uring + 1].name, "gpio") == 0) {
+    if (vs_label() != NULL && strcmp(t[b->uring + 1].name, "gpio") == 0) {
         unsigned vs = b->nr_targets - 1, gpio = b->uring + 1; /* gpio* comes last */
 
-        printf("# gpio* (%s) / gpio, medians of per-repetition ratios:\n", opt_vs_keys);
+        printf("# gpio* (%s) / gpio, medians of per-repetition ratios:\n", vs_label());
         for (int ci = 0; ci < b->nr_cases; ci++) {
             double rm, rc;
 
@@ -509,6 +525,10 @@ static int parse_options(struct bench *b, int *argc, char ***argv)
     if (opt_device == NULL) {
         opt_device = g_strdup("gpio");
     }
+    if (opt_vs_env != NULL && (opt_vs_keys != NULL || strchr(opt_vs_env, '=') == NULL)) {
+        fprintf(stderr, "bench: --vs-env is VAR=VALUE, and not with --vs-keys\n");
+        return -EINVAL;
+    }
     if (strcmp(opt_device, "gpio") != 0 && strcmp(opt_device, "testdev") != 0 &&
         strcmp(opt_device, "both") != 0) {
         fprintf(stderr, "bench: --device is gpio, testdev or both\n");
@@ -560,6 +580,44 @@ static char *bench_config(void)
     return g_strdup_printf(bench_conf, daemon->str, device->str, device->str, other->str);
 }
 
+/* --vs-env: the same daemon and configuration once more, with VAR=VALUE
+ * in its environment; its gpio device is gpio*. */
+static struct harness *start_vs_daemon(struct bench *b)
+{
+    g_auto(GStrv) kv = g_strsplit(opt_vs_env, "=", 2);
+    g_autofree char *was = g_strdup(g_getenv(kv[0]));
+    g_autofree char *conf = bench_config();
+    g_autofree char *path = NULL;
+    struct harness *h = harness_new(conf);
+    struct target *t;
+    int r;
+
+    g_setenv(kv[0], kv[1], TRUE);
+    r = harness_start(h, NULL, (const char *const[]){ "gpio0", "td0", NULL });
+    if (was != NULL) {
+        g_setenv(kv[0], was, TRUE);
+    } else {
+        g_unsetenv(kv[0]);
+    }
+    if (r < 0) {
+        g_autofree char *log = harness_log(h);
+
+        fprintf(stderr, "bench: the second daemon did not start:\n%s", log);
+        harness_free(h);
+        return NULL;
+    }
+    t = &b->targets[b->nr_targets++];
+    *t = (struct target){ .name = "gpio*", .pid = h->pid };
+    set_ops(t, 2, 4);
+    path = harness_socket(h, "gpio0");
+    if (connect_target(t, path) < 0) {
+        harness_stop(h);
+        harness_free(h);
+        return NULL;
+    }
+    return h;
+}
+
 /* Connect to the daemon's devices named by --device. */
 static int add_daemon_targets(struct bench *b, const struct harness *h)
 {
@@ -599,7 +657,7 @@ int main(int argc, char **argv)
     struct placement placements[MAX_PLACEMENTS];
     g_autofree char *echo_path = NULL;
     g_autofree char *uring_path = NULL;
-    struct harness *h;
+    struct harness *h, *vs = NULL;
     pid_t echo_pid = -1, uring_pid = -1;
     int np, ret = 1;
 
@@ -658,6 +716,9 @@ int main(int argc, char **argv)
     if (add_daemon_targets(&b, h) < 0) {
         goto out;
     }
+    if (opt_vs_env != NULL && (vs = start_vs_daemon(&b)) == NULL) {
+        goto out;
+    }
 
     print_banner(&b);
     for (int i = 0; i < np; i++) {
@@ -680,9 +741,12 @@ out:
         kill(uring_pid, SIGTERM);
         waitpid(uring_pid, NULL, 0);
     }
-    if (harness_stop(h) != 0) {
+    if (harness_stop(h) != 0 || (vs != NULL && harness_stop(vs) != 0)) {
         ret = 1;
         fprintf(stderr, "bench: the daemon did not stop cleanly\n");
+    }
+    if (vs != NULL) {
+        harness_free(vs);
     }
     if (opt_verbose || ret != 0) {
         g_autofree char *log = harness_log(h);

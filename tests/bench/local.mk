@@ -10,6 +10,8 @@
 #                                     making one io_uring_enter per batch)
 #     make bench BENCH_ARGS='--pin same --vs-keys "isolate = process"'
 #                                     (a device in a process vs in a thread)
+#     make bench BENCH_ARGS='--pin same,split --vs-env VFIOUSERD_URING=no'
+#                                     (the poll path vs the io_uring turn)
 #
 # How to read the output: the comment at the top of bench_transport.c.
 check_PROGRAMS += tests/bench/bench_transport tests/bench/bench_echo
