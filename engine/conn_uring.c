@@ -199,12 +199,18 @@ static int ring_new(struct conn_uring **out)
     return 0;
 }
 
-/* Opt-in (VFIOUSERD_URING=yes).  On one CPU shared with the client the
- * merged turn is 1.05-1.14x an echo server's msgs/s where the poll path
- * is 0.91-0.98x; but with client and daemon on two CPUs it was 0.80-0.81x
- * at eight in flight where the poll path is 0.95-1.02x (bench_transport
- * --pin split, quiet, after this stop's CI).  Clients on other CPUs are
- * the common case (QEMU's vCPUs), so the poll path stays the default. */
+/* Opt-in (VFIOUSERD_URING=yes).  Measured with bench_transport --vs-env
+ * VFIOUSERD_URING=no (this device beside the poll path's, alternating in
+ * one run, quiet): on one CPU shared with the client the turn is
+ * 1.02-1.09x an echo server's msgs/s where the poll path is 0.90-1.00x,
+ * with 14-16% less CPU per message.  With client and daemon on two CPUs,
+ * in three runs of seven the poll path made 1.04-1.44x the turn's msgs/s
+ * (the turn 0.70-0.82x echo, with more CPU per message, its client's
+ * included); in the other four they were level (0.94-1.07).
+ * IORING_SETUP_COOP_TASKRUN made those runs rarer (1 of 4, against 2 of
+ * 3) but did not end them.  Clients on other CPUs
+ * are the common case (QEMU's vCPUs), so the poll path stays the
+ * default. */
 static bool wanted(void)
 {
     const char *e = getenv("VFIOUSERD_URING");
