@@ -21,8 +21,7 @@ struct conn_uring;
 
 /* Main thread.  A ring for a device thread, or NULL (the poll path): made
  * here before the process's sandbox is sealed, taken from the reserve
- * after.  NULL with VFIOUSERD_URING=no, and by default where the
- * kernel would count the wait as iowait (conn_uring.c). */
+ * after.  Without VFIOUSERD_URING=yes in the environment: always NULL. */
 struct conn_uring *conn_uring_get(const char *dev_name);
 /* Main thread, after the device thread ended: back to the reserve. */
 void conn_uring_put(struct conn_uring *u);
