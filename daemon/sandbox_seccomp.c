@@ -20,6 +20,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <linux/io_uring.h>
 #include <linux/kcmp.h>
 #include <sched.h>
 #include <signal.h>
@@ -66,8 +67,8 @@ static const char *const base_calls[] = {
     "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1",
     /* Device threads wait with it (engine/conn_uring.c) on rings made
      * before the filter, restricted to sendmsg, recvmsg, poll and cancel:
-     * without io_uring_setup and io_uring_register it reaches no further
-     * than those calls. */
+     * without io_uring_setup, and with io_uring_register only to enable a
+     * ring (add_conditional), it reaches no further than those calls. */
     "io_uring_enter",
     "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd",
     "eventfd2", "timerfd_create", "timerfd_settime", "timerfd_gettime",
@@ -331,6 +332,14 @@ static int add_conditional(scmp_filter_ctx ctx, GHashTable *done)
         /* clone3's flags live in memory a filter cannot read: ENOSYS makes
          * glibc fall back to clone, whose flags it can. */
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    }
+    if (r == 0 && !g_hash_table_contains(done, "io_uring_register")) {
+        /* A device thread enables the ring made for it before the filter
+         * (engine/conn_uring.c: DEFER_TASKRUN binds a ring to the thread
+         * that enables it).  Enabling makes nothing new: a ring's
+         * restrictions are fixed before, and an enabled ring refuses. */
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_register), 1,
+                             SCMP_A1(SCMP_CMP_EQ, IORING_REGISTER_ENABLE_RINGS));
     }
     if (r == 0 && !g_hash_table_contains(done, "prctl")) {
         static const int options[] = {

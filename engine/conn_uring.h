@@ -23,7 +23,8 @@ struct conn_uring;
  * here before the process's sandbox is sealed, taken from the reserve
  * after.  Without VFIOUSERD_URING=yes in the environment: always NULL. */
 struct conn_uring *conn_uring_get(const char *dev_name);
-/* Main thread, after the device thread ended: back to the reserve. */
+/* Main thread, after the device thread ended: back to the reserve, or
+ * closed if that thread enabled it (DEFER_TASKRUN binds it to one). */
 void conn_uring_put(struct conn_uring *u);
 /* Main thread, before the system call filter is loaded: make free rings
  * for the devices of the process that have none yet, and spare ones for
@@ -31,8 +32,9 @@ void conn_uring_put(struct conn_uring *u);
  * (io_uring_setup is not in the filter). */
 void conn_uring_seal(unsigned devices, unsigned spare);
 
-/* Device thread: wait through u from now on / stop (cancels and reaps
- * everything still in the kernel's hands). */
+/* Device thread: wait through u from now on (enabling it first if it
+ * waits for its thread) / stop (cancels and reaps everything still in the
+ * kernel's hands). */
 void conn_uring_attach(vfud_dev *dev);
 void conn_uring_detach(vfud_dev *dev);
 
