@@ -84,7 +84,7 @@ static char **child_environ(void)
     for (size_t i = 0; i < G_N_ELEMENTS(drop); i++) {
         env = g_environ_unsetenv(env, drop[i]);
     }
-    if (g_strcmp0(g_environ_getenv(env, "VFIOUSERD_URING"), "yes") == 0) {
+    if (g_strcmp0(g_environ_getenv(env, "VFIOUSERD_URING"), "no") != 0) {
         /* Isolated device processes serve the poll way (and say so once):
          * once our sandbox is in force they inherit its filter and cannot
          * make io_uring rings (engine/conn_uring.c), and before it a

@@ -102,6 +102,7 @@ static GMutex reserve_lock;
 static GPtrArray *reserve; /* struct conn_uring * */
 static bool sealed;
 static bool unavailable_said;
+static bool counts_iowait; /* a ring said so: auto takes the poll path */
 static unsigned in_use; /* rings given to devices (main thread) */
 
 static uint64_t tag(unsigned what, unsigned gen, unsigned idx)
@@ -236,23 +237,41 @@ static int ring_new(struct conn_uring **out)
     return 0;
 }
 
-/* Opt-in (VFIOUSERD_URING=yes).  Measured with bench_transport --vs-env
- * VFIOUSERD_URING=no (this device beside the poll path's, alternating in
- * one run, quiet): on one CPU shared with the client the turn is
- * 1.02-1.09x an echo server's msgs/s where the poll path is 0.90-1.00x,
- * with 14-16% less CPU per message.  With client and daemon on two CPUs,
- * in three runs of seven the poll path made 1.04-1.44x the turn's msgs/s
- * (the turn 0.70-0.82x echo, with more CPU per message, its client's
- * included); in the other four they were level (0.94-1.07).
- * IORING_SETUP_COOP_TASKRUN made those runs rarer (1 of 4, against 2 of
- * 3) but did not end them.  Clients on other CPUs
- * are the common case (QEMU's vCPUs), so the poll path stays the
- * default. */
-static bool wanted(void)
+/* VFIOUSERD_URING: no, yes, or auto (unset, or any other value).  auto
+ * takes the merged turn where its wait can be kept out of iowait (Linux
+ * 6.15 and later, ring_enter): kernels 6.5 to 6.14 count it and cannot be
+ * told not to, and some 6.1 stable kernels have that too.  yes takes it
+ * anyway.
+ *
+ * Figures behind the default (bench_transport --vs-env VFIOUSERD_URING=no:
+ * the turn's device beside a poll-path device of a second daemon,
+ * alternating in one run, quiet, with DEFER_TASKRUN rings): on one CPU
+ * shared with the client the turn is 1.10-1.20x an echo server's msgs/s
+ * and the poll path 0.84-0.89x the turn's; with the client on another CPU
+ * the poll path made 0.92-1.07x the turn's msgs/s in 6 runs of 6, with
+ * 5-22% more CPU per message.  (Without DEFER_TASKRUN the turn lost there
+ * by up to 1.44x in 3 runs of 7, which kept it opt-in for a while.) */
+enum mode { MODE_NO, MODE_AUTO, MODE_YES };
+
+static enum mode env_mode(void)
 {
     const char *e = getenv("VFIOUSERD_URING");
 
-    return e != NULL && strcmp(e, "yes") == 0;
+    if (e != NULL && strcmp(e, "no") == 0) {
+        return MODE_NO;
+    }
+    return e != NULL && strcmp(e, "yes") == 0 ? MODE_YES : MODE_AUTO;
+}
+
+static bool wanted(void)
+{
+    return env_mode() != MODE_NO;
+}
+
+/* May a device wait on u? */
+static bool usable(const struct conn_uring *u)
+{
+    return u->no_iowait || env_mode() == MODE_YES;
 }
 
 /* "sealed": set by the daemon for the isolated device processes it starts
@@ -277,16 +296,32 @@ static void say_unavailable(const char *dev_name, int r)
     g_mutex_unlock(&reserve_lock);
 }
 
-/* Before Linux 6.15 the wait cannot be kept out of iowait. */
-static void say_iowait(const char *dev_name, const struct conn_uring *u)
+/* Once: auto found a kernel that would count the wait as iowait; yes
+ * takes the turn on it all the same. */
+static void say_iowait(const char *dev_name)
 {
-    static bool said;
-
-    if (!u->no_iowait && !said) {
-        said = true; /* main thread */
-        log_notice(dev_name, "io_uring: this kernel counts the wait for a client's "
-                   "messages as iowait (before Linux 6.15)");
+    g_mutex_lock(&reserve_lock);
+    if (!unavailable_said) {
+        unavailable_said = true;
+        log_notice(dev_name, env_mode() == MODE_YES
+                   ? "io_uring: this kernel counts the wait for a client's messages "
+                     "as iowait (before Linux 6.15)"
+                   : "io_uring waits count as iowait on this kernel (before Linux "
+                     "6.15): client messages take the poll path (VFIOUSERD_URING=yes "
+                     "takes io_uring all the same)");
     }
+    g_mutex_unlock(&reserve_lock);
+}
+
+/* Back to the reserve. */
+static void reserve_add(struct conn_uring *u)
+{
+    g_mutex_lock(&reserve_lock);
+    if (reserve == NULL) {
+        reserve = g_ptr_array_new();
+    }
+    g_ptr_array_add(reserve, u);
+    g_mutex_unlock(&reserve_lock);
 }
 
 struct conn_uring *conn_uring_get(const char *dev_name)
@@ -298,14 +333,26 @@ struct conn_uring *conn_uring_get(const char *dev_name)
     if (!wanted()) {
         return NULL;
     }
+    if (counts_iowait && env_mode() == MODE_AUTO) {
+        say_iowait(dev_name);
+        return NULL;
+    }
     g_mutex_lock(&reserve_lock);
     was_sealed = sealed || inherited_filter();
     if (reserve != NULL && reserve->len > 0) {
         u = g_ptr_array_steal_index_fast(reserve, reserve->len - 1);
     }
     g_mutex_unlock(&reserve_lock);
+    if (u != NULL && !usable(u)) {
+        counts_iowait = true;
+        reserve_add(u);
+        say_iowait(dev_name);
+        return NULL;
+    }
     if (u != NULL) {
-        say_iowait(dev_name, u);
+        if (!u->no_iowait) {
+            say_iowait(dev_name);
+        }
         in_use++;
         return u;
     }
@@ -324,7 +371,14 @@ struct conn_uring *conn_uring_get(const char *dev_name)
         say_unavailable(dev_name, r);
         return NULL;
     }
-    say_iowait(dev_name, u);
+    if (!u->no_iowait) {
+        say_iowait(dev_name);
+    }
+    if (!usable(u)) {
+        counts_iowait = true;
+        ring_free(u);
+        return NULL;
+    }
     in_use++;
     return u;
 }
@@ -340,12 +394,7 @@ void conn_uring_put(struct conn_uring *u)
         ring_free(u);
         return;
     }
-    g_mutex_lock(&reserve_lock);
-    if (reserve == NULL) {
-        reserve = g_ptr_array_new();
-    }
-    g_ptr_array_add(reserve, u);
-    g_mutex_unlock(&reserve_lock);
+    reserve_add(u);
 }
 
 void conn_uring_seal(unsigned devices, unsigned spare)
@@ -367,6 +416,12 @@ void conn_uring_seal(unsigned devices, unsigned spare)
             g_mutex_unlock(&reserve_lock);
             say_unavailable(NULL, r);
             g_mutex_lock(&reserve_lock);
+            break;
+        }
+        if (!usable(u)) {
+            /* No device of ours would wait on it. */
+            counts_iowait = true;
+            ring_free(u);
             break;
         }
         g_ptr_array_add(reserve, u);

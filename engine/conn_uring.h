@@ -21,7 +21,8 @@ struct conn_uring;
 
 /* Main thread.  A ring for a device thread, or NULL (the poll path): made
  * here before the process's sandbox is sealed, taken from the reserve
- * after.  Without VFIOUSERD_URING=yes in the environment: always NULL. */
+ * after.  NULL with VFIOUSERD_URING=no, and by default where the
+ * kernel would count the wait as iowait (conn_uring.c). */
 struct conn_uring *conn_uring_get(const char *dev_name);
 /* Main thread, after the device thread ended: back to the reserve, or
  * closed if that thread enabled it (DEFER_TASKRUN binds it to one). */

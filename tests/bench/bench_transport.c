@@ -73,11 +73,10 @@
  * server's CPU is the daemon's and its children's (bench_cpu.c), and the
  * last lines give gpio*'s ratios to gpio, msgs per CPU-second among them.
  * With --vs-env VAR=VALUE, gpio* is instead the gpio device of a second
- * daemon, started with VAR=VALUE in its environment:
- * "VFIOUSERD_URING=yes bench_transport --vs-env VFIOUSERD_URING=no" sets
- * the poll path beside the io_uring turn, measured in turn in the same
- * run (split placements are too noisy here for ratios taken from separate
- * runs).
+ * daemon, started with VAR=VALUE in its environment: "--vs-env
+ * VFIOUSERD_URING=no" sets the poll path beside the default io_uring turn,
+ * measured in turn in the same run (split placements are too noisy here
+ * for ratios taken from separate runs).
  *
  * On a ratio line msgs/s, p50, p99 and cpu us/msg are daemon/echo: 1.00
  * is "as fast as framing alone", cpu 1.30 "30% more CPU than framing".

@@ -10,7 +10,7 @@
 #                                     making one io_uring_enter per batch)
 #     make bench BENCH_ARGS='--pin same --vs-keys "isolate = process"'
 #                                     (a device in a process vs in a thread)
-#     VFIOUSERD_URING=yes make bench BENCH_ARGS='--vs-env VFIOUSERD_URING=no'
+#     make bench BENCH_ARGS='--pin same,split --vs-env VFIOUSERD_URING=no'
 #                                     (the poll path vs the io_uring turn)
 #
 # How to read the output: the comment at the top of bench_transport.c.

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The device thread's merged turn (engine/conn_uring.c) and its fallback.
- * The same session runs twice: with VFIOUSERD_URING=yes (the daemon holds
- * io_uring rings, made before its sandbox) and with the default (none:
- * the poll path); test_idle_not_iowait checks that the turn's wait for an
- * idle client is not accounted as iowait.  The session covers what the turn must keep
+ * The same session runs with VFIOUSERD_URING=yes (the daemon holds
+ * io_uring rings, made before its sandbox), with =no (none: the poll
+ * path) and with the default, which takes the turn only where its wait is
+ * kept out of iowait (Linux 6.15); test_idle_not_iowait checks that the
+ * turn's wait for an idle client is not accounted as iowait.  The session
+ * covers what the turn must keep
  * right: pipelined requests answered in order, fds received with a
  * message (eventfds of SET_IRQS, the memfd of a DMA_MAP), a region read whose
  * reply is too large for a turn's send, server->client requests
@@ -116,12 +118,12 @@ START_TEST(test_merged_turns)
 }
 END_TEST
 
-/* The default: no rings, the poll path. */
+/* =no: no rings, the poll path. */
 START_TEST(test_fallback)
 {
     struct harness *h;
 
-    g_unsetenv("VFIOUSERD_URING");
+    g_setenv("VFIOUSERD_URING", "no", TRUE);
     h = pt_start_testdev(NULL);
     ck_assert_int_eq(harness_io_uring_count(h->pid), 0);
     session(h);
@@ -173,6 +175,26 @@ static long long iowait_ticks(pid_t pid)
     g_dir_close(d);
     return sum;
 }
+
+/* The default: the turn where the kernel keeps its wait out of iowait,
+ * else the poll path, and the log says why. */
+START_TEST(test_default)
+{
+    struct harness *h;
+
+    g_unsetenv("VFIOUSERD_URING");
+    h = pt_start_testdev(NULL);
+    if (kernel_waits_without_iowait()) {
+        ck_assert_int_ge(harness_io_uring_count(h->pid), 1);
+        ck_assert(!harness_log_contains(h, "iowait"));
+    } else {
+        ck_assert_int_eq(harness_io_uring_count(h->pid), 0);
+        ck_assert(harness_log_contains(h, "count as iowait"));
+    }
+    session(h);
+    pt_finish(h);
+}
+END_TEST
 
 static bool write_proc(const char *path, const char *value)
 {
@@ -248,6 +270,7 @@ int main(void)
 
     tcase_add_test(tc, test_merged_turns);
     tcase_add_test(tc, test_fallback);
+    tcase_add_test(tc, test_default);
     tcase_add_test(tc, test_idle_not_iowait);
     tcase_add_unchecked_fixture(tc, acct_save, acct_restore);
     suite_add_tcase(s, tc);
