@@ -413,17 +413,19 @@ echo "# fio, libaio, O_DIRECT, iodepth 32 (randread1: 1), $runtime s per run, $r
     "QEMU's in the same repetition (paired), its median [min-max]"
 echo "# client libraries: ours $libs_ours; QEMU $libs_qemu"
 echo "# $cache_note"
-awk -v joblist="$jobs" -v devlist="$devices" \
-    -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" -v cpu_all="$cpu_all" \
-    -v msg_sh="${msg_sh0:-0}" -v msg_ad="${msg_ad0:-0}" -v msg_po="${msg_po0:-0}" '
-    function median(k, n,   i, j, t, v) {
+# Both tables' awk programs: the median of the cnt[k] values val[k, i].
+awk_median='
+    function median(k,   n, i, j, t, v) {
         n = cnt[k]
         for (i = 1; i <= n; i++) v[i] = val[k, i]
         for (i = 1; i <= n; i++)
             for (j = i + 1; j <= n; j++)
                 if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
         return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-    }
+    }'
+awk -v joblist="$jobs" -v devlist="$devices" \
+    -v cpu_sh="$cpu_sh0" -v cpu_ad="$cpu_ad0" -v cpu_po="$cpu_po0" -v cpu_all="$cpu_all" \
+    -v msg_sh="${msg_sh0:-0}" -v msg_ad="${msg_ad0:-0}" -v msg_po="${msg_po0:-0}" "$awk_median"'
     function add(k, x) { val[k, ++cnt[k]] = x }
     function lo(k,   i, m) {
         m = val[k, 1]
@@ -508,15 +510,7 @@ awk -v joblist="$jobs" -v devlist="$devices" \
 echo
 echo "# CPU per I/O by thread group in us [runs per I/O], medians over the" \
     "repetitions; msgs: vfio-user messages from QEMU per I/O"
-awk -F'|' -v joblist="$jobs" -v devlist="$devices" '
-    function median(k,   n, i, j, t, v) {
-        n = cnt[k]
-        for (i = 1; i <= n; i++) v[i] = val[k, i]
-        for (i = 1; i <= n; i++)
-            for (j = i + 1; j <= n; j++)
-                if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-    }
+awk -F'|' -v joblist="$jobs" -v devlist="$devices" "$awk_median"'
     function group(side, tid, pid, comm) {
         if (side == "d")
             return comm ~ /-io$/ ? "d.io" : comm ~ /^(sh0|ad0|po0)$/ ? "d.dev" : "d.lib"
