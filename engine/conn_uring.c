@@ -41,11 +41,12 @@
  * send queued the work on our thread as a signal-like notification and
  * kicked it; the waking side paid for that.  Measured with
  * bench_transport --vs-env (one daemon each way, alternating, quiet):
- * without it the turn was 3-5% slower on one CPU shared with the client
- * and 2-10% slower with client and daemon on two, with 2-5% more CPU per
- * message; against the poll path on two CPUs it lost by 1.04-1.44x in 3
- * runs of 7, and with it lost in none of 6 (the poll path 0.92-1.07x its
- * msgs/s, with 5-22% more CPU per message).  Such a ring takes its
+ * without it the turn made 0.95-0.98x the msgs/s on one CPU shared with
+ * the client and 0.90-1.00x with client and daemon on two, spending 1-19%
+ * more CPU per message.  Against the poll path on two CPUs, the poll path
+ * made up to 1.44x the turn's msgs/s before (3 runs of 7 lost) and
+ * 0.89-1.07x with it (median 0.97, 6 runs x 4 cases), spending from 2%
+ * less to 25% more CPU per message (median 11% more).  Such a ring takes its
  * submitter from the thread that enables it, so the device thread enables
  * its own (conn_uring_attach) and it serves no other: a stopped device's
  * ring is closed, not given back to the reserve.
@@ -246,11 +247,15 @@ static int ring_new(struct conn_uring **out)
  * Figures behind the default (bench_transport --vs-env VFIOUSERD_URING=no:
  * the turn's device beside a poll-path device of a second daemon,
  * alternating in one run, quiet, with DEFER_TASKRUN rings): on one CPU
- * shared with the client the turn is 1.10-1.20x an echo server's msgs/s
+ * shared with the client the turn is 1.08-1.20x an echo server's msgs/s
  * and the poll path 0.84-0.89x the turn's; with the client on another CPU
- * the poll path made 0.92-1.07x the turn's msgs/s in 6 runs of 6, with
- * 5-22% more CPU per message.  (Without DEFER_TASKRUN the turn lost there
- * by up to 1.44x in 3 runs of 7, which kept it opt-in for a while.) */
+ * the poll path made 0.89-1.07x the turn's msgs/s (median 0.97, 6 runs x
+ * 4 cases), spending from 2% less to 25% more CPU per message (median 11%
+ * more).  In the lab guest (bench-nvme-guest.sh, shadow doorbells, each
+ * way in its own boot) the daemon spent 27.0 us per I/O with it against
+ * 28.6 without, its ratios to QEMU's NVMe alike.  (Without DEFER_TASKRUN
+ * the turn lost there by up to 1.44x in 3 runs of 7, which kept it
+ * opt-in for a while.) */
 enum mode { MODE_NO, MODE_AUTO, MODE_YES };
 
 static enum mode env_mode(void)
