@@ -43,13 +43,10 @@
  * bench_transport --vs-env (one daemon each way, alternating, quiet):
  * without it the turn made 0.95-0.98x the msgs/s on one CPU shared with
  * the client and 0.90-1.00x with client and daemon on two, spending 1-19%
- * more CPU per message.  Against the poll path on two CPUs, the poll path
- * made up to 1.44x the turn's msgs/s before (3 runs of 7 lost) and
- * 0.89-1.07x with it (median 0.97, 6 runs x 4 cases), spending from 2%
- * less to 25% more CPU per message (median 11% more).  Such a ring takes its
- * submitter from the thread that enables it, so the device thread enables
- * its own (conn_uring_attach) and it serves no other: a stopped device's
- * ring is closed, not given back to the reserve.
+ * more CPU per message (against the poll path: env_mode's comment).  Such
+ * a ring takes its submitter from the thread that enables it, so the
+ * device thread enables its own (conn_uring_attach) and it serves no
+ * other: a stopped device's ring is closed, not given back to the reserve.
  */
 #include "config.h"
 
@@ -95,7 +92,6 @@ struct conn_uring {
     } slot[POLLS_MAX];
     bool broken;       /* an enter failed: the poll path from now on */
     bool no_iowait;    /* the kernel can wait without counting iowait */
-    bool deferred;     /* DEFER_TASKRUN: enabled by the thread that uses it */
     bool enabled;
 };
 
@@ -109,6 +105,12 @@ static unsigned in_use; /* rings given to devices (main thread) */
 static uint64_t tag(unsigned what, unsigned gen, unsigned idx)
 {
     return (uint64_t)what | (uint64_t)(gen & 0xffffff) << 8 | (uint64_t)idx << 32;
+}
+
+/* DEFER_TASKRUN: enabled by the thread that uses it, and bound to it. */
+static bool deferred(const struct conn_uring *u)
+{
+    return (u->ring.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
 }
 
 static void ring_free(struct conn_uring *u)
@@ -204,7 +206,7 @@ static int ring_new(struct conn_uring **out)
     int r;
 
     r = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
-    if (r == -EINVAL && p.flags != IORING_SETUP_R_DISABLED) {
+    if (r == -EINVAL) {
         /* Before Linux 6.1. */
         memset(&p, 0, sizeof(p));
         p.flags = IORING_SETUP_R_DISABLED;
@@ -214,7 +216,6 @@ static int ring_new(struct conn_uring **out)
         g_free(u);
         return r;
     }
-    u->deferred = (p.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
     /* The wait's timeout goes with the enter (no timeout sqe to allow). */
     if (!(p.features & IORING_FEAT_EXT_ARG)) {
         ring_free(u);
@@ -227,7 +228,7 @@ static int ring_new(struct conn_uring **out)
         res[i].sqe_op = ops[i];
     }
     r = ring_register(u, IORING_REGISTER_RESTRICTIONS, res, G_N_ELEMENTS(res));
-    if (r == 0 && !u->deferred) {
+    if (r == 0 && !deferred(u)) {
         r = ring_enable(u);
     }
     if (r < 0) {
@@ -394,7 +395,7 @@ void conn_uring_put(struct conn_uring *u)
         return;
     }
     in_use--;
-    if (u->broken || (u->deferred && u->enabled)) {
+    if (u->broken || (deferred(u) && u->enabled)) {
         /* A deferred ring serves the thread that enabled it only. */
         ring_free(u);
         return;
