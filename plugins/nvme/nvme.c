@@ -37,8 +37,12 @@
  * uses it the I/O queues' doorbells are read from the shadow buffer; after
  * draining a queue the controller publishes EventIdx and re-reads the
  * shadow value (full fence between), so the driver rings the real doorbell
- * only when the controller may be asleep.  The admin queue is never
- * shadowed.  No polling: an idle guest costs no CPU.  When guest memory
+ * only when the controller may be asleep.  While the driver has more than
+ * one command outstanding (in flight, or completed and not consumed by its
+ * shadow CQ head) the controller withholds EventIdx and looks again every
+ * hold-us, for at most 1 ms after its last command: the driver's next
+ * submissions ring nothing and are fetched in batches.  The admin queue
+ * is never shadowed.  No polling: an idle guest costs no CPU.  When guest memory
  * is reachable by DMA messages only, Doorbell Buffer Config is refused
  * (every shadow read would be a message round trip) and the driver keeps
  * ringing the real doorbells.  "adaptive": shadow doorbells, and while
@@ -100,6 +104,7 @@
 #define DEFAULT_Q_ENTRIES 1024
 #define DEFAULT_POLL_SLEEP_US 1000
 #define DEFAULT_POLL_IDLE_US 1000
+#define DEFAULT_HOLD_US 50
 #define REMOTE_POLL_IDLE_US 20   /* every namespace on RBD or NBD */
 
 static const struct vfud_config_key nvme_keys[] = {
@@ -115,6 +120,10 @@ static const struct vfud_config_key nvme_keys[] = {
     { "doorbells", "shadow (default), adaptive or poll" },
     { "poll-max-sleep-us", "poll mode: longest idle sleep (default 1000)" },
     { "poll-idle-us", "adaptive mode: polling after the last I/O (default 1000)" },
+    { "hold-us",
+      "shadow mode: look at the shadow doorbells this often while the driver "
+      "has commands outstanding, instead of asking it to ring (0-1000, "
+      "default 50; 0: ask at once)" },
     { "namespace.*.path", "backing file or block device" },
     { "namespace.*.size", "namespace size; creates/extends a sparse file" },
     { "namespace.*.block-size", "logical block size: 512 (default) or 4096" },
@@ -289,6 +298,15 @@ static int nvme_config(vfud_dev *dev, const char *key, const char *value)
         c->cfg_poll_idle_us = (unsigned)v;
         return 0;
     }
+    if (strcmp(key, "hold-us") == 0) {
+        if (vfud_parse_u64(value, &v) < 0 || v > 1000) {
+            vfud_error(dev, "hold-us: must be 0 to 1000");
+            return -EINVAL;
+        }
+        c->cfg_hold_us = (unsigned)v;
+        c->hold_given = true;
+        return 0;
+    }
     if (strcmp(key, "poll-max-sleep-us") == 0) {
         if (vfud_parse_u64(value, &v) < 0 || v < 1 || v > 1000000) {
             vfud_error(dev, "poll-max-sleep-us: must be 1 to 1000000");
@@ -343,7 +361,14 @@ static int nvme_config_complete(vfud_dev *dev)
         vfud_error(dev, "poll-idle-us: only with doorbells = adaptive");
         return -EINVAL;
     }
+    if (c->hold_given && (c->db_mode != NVME_DB_SHADOW || c->adaptive)) {
+        vfud_error(dev, "hold-us: only with doorbells = shadow");
+        return -EINVAL;
+    }
     c->remote_hold = remote == n && c->db_mode == NVME_DB_SHADOW;
+    if (c->db_mode == NVME_DB_SHADOW && !c->adaptive) {
+        c->hold_us = c->hold_given ? c->cfg_hold_us : DEFAULT_HOLD_US;
+    }
     if (c->adaptive) {
         /* Every pass that completes something opens a new window, and on
          * storage across the network (RBD, NBD: milliseconds a command)

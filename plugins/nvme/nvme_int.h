@@ -233,7 +233,13 @@ struct nvme_ctrl {
      * with many commands out, the I/O thread waits for the next completion
      * with EventIdx withheld instead of asking for doorbells (ctrl.c) */
     bool remote_hold;
+    /* doorbells=shadow: while the driver has commands outstanding, look at
+     * the shadow doorbells every hold_us with EventIdx withheld instead of
+     * asking for a doorbell (ctrl.c); 0: ask at once */
+    unsigned hold_us;
     unsigned cfg_poll_idle_us;  /* poll-idle-us, 0: not given */
+    unsigned cfg_hold_us;       /* hold-us, if hold_given */
+    bool hold_given;
     struct nvme_ns *ns[NVME_MAX_NS + 1]; /* by nsid; NULL if absent */
     uint32_t nn;                /* highest configured nsid */
     bool vwc;                   /* some namespace has a volatile cache */
@@ -410,6 +416,7 @@ void nvme_req_complete(struct nvme_ctrl *c, struct nvme_req *req);
 bool nvme_cq_flush_waiters(struct nvme_ctrl *c, struct nvme_cq *cq);
 void nvme_raise_irqs(struct nvme_ctrl *c);
 bool nvme_doorbells_pending(struct nvme_ctrl *c);
+unsigned nvme_cq_unconsumed(struct nvme_ctrl *c);
 void nvme_dbbuf_setup_queue(struct nvme_ctrl *c, uint16_t qid);
 void nvme_req_release_data(struct nvme_ctrl *c, struct nvme_req *req);
 /* Any thread: ns changed (its size); the I/O thread tells the host. */

@@ -393,6 +393,30 @@ bool nvme_doorbells_pending(struct nvme_ctrl *c)
     return false;
 }
 
+/* Completions posted to the shadowed I/O CQs that the driver has not
+ * consumed yet, by its shadow CQ heads (read, not adopted: cq->head moves
+ * where the controller needs it to).  With the commands in flight, what
+ * the driver has outstanding: more work will come from it soon. */
+unsigned nvme_cq_unconsumed(struct nvme_ctrl *c)
+{
+    unsigned n = 0;
+
+    for (unsigned qid = 1; qid <= c->nr_io_queues; qid++) {
+        struct nvme_cq *cq = nvme_get_cq(c, (uint16_t)qid);
+        bool ok;
+        uint32_t h;
+
+        if (!cq || !q_shadowed(c, cq->qid)) {
+            continue;
+        }
+        h = read_db(c, db_slot_cq(cq->qid), true, &ok);
+        if (ok && h < cq->size) {
+            n += (cq->tail + cq->size - h) % cq->size;
+        }
+    }
+    return n;
+}
+
 /* ---- Fetching commands ---- */
 
 bool nvme_process_sq(struct nvme_ctrl *c, struct nvme_sq *sq)

@@ -951,6 +951,18 @@ START_TEST(test_config_errors)
     ck_assert_ptr_nonnull(strstr(fake_dev_last_error(dev), "poll-idle-us"));
     fake_dev_free(dev);
 
+    /* and a hold to shadow doorbells only */
+    dev = fake_dev_new("hold");
+    ck_assert_int_eq(fake_dev_load(dev, td_plugin_path()), 0);
+    ck_assert_int_lt(fake_dev_config(dev, "hold-us", "1001"), 0);
+    ck_assert_int_lt(fake_dev_config(dev, "hold-us", "x"), 0);
+    ck_assert_int_eq(fake_dev_config(dev, "path", "/nonexistent/dir/file"), 0);
+    ck_assert_int_eq(fake_dev_config(dev, "doorbells", "adaptive"), 0);
+    ck_assert_int_eq(fake_dev_config(dev, "hold-us", "0"), 0);
+    ck_assert_int_lt(fake_dev_realize(dev), 0);
+    ck_assert_ptr_nonnull(strstr(fake_dev_last_error(dev), "hold-us"));
+    fake_dev_free(dev);
+
     dev = fake_dev_new("missing");
     ck_assert_int_eq(fake_dev_load(dev, td_plugin_path()), 0);
     ck_assert_int_eq(fake_dev_config(dev, "path", "/nonexistent/dir/file"), 0);
