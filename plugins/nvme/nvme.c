@@ -39,9 +39,10 @@
  * shadow value (full fence between), so the driver rings the real doorbell
  * only when the controller may be asleep.  While the driver has more than
  * one command outstanding (in flight, or completed and not consumed by its
- * shadow CQ head) the controller withholds EventIdx and looks again every
- * hold-us, for at most 1 ms after its last command: the driver's next
- * submissions ring nothing and are fetched in batches.  The admin queue
+ * shadow CQ head) the controller withholds EventIdx and looks again after
+ * 5 us, then twice as long each time up to hold-us, for at most 1 ms after
+ * its last command: the driver's next submissions ring nothing and are
+ * fetched in batches.  The admin queue
  * is never shadowed.  No polling: an idle guest costs no CPU.  When guest memory
  * is reachable by DMA messages only, Doorbell Buffer Config is refused
  * (every shadow read would be a message round trip) and the driver keeps
@@ -121,9 +122,9 @@ static const struct vfud_config_key nvme_keys[] = {
     { "poll-max-sleep-us", "poll mode: longest idle sleep (default 1000)" },
     { "poll-idle-us", "adaptive mode: polling after the last I/O (default 1000)" },
     { "hold-us",
-      "shadow mode: look at the shadow doorbells this often while the driver "
-      "has commands outstanding, instead of asking it to ring (0-1000, "
-      "default 50; 0: ask at once)" },
+      "shadow mode: longest interval between looks at the shadow doorbells "
+      "while the driver has commands outstanding, instead of asking it to "
+      "ring (0-1000, default 50; 0: ask at once)" },
     { "namespace.*.path", "backing file or block device" },
     { "namespace.*.size", "namespace size; creates/extends a sparse file" },
     { "namespace.*.block-size", "logical block size: 512 (default) or 4096" },
