@@ -342,12 +342,17 @@ static int add_conditional(scmp_filter_ctx ctx, GHashTable *done)
                              SCMP_A1(SCMP_CMP_EQ, IORING_REGISTER_ENABLE_RINGS));
     }
     if (r == 0 && !g_hash_table_contains(done, "prctl")) {
+        /* the first 4 for every daemon: PR_SET_TIMERSLACK for a device
+         * thread's own short timed sleeps (the nvme plugin's poller and
+         * shadow hold; it touches the calling thread only), started after
+         * the filter on a restart, an upgrade or a hot add */
         static const int options[] = {
-            PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE, PR_SET_PDEATHSIG,
-            PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_CAPBSET_READ,
-            PR_CAPBSET_DROP, PR_GET_SECUREBITS, PR_SET_SECUREBITS,
+            PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE, PR_SET_TIMERSLACK,
+            PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS,
+            PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_GET_SECUREBITS,
+            PR_SET_SECUREBITS,
         };
-        size_t n = g_hash_table_contains(allowed, "spawn") ? G_N_ELEMENTS(options) : 3;
+        size_t n = g_hash_table_contains(allowed, "spawn") ? G_N_ELEMENTS(options) : 4;
 
         for (size_t i = 0; i < n && r == 0; i++) {
             r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
