@@ -746,12 +746,20 @@ static void sleep_until_work(struct nvme_ctrl *c, const struct timespec *ts)
     atomic_store(&c->sleeping, false);
 }
 
+/* May the I/O thread hold EventIdx back at all?  Only while the queues
+ * run and no control operation (reset, shutdown, a queue deletion, a
+ * migration step) waits for the thread's next pass. */
+static bool hold_allowed(struct nvme_ctrl *c)
+{
+    return io_active(c) &&
+           atomic_load_explicit(&c->ctl_op, memory_order_relaxed) == NVME_CTL_NONE;
+}
+
 /* Wait for the back-end rather than for a doorbell (remote_hold)? */
 static bool hold_for_completions(struct nvme_ctrl *c)
 {
     return c->remote_hold && c->backend_inflight >= REMOTE_HOLD_MIN &&
-           io_active(c) &&
-           atomic_load_explicit(&c->ctl_op, memory_order_relaxed) == NVME_CTL_NONE;
+           hold_allowed(c);
 }
 
 /* Look again in a moment rather than ask for a doorbell (hold_us)?  Only
@@ -761,15 +769,22 @@ static bool hold_for_completions(struct nvme_ctrl *c)
  * interrupt for each.  At queue depth 1 the wait would be pure latency. */
 static bool hold_for_driver(struct nvme_ctrl *c)
 {
-    return c->hold_us && c->dbbuf && io_active(c) &&
-           atomic_load_explicit(&c->ctl_op, memory_order_relaxed) == NVME_CTL_NONE &&
+    return c->hold_us && c->dbbuf && hold_allowed(c) &&
            (c->total_inflight - c->nr_aer) + nvme_cq_unconsumed(c) >= SHADOW_HOLD_MIN;
+}
+
+/* The shadow hold's first look: SHADOW_HOLD_FIRST_US, or hold_us if that
+ * is shorter. */
+static unsigned hold_first_look_us(const struct nvme_ctrl *c)
+{
+    return SHADOW_HOLD_FIRST_US < c->hold_us ? SHADOW_HOLD_FIRST_US : c->hold_us;
 }
 
 static void *io_thread(void *arg)
 {
     struct nvme_ctrl *c = arg;
-    unsigned idle = 0, backoff_us = POLL_SLEEP_MIN_US, hold_look_us = 0;
+    unsigned idle = 0, backoff_us = POLL_SLEEP_MIN_US;
+    unsigned hold_look_us = hold_first_look_us(c);
     uint64_t idle_since = 0, hold_since = 0;
     bool spun = false;
     char name[16];
@@ -824,6 +839,9 @@ static void *io_thread(void *arg)
             spun = false;
             backoff_us = POLL_SLEEP_MIN_US;
             hold_since = 0;
+            /* here, not where a hold starts: the remote hold may start
+             * an idle period and the shadow hold take over in it */
+            hold_look_us = hold_first_look_us(c);
             if ((c->poll_idle_us || c->remote_hold || c->hold_us) && io_active(c)) {
                 c->eventidx_withheld = true;
             }
@@ -888,24 +906,19 @@ static void *io_thread(void *arg)
         if (c->eventidx_withheld && hold_for_driver(c)) {
             /* Shadow: the driver has commands outstanding, so more will
              * come; look at the shadow doorbells again in a moment (5 us,
-             * doubling up to hold_us) with EventIdx withheld.  A back-end completion
-             * or a trapped doorbell ends the sleep early.  Bounded like
-             * the remote hold: SHADOW_HOLD_MAX_US after the last
-             * progress, EventIdx is published.  Lab guest (TCG), fio
-             * QD32 against QEMU's NVMe, medians of paired ratios: without
-             * the hold randread 1.01x, randwrite 1.18x, seqread 0.87x,
-             * QD1 0.98x; with it, looking every 50 us, 1.88 / 1.51 / 1.12
-             * / 1.05x (randread: interrupts per I/O 0.48 -> 0.22, doorbell
-             * messages 0.77 -> 0.07, vCPU time per I/O 60 -> 35 us); with
-             * the 5 us first look, 1.73 / 1.31 / 1.07 / 1.01x, and the
-             * host client's QD32 loss (bench_nvme_host, shadow, against
-             * hold-us = 0) went from 0.75x to 0.86x. */
+             * doubling up to hold_us) with EventIdx withheld.  A back-end
+             * completion or a trapped doorbell ends the sleep early.
+             * Bounded like the remote hold: SHADOW_HOLD_MAX_US after the
+             * last progress, EventIdx is published.  In the lab guest
+             * (TCG, fio QD32) it took randread from 1.01x to 1.73x QEMU's
+             * NVMe and seqread from 0.87x to 1.07x, mostly by sparing
+             * doorbell messages and interrupts.  A host client polling its
+             * CQs loses about 15 % at QD32 (hold-us = 0 is its setting; see
+             * vfiouserd-nvme(8)). */
             uint64_t now = mono_ns();
 
             if (hold_since == 0) {
                 hold_since = now;
-                hold_look_us = SHADOW_HOLD_FIRST_US < c->hold_us ? SHADOW_HOLD_FIRST_US
-                                                                 : c->hold_us;
             }
             if (now - hold_since < SHADOW_HOLD_MAX_US * 1000ull) {
                 struct timespec ts = { 0, (long)hold_look_us * 1000 };
@@ -925,9 +938,7 @@ static void *io_thread(void *arg)
              * doorbell message and a wake-up.  Then publish EventIdx (the
              * next pass does, and looks at the doorbells once more) and
              * sleep until the driver rings. */
-            if (c->poll_idle_us && io_active(c) &&
-                atomic_load_explicit(&c->ctl_op, memory_order_relaxed) ==
-                    NVME_CTL_NONE) {
+            if (c->poll_idle_us && hold_allowed(c)) {
                 if (idle++ == 0) {
                     idle_since = mono_ns();
                     continue;

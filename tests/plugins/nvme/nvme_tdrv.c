@@ -342,6 +342,93 @@ void td_build_prp(struct tdrv *d, struct nvme_sqe *sqe, uint64_t first,
     td_build_prp_at(d, sqe, first, pages, npages, list);
 }
 
+static bool cqe_posted(struct tdrv *d, uint16_t qid, unsigned ahead)
+{
+    const struct td_queue *q = &d->q[qid];
+    unsigned i = (q->cq_head + ahead) % q->size;
+    bool phase = (q->cq_head + ahead) / q->size ? !q->phase : q->phase;
+    volatile struct nvme_cqe *e = td_ptr(d, q->cq_iova + i * 16ull);
+
+    return (e->status & 1) == (phase ? 1 : 0);
+}
+
+bool td_wait_cqe_posted(struct tdrv *d, uint16_t qid, unsigned ahead, int ms)
+{
+    for (int i = 0; i < ms && !cqe_posted(d, qid, ahead); i++) {
+        usleep(1000);
+    }
+    return cqe_posted(d, qid, ahead);
+}
+
+void td_shadow_tail_only(struct tdrv *d, uint16_t qid)
+{
+    volatile uint32_t *dbs = td_ptr(d, d->dbs_iova);
+
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    dbs[2u * qid] = d->q[qid].sq_tail;   /* (last_rung stays: td_ring rings) */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void queue_read(struct tdrv *d, uint16_t qid, uint64_t buf, unsigned i)
+{
+    struct nvme_sqe c;
+
+    memset(&c, 0, sizeof(c));
+    c.opcode = NVME_CMD_READ;
+    c.nsid = 1;
+    c.cdw10 = i * 8u;
+    c.cdw12 = 7;   /* 8 blocks of 512 bytes: buf's page */
+    c.dptr1 = buf;
+    td_queue_cmd(d, qid, &c);
+}
+
+static int consume_ok(struct tdrv *d, uint16_t qid, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct nvme_cqe e;
+
+        if (td_wait(d, qid, &e) != 0 || td_status(&e) != 0) {
+            return -1;
+        }
+    }
+    td_cq_ring(d, qid);
+    return 0;
+}
+
+int td_shadow_hold_probe(struct tdrv *d, uint16_t qid, uint64_t buf,
+                         unsigned tries)
+{
+    volatile uint32_t *eis = td_ptr(d, d->eis_iova);
+    const struct td_queue *q = &d->q[qid];
+
+    /* Under load the probe may look too late (the hold lasts 1 ms after
+     * the last command): try again, each time with 4 completions left
+     * unconsumed. */
+    for (unsigned t = 0; t < tries; t++) {
+        for (unsigned i = 0; i < 4; i++) {
+            queue_read(d, qid, buf, i);
+        }
+        td_ring(d, qid);
+        if (!td_wait_cqe_posted(d, qid, 3, 5000)) {
+            return -1;
+        }
+        queue_read(d, qid, buf, 4);
+        td_shadow_tail_only(d, qid);
+        if (td_wait_cqe_posted(d, qid, 4, 200)) {
+            return 1;
+        }
+        /* the hold had ended: EventIdx published, a doorbell owed */
+        if (eis[2u * qid] != (q->sq_tail + q->size - 1) % q->size) {
+            return -1;
+        }
+        td_ring(d, qid);
+        if (!td_wait_cqe_posted(d, qid, 4, 5000) || consume_ok(d, qid, 5) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int td_rw(struct tdrv *d, uint16_t qid, uint8_t opc, uint64_t slba,
           uint32_t nlb, uint64_t buf_iova, uint32_t flags_cdw12)
 {

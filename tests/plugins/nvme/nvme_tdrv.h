@@ -112,6 +112,21 @@ int td_create_io_queue(struct tdrv *d, uint16_t qid, uint32_t size);
 int td_create_io_queue_polled(struct tdrv *d, uint16_t qid, uint32_t size);
 /* Doorbell Buffer Config; later I/O doorbells go through the shadow. */
 int td_enable_shadow(struct tdrv *d);
+/* Wait up to ms for the completion ahead places past qid's CQ head to be
+ * posted (without consuming anything); true when it is. */
+bool td_wait_cqe_posted(struct tdrv *d, uint16_t qid, unsigned ahead, int ms);
+/* Write qid's SQ tail to the shadow doorbell only, never ringing the real
+ * one (what a driver does when EventIdx says the controller is awake). */
+void td_shadow_tail_only(struct tdrv *d, uint16_t qid);
+/* The shadow hold, as a driver meets it: does the controller fetch a read
+ * written to the shadow tail only, just after completions the driver left
+ * unconsumed?  Up to tries times: 4 reads into buf, rung, then a fifth
+ * unrung.  A try whose fifth read is not fetched in 200 ms checks that
+ * EventIdx asks for a doorbell, rings, and consumes all five.  Returns 1
+ * when a fifth read completed unrung (its 5 completions left unconsumed),
+ * 0 when none did, -1 when the controller misbehaved. */
+int td_shadow_hold_probe(struct tdrv *d, uint16_t qid, uint64_t buf,
+                         unsigned tries);
 
 /* Read/write helpers with a simple PRP (buffer allocated by caller). */
 int td_rw(struct tdrv *d, uint16_t qid, uint8_t opc, uint64_t slba,

@@ -914,6 +914,24 @@ START_TEST(test_nssr)
 }
 END_TEST
 
+/* KEY = VALUE is valid on its own but belongs to other doorbells than
+ * DOORBELLS: realize refuses the device and names the key */
+static void refused_with_doorbells(const char *key, const char *value,
+                                   const char *doorbells)
+{
+    vfud_dev *dev = fake_dev_new("mode");
+
+    ck_assert_int_eq(fake_dev_load(dev, td_plugin_path()), 0);
+    ck_assert_int_eq(fake_dev_config(dev, "path", "/nonexistent/dir/file"), 0);
+    ck_assert_int_eq(fake_dev_config(dev, "doorbells", doorbells), 0);
+    ck_assert_int_eq(fake_dev_config(dev, key, value), 0);
+    ck_assert_int_lt(fake_dev_realize(dev), 0);
+    ck_assert_msg(strstr(fake_dev_last_error(dev), key) != NULL,
+                  "%s with doorbells = %s: \"%s\"", key, doorbells,
+                  fake_dev_last_error(dev));
+    fake_dev_free(dev);
+}
+
 START_TEST(test_config_errors)
 {
     vfud_dev *dev = fake_dev_new("bad");
@@ -928,6 +946,9 @@ START_TEST(test_config_errors)
     ck_assert_int_lt(fake_dev_config(dev, "namespace.1.uuid", "123"), 0);
     ck_assert_int_lt(fake_dev_config(dev, "serial", "012345678901234567890"), 0);
     ck_assert_int_lt(fake_dev_config(dev, "namespace.1.bogus", "1"), 0);
+    ck_assert_int_lt(fake_dev_config(dev, "poll-idle-us", "0"), 0);
+    ck_assert_int_lt(fake_dev_config(dev, "hold-us", "1001"), 0);
+    ck_assert_int_lt(fake_dev_config(dev, "hold-us", "x"), 0);
     ck_assert_int_eq(fake_dev_config(dev, "namespace.1.uuid",
                                      "12345678-1234-1234-1234-123456789abc"), 0);
     /* a namespace without a path cannot be realized */
@@ -940,28 +961,12 @@ START_TEST(test_config_errors)
     ck_assert_int_lt(fake_dev_realize(dev), 0); /* no namespace at all */
     fake_dev_free(dev);
 
-    /* a polling window belongs to adaptive doorbells only */
-    dev = fake_dev_new("window");
-    ck_assert_int_eq(fake_dev_load(dev, td_plugin_path()), 0);
-    ck_assert_int_lt(fake_dev_config(dev, "poll-idle-us", "0"), 0);
-    ck_assert_int_eq(fake_dev_config(dev, "path", "/nonexistent/dir/file"), 0);
-    ck_assert_int_eq(fake_dev_config(dev, "doorbells", "shadow"), 0);
-    ck_assert_int_eq(fake_dev_config(dev, "poll-idle-us", "100"), 0);
-    ck_assert_int_lt(fake_dev_realize(dev), 0);
-    ck_assert_ptr_nonnull(strstr(fake_dev_last_error(dev), "poll-idle-us"));
-    fake_dev_free(dev);
-
-    /* and a hold to shadow doorbells only */
-    dev = fake_dev_new("hold");
-    ck_assert_int_eq(fake_dev_load(dev, td_plugin_path()), 0);
-    ck_assert_int_lt(fake_dev_config(dev, "hold-us", "1001"), 0);
-    ck_assert_int_lt(fake_dev_config(dev, "hold-us", "x"), 0);
-    ck_assert_int_eq(fake_dev_config(dev, "path", "/nonexistent/dir/file"), 0);
-    ck_assert_int_eq(fake_dev_config(dev, "doorbells", "adaptive"), 0);
-    ck_assert_int_eq(fake_dev_config(dev, "hold-us", "0"), 0);
-    ck_assert_int_lt(fake_dev_realize(dev), 0);
-    ck_assert_ptr_nonnull(strstr(fake_dev_last_error(dev), "hold-us"));
-    fake_dev_free(dev);
+    /* a polling window belongs to adaptive doorbells only, and a hold
+     * to shadow doorbells only */
+    refused_with_doorbells("poll-idle-us", "100", "shadow");
+    refused_with_doorbells("poll-idle-us", "100", "poll");
+    refused_with_doorbells("hold-us", "0", "adaptive");
+    refused_with_doorbells("hold-us", "50", "poll");
 
     dev = fake_dev_new("missing");
     ck_assert_int_eq(fake_dev_load(dev, td_plugin_path()), 0);

@@ -652,42 +652,12 @@ START_TEST(test_shadow_doorbells)
 }
 END_TEST
 
-/* Is the completion at position ahead of the CQ head on queue 1 posted? */
-static bool cqe_posted(unsigned ahead)
-{
-    const struct td_queue *q = &D.q[1];
-    unsigned i = (q->cq_head + ahead) % q->size;
-    bool phase = (q->cq_head + ahead) / q->size ? !q->phase : q->phase;
-    volatile struct nvme_cqe *e = td_ptr(&D, q->cq_iova + i * 16ull);
-
-    return (e->status & 1) == (phase ? 1 : 0);
-}
-
-static bool wait_cqe_posted(unsigned ahead, int ms)
-{
-    for (int i = 0; i < ms && !cqe_posted(ahead); i++) {
-        usleep(1000);
-    }
-    return cqe_posted(ahead);
-}
-
 static void read_cmd(uint64_t buf, unsigned i)
 {
     struct nvme_sqe c = rw_cmd(NVME_CMD_READ, i * 8ull, 8);
 
     c.dptr1 = buf;
     td_queue_cmd(&D, 1, &c);
-}
-
-/* Submit through the shadow doorbell only, never ringing the real one
- * (what a driver does when EventIdx says the controller is awake). */
-static void shadow_tail_only(void)
-{
-    volatile uint32_t *dbs = td_ptr(&D, D.dbs_iova);
-
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    dbs[2] = D.q[1].sq_tail;   /* (last_rung stays: td_ring then rings) */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 static void consume(unsigned n)
@@ -719,35 +689,17 @@ START_TEST(test_shadow_hold)
 {
     static const char *const no_hold[] = { "hold-us", "0", NULL };
     volatile uint32_t *eis;
-    unsigned fetched = 0, tries;
     uint64_t b;
     double t0, used;
+    int r;
 
     up();
     ck_assert_int_eq(td_enable_shadow(&D), 0);
     eis = td_ptr(&D, D.eis_iova);
     b = td_alloc(&D, 4096, 4096);
-    /* Under load the test may look too late (the hold is 1 ms): try again,
-     * each time with 4 completions left unconsumed. */
-    for (tries = 0; tries < 20 && !fetched; tries++) {
-        for (unsigned i = 0; i < 4; i++) {
-            read_cmd(b, i);
-        }
-        td_ring(&D, 1);
-        ck_assert(wait_cqe_posted(3, 5000));
-        read_cmd(b, 4);
-        shadow_tail_only();
-        if (wait_cqe_posted(4, 200)) {
-            fetched++;
-            break;
-        }
-        /* the hold had ended: EventIdx published, a doorbell owed */
-        ck_assert_uint_eq(eis[2], (D.q[1].sq_tail + D.q[1].size - 1) % D.q[1].size);
-        td_ring(&D, 1);
-        ck_assert(wait_cqe_posted(4, 5000));
-        consume(5);
-    }
-    ck_assert_msg(fetched, "no unrung submission fetched during the hold in %u tries", tries);
+    r = td_shadow_hold_probe(&D, 1, b, 20);
+    ck_assert_msg(r == 1, "no unrung submission fetched during the hold "
+                  "in 20 tries (probe: %d)", r);
     /* bounded: EventIdx is published, and the controller sleeps although
      * completions are still unconsumed */
     for (int i = 0; i < 2000 && eis[2] != D.q[1].sq_tail; i++) {
@@ -771,17 +723,17 @@ START_TEST(test_shadow_hold)
         read_cmd(b, i);
     }
     td_ring(&D, 1);
-    ck_assert(wait_cqe_posted(3, 5000));
+    ck_assert(td_wait_cqe_posted(&D, 1, 3, 5000));
     for (int i = 0; i < 2000 && eis[2] != D.q[1].sq_tail; i++) {
         usleep(1000);
     }
     ck_assert_uint_eq(eis[2], D.q[1].sq_tail);
     usleep(20000);
     read_cmd(b, 4);
-    shadow_tail_only();
-    ck_assert(!wait_cqe_posted(4, 200));
+    td_shadow_tail_only(&D, 1);
+    ck_assert(!td_wait_cqe_posted(&D, 1, 4, 200));
     td_ring(&D, 1);   /* what a driver owes: EventIdx asked for it */
-    ck_assert(wait_cqe_posted(4, 5000));
+    ck_assert(td_wait_cqe_posted(&D, 1, 4, 5000));
     down();
 }
 END_TEST

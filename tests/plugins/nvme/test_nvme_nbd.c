@@ -271,6 +271,25 @@ START_TEST(test_memory_io)
 }
 END_TEST
 
+/* Across the network the shadow hold is off by default (the driver
+ * submits again only after a completion, a round trip away), but hold-us
+ * given in the configuration is what the controller does. */
+START_TEST(test_hold_when_asked)
+{
+    static const char *const hold[] = { "hold-us", "50", NULL };
+    const char *const args[] = { "memory", "size=16M", NULL };
+    int r;
+
+    srv("nbdkit", args);
+    up_with(hold);
+    ck_assert_int_eq(td_enable_shadow(&D), 0);
+    r = td_shadow_hold_probe(&D, 1, td_alloc(&D, 4096, 4096), 20);
+    ck_assert_msg(r == 1, "no unrung submission fetched during the hold "
+                  "in 20 tries (probe: %d)", r);
+    down();
+}
+END_TEST
+
 /* Guest buffers in pieces (a PRP list whose pages run backwards, as a
  * guest's scattered pages do) go through the back-end's bounce buffers:
  * 96 writes of 128 KiB out at once, then 96 reads, more than the buffers
@@ -875,6 +894,7 @@ static Suite *suite(void)
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_memory_io);
+    tcase_add_test(tc, test_hold_when_asked);
     tcase_add_test(tc, test_scattered_deep);
     tcase_add_test(tc, test_file_no_zero);
     tcase_add_test(tc, test_multi_conn);
