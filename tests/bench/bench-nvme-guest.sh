@@ -27,8 +27,9 @@
 # -drive file=nbd+unix:///?socket=..., ours with namespace.1.uri.
 #
 # QEMU's NBD client opens one connection; ours opens
-# namespace.N.connections (4 by default) when the server allows multi-conn,
-# as nbdkit's file plugin does: --nbd-conns 1 compares one against one.
+# namespace.N.connections (over a UNIX socket 1 by default) when the server
+# allows multi-conn, as nbdkit's file plugin does: --nbd-conns 4 compares
+# four against one.
 #
 # --rbd: every device on one RBD image of a one-node Ceph cluster
 # (tests/plugins/nvme/ceph-cluster, started for the run): QEMU's NVMe with
@@ -152,7 +153,7 @@ namespace.1.connections = $nbd_conns"
     ns_po0=$ns_sh0
     qemu_file="nbd+unix:///?socket=$e2e_tmp/nbd.sock"
     qemu_cache=""
-    cache_note="no cache on either side but nbdkit's; connections: QEMU 1, ours ${nbd_conns:-4 (the default)} if the server allows multi-conn"
+    cache_note="no cache on either side but nbdkit's; connections: QEMU 1, ours ${nbd_conns:-1 (the default)} if the server allows multi-conn"
 fi
 if [ -n "$rbd" ]; then
     command -v ceph-osd >/dev/null || e2e_skip "no Ceph (ceph-mon ceph-osd ceph-common)"

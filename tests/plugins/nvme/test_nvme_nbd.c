@@ -402,25 +402,42 @@ static unsigned count_lines(const char *path, const char *what)
     return n;
 }
 
+/* nbdkit's memory plugin behind its log filter (logpath: which connection
+ * served what), on TCP or on a UNIX socket, with multi-conn unless
+ * no_multi_conn. */
+static void srv_logged(bool tcp, bool no_multi_conn, char *logpath, size_t len)
+{
+    static char logarg[256];
+    const char *args[8];
+    unsigned n = 0;
+
+    ck_assert_int_eq(tcp ? ns_init_tcp(&S) : ns_init(&S), 0);
+    snprintf(logpath, len, "%s/log", S.dir);
+    snprintf(logarg, sizeof(logarg), "logfile=%s", logpath);
+    if (no_multi_conn) {
+        args[n++] = "--filter=multi-conn";
+    }
+    args[n++] = "--filter=log";
+    args[n++] = "memory";
+    args[n++] = "size=16M";
+    args[n++] = logarg;
+    if (no_multi_conn) {
+        args[n++] = "multi-conn-mode=disable";
+    }
+    args[n] = NULL;
+    ck_assert_int_eq(ns_start(&S, "nbdkit", args), 0);
+}
+
 /* Multi-conn: namespace.1.connections connections, commands spread over
  * them (the log filter records which connection served what); without
- * multi-conn, one. */
+ * multi-conn, one; by default one over a UNIX socket and four over TCP. */
 START_TEST(test_multi_conn)
 {
-    static char logarg[256], logpath[200];
-    const char *filters[] = { "--filter=log", logarg, NULL };
+    static char logpath[200];
     const char *const extra[] = { "namespace.1.connections", "3", NULL };
     uint64_t a, b;
 
-    ck_assert_int_eq(ns_init(&S), 0);
-    snprintf(logpath, sizeof(logpath), "%s/log", S.dir);
-    snprintf(logarg, sizeof(logarg), "logfile=%s", logpath);
-    {
-        const char *const args[] = { filters[0], "memory", "size=16M", logarg,
-                                     NULL };
-
-        ck_assert_int_eq(ns_start(&S, "nbdkit", args), 0);
-    }
+    srv_logged(false, false, logpath, sizeof(logpath));
     up_with(extra);
     a = td_alloc(&D, 64 << 10, 4096);
     b = td_alloc(&D, 64 << 10, 4096);
@@ -440,20 +457,27 @@ START_TEST(test_multi_conn)
     ns_cleanup(&S);
 
     /* The same with multi-conn taken away: one connection. */
-    ck_assert_int_eq(ns_init(&S), 0);
-    snprintf(logpath, sizeof(logpath), "%s/log", S.dir);
-    snprintf(logarg, sizeof(logarg), "logfile=%s", logpath);
-    {
-        const char *const args[] = { "--filter=multi-conn", "--filter=log",
-                                     "memory", "size=16M", logarg,
-                                     "multi-conn-mode=disable", NULL };
-
-        ck_assert_int_eq(ns_start(&S, "nbdkit", args), 0);
-    }
+    srv_logged(false, true, logpath, sizeof(logpath));
     up_with(extra);
     roundtrip(a, b, 0, 16);
     td_close(&D);
     ck_assert_uint_eq(count_lines(logpath, "Connect"), 1 + 1);
+    ns_cleanup(&S);
+
+    /* The defaults, with multi-conn: one over a UNIX socket... */
+    srv_logged(false, false, logpath, sizeof(logpath));
+    up_with(NULL);
+    roundtrip(a, b, 0, 16);
+    td_close(&D);
+    ck_assert_uint_eq(count_lines(logpath, "Connect"), 1 + 1);
+    ns_cleanup(&S);
+
+    /* ...and four over TCP */
+    srv_logged(true, false, logpath, sizeof(logpath));
+    up_with(NULL);
+    roundtrip(a, b, 0, 16);
+    td_close(&D);
+    ck_assert_uint_eq(count_lines(logpath, "Connect"), 4 + 1);
     down();
 }
 END_TEST
