@@ -360,6 +360,17 @@ bool td_wait_cqe_posted(struct tdrv *d, uint16_t qid, unsigned ahead, int ms)
     return cqe_posted(d, qid, ahead);
 }
 
+bool td_wait_sq_eventidx(struct tdrv *d, uint16_t qid, int ms)
+{
+    volatile uint32_t *eis = td_ptr(d, d->eis_iova);
+
+    for (int i = 0; i < ms && __atomic_load_n(&eis[2u * qid], __ATOMIC_ACQUIRE) !=
+                                  d->q[qid].sq_tail; i++) {
+        usleep(1000);
+    }
+    return eis[2u * qid] == d->q[qid].sq_tail;
+}
+
 void td_shadow_tail_only(struct tdrv *d, uint16_t qid)
 {
     volatile uint32_t *dbs = td_ptr(d, d->dbs_iova);

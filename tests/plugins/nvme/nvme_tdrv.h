@@ -115,6 +115,10 @@ int td_enable_shadow(struct tdrv *d);
 /* Wait up to ms for the completion ahead places past qid's CQ head to be
  * posted (without consuming anything); true when it is. */
 bool td_wait_cqe_posted(struct tdrv *d, uint16_t qid, unsigned ahead, int ms);
+/* Wait up to ms for the controller to publish qid's SQ EventIdx at the
+ * SQ tail, which it does once it has run out of work (in a pass after the
+ * one that posted the last completion): true when it has. */
+bool td_wait_sq_eventidx(struct tdrv *d, uint16_t qid, int ms);
 /* Write qid's SQ tail to the shadow doorbell only, never ringing the real
  * one (what a driver does when EventIdx says the controller is awake). */
 void td_shadow_tail_only(struct tdrv *d, uint16_t qid);

@@ -599,11 +599,9 @@ START_TEST(test_shadow_doorbells)
 {
     uint64_t a, b;
     unsigned n = 200;
-    volatile uint32_t *eis;
 
     up();
     ck_assert_int_eq(td_enable_shadow(&D), 0);
-    eis = td_ptr(&D, D.eis_iova);
     a = td_alloc(&D, 8192, 4096);
     b = td_alloc(&D, 8192, 4096);
     D.rings = 0;
@@ -614,7 +612,7 @@ START_TEST(test_shadow_doorbells)
         ck_assert_int_eq(memcmp(td_ptr(&D, a), td_ptr(&D, b), 4096), 0);
     }
     /* the controller publishes EventIdx for the SQ */
-    ck_assert_uint_eq(eis[2], D.q[1].sq_tail);
+    ck_assert(td_wait_sq_eventidx(&D, 1, 2000));
     /* idle controller: each new submission after it caught up rings (one
      * per SQ submission); CQ head updates rarely do */
     ck_assert_uint_le(D.rings, 2 * n + 2 * n / 64 + 4);
@@ -688,24 +686,19 @@ static double process_cpu_seconds(void)
 START_TEST(test_shadow_hold)
 {
     static const char *const no_hold[] = { "hold-us", "0", NULL };
-    volatile uint32_t *eis;
     uint64_t b;
     double t0, used;
     int r;
 
     up();
     ck_assert_int_eq(td_enable_shadow(&D), 0);
-    eis = td_ptr(&D, D.eis_iova);
     b = td_alloc(&D, 4096, 4096);
     r = td_shadow_hold_probe(&D, 1, b, 20);
     ck_assert_msg(r == 1, "no unrung submission fetched during the hold "
                   "in 20 tries (probe: %d)", r);
     /* bounded: EventIdx is published, and the controller sleeps although
      * completions are still unconsumed */
-    for (int i = 0; i < 2000 && eis[2] != D.q[1].sq_tail; i++) {
-        usleep(1000);
-    }
-    ck_assert_uint_eq(eis[2], D.q[1].sq_tail);
+    ck_assert(td_wait_sq_eventidx(&D, 1, 2000));
     usleep(10000);
     t0 = process_cpu_seconds();
     usleep(300 * 1000);
@@ -717,17 +710,13 @@ START_TEST(test_shadow_hold)
     /* hold-us = 0: the unrung submission is not fetched */
     up_with(false, no_hold);
     ck_assert_int_eq(td_enable_shadow(&D), 0);
-    eis = td_ptr(&D, D.eis_iova);
     b = td_alloc(&D, 4096, 4096);
     for (unsigned i = 0; i < 4; i++) {
         read_cmd(b, i);
     }
     td_ring(&D, 1);
     ck_assert(td_wait_cqe_posted(&D, 1, 3, 5000));
-    for (int i = 0; i < 2000 && eis[2] != D.q[1].sq_tail; i++) {
-        usleep(1000);
-    }
-    ck_assert_uint_eq(eis[2], D.q[1].sq_tail);
+    ck_assert(td_wait_sq_eventidx(&D, 1, 2000));
     usleep(20000);
     read_cmd(b, 4);
     td_shadow_tail_only(&D, 1);
