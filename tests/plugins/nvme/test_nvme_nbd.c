@@ -428,6 +428,24 @@ static void srv_logged(bool tcp, bool no_multi_conn, char *logpath, size_t len)
     ck_assert_int_eq(ns_start(&S, "nbdkit", args), 0);
 }
 
+/* How many connections the controller opens to a fresh logging server
+ * (srv_logged) to serve one write and read back, with extra config. */
+static unsigned connections_opened(bool tcp, bool no_multi_conn,
+                                   const char *const *extra, uint64_t a,
+                                   uint64_t b)
+{
+    char logpath[200];
+    unsigned n;
+
+    srv_logged(tcp, no_multi_conn, logpath, sizeof(logpath));
+    up_with(extra);
+    roundtrip(a, b, 0, 16);
+    td_close(&D);
+    n = count_lines(logpath, "Connect") - 1;   /* roundtrip's own check */
+    ns_cleanup(&S);
+    return n;
+}
+
 /* Multi-conn: namespace.1.connections connections, commands spread over
  * them (the log filter records which connection served what); without
  * multi-conn, one; by default one over a UNIX socket and four over TCP. */
@@ -457,28 +475,10 @@ START_TEST(test_multi_conn)
     ns_cleanup(&S);
 
     /* The same with multi-conn taken away: one connection. */
-    srv_logged(false, true, logpath, sizeof(logpath));
-    up_with(extra);
-    roundtrip(a, b, 0, 16);
-    td_close(&D);
-    ck_assert_uint_eq(count_lines(logpath, "Connect"), 1 + 1);
-    ns_cleanup(&S);
-
-    /* The defaults, with multi-conn: one over a UNIX socket... */
-    srv_logged(false, false, logpath, sizeof(logpath));
-    up_with(NULL);
-    roundtrip(a, b, 0, 16);
-    td_close(&D);
-    ck_assert_uint_eq(count_lines(logpath, "Connect"), 1 + 1);
-    ns_cleanup(&S);
-
-    /* ...and four over TCP */
-    srv_logged(true, false, logpath, sizeof(logpath));
-    up_with(NULL);
-    roundtrip(a, b, 0, 16);
-    td_close(&D);
-    ck_assert_uint_eq(count_lines(logpath, "Connect"), 4 + 1);
-    down();
+    ck_assert_uint_eq(connections_opened(false, true, extra, a, b), 1);
+    /* The defaults, with multi-conn: one over a UNIX socket, four over TCP */
+    ck_assert_uint_eq(connections_opened(false, false, NULL, a, b), 1);
+    ck_assert_uint_eq(connections_opened(true, false, NULL, a, b), 4);
 }
 END_TEST
 
